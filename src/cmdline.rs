@@ -1,0 +1,383 @@
+//! The kernel command line: the words after the kernel's path in GRUB's
+//! `multiboot2` line, or QEMU's `-append`.
+//!
+//! Parsed once at boot, before anything else is logged, so that `loglevel=`
+//! applies to every line. Parsing is pure and allocation-free: options are
+//! matched against a fixed table, unknown words and bad values become
+//! [`CmdlineWarning`]s that the caller logs, and nothing is ever fatal (Linux
+//! ignores what it does not understand in the same way).
+//!
+//! | word | effect |
+//! |---|---|
+//! | `loglevel=error\|warn\|info\|debug\|trace` | most verbose level printed (default `info`) |
+//! | `selftest` | run the in-kernel self-tests before `KERNEL OK` |
+//! | `tlb=auto\|invlpg\|cr3` | TLB invalidation method (default `auto`: `invlpg` on a 486 or later) |
+//! | `memblock=debug` | print the memblock regions in Linux's format |
+//! | `mem=<size>[K\|M\|G]` | ignore RAM at and above `size` bytes (Linux's `mem=`) |
+//! | `crashtest=<what>` | test only: fail on purpose to exercise the fatal path (see [`CrashTest`]) |
+//!
+//! # References
+//! - Multiboot2 spec §3.6.3 "Boot command line"; Multiboot 0.6.96 §3.3
+//!   "Boot information format" (`cmdline`, flags bit 2).
+//! - Linux: `Documentation/admin-guide/kernel-parameters.txt` (`mem=`,
+//!   `loglevel=`, `memblock=debug`).
+
+use core::fmt;
+
+/// Most verbose log level printed on the serial line.
+///
+/// Mirrors `log::LevelFilter` without `Off`: a teaching kernel always prints
+/// errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Only errors.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// The boot story (default).
+    Info,
+    /// Details such as each memory-map entry as received.
+    Debug,
+    /// Everything, including per-operation allocator traces.
+    Trace,
+}
+
+impl LogLevel {
+    /// The `log` crate's equivalent filter.
+    pub fn to_filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Trace => log::LevelFilter::Trace,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// How the kernel invalidates a TLB entry after changing a page-table entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlbMode {
+    /// `invlpg` if the CPU has it (486 and later), else a CR3 reload.
+    Auto,
+    /// Always `invlpg` (one page).
+    Invlpg,
+    /// Always reload CR3 (whole TLB, as a 386 must).
+    Cr3,
+}
+
+impl TlbMode {
+    fn name(self) -> &'static str {
+        match self {
+            TlbMode::Auto => "auto",
+            TlbMode::Invlpg => "invlpg",
+            TlbMode::Cr3 => "cr3",
+        }
+    }
+}
+
+/// A deliberate failure requested with `crashtest=<what>`, so that the boot
+/// tests can check that each kind of fatal error is reported by a `PANIC:`
+/// line and exit status 35 (never a triple fault or a hang).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashTest {
+    /// `crashtest=null`: read virtual address 0 (page fault, not present).
+    Null,
+    /// `crashtest=ud`: execute `ud2` (#UD, invalid opcode).
+    Ud,
+    /// `crashtest=div0`: divide by zero (#DE).
+    Div0,
+    /// `crashtest=gp`: load a segment selector past the GDT limit (#GP).
+    Gp,
+    /// `crashtest=stack`: overflow the boot stack into its guard page; the
+    /// double fault is caught by a task gate running on its own stack.
+    Stack,
+    /// `crashtest=panic`: a Rust `panic!`.
+    Panic,
+}
+
+impl CrashTest {
+    /// Every variant with its command-line spelling.
+    pub const ALL: [(CrashTest, &'static str); 6] = [
+        (CrashTest::Null, "null"),
+        (CrashTest::Ud, "ud"),
+        (CrashTest::Div0, "div0"),
+        (CrashTest::Gp, "gp"),
+        (CrashTest::Stack, "stack"),
+        (CrashTest::Panic, "panic"),
+    ];
+
+    /// The spelling used on the command line.
+    pub fn name(self) -> &'static str {
+        CrashTest::ALL
+            .iter()
+            .find(|(c, _)| *c == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
+    }
+}
+
+/// Everything the command line can set, with the defaults of a plain boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootOptions {
+    /// `loglevel=`; default [`LogLevel::Info`].
+    pub loglevel: LogLevel,
+    /// `selftest`: run the in-kernel self-tests.
+    pub selftest: bool,
+    /// `tlb=`; default [`TlbMode::Auto`].
+    pub tlb: TlbMode,
+    /// `memblock=debug`.
+    pub memblock_debug: bool,
+    /// `mem=`: usable RAM limit in bytes, if given.
+    pub mem_limit_bytes: Option<u64>,
+    /// `crashtest=`: a deliberate failure (tests only).
+    pub crashtest: Option<CrashTest>,
+}
+
+impl Default for BootOptions {
+    fn default() -> Self {
+        BootOptions {
+            loglevel: LogLevel::Info,
+            selftest: false,
+            tlb: TlbMode::Auto,
+            memblock_debug: false,
+            mem_limit_bytes: None,
+            crashtest: None,
+        }
+    }
+}
+
+impl fmt::Display for BootOptions {
+    /// One line, every option with its effective value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "loglevel={} selftest={} tlb={} memblock={}",
+            self.loglevel.name(),
+            if self.selftest { "on" } else { "off" },
+            self.tlb.name(),
+            if self.memblock_debug { "debug" } else { "off" },
+        )?;
+        match self.mem_limit_bytes {
+            Some(bytes) => write!(f, " mem={bytes:#x}")?,
+            None => write!(f, " mem=all")?,
+        }
+        if let Some(c) = self.crashtest {
+            write!(f, " crashtest={}", c.name())?;
+        }
+        Ok(())
+    }
+}
+
+/// Something on the command line that was ignored, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmdlineWarning<'a> {
+    /// A word no option matches.
+    Unknown(&'a str),
+    /// A known option with a value it does not accept; `expected` lists the
+    /// accepted forms.
+    BadValue {
+        /// The whole word, e.g. `loglevel=loud`.
+        word: &'a str,
+        /// What the option accepts.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for CmdlineWarning<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CmdlineWarning::Unknown(w) => write!(f, "unknown option '{w}' ignored"),
+            CmdlineWarning::BadValue { word, expected } => {
+                write!(f, "bad value in '{word}' ignored (expected {expected})")
+            }
+        }
+    }
+}
+
+/// Parses a command line into [`BootOptions`], reporting every ignored word
+/// through `warn`.
+///
+/// Words are separated by ASCII whitespace. If the first word contains a `/`
+/// and no `=`, it is the kernel's own path (QEMU's `-kernel` and GRUB's
+/// Multiboot 1 loader put it there) and is skipped. Later words override
+/// earlier ones.
+pub fn parse<'a>(cmdline: &'a str, mut warn: impl FnMut(CmdlineWarning<'a>)) -> BootOptions {
+    let mut opts = BootOptions::default();
+    let mut words = cmdline.split_ascii_whitespace().peekable();
+    if let Some(first) = words.peek()
+        && first.contains('/')
+        && !first.contains('=')
+    {
+        words.next();
+    }
+    for word in words {
+        let (key, value) = match word.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (word, None),
+        };
+        let bad = |expected| CmdlineWarning::BadValue { word, expected };
+        match (key, value) {
+            ("selftest", None) => opts.selftest = true,
+            ("loglevel", Some(v)) => match parse_loglevel(v) {
+                Some(level) => opts.loglevel = level,
+                None => warn(bad("error|warn|info|debug|trace")),
+            },
+            ("tlb", Some(v)) => match v {
+                "auto" => opts.tlb = TlbMode::Auto,
+                "invlpg" => opts.tlb = TlbMode::Invlpg,
+                "cr3" => opts.tlb = TlbMode::Cr3,
+                _ => warn(bad("auto|invlpg|cr3")),
+            },
+            ("memblock", Some("debug")) => opts.memblock_debug = true,
+            ("memblock", Some(_)) => warn(bad("debug")),
+            ("mem", Some(v)) => match parse_size(v) {
+                Some(bytes) if bytes > 0 => opts.mem_limit_bytes = Some(bytes),
+                _ => warn(bad("<size>[K|M|G], greater than 0")),
+            },
+            ("crashtest", Some(v)) => match CrashTest::ALL.iter().find(|(_, n)| *n == v) {
+                Some((c, _)) => opts.crashtest = Some(*c),
+                None => warn(bad("null|ud|div0|gp|stack|panic")),
+            },
+            _ => warn(CmdlineWarning::Unknown(word)),
+        }
+    }
+    opts
+}
+
+fn parse_loglevel(v: &str) -> Option<LogLevel> {
+    Some(match v {
+        "error" => LogLevel::Error,
+        "warn" => LogLevel::Warn,
+        "info" => LogLevel::Info,
+        "debug" => LogLevel::Debug,
+        "trace" => LogLevel::Trace,
+        _ => return None,
+    })
+}
+
+/// Parses `<number>[K|M|G]` (suffix case-insensitive, as Linux's `memparse`)
+/// into bytes; the number is decimal, or hexadecimal with `0x`.
+///
+/// Returns `None` for an empty or malformed number, an unknown suffix, or a
+/// value that does not fit in 64 bits.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let (digits, shift) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 10),
+        b'm' | b'M' => (&s[..s.len() - 1], 20),
+        b'g' | b'G' => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    let number = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<u64>().ok()?,
+    };
+    number.checked_mul(1u64 << shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_collect(s: &str) -> (BootOptions, Vec<String>) {
+        let mut warnings = Vec::new();
+        let opts = parse(s, |w| warnings.push(w.to_string()));
+        (opts, warnings)
+    }
+
+    #[test]
+    fn empty_command_line_gives_defaults() {
+        let (opts, warnings) = parse_collect("");
+        assert_eq!(opts, BootOptions::default());
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn every_option_is_recognised() {
+        let (opts, warnings) = parse_collect(
+            "loglevel=debug selftest tlb=cr3 memblock=debug mem=64M crashtest=stack",
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(opts.loglevel, LogLevel::Debug);
+        assert!(opts.selftest);
+        assert_eq!(opts.tlb, TlbMode::Cr3);
+        assert!(opts.memblock_debug);
+        assert_eq!(opts.mem_limit_bytes, Some(64 << 20));
+        assert_eq!(opts.crashtest, Some(CrashTest::Stack));
+    }
+
+    #[test]
+    fn kernel_path_in_first_word_is_skipped() {
+        let (opts, warnings) = parse_collect("/boot/kernel.elf selftest");
+        assert!(opts.selftest);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        // A first word with '=' is an option even if it holds a '/'.
+        let (_, warnings) = parse_collect("root=/dev/sda selftest");
+        assert_eq!(warnings, ["unknown option 'root=/dev/sda' ignored"]);
+    }
+
+    #[test]
+    fn unknown_words_and_bad_values_are_reported_and_ignored() {
+        let (opts, warnings) =
+            parse_collect("quiet loglevel=loud tlb=fast mem=12Q selftest=yes memblock=on");
+        assert_eq!(opts, BootOptions::default());
+        assert_eq!(
+            warnings,
+            [
+                "unknown option 'quiet' ignored",
+                "bad value in 'loglevel=loud' ignored (expected error|warn|info|debug|trace)",
+                "bad value in 'tlb=fast' ignored (expected auto|invlpg|cr3)",
+                "bad value in 'mem=12Q' ignored (expected <size>[K|M|G], greater than 0)",
+                "unknown option 'selftest=yes' ignored",
+                "bad value in 'memblock=on' ignored (expected debug)",
+            ]
+        );
+    }
+
+    #[test]
+    fn later_words_override_earlier_ones() {
+        let (opts, _) = parse_collect("loglevel=trace loglevel=warn tlb=cr3 tlb=invlpg");
+        assert_eq!(opts.loglevel, LogLevel::Warn);
+        assert_eq!(opts.tlb, TlbMode::Invlpg);
+    }
+
+    #[test]
+    fn sizes_take_suffixes_and_reject_overflow() {
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("640k"), Some(640 << 10));
+        assert_eq!(parse_size("16M"), Some(16 << 20));
+        assert_eq!(parse_size("3g"), Some(3 << 30));
+        assert_eq!(parse_size("0x1000"), Some(0x1000));
+        assert_eq!(parse_size(""), None);
+        assert_eq!(parse_size("M"), None);
+        assert_eq!(parse_size("-1M"), None);
+        assert_eq!(parse_size("17179869184G"), None); // 2^34 GiB overflows u64
+        assert_eq!(parse_size("18446744073709551615"), Some(u64::MAX));
+    }
+
+    #[test]
+    fn mem_zero_is_rejected() {
+        let (opts, warnings) = parse_collect("mem=0");
+        assert_eq!(opts.mem_limit_bytes, None);
+        assert_eq!(warnings.len(), 1);
+    }
+
+    #[test]
+    fn options_display_in_one_line() {
+        let (opts, _) = parse_collect("mem=0x2000000 crashtest=null");
+        assert_eq!(
+            opts.to_string(),
+            "loglevel=info selftest=off tlb=auto memblock=off mem=0x2000000 crashtest=null"
+        );
+    }
+}

@@ -1,0 +1,236 @@
+//! What the boot CPU is and which paging features it has.
+//!
+//! The arch layer runs the two EFLAGS tests and CPUID
+//! (`arch::x86::cpu::detect`); this module turns their results into a
+//! [`CpuInfo`] and decides what the kernel may rely on, so the decisions are
+//! tested on the host with made-up CPUID answers.
+//!
+//! How an i386-class CPU is told apart, oldest first (Intel SDM Vol. 1, §19.1
+//! "Using the CPUID Instruction" and Vol. 3B §22 "Architecture
+//! Compatibility"; Linux `arch/x86/kernel/head_32.S`):
+//! - a **386** cannot set EFLAGS.AC (bit 18, added by the 486);
+//! - an early **486** can set AC but not EFLAGS.ID (bit 21): no CPUID;
+//! - everything later sets ID and answers CPUID.
+//!
+//! The paging features that matter to this kernel:
+//! - `invlpg` exists from the 486 on ("not supported on IA-32 processors
+//!   earlier than the Intel486"), so a 386 must reload CR3 instead;
+//! - PSE (4 MiB pages), PGE (global pages) and PAE are CPUID leaf 1 EDX bits
+//!   3, 13 and 6; a 386 or early 486 has none of them (and no CR4).
+
+use core::fmt;
+use x86::cpuid::{CpuId, CpuIdResult};
+
+/// CPU generation as far as the kernel needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuClass {
+    /// EFLAGS.AC cannot be set: an 80386.
+    I386,
+    /// EFLAGS.AC can be set, EFLAGS.ID cannot: a 486 without CPUID.
+    I486NoCpuid,
+    /// The CPU answers CPUID.
+    Cpuid {
+        /// Vendor string from leaf 0, e.g. `GenuineIntel`.
+        vendor: [u8; 12],
+        /// Family (4 = 486, 5 = Pentium, 6 = Pentium Pro and later), with the
+        /// extended family added as CPUID defines it.
+        family: u8,
+        /// Model, with the extended model where CPUID defines it.
+        model: u8,
+        /// Stepping.
+        stepping: u8,
+    },
+}
+
+/// The CPU features this kernel looks at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuFeatures {
+    /// 4 MiB pages (CR4.PSE). Not used: the boot stub must work without it.
+    pub pse: bool,
+    /// Global pages (CR4.PGE).
+    pub pge: bool,
+    /// Physical address extension (CR4.PAE). Not used: this kernel runs with
+    /// 32-bit paging and ignores memory above 4 GiB.
+    pub pae: bool,
+    /// Time-stamp counter.
+    pub tsc: bool,
+    /// CR4 exists (any CPU with CPUID leaf 1 feature bits for VME, PSE, ...).
+    pub cr4: bool,
+}
+
+/// The boot CPU's identity and features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuInfo {
+    /// Generation and CPUID identity.
+    pub class: CpuClass,
+    /// Paging-related features.
+    pub features: CpuFeatures,
+}
+
+impl CpuInfo {
+    /// A CPU that failed the EFLAGS.AC test.
+    pub const I386: CpuInfo = CpuInfo {
+        class: CpuClass::I386,
+        features: CpuFeatures {
+            pse: false,
+            pge: false,
+            pae: false,
+            tsc: false,
+            cr4: false,
+        },
+    };
+
+    /// A CPU that passed the AC test but failed the ID test.
+    pub const I486_NO_CPUID: CpuInfo = CpuInfo {
+        class: CpuClass::I486NoCpuid,
+        features: CpuFeatures {
+            pse: false,
+            pge: false,
+            pae: false,
+            tsc: false,
+            cr4: false,
+        },
+    };
+
+    /// Identifies a CPU that has CPUID, with `cpuid(leaf, subleaf)` running
+    /// the instruction (or a table, in tests).
+    pub fn from_cpuid(cpuid: fn(u32, u32) -> CpuIdResult) -> CpuInfo {
+        let id = CpuId::with_cpuid_fn(cpuid);
+        let mut vendor = [b'?'; 12];
+        if let Some(v) = id.get_vendor_info() {
+            for (dst, src) in vendor.iter_mut().zip(v.as_str().bytes()) {
+                *dst = src;
+            }
+        }
+        let (family, model, stepping, features) = match id.get_feature_info() {
+            Some(f) => {
+                let features = CpuFeatures {
+                    pse: f.has_pse(),
+                    pge: f.has_pge(),
+                    pae: f.has_pae(),
+                    tsc: f.has_tsc(),
+                    // CR4 arrived with the Pentium (and late 486s) together with
+                    // the leaf-1 features it controls.
+                    cr4: f.has_vme() || f.has_pse() || f.has_de() || f.has_tsc(),
+                };
+                (f.family_id(), f.model_id(), f.stepping_id(), features)
+            }
+            None => (4, 0, 0, CpuFeatures::default()),
+        };
+        CpuInfo {
+            class: CpuClass::Cpuid {
+                vendor,
+                family,
+                model,
+                stepping,
+            },
+            features,
+        }
+    }
+
+    /// Whether the CPU has `invlpg` (the 486 and every later CPU).
+    pub fn has_invlpg(&self) -> bool {
+        !matches!(self.class, CpuClass::I386)
+    }
+
+    /// Whether CR0.WP exists (the 486 and later).
+    pub fn has_cr0_wp(&self) -> bool {
+        !matches!(self.class, CpuClass::I386)
+    }
+}
+
+impl fmt::Display for CpuInfo {
+    /// One line, e.g. `family 6 model 6 stepping 3 (GenuineIntel)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.class {
+            CpuClass::I386 => f.write_str("386 class (EFLAGS.AC not settable, no CPUID)"),
+            CpuClass::I486NoCpuid => f.write_str("486 class without CPUID (EFLAGS.ID not settable)"),
+            CpuClass::Cpuid {
+                vendor,
+                family,
+                model,
+                stepping,
+            } => write!(
+                f,
+                "family {family} model {model} stepping {stepping} ({}), via CPUID",
+                core::str::from_utf8(&vendor).unwrap_or("?")
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(eax: u32, ebx: u32, ecx: u32, edx: u32) -> CpuIdResult {
+        CpuIdResult { eax, ebx, ecx, edx }
+    }
+
+    /// Leaf 0 "GenuineIntel" (EBX, EDX, ECX = "Genu", "ineI", "ntel"), max leaf 1.
+    fn vendor_intel() -> CpuIdResult {
+        leaf(1, 0x756e_6547, 0x6c65_746e, 0x4965_6e69)
+    }
+
+    /// QEMU's `-cpu 486`: family 4 model 8, FPU only in leaf 1 EDX.
+    fn cpuid_486(l: u32, _: u32) -> CpuIdResult {
+        match l {
+            0 => vendor_intel(),
+            1 => leaf(0x0480, 0, 0, 1 << 0),
+            _ => leaf(0, 0, 0, 0),
+        }
+    }
+
+    /// A Pentium (P54C): family 5 model 2 stepping 1; FPU, VME, DE, PSE, TSC,
+    /// MSR, MCE, CX8 (no PGE, no PAE).
+    fn cpuid_pentium(l: u32, _: u32) -> CpuIdResult {
+        match l {
+            0 => vendor_intel(),
+            1 => leaf(0x0521, 0, 0, 0x0000_01bf),
+            _ => leaf(0, 0, 0, 0),
+        }
+    }
+
+    /// A Pentium Pro or later: family 6 with PSE (3), PAE (6), PGE (13).
+    fn cpuid_p6(l: u32, _: u32) -> CpuIdResult {
+        match l {
+            0 => vendor_intel(),
+            1 => leaf(0x0663, 0, 0, (1 << 3) | (1 << 4) | (1 << 6) | (1 << 13)),
+            _ => leaf(0, 0, 0, 0),
+        }
+    }
+
+    #[test]
+    fn a_386_has_no_invlpg_and_no_paging_extensions() {
+        let cpu = CpuInfo::I386;
+        assert!(!cpu.has_invlpg());
+        assert!(!cpu.has_cr0_wp());
+        assert_eq!(cpu.features, CpuFeatures::default());
+    }
+
+    #[test]
+    fn a_486_has_invlpg_but_no_cr4_features() {
+        let cpu = CpuInfo::from_cpuid(cpuid_486);
+        assert!(cpu.has_invlpg());
+        assert!(!cpu.features.pse && !cpu.features.pge && !cpu.features.cr4);
+        assert_eq!(
+            cpu.to_string(),
+            "family 4 model 8 stepping 0 (GenuineIntel), via CPUID"
+        );
+        assert!(CpuInfo::I486_NO_CPUID.has_invlpg());
+    }
+
+    #[test]
+    fn a_pentium_has_pse_but_not_pge() {
+        let cpu = CpuInfo::from_cpuid(cpuid_pentium);
+        assert!(cpu.features.pse && cpu.features.cr4 && cpu.features.tsc);
+        assert!(!cpu.features.pge && !cpu.features.pae);
+    }
+
+    #[test]
+    fn a_p6_has_pse_pge_and_pae() {
+        let cpu = CpuInfo::from_cpuid(cpuid_p6);
+        assert!(cpu.features.pse && cpu.features.pge && cpu.features.pae);
+        assert!(matches!(cpu.class, CpuClass::Cpuid { family: 6, model: 6, stepping: 3, .. }));
+    }
+}
