@@ -1,0 +1,368 @@
+//! The IDT: a handler for each of the 32 CPU exceptions.
+//!
+//! Vectors 0..32 except 8 use interrupt gates to an entry stub (below, in
+//! `global_asm!`). Each stub makes the stack look the same for every vector,
+//! pushing a 0 where the CPU pushes no error code, then the vector, and jumps
+//! to `trap_common`, which saves the registers and calls [`trap_handler`]
+//! with a pointer to the [`TrapFrame`]:
+//!
+//! ```text
+//!  higher addresses
+//!  | EFLAGS      |  pushed by the CPU (no SS:ESP: no privilege change)
+//!  | CS          |
+//!  | EIP         |  the faulting instruction (#PF, #GP, #UD...) or the next one (#BP)
+//!  | error code  |  by the CPU, or 0 by the stub
+//!  | vector      |  by the stub
+//!  | EAX ... EDI |  pushal
+//!  | DS ES FS GS |  trap_common
+//!  +-------------+ <- &TrapFrame
+//! ```
+//!
+//! The double fault (vector 8) uses a **task gate** instead: the CPU switches
+//! to a separate task with its own stack. A double fault is usually a fault
+//! while delivering another one, typically a kernel stack overflow: the push
+//! of the #PF frame hits the guard page again. An interrupt gate would push
+//! onto that same broken stack and triple-fault (the machine resets); the task
+//! switch saves the broken state in the kernel TSS and runs
+//! [`double_fault_task`] on a good stack, which reports it.
+//!
+//! Every exception is fatal (the `PANIC:` line, exit status 35), except a
+//! breakpoint the self-test announced with [`expect_breakpoint`].
+//!
+//! # References
+//! - Intel SDM Vol. 3A, §6.10 "Interrupt Descriptor Table", §6.11 "IDT
+//!   Descriptors", §6.12.1 "Exception- or Interrupt-Handler Procedures"
+//!   (the stack frame), §6.12.2 "Interrupt Tasks" (task gates), §6.15
+//!   "Exception and Interrupt Reference" (#DF, #PF).
+
+use super::{boot_stack, cpu, exit, gdt, serial};
+use crate::trap::{self, NR_EXCEPTIONS};
+use core::fmt;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use spin::Once;
+use x86::Ring;
+use x86::dtables::{DescriptorTablePointer, lidt};
+use x86::segmentation::{
+    BuildDescriptor, Descriptor, DescriptorBuilder, GateDescriptorBuilder,
+    TaskGateDescriptorBuilder,
+};
+
+core::arch::global_asm!(
+    r#"
+    .macro TRAP_NOERR vec
+    .section .text.traps, "ax"
+    trap_stub_\vec:
+        pushl $0
+        pushl $\vec
+        jmp trap_common
+    .section .rodata.trap_stubs, "a"
+    .long trap_stub_\vec
+    .endm
+
+    .macro TRAP_ERR vec
+    .section .text.traps, "ax"
+    trap_stub_\vec:
+        pushl $\vec
+        jmp trap_common
+    .section .rodata.trap_stubs, "a"
+    .long trap_stub_\vec
+    .endm
+
+    .section .rodata.trap_stubs, "a"
+    .balign 4
+    .globl trap_stub_table
+    trap_stub_table:
+    TRAP_NOERR 0
+    TRAP_NOERR 1
+    TRAP_NOERR 2
+    TRAP_NOERR 3
+    TRAP_NOERR 4
+    TRAP_NOERR 5
+    TRAP_NOERR 6
+    TRAP_NOERR 7
+    TRAP_ERR   8
+    TRAP_NOERR 9
+    TRAP_ERR   10
+    TRAP_ERR   11
+    TRAP_ERR   12
+    TRAP_ERR   13
+    TRAP_ERR   14
+    TRAP_NOERR 15
+    TRAP_NOERR 16
+    TRAP_ERR   17
+    TRAP_NOERR 18
+    TRAP_NOERR 19
+    TRAP_NOERR 20
+    TRAP_ERR   21
+    TRAP_NOERR 22
+    TRAP_NOERR 23
+    TRAP_NOERR 24
+    TRAP_NOERR 25
+    TRAP_NOERR 26
+    TRAP_NOERR 27
+    TRAP_NOERR 28
+    TRAP_ERR   29
+    TRAP_ERR   30
+    TRAP_NOERR 31
+
+    .section .text.traps, "ax"
+    trap_common:
+        /* Save the interrupted code's registers; together with the CPU's and
+         * the stub's pushes they form a TrapFrame. */
+        pushal
+        pushl %ds
+        pushl %es
+        pushl %fs
+        pushl %gs
+        /* Rust code expects DF = 0 and a 16-byte aligned stack at the call
+         * (i386 System V ABI). EBX is callee-saved, so it keeps the frame
+         * pointer across the call. */
+        cld
+        movl %esp, %ebx
+        andl $-16, %esp
+        subl $12, %esp
+        pushl %ebx
+        call trap_handler
+        movl %ebx, %esp
+        popl %gs
+        popl %fs
+        popl %es
+        popl %ds
+        popal
+        addl $8, %esp       /* vector and error code */
+        iret
+    "#,
+    options(att_syntax)
+);
+
+unsafe extern "C" {
+    /// Addresses of the 32 entry stubs, in vector order.
+    static trap_stub_table: [u32; NR_EXCEPTIONS];
+}
+
+/// The saved state of the interrupted code, as `trap_common` lays it out.
+#[repr(C)]
+#[derive(Debug)]
+pub struct TrapFrame {
+    /// Segment registers, pushed by `trap_common`.
+    pub gs: u32,
+    /// See `gs`.
+    pub fs: u32,
+    /// See `gs`.
+    pub es: u32,
+    /// See `gs`.
+    pub ds: u32,
+    /// General registers, in `pushal` order (last pushed first).
+    pub edi: u32,
+    /// See `edi`.
+    pub esi: u32,
+    /// See `edi`.
+    pub ebp: u32,
+    /// ESP as `pushal` saw it (inside the frame); see [`TrapFrame::faulting_esp`].
+    pub esp_in_frame: u32,
+    /// See `edi`.
+    pub ebx: u32,
+    /// See `edi`.
+    pub edx: u32,
+    /// See `edi`.
+    pub ecx: u32,
+    /// See `edi`.
+    pub eax: u32,
+    /// Exception vector, pushed by the stub.
+    pub vector: u32,
+    /// Error code, pushed by the CPU or (0) by the stub.
+    pub error_code: u32,
+    /// Instruction pointer, pushed by the CPU.
+    pub eip: u32,
+    /// Code segment, pushed by the CPU.
+    pub cs: u32,
+    /// Flags, pushed by the CPU.
+    pub eflags: u32,
+}
+
+impl TrapFrame {
+    /// ESP of the interrupted code: just above the CPU-pushed EFLAGS.
+    pub fn faulting_esp(&self) -> u32 {
+        core::ptr::addr_of!(self.eflags) as u32 + 4
+    }
+}
+
+static IDT: Once<[Descriptor; NR_EXCEPTIONS]> = Once::new();
+
+#[repr(C, align(16))]
+struct DoubleFaultStack([u8; 8192]);
+
+/// The double-fault task's stack.
+static mut DOUBLE_FAULT_STACK: DoubleFaultStack = DoubleFaultStack([0; 8192]);
+
+static EXPECT_BREAKPOINT: AtomicBool = AtomicBool::new(false);
+static BREAKPOINTS_CAUGHT: AtomicU32 = AtomicU32::new(0);
+
+/// Fills the double-fault TSS, builds the IDT and loads it.
+///
+/// # Safety
+/// - Call once, at boot, after `gdt::init` and with interrupts disabled.
+/// - CR3 must hold the page directory that stays in use: the double-fault
+///   task loads the CR3 saved here (a later CR3 switch must update it).
+pub unsafe fn init() {
+    let stack_top = core::ptr::addr_of!(DOUBLE_FAULT_STACK) as u32 + 8192;
+    // SAFETY: nothing else refers to the double-fault TSS yet (no double fault
+    // can be delivered before `lidt` below), and the CPU only reads it.
+    let tss = unsafe { &mut *gdt::DOUBLE_FAULT_TASK.get() };
+    let ds = u16::from(gdt::KERNEL_DS.bits());
+    tss.cr3 = cpu::read_cr3();
+    tss.eip = double_fault_task as *const () as u32;
+    tss.esp = stack_top;
+    tss.esp0 = stack_top;
+    tss.ss0 = ds;
+    tss.eflags = 0x2; // bit 1 is always 1; IF = 0
+    tss.cs = gdt::KERNEL_CS.bits();
+    tss.ss = ds;
+    tss.ds = ds;
+    tss.es = ds;
+    tss.fs = ds;
+    tss.gs = ds;
+
+    let idt = IDT.call_once(|| {
+        // SAFETY: trap_stub_table is a read-only table emitted above.
+        let stubs = unsafe { &trap_stub_table };
+        core::array::from_fn(|vector| {
+            if vector == usize::from(trap::DOUBLE_FAULT_VECTOR) {
+                DescriptorBuilder::task_gate_descriptor(gdt::DOUBLE_FAULT_TSS)
+                    .present()
+                    .dpl(Ring::Ring0)
+                    .finish()
+            } else {
+                <DescriptorBuilder as GateDescriptorBuilder<u32>>::interrupt_descriptor(
+                    gdt::KERNEL_CS,
+                    stubs[vector],
+                )
+                .present()
+                .dpl(Ring::Ring0)
+                .finish()
+            }
+        })
+    });
+    // SAFETY: the IDT is 'static and complete: every gate points at a stub in
+    // .text or at the double-fault TSS filled in above.
+    unsafe { lidt(&DescriptorTablePointer::new_from_slice(idt)) };
+}
+
+/// Makes the next `#BP` return instead of being fatal (self-test only).
+pub fn expect_breakpoint() {
+    EXPECT_BREAKPOINT.store(true, Ordering::SeqCst);
+}
+
+/// Breakpoints caught so far.
+pub fn breakpoints_caught() -> u32 {
+    BREAKPOINTS_CAUGHT.load(Ordering::SeqCst)
+}
+
+/// Writes one `[ERROR] trap: ...` line without the serial lock (the fault
+/// may have struck while it was held).
+fn report(args: fmt::Arguments<'_>) {
+    serial::write_fmt_unlocked(format_args!("[ERROR] trap: {args}\n"));
+}
+
+/// What a faulting address is, as far as this stage of boot knows.
+pub fn describe_address(addr: u32) -> &'static str {
+    let (guard, bottom, _top) = boot_stack();
+    if addr < crate::mm::layout::PAGE_SIZE {
+        "null page: a null pointer dereference"
+    } else if (guard..bottom).contains(&addr) {
+        "boot stack guard page: kernel stack overflow"
+    } else {
+        let (start, end) = super::kernel_image();
+        if (start..end).contains(&addr) {
+            "kernel image"
+        } else {
+            "not mapped by the boot page tables"
+        }
+    }
+}
+
+/// Rust side of every exception except the double fault.
+///
+/// Returns only for an announced breakpoint; everything else is reported and
+/// ends on the fatal path.
+#[unsafe(no_mangle)]
+extern "C" fn trap_handler(frame: &mut TrapFrame) {
+    let vector = frame.vector as u8;
+    if vector == trap::BREAKPOINT_VECTOR && EXPECT_BREAKPOINT.swap(false, Ordering::SeqCst) {
+        BREAKPOINTS_CAUGHT.fetch_add(1, Ordering::SeqCst);
+        return; // EIP already points past int3
+    }
+    let (mnemonic, name) = trap::exception_name(vector);
+    report(format_args!(
+        "CPU exception {vector} {mnemonic} ({name}), error code {:#010x}",
+        frame.error_code
+    ));
+    if let Some(text) = trap::describe_error_code(vector, frame.error_code) {
+        report(format_args!("  error code means: {text}"));
+    }
+    report(format_args!(
+        "  EIP {:#010x}  CS {:#06x}  EFLAGS {:#010x}  ESP {:#010x}",
+        frame.eip,
+        frame.cs,
+        frame.eflags,
+        frame.faulting_esp()
+    ));
+    report(format_args!(
+        "  EAX {:#010x}  EBX {:#010x}  ECX {:#010x}  EDX {:#010x}",
+        frame.eax, frame.ebx, frame.ecx, frame.edx
+    ));
+    report(format_args!(
+        "  ESI {:#010x}  EDI {:#010x}  EBP {:#010x}  CR3 {:#010x}",
+        frame.esi,
+        frame.edi,
+        frame.ebp,
+        cpu::read_cr3()
+    ));
+    if vector == trap::PAGE_FAULT_VECTOR {
+        let cr2 = cpu::read_cr2();
+        let code = trap::PageFaultError(frame.error_code);
+        report(format_args!("  CR2 {cr2:#010x} ({})", describe_address(cr2)));
+        exit::fatal(format_args!(
+            "{mnemonic} {name} at EIP {:#010x}: {code} access to {cr2:#010x} ({})",
+            frame.eip,
+            describe_address(cr2)
+        ));
+    }
+    match trap::describe_error_code(vector, frame.error_code) {
+        Some(text) => exit::fatal(format_args!(
+            "{mnemonic} {name} at EIP {:#010x}: error code {:#x} ({text})",
+            frame.eip, frame.error_code
+        )),
+        None => exit::fatal(format_args!(
+            "{mnemonic} {name} at EIP {:#010x}",
+            frame.eip
+        )),
+    }
+}
+
+/// Entry point of the double-fault task (reached through the task gate, on
+/// its own stack; the CPU pushed the error code, always 0, where a return
+/// address would be, so this function must never return).
+extern "C" fn double_fault_task() -> ! {
+    // SAFETY: the task switch has saved the faulting state into the kernel
+    // TSS; nothing else writes it, and we only read a copy.
+    let saved = unsafe { core::ptr::read(gdt::KERNEL_TASK.get()) };
+    let (eip, esp, ebp) = (saved.eip, saved.esp, saved.ebp);
+    let cr2 = cpu::read_cr2();
+    report(format_args!(
+        "CPU exception 8 #DF (double fault), handled by a task switch"
+    ));
+    report(format_args!(
+        "  faulting task: EIP {eip:#010x}  ESP {esp:#010x}  EBP {ebp:#010x}  CR2 {cr2:#010x}"
+    ));
+    let (guard, bottom, _) = boot_stack();
+    if (guard..bottom + 64).contains(&esp) || (guard..bottom).contains(&cr2) {
+        exit::fatal(format_args!(
+            "#DF double fault at EIP {eip:#010x}: kernel stack overflow, ESP {esp:#010x} \
+             reached the guard page [{guard:#010x}, {bottom:#010x})"
+        ));
+    }
+    exit::fatal(format_args!(
+        "#DF double fault at EIP {eip:#010x}, ESP {esp:#010x}, CR2 {cr2:#010x}"
+    ))
+}

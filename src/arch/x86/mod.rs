@@ -1,0 +1,107 @@
+//! i386: serial port, descriptor tables, exceptions, CPU identification,
+//! TLB invalidation, the early map window and the exit paths.
+//!
+//! Every `unsafe` block in this directory carries a `// SAFETY:` comment;
+//! functions that cannot break memory safety whatever their arguments
+//! (reading CR2, `invlpg`, reloading the *current* CR3) are safe functions,
+//! those that can (loading a new CR3, a GDT) are `unsafe fn` with a
+//! `# Safety` section.
+
+pub mod cpu;
+pub mod early_map;
+pub mod exit;
+pub mod gdt;
+pub mod idt;
+pub mod selftest;
+pub mod serial;
+pub mod tlb;
+
+unsafe extern "C" {
+    // Linker-script and boot-stub symbols; only their addresses are used.
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+    static __boot_start: u8;
+    static __boot_end: u8;
+    static __text_start: u8;
+    static __text_end: u8;
+    static __rodata_start: u8;
+    static __rodata_end: u8;
+    static __data_start: u8;
+    static __data_end: u8;
+    static __bss_start: u8;
+    static __bss_end: u8;
+    static boot_stack_guard: u8;
+    static boot_stack_bottom: u8;
+    static boot_stack_top: u8;
+    static boot_page_directory: u8;
+}
+
+/// A named `[start, end)` range of the kernel image, virtual addresses.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageSection {
+    /// Section name as in the linker script.
+    pub name: &'static str,
+    /// First byte (virtual).
+    pub start: u32,
+    /// One past the last byte (virtual).
+    pub end: u32,
+}
+
+macro_rules! sym {
+    ($s:ident) => {
+        // Taking the address of an extern static never reads it.
+        core::ptr::addr_of!($s) as u32
+    };
+}
+
+/// The kernel image as the linker laid it out (see `linker.ld`). `.boot` is
+/// linked at its physical address; the others at physical + `PAGE_OFFSET`.
+pub fn image_sections() -> [ImageSection; 5] {
+    [
+        ImageSection {
+            name: ".boot",
+            start: sym!(__boot_start),
+            end: sym!(__boot_end),
+        },
+        ImageSection {
+            name: ".text",
+            start: sym!(__text_start),
+            end: sym!(__text_end),
+        },
+        ImageSection {
+            name: ".rodata",
+            start: sym!(__rodata_start),
+            end: sym!(__rodata_end),
+        },
+        ImageSection {
+            name: ".data",
+            start: sym!(__data_start),
+            end: sym!(__data_end),
+        },
+        ImageSection {
+            name: ".bss",
+            start: sym!(__bss_start),
+            end: sym!(__bss_end),
+        },
+    ]
+}
+
+/// `[__kernel_start, __kernel_end)`: the whole image, virtual addresses.
+pub fn kernel_image() -> (u32, u32) {
+    (sym!(__kernel_start), sym!(__kernel_end))
+}
+
+/// The boot stack: `(guard page, bottom, top)`, virtual addresses. The guard
+/// is the page `[guard, bottom)`, left unmapped by `boot/entry.S`.
+pub fn boot_stack() -> (u32, u32, u32) {
+    (
+        sym!(boot_stack_guard),
+        sym!(boot_stack_bottom),
+        sym!(boot_stack_top),
+    )
+}
+
+/// Virtual address of the boot page directory (`boot/entry.S`).
+pub fn boot_page_directory_va() -> u32 {
+    sym!(boot_page_directory)
+}

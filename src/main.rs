@@ -1,0 +1,280 @@
+//! The kernel binary: the boot assembly, the Rust entry point and the panic
+//! handler. `kernel_entry` reads as the boot story, one stage after another;
+//! each stage logs what it did.
+
+#![no_std]
+#![no_main]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+use core::panic::PanicInfo;
+use kernel::arch::x86::{
+    self, cpu, early_map, exit, gdt, idt, selftest, serial, tlb,
+    exit::{ExitCode, fatal},
+};
+use kernel::boot_info::{
+    BootInfo, BootInfoError, COMMAND_LINE_SIZE, MULTIBOOT1_INFO_SIZE, Protocol,
+    multiboot2_total_size,
+};
+use kernel::cmdline::{self, BootOptions, CrashTest, TlbMode};
+use kernel::klog::Logger;
+use kernel::mm::layout::{
+    self, BOOT_PAGE_TABLES, EARLY_MAP_BASE, EARLY_MAP_PAGES, KERNEL_PHYS_BASE, PAGE_OFFSET,
+    PAGE_SIZE, virt_to_phys,
+};
+use log::{info, warn};
+
+// The boot stub (boot/*.S) with the layout constants it shares with Rust.
+// The `__layout_*` symbols let linker.ld check its own copy of them.
+core::arch::global_asm!(
+    ".set PAGE_OFFSET, {page_offset}",
+    ".set PAGE_SIZE, {page_size}",
+    ".set BOOT_PAGE_TABLES, {boot_page_tables}",
+    ".set PAGE_OFFSET_PDE, {page_offset_pde}",
+    ".set EARLY_MAP_PDE, {early_map_pde}",
+    ".globl __layout_page_offset",
+    ".set __layout_page_offset, {page_offset}",
+    ".globl __layout_kernel_phys_base",
+    ".set __layout_kernel_phys_base, {kernel_phys_base}",
+    ".globl __layout_boot_map_limit",
+    ".set __layout_boot_map_limit, {boot_map_limit}",
+    include_str!("../boot/multiboot_header.S"),
+    include_str!("../boot/entry.S"),
+    page_offset = const layout::PAGE_OFFSET,
+    page_size = const layout::PAGE_SIZE,
+    boot_page_tables = const layout::BOOT_PAGE_TABLES,
+    page_offset_pde = const layout::PAGE_OFFSET_PDE,
+    early_map_pde = const layout::EARLY_MAP_PDE,
+    kernel_phys_base = const layout::KERNEL_PHYS_BASE,
+    boot_map_limit = const layout::BOOT_MAP_LIMIT,
+    options(att_syntax),
+);
+
+static LOGGER: Logger = Logger::new(serial::write_fmt);
+
+/// The command line, copied out of the loader's memory (Linux:
+/// `boot_command_line`), which later stages may reuse.
+static COMMAND_LINE: spin::Once<([u8; COMMAND_LINE_SIZE], usize)> = spin::Once::new();
+
+/// Called by `boot/entry.S` on the boot stack, with paging on and the kernel
+/// running at its higher-half address.
+///
+/// `magic`: EAX from the loader; `info_pa`: EBX, the physical address of the
+/// boot information (Multiboot2 spec §3.3).
+#[unsafe(no_mangle)]
+pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
+    // 1. A voice first, so that anything below can fail with a PANIC: line.
+    let have_serial = serial::init();
+
+    // 2. Our own GDT (the loader's may be anywhere) and the exception table.
+    // SAFETY: first thing at boot, interrupts disabled (Multiboot machine
+    // state), CR3 holds the boot page directory that stays in use.
+    unsafe {
+        gdt::init();
+        idt::init();
+    }
+
+    // 3. The CPU: the early map below flushes TLB entries, which needs to know
+    // whether `invlpg` exists (provisional until the command line is read).
+    let cpu = cpu::detect();
+    tlb::init(&cpu, TlbMode::Auto);
+
+    // 4. Boot information, wherever the loader put it.
+    let protocol = Protocol::from_magic(magic).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    let boot = read_boot_info(protocol, info_pa)
+        .unwrap_or_else(|e| fatal(format_args!("{protocol} boot information: {e}")));
+    let (cmdline, truncated) = save_command_line(boot.cmdline);
+
+    // 5. The command line decides the log level, so it is parsed before the
+    // first log line, and again once logging is on to report what it ignored.
+    let opts = cmdline::parse(cmdline, |_| {});
+    // Only fails if a logger was already set, which cannot happen here.
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(opts.loglevel.to_filter());
+
+    info!(target: "boot", "i386 memory bring-up kernel {}", env!("CARGO_PKG_VERSION"));
+    if !have_serial {
+        warn!(target: "boot", "no UART answered at COM1; output may be lost");
+    }
+    info!(target: "boot",
+        "booted by {} via {protocol}; boot information at [{:#010x}, {:#010x}), {} bytes",
+        boot.loader_name.unwrap_or("an unnamed loader"),
+        boot.info_pa,
+        boot.info_pa as u64 + boot.info_size as u64,
+        boot.info_size
+    );
+    if let Some(m) = boot.meminfo {
+        info!(target: "boot", "basic meminfo: lower {} KiB, upper {} KiB ({} MiB total)",
+            m.mem_lower_kib, m.mem_upper_kib, (m.mem_lower_kib as u64 + m.mem_upper_kib as u64 + 1024) >> 10);
+    }
+    log_command_line(cmdline, truncated, &opts);
+
+    // 6. CPU identification and the TLB policy.
+    log_cpu(&cpu, &opts);
+
+    // 7. Where everything is: the image, the boot page tables, the stack.
+    log_layout();
+
+    // 8. Self-tests, then a deliberate failure if one was asked for.
+    if opts.selftest {
+        let n = selftest::run();
+        info!(target: "selftest", "all {n} self-tests passed");
+    }
+    if let Some(crash) = opts.crashtest {
+        crash_on_purpose(crash);
+    }
+
+    serial::write_fmt(format_args!("KERNEL OK\n"));
+    exit::exit(ExitCode::Success)
+}
+
+/// Maps and parses the boot information through the early map window.
+fn read_boot_info(protocol: Protocol, info_pa: u32) -> Result<BootInfo<'static>, BootInfoError> {
+    let align = protocol.info_align();
+    if info_pa % align != 0 {
+        return Err(BootInfoError::Misaligned { addr: info_pa, align });
+    }
+    let map = |pa: u32, len: usize| {
+        early_map::early_memremap_ro(u64::from(pa), len).unwrap_or_else(|e| {
+            fatal(format_args!("cannot map boot information at {pa:#010x}: {e}"))
+        })
+    };
+    match protocol {
+        Protocol::Multiboot2 => {
+            let total = multiboot2_total_size(map(info_pa, 8))?;
+            BootInfo::from_multiboot2(info_pa, map(info_pa, total as usize))
+        }
+        Protocol::Multiboot1 => {
+            let info = map(info_pa, MULTIBOOT1_INFO_SIZE);
+            // Strings: map up to COMMAND_LINE_SIZE bytes, but not past 4 GiB.
+            BootInfo::from_multiboot1(info_pa, info, |pa| {
+                let len = (COMMAND_LINE_SIZE as u64).min((1u64 << 32) - u64::from(pa));
+                Ok(map(pa, len as usize))
+            })
+        }
+    }
+}
+
+/// Copies the command line into [`COMMAND_LINE`], cut to fit (at a character
+/// boundary). Returns the copy and whether it was cut.
+fn save_command_line(cmdline: &str) -> (&'static str, bool) {
+    let mut len = cmdline.len().min(COMMAND_LINE_SIZE - 1);
+    while !cmdline.is_char_boundary(len) {
+        len -= 1;
+    }
+    let (buf, len) = COMMAND_LINE.call_once(|| {
+        let mut buf = [0u8; COMMAND_LINE_SIZE];
+        buf[..len].copy_from_slice(&cmdline.as_bytes()[..len]);
+        (buf, len)
+    });
+    let saved = core::str::from_utf8(&buf[..*len]).unwrap_or("");
+    (saved, *len < cmdline.len())
+}
+
+fn log_command_line(cmdline: &str, truncated: bool, opts: &BootOptions) {
+    info!(target: "cmdline", "command line: \"{cmdline}\"");
+    if truncated {
+        warn!(target: "cmdline", "command line longer than {} bytes: cut", COMMAND_LINE_SIZE - 1);
+    }
+    cmdline::parse(cmdline, |w| warn!(target: "cmdline", "{w}"));
+    info!(target: "cmdline", "options: {opts}");
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn log_cpu(cpu: &kernel::cpu_info::CpuInfo, opts: &BootOptions) {
+    info!(target: "cpu", "{cpu}");
+    info!(target: "cpu", "features: invlpg {} PSE {} PGE {} PAE {} CR4 {} CR0.WP {}",
+        yes_no(cpu.has_invlpg()), yes_no(cpu.features.pse), yes_no(cpu.features.pge),
+        yes_no(cpu.features.pae), yes_no(cpu.features.cr4), yes_no(cpu.has_cr0_wp()));
+    let (method, reason) = tlb::init(cpu, opts.tlb);
+    let why = match reason {
+        tlb::FlushReason::Auto if cpu.has_invlpg() => "tlb=auto, the CPU has invlpg",
+        tlb::FlushReason::Auto => "tlb=auto, a 386 has no invlpg",
+        tlb::FlushReason::Forced => "forced on the command line",
+        tlb::FlushReason::ForcedButUnsupported => {
+            warn!(target: "tlb", "tlb=invlpg ignored: this CPU has no invlpg (it would fault)");
+            "invlpg unsupported"
+        }
+    };
+    let method = match method {
+        tlb::FlushMethod::Invlpg => "invlpg (one page)",
+        tlb::FlushMethod::Cr3Reload => "CR3 reload (whole TLB)",
+    };
+    info!(target: "tlb", "invalidation by {method} ({why}); global pages not used");
+}
+
+fn log_layout() {
+    let (start, end) = x86::kernel_image();
+    info!(target: "layout",
+        "kernel image [{start:#010x}, {end:#010x}) = physical [{:#010x}, {:#010x}), {} KiB",
+        virt_to_phys(start), virt_to_phys(end), (end - start) / 1024);
+    for s in x86::image_sections() {
+        let pa = if s.start < PAGE_OFFSET { s.start } else { virt_to_phys(s.start) };
+        info!(target: "layout", "  {:<8} [{:#010x}, {:#010x}) at physical {:#010x}, {:>4} KiB",
+            s.name, s.start, s.end, pa, (s.end - s.start).div_ceil(1024));
+    }
+    let mapped_end = virt_to_phys(end);
+    info!(target: "paging",
+        "boot page directory at physical {:#010x} (CR3 {:#010x}), paging on (CR0 {:#010x})",
+        virt_to_phys(x86::boot_page_directory_va()), cpu::read_cr3(), cpu::read_cr0());
+    info!(target: "paging",
+        "boot map: physical [{:#010x}, {mapped_end:#010x}) at virtual +0 (identity) and +{PAGE_OFFSET:#x}, \
+         {} pages through {BOOT_PAGE_TABLES} page tables of 4 KiB pages (no PSE, no CR4)",
+        PAGE_SIZE, (mapped_end - PAGE_SIZE) / PAGE_SIZE - 1);
+    info!(target: "paging",
+        "early map window [{EARLY_MAP_BASE:#010x}, {:#010x}): {EARLY_MAP_PAGES} slots for boot information",
+        EARLY_MAP_BASE as u64 + (EARLY_MAP_PAGES * PAGE_SIZE) as u64);
+    let (guard, bottom, top) = x86::boot_stack();
+    info!(target: "paging",
+        "boot stack [{bottom:#010x}, {top:#010x}), {} KiB; guard page [{guard:#010x}, {bottom:#010x}) unmapped; null page unmapped",
+        (top - bottom) / 1024);
+    let _ = KERNEL_PHYS_BASE;
+    info!(target: "traps",
+        "GDT: flat code 0x08, data 0x10, kernel TSS 0x18, double-fault TSS 0x20; IDT: 32 exception vectors, #DF by task gate");
+}
+
+/// `crashtest=...`: fail on purpose, so that the tests see each fatal path.
+fn crash_on_purpose(crash: CrashTest) -> ! {
+    warn!(target: "crashtest", "crashtest={}: failing on purpose", crash.name());
+    match crash {
+        // SAFETY (all asm arms): each instruction raises the intended CPU
+        // exception before it can change any state; the handler never returns.
+        CrashTest::Null => unsafe {
+            core::arch::asm!("mov eax, dword ptr [0]", out("eax") _);
+        },
+        CrashTest::Ud => unsafe { core::arch::asm!("ud2") },
+        CrashTest::Div0 => unsafe {
+            core::arch::asm!("xor edx, edx", "xor ecx, ecx", "mov eax, 1", "div ecx",
+                out("eax") _, out("ecx") _, out("edx") _);
+        },
+        CrashTest::Gp => unsafe {
+            // Selector 0x1f8: GDT index 63, far past the 5-entry GDT's limit.
+            core::arch::asm!("mov ax, 0x1f8", "mov ds, ax", out("eax") _);
+        },
+        CrashTest::Stack => {
+            let depth = recurse(0);
+            fatal(format_args!("crashtest=stack: recursion returned {depth}"));
+        }
+        CrashTest::Panic => panic!("crashtest=panic: a deliberate Rust panic"),
+    }
+    fatal(format_args!("crashtest={}: the expected exception did not happen", crash.name()))
+}
+
+/// Recurses forever, 1 KiB of stack per level, until the guard page stops it.
+#[inline(never)]
+#[expect(unconditional_recursion, reason = "crashtest=stack must overflow the stack")]
+fn recurse(depth: u32) -> u32 {
+    let frame = core::hint::black_box([depth as u8; 1024]);
+    recurse(depth + 1).wrapping_add(u32::from(frame[0]))
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    match info.location() {
+        Some(loc) => fatal(format_args!("{} at {}:{}", info.message(), loc.file(), loc.line())),
+        None => fatal(format_args!("{}", info.message())),
+    }
+}
