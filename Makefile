@@ -1,0 +1,80 @@
+# i386 memory bring-up kernel: build, boot and test.
+#
+#   make run          build, boot in QEMU (serial on stdout), exit 0 on KERNEL OK
+#   make test         host unit tests + boot tests in QEMU and Bochs
+#
+# Other targets: kernel (default), iso, run-bochs, debug, bench, lint, clean.
+# Variables: MEM=128M  CPU=<qemu -cpu model>  CMDLINE="<kernel command line>"
+#            TIMEOUT=<seconds>  KERNEL_TOOLCHAIN=debian|nightly
+# Missing tools are installed on Debian/Ubuntu (scripts/deps.sh).
+
+MEM      ?= 128M
+CPU      ?=
+CMDLINE  ?=
+TIMEOUT  ?= 120
+export MEM CPU TIMEOUT
+
+BUILD      := build
+KERNEL_ELF := $(BUILD)/kernel.elf
+ISO        := $(BUILD)/kernel.iso
+TARGET     := i686-kernel
+# Kernel-only cargo flags: kept here (not in .cargo/config.toml) so that a
+# plain `cargo test` builds for the host.
+KERNEL_CARGO_FLAGS := --release --features kernel --target $(TARGET).json \
+	-Zjson-target-spec -Zbuild-std=core,compiler_builtins,alloc \
+	-Zbuild-std-features=compiler-builtins-mem
+# Host cargo: whatever `cargo` is on PATH (rustup's or Debian's).
+HOST_CARGO := $(shell command -v cargo 2>/dev/null || echo /usr/bin/cargo)
+
+.PHONY: all kernel iso run run-bochs debug test test-host test-boot bench lint clean
+
+all: kernel
+
+kernel:
+	@scripts/deps.sh kernel
+	scripts/kcargo build $(KERNEL_CARGO_FLAGS)
+	@mkdir -p $(BUILD)
+	cp target/$(TARGET)/release/kernel $(KERNEL_ELF)
+
+iso: kernel
+	@scripts/deps.sh iso
+	scripts/mkiso.sh $(KERNEL_ELF) $(ISO) "$(CMDLINE)"
+
+run: iso
+	@scripts/deps.sh qemu
+	scripts/run-qemu.sh --iso $(ISO) --log $(BUILD)/serial.log
+
+run-bochs: iso
+	@scripts/deps.sh bochs
+	TIMEOUT=600 scripts/run-bochs.sh $(ISO)
+
+# QEMU stops before the first instruction and waits for GDB on port 1234.
+debug: iso
+	@scripts/deps.sh qemu
+	@echo "QEMU is waiting for GDB. In another terminal run:  gdb -x scripts/kernel.gdb"
+	@echo "(quit QEMU with Ctrl-C here, or 'kill' in GDB)"
+	qemu-system-i386 -m $(MEM) $(if $(CPU),-cpu $(CPU)) -display none -serial stdio \
+		-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		-cdrom $(ISO) -boot d -s -S
+
+test: test-host test-boot
+
+test-host:
+	@scripts/deps.sh host
+	$(HOST_CARGO) test
+
+test-boot: kernel
+	@scripts/deps.sh iso qemu bochs
+	tests/boot/run-tests.sh
+
+bench:
+	@echo "make bench: no benchmarks yet (the buddy allocator, issue 4, brings the first)."
+
+# Formatting and clippy on both targets (needs rustfmt and clippy).
+lint:
+	$(HOST_CARGO) fmt --all -- --check
+	$(HOST_CARGO) clippy --all-targets -- -D warnings
+	scripts/kcargo clippy $(KERNEL_CARGO_FLAGS) -- -D warnings
+
+clean:
+	rm -rf $(BUILD) target

@@ -1,0 +1,18 @@
+# GDB script for `make debug`: load the kernel's symbols, attach to QEMU's
+# GDB stub (port 1234) and stop at the Rust entry point.
+#
+#   gdb -x scripts/kernel.gdb        (from the repository root)
+#
+# A hardware breakpoint (hbreak), not a software one: GDB inserts a software
+# breakpoint by writing an int3 at the address, and 0xC01xxxxx is not mapped
+# until the boot stub has turned paging on. A hardware breakpoint compares
+# linear addresses and fires once paging maps the kernel there.
+set architecture i386
+file build/kernel.elf
+target remote localhost:1234
+hbreak kernel_entry
+continue
+# Now at kernel_entry(magic, info_pa). Try:
+#   info registers cr0 cr3        paging state
+#   x/4xw $esp                    return address, magic, info_pa
+#   p/x boot_page_directory[768]  the PDE that maps 0xC0000000

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Boot tests: boot build/kernel.elf for real (GRUB ISO or QEMU's Multiboot 1
+# loader, in QEMU and in Bochs) and check the exit status and the serial log.
+#
+# Each case says how to boot, whether the kernel must succeed (KERNEL OK,
+# QEMU status 33) or fail on purpose (one PANIC: line, status 35), and which
+# extended regular expressions must (or, prefixed with !, must not) match a
+# line of the log. Every line of every log must also have the documented
+# shape: "[LEVEL] subsystem: message", "KERNEL OK" or "PANIC: reason".
+#
+# Usage: tests/boot/run-tests.sh [NAME-FILTER]   (run from the repository root
+# after `make kernel`; `make test` does both). Logs: build/test/<case>.log.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+ELF=build/kernel.elf
+OUT=build/test
+FILTER=${1:-}
+rm -rf "$OUT"
+mkdir -p "$OUT"
+[ -f "$ELF" ] || { echo "run-tests.sh: $ELF missing: run 'make kernel' first" >&2; exit 2; }
+
+have_bochs=0
+command -v bochs >/dev/null 2>&1 && have_bochs=1
+
+pass=0
+failed=()
+
+# An ISO for a command line and a default GRUB entry (0 Multiboot2,
+# 1 Multiboot 1), built once per combination.
+iso_for() {
+    local key iso
+    key=$(printf '%s|%s' "$1" "$2" | md5sum | cut -c1-12)
+    iso=$OUT/iso-$key.iso
+    [ -f "$iso" ] || scripts/mkiso.sh "$ELF" "$iso" "$1" "$2" || return 1
+    echo "$iso"
+}
+
+LINE_FORMAT='^(\[(ERROR|WARN |INFO |DEBUG|TRACE)\] [a-z0-9_-]+: .*|KERNEL OK|PANIC: .+)$'
+
+# boot NAME ok|panic [--cpu C] [--mem M] [--cmdline S] [--loader grub2|grub1|qemu-mb1|bochs] -- PATTERN...
+boot() {
+    local name=$1 expect=$2
+    shift 2
+    local cpu="" mem=128M cmdline="" loader=grub2
+    while [ "$1" != "--" ]; do
+        case $1 in
+        --cpu) cpu=$2 ;;
+        --mem) mem=$2 ;;
+        --cmdline) cmdline=$2 ;;
+        --loader) loader=$2 ;;
+        esac
+        shift 2
+    done
+    shift
+    [ -n "$FILTER" ] && [[ $name != *$FILTER* ]] && return 0
+    if [ "$loader" = bochs ] && [ $have_bochs -eq 0 ]; then
+        echo "SKIP  $name (Bochs not installed)"
+        return 0
+    fi
+
+    local log=$OUT/$name.log iso rc
+    case $loader in
+    grub2 | grub1 | bochs)
+        local entry=0
+        [ "$loader" = grub1 ] && entry=1
+        iso=$(iso_for "$cmdline" "$entry") || { failed+=("$name (ISO)"); return 0; }
+        ;;
+    esac
+    case $loader in
+    grub2 | grub1)
+        MEM=$mem CPU=$cpu TIMEOUT=60 scripts/run-qemu.sh --iso "$iso" --log "$log" >/dev/null 2>"$log.err"
+        rc=$? ;;
+    qemu-mb1)
+        MEM=$mem CPU=$cpu TIMEOUT=60 scripts/run-qemu.sh --kernel "$ELF" --append "$cmdline" \
+            --log "$log" >/dev/null 2>"$log.err"
+        rc=$? ;;
+    bochs)
+        MEM=$mem TIMEOUT=300 BOCHS_OUT=$OUT/bochs-$name scripts/run-bochs.sh "$iso" >/dev/null 2>"$log.err"
+        rc=$?
+        tr -d '\r' <"$OUT/bochs-$name/serial.log" >"$log" ;;
+    esac
+    # Serial lines end in CR LF.
+    sed -i 's/\r$//' "$log"
+
+    local problems=()
+    case $expect in
+    ok)
+        [ "$rc" -eq 0 ] || problems+=("expected KERNEL OK (runner status 0), got status $rc: $(tail -1 "$log.err")")
+        grep -q '^PANIC: ' "$log" && problems+=("unexpected $(grep -m1 '^PANIC: ' "$log")")
+        ;;
+    panic)
+        [ "$rc" -eq 1 ] || problems+=("expected a PANIC: exit (runner status 1, QEMU 35), got status $rc")
+        [ "$(grep -c '^PANIC: ' "$log")" -eq 1 ] || problems+=("expected exactly one PANIC: line")
+        grep -q '^KERNEL OK' "$log" && problems+=("KERNEL OK printed despite the failure")
+        ;;
+    esac
+    local bad
+    bad=$(grep -Evn "$LINE_FORMAT" "$log" | grep -v '^[0-9]*:$' | head -3)
+    [ -n "$bad" ] && problems+=("lines not in the log format: $bad")
+    local p
+    for p in "$@"; do
+        if [[ $p == !* ]]; then
+            grep -Eq -- "${p#!}" "$log" && problems+=("must not match: ${p#!}")
+        else
+            grep -Eq -- "$p" "$log" || problems+=("no line matches: $p")
+        fi
+    done
+
+    if [ ${#problems[@]} -eq 0 ]; then
+        echo "PASS  $name"
+        pass=$((pass + 1))
+    else
+        echo "FAIL  $name  ($log)"
+        printf '        %s\n' "${problems[@]}"
+        echo "        --- last lines of the log ---"
+        tail -8 "$log" | sed 's/^/        | /'
+        failed+=("$name")
+    fi
+}
+
+HEX='0x[0-9a-f]{8}'
+
+# ---- Successful boots ------------------------------------------------------
+boot grub-multiboot2 ok -- \
+    '^\[INFO \] boot: booted by GRUB .* via Multiboot2; boot information at \['"$HEX"', '"$HEX"'\), [0-9]+ bytes$' \
+    '^\[INFO \] boot: basic meminfo: lower 639 KiB, upper [0-9]+ KiB \(128 MiB total\)$' \
+    '^\[INFO \] cmdline: options: loglevel=info selftest=off tlb=auto memblock=off mem=all$' \
+    '^\[INFO \] cpu: family [0-9]+ model [0-9]+ stepping [0-9]+ \(.*\), via CPUID$' \
+    '^\[INFO \] tlb: invalidation by invlpg' \
+    '^\[INFO \] paging: boot map: physical \[0x00001000, ' \
+    '^\[INFO \] paging: boot stack .* guard page .* unmapped' \
+    '^KERNEL OK$' '!selftest:' '!^\[(WARN |ERROR)\]'
+
+boot grub-selftest ok --cmdline "selftest" -- \
+    '^\[INFO \] selftest: paging is on with the boot page directory \.\.\. ok$' \
+    '^\[INFO \] selftest: int3 reaches the IDT and returns \.\.\. ok$' \
+    '^\[INFO \] selftest: all [0-9]+ self-tests passed$'
+
+boot cpu-486 ok --cpu 486 --cmdline "selftest" -- \
+    '^\[INFO \] cpu: family 4 ' 'features: invlpg yes .*PGE no PAE no' \
+    'self-tests passed$'
+
+boot cpu-pentium ok --cpu pentium --cmdline "selftest" -- \
+    '^\[INFO \] cpu: family 5 ' 'features: invlpg yes PSE yes PGE no PAE no' \
+    'self-tests passed$'
+
+boot qemu-kernel-multiboot1 ok --loader qemu-mb1 --cmdline "selftest loglevel=debug" -- \
+    '^\[INFO \] boot: booted by qemu via Multiboot 1; boot information at ' \
+    '^\[INFO \] cmdline: options: loglevel=debug selftest=on ' \
+    '!unknown option' 'self-tests passed$'
+
+boot grub-multiboot1 ok --loader grub1 --cmdline "selftest" -- \
+    '^\[INFO \] boot: booted by GRUB .* via Multiboot 1; ' \
+    '!unknown option' 'self-tests passed$'
+
+boot cmdline-options ok --cmdline "quiet loglevel=loud mem=64M tlb=cr3 memblock=debug" -- \
+    "^\[WARN \] cmdline: unknown option 'quiet' ignored$" \
+    "^\[WARN \] cmdline: bad value in 'loglevel=loud' ignored \(expected error\|warn\|info\|debug\|trace\)$" \
+    '^\[INFO \] cmdline: command line: "quiet loglevel=loud mem=64M tlb=cr3 memblock=debug"$' \
+    '^\[INFO \] cmdline: options: loglevel=info selftest=off tlb=cr3 memblock=debug mem=0x4000000$' \
+    '^\[INFO \] tlb: invalidation by CR3 reload \(whole TLB\) \(forced on the command line\)'
+
+boot loglevel-warn ok --cmdline "loglevel=warn nosuchoption" -- \
+    "^\[WARN \] cmdline: unknown option 'nosuchoption' ignored$" '!^\[INFO ' '^KERNEL OK$'
+
+boot mem-3g ok --mem 3G --cmdline "selftest" -- \
+    '^\[INFO \] boot: basic meminfo: lower 639 KiB, upper [0-9]+ KiB' 'self-tests passed$'
+
+# ---- Deliberate failures: a decoded PANIC: line and status 35 --------------
+boot crash-null panic --cmdline "crashtest=null" -- \
+    '^\[ERROR\] trap: CPU exception 14 #PF \(page fault\), error code 0x00000000$' \
+    '^\[ERROR\] trap:   error code means: not-present read, supervisor$' \
+    '^\[ERROR\] trap:   CR2 0x00000000 \(null page' \
+    "^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0x00000000 \(null page: a null pointer dereference\)$"
+
+boot crash-null-486 panic --cpu 486 --cmdline "crashtest=null" -- \
+    '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0x00000000'
+
+boot crash-ud panic --cmdline "crashtest=ud" -- \
+    '^\[ERROR\] trap: CPU exception 6 #UD' '^PANIC: #UD invalid opcode at EIP 0xc0[0-9a-f]{6}$'
+
+boot crash-div0 panic --cmdline "crashtest=div0" -- \
+    '^PANIC: #DE divide error at EIP 0xc0[0-9a-f]{6}$'
+
+boot crash-gp panic --cmdline "crashtest=gp" -- \
+    '^\[ERROR\] trap: CPU exception 13 #GP \(general protection\), error code 0x000001f8$' \
+    '^PANIC: #GP general protection at EIP 0xc0[0-9a-f]{6}: error code 0x1f8 \(GDT selector 0x1f8 \(index 63\)\)$'
+
+boot crash-stack-overflow panic --cmdline "crashtest=stack" -- \
+    '^\[ERROR\] trap: CPU exception 8 #DF \(double fault\), handled by a task switch$' \
+    "^PANIC: #DF double fault at EIP 0xc0[0-9a-f]{6}: kernel stack overflow, ESP $HEX reached the guard page \[$HEX, $HEX\)$"
+
+boot crash-panic panic --cmdline "crashtest=panic" -- \
+    '^PANIC: crashtest=panic: a deliberate Rust panic at src/main.rs:[0-9]+$'
+
+# ---- Bochs: a Pentium that enforces CPUID features (no PGE, no PAE) --------
+boot bochs-selftest ok --loader bochs --cmdline "selftest" -- \
+    '^\[INFO \] boot: booted by GRUB .* via Multiboot2' \
+    '^\[INFO \] cpu: family 5 ' 'features: invlpg yes PSE yes PGE no PAE no' \
+    'self-tests passed$' '^KERNEL OK$'
+
+boot bochs-crash-stack-overflow panic --loader bochs --cmdline "crashtest=stack" -- \
+    '^PANIC: #DF double fault at EIP 0xc0[0-9a-f]{6}: kernel stack overflow'
+
+echo
+if [ ${#failed[@]} -eq 0 ]; then
+    echo "boot tests: all $pass passed"
+    exit 0
+fi
+echo "boot tests: $pass passed, ${#failed[@]} failed: ${failed[*]}"
+exit 1
