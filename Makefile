@@ -72,6 +72,7 @@ bench:
 
 # Formatting and clippy on both targets (needs rustfmt and clippy).
 lint:
+	@scripts/deps.sh lint
 	$(HOST_CARGO) fmt --all -- --check
 	$(HOST_CARGO) clippy --all-targets -- -D warnings
 	scripts/kcargo clippy $(KERNEL_CARGO_FLAGS) -- -D warnings

@@ -2,6 +2,7 @@
 # scripts/deps.sh GROUP...: make sure the tools a build step needs are here.
 #
 # Groups:  kernel  Rust with the standard-library source (for -Zbuild-std) + ld.lld
+#          lint    clippy for the kernel target (Debian's rust-web-clippy)
 #          host    cargo for the host unit tests
 #          iso     grub-mkrescue with the BIOS (i386-pc) GRUB, xorriso, mtools
 #          qemu    qemu-system-i386
@@ -43,6 +44,12 @@ for group in "$@"; do
             missing_what+=("Rust with library source (Debian rustc-web/cargo-web/rust-web-src, or rustup nightly + rust-src)")
         fi
         need lld "ld.lld" command -v ld.lld
+        ;;
+    lint)
+        # Debian's toolchain has clippy and rustfmt as separate packages.
+        if debian_rust_ok; then
+            need rust-web-clippy "clippy for Debian's Rust" test -x /usr/bin/clippy-driver
+        fi
         ;;
     host)
         if ! command -v cargo >/dev/null 2>&1 && ! [ -x /usr/bin/cargo ]; then

@@ -10,9 +10,11 @@
 set architecture i386
 file build/kernel.elf
 target remote localhost:1234
-hbreak kernel_entry
+# '*kernel_entry': the first instruction, before the prologue moves the stack.
+hbreak *kernel_entry
 continue
-# Now at kernel_entry(magic, info_pa). Try:
-#   info registers cr0 cr3        paging state
-#   x/4xw $esp                    return address, magic, info_pa
-#   p/x boot_page_directory[768]  the PDE that maps 0xC0000000
+# Now at kernel_entry(magic, info_pa), called by boot/entry.S. Try:
+#   info registers cr0 cr3                     paging on (PG), the boot page directory
+#   x/3xw $esp                                 return address, magic, info_pa
+#   x/xw (char *)&boot_page_directory + 768*4  the PDE that maps 0xC0000000
+#   stepi / next / bt                          and on into Rust

@@ -278,7 +278,10 @@ pub fn parse_size(s: &str) -> Option<u64> {
         b'g' | b'G' => (&s[..s.len() - 1], 30),
         _ => (s, 0),
     };
-    let number = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let number = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         Some(hex) => u64::from_str_radix(hex, 16).ok()?,
         None => digits.parse::<u64>().ok()?,
     };
@@ -304,9 +307,8 @@ mod tests {
 
     #[test]
     fn every_option_is_recognised() {
-        let (opts, warnings) = parse_collect(
-            "loglevel=debug selftest tlb=cr3 memblock=debug mem=64M crashtest=stack",
-        );
+        let (opts, warnings) =
+            parse_collect("loglevel=debug selftest tlb=cr3 memblock=debug mem=64M crashtest=stack");
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(opts.loglevel, LogLevel::Debug);
         assert!(opts.selftest);

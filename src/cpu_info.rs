@@ -144,7 +144,9 @@ impl fmt::Display for CpuInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.class {
             CpuClass::I386 => f.write_str("386 class (EFLAGS.AC not settable, no CPUID)"),
-            CpuClass::I486NoCpuid => f.write_str("486 class without CPUID (EFLAGS.ID not settable)"),
+            CpuClass::I486NoCpuid => {
+                f.write_str("486 class without CPUID (EFLAGS.ID not settable)")
+            }
             CpuClass::Cpuid {
                 vendor,
                 family,
@@ -231,6 +233,14 @@ mod tests {
     fn a_p6_has_pse_pge_and_pae() {
         let cpu = CpuInfo::from_cpuid(cpuid_p6);
         assert!(cpu.features.pse && cpu.features.pge && cpu.features.pae);
-        assert!(matches!(cpu.class, CpuClass::Cpuid { family: 6, model: 6, stepping: 3, .. }));
+        assert!(matches!(
+            cpu.class,
+            CpuClass::Cpuid {
+                family: 6,
+                model: 6,
+                stepping: 3,
+                ..
+            }
+        ));
     }
 }

@@ -9,8 +9,9 @@
 
 use core::panic::PanicInfo;
 use kernel::arch::x86::{
-    self, cpu, early_map, exit, gdt, idt, selftest, serial, tlb,
+    self, cpu, early_map, exit,
     exit::{ExitCode, fatal},
+    gdt, idt, selftest, serial, tlb,
 };
 use kernel::boot_info::{
     BootInfo, BootInfoError, COMMAND_LINE_SIZE, MULTIBOOT1_INFO_SIZE, Protocol,
@@ -131,12 +132,17 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
 /// Maps and parses the boot information through the early map window.
 fn read_boot_info(protocol: Protocol, info_pa: u32) -> Result<BootInfo<'static>, BootInfoError> {
     let align = protocol.info_align();
-    if info_pa % align != 0 {
-        return Err(BootInfoError::Misaligned { addr: info_pa, align });
+    if !info_pa.is_multiple_of(align) {
+        return Err(BootInfoError::Misaligned {
+            addr: info_pa,
+            align,
+        });
     }
     let map = |pa: u32, len: usize| {
         early_map::early_memremap_ro(u64::from(pa), len).unwrap_or_else(|e| {
-            fatal(format_args!("cannot map boot information at {pa:#010x}: {e}"))
+            fatal(format_args!(
+                "cannot map boot information at {pa:#010x}: {e}"
+            ))
         })
     };
     match protocol {
@@ -212,7 +218,11 @@ fn log_layout() {
         "kernel image [{start:#010x}, {end:#010x}) = physical [{:#010x}, {:#010x}), {} KiB",
         virt_to_phys(start), virt_to_phys(end), (end - start) / 1024);
     for s in x86::image_sections() {
-        let pa = if s.start < PAGE_OFFSET { s.start } else { virt_to_phys(s.start) };
+        let pa = if s.start < PAGE_OFFSET {
+            s.start
+        } else {
+            virt_to_phys(s.start)
+        };
         info!(target: "layout", "  {:<8} [{:#010x}, {:#010x}) at physical {:#010x}, {:>4} KiB",
             s.name, s.start, s.end, pa, (s.end - s.start).div_ceil(1024));
     }
@@ -239,19 +249,23 @@ fn log_layout() {
 /// `crashtest=...`: fail on purpose, so that the tests see each fatal path.
 fn crash_on_purpose(crash: CrashTest) -> ! {
     warn!(target: "crashtest", "crashtest={}: failing on purpose", crash.name());
+    // Each asm arm raises its CPU exception at the first instruction that can
+    // change state; the exception handler ends on the fatal path.
     match crash {
-        // SAFETY (all asm arms): each instruction raises the intended CPU
-        // exception before it can change any state; the handler never returns.
+        // SAFETY: a read of address 0, which is never mapped: #PF.
         CrashTest::Null => unsafe {
             core::arch::asm!("mov eax, dword ptr [0]", out("eax") _);
         },
+        // SAFETY: ud2 is the architecturally undefined instruction: #UD.
         CrashTest::Ud => unsafe { core::arch::asm!("ud2") },
+        // SAFETY: divides by ECX = 0: #DE; only the clobbered registers change.
         CrashTest::Div0 => unsafe {
             core::arch::asm!("xor edx, edx", "xor ecx, ecx", "mov eax, 1", "div ecx",
                 out("eax") _, out("ecx") _, out("edx") _);
         },
+        // SAFETY: selector 0x1f8 is GDT index 63, past the 5-entry GDT's
+        // limit, so loading it into DS raises #GP before DS changes.
         CrashTest::Gp => unsafe {
-            // Selector 0x1f8: GDT index 63, far past the 5-entry GDT's limit.
             core::arch::asm!("mov ax, 0x1f8", "mov ds, ax", out("eax") _);
         },
         CrashTest::Stack => {
@@ -260,12 +274,18 @@ fn crash_on_purpose(crash: CrashTest) -> ! {
         }
         CrashTest::Panic => panic!("crashtest=panic: a deliberate Rust panic"),
     }
-    fatal(format_args!("crashtest={}: the expected exception did not happen", crash.name()))
+    fatal(format_args!(
+        "crashtest={}: the expected exception did not happen",
+        crash.name()
+    ))
 }
 
 /// Recurses forever, 1 KiB of stack per level, until the guard page stops it.
 #[inline(never)]
-#[expect(unconditional_recursion, reason = "crashtest=stack must overflow the stack")]
+#[expect(
+    unconditional_recursion,
+    reason = "crashtest=stack must overflow the stack"
+)]
 fn recurse(depth: u32) -> u32 {
     let frame = core::hint::black_box([depth as u8; 1024]);
     recurse(depth + 1).wrapping_add(u32::from(frame[0]))
@@ -274,7 +294,12 @@ fn recurse(depth: u32) -> u32 {
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     match info.location() {
-        Some(loc) => fatal(format_args!("{} at {}:{}", info.message(), loc.file(), loc.line())),
+        Some(loc) => fatal(format_args!(
+            "{} at {}:{}",
+            info.message(),
+            loc.file(),
+            loc.line()
+        )),
         None => fatal(format_args!("{}", info.message())),
     }
 }

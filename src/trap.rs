@@ -115,7 +115,11 @@ impl fmt::Display for PageFaultError {
         } else {
             " read"
         })?;
-        f.write_str(if self.user() { ", user" } else { ", supervisor" })?;
+        f.write_str(if self.user() {
+            ", user"
+        } else {
+            ", supervisor"
+        })?;
         if self.reserved_bit() {
             f.write_str(", reserved bit set")?;
         }
@@ -200,7 +204,10 @@ mod tests {
             PageFaultError(0b0011).to_string(),
             "protection-violation write, supervisor"
         );
-        assert_eq!(PageFaultError(0b0110).to_string(), "not-present write, user");
+        assert_eq!(
+            PageFaultError(0b0110).to_string(),
+            "not-present write, user"
+        );
         assert_eq!(
             PageFaultError(0b1001).to_string(),
             "protection-violation read, supervisor, reserved bit set"
@@ -214,8 +221,14 @@ mod tests {
     #[test]
     fn selector_error_codes_name_the_table_and_index() {
         assert_eq!(SelectorError(0).to_string(), "no selector");
-        assert_eq!(SelectorError(0x1f8).to_string(), "GDT selector 0x1f8 (index 63)");
-        assert_eq!(SelectorError(0x72).to_string(), "IDT selector 0x70 (index 14)");
+        assert_eq!(
+            SelectorError(0x1f8).to_string(),
+            "GDT selector 0x1f8 (index 63)"
+        );
+        assert_eq!(
+            SelectorError(0x72).to_string(),
+            "IDT selector 0x70 (index 14)"
+        );
         assert_eq!(
             SelectorError(0x0d).to_string(),
             "LDT selector 0x8 (index 1), external event"

@@ -130,11 +130,14 @@ impl fmt::Display for BootInfoError {
                 f,
                 "boot information truncated: needs {needed} bytes, {available} available"
             ),
-            BootInfoError::Multiboot2Invalid => f.write_str(
-                "Multiboot2 information is malformed (bad tag size or missing end tag)",
-            ),
+            BootInfoError::Multiboot2Invalid => {
+                f.write_str("Multiboot2 information is malformed (bad tag size or missing end tag)")
+            }
             BootInfoError::BadString(what) => {
-                write!(f, "boot information {what} is not a NUL-terminated UTF-8 string")
+                write!(
+                    f,
+                    "boot information {what} is not a NUL-terminated UTF-8 string"
+                )
             }
         }
     }
@@ -149,7 +152,7 @@ impl fmt::Display for BootInfoError {
 /// tag, exceeds [`MULTIBOOT2_INFO_MAX`], or is not a multiple of 8.
 pub fn multiboot2_total_size(header: &[u8]) -> Result<u32, BootInfoError> {
     let size = read_u32(header, 0)?;
-    if !(16..=MULTIBOOT2_INFO_MAX).contains(&size) || size % 8 != 0 {
+    if !(16..=MULTIBOOT2_INFO_MAX).contains(&size) || !size.is_multiple_of(8) {
         return Err(BootInfoError::BadTotalSize(size));
     }
     Ok(size)
@@ -199,7 +202,7 @@ impl<'a> BootInfo<'a> {
                 available: bytes.len(),
             });
         }
-        if info_pa % 8 != 0 || bytes.as_ptr().align_offset(8) != 0 {
+        if !info_pa.is_multiple_of(8) || bytes.as_ptr().align_offset(8) != 0 {
             return Err(BootInfoError::Misaligned {
                 addr: info_pa,
                 align: 8,
@@ -257,7 +260,7 @@ impl<'a> BootInfo<'a> {
         bytes: &[u8],
         mut read_cstr: impl FnMut(u32) -> Result<&'a [u8], BootInfoError>,
     ) -> Result<Self, BootInfoError> {
-        if info_pa % 4 != 0 {
+        if !info_pa.is_multiple_of(4) {
             return Err(BootInfoError::Misaligned {
                 addr: info_pa,
                 align: 4,

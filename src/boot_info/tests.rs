@@ -11,9 +11,7 @@ struct Mb2Builder {
 
 impl Mb2Builder {
     fn new() -> Self {
-        Mb2Builder {
-            bytes: vec![0; 8],
-        }
+        Mb2Builder { bytes: vec![0; 8] }
     }
 
     fn tag(mut self, typ: u32, payload: &[u8]) -> Self {
@@ -21,7 +19,7 @@ impl Mb2Builder {
         self.bytes.extend_from_slice(&typ.to_le_bytes());
         self.bytes.extend_from_slice(&size.to_le_bytes());
         self.bytes.extend_from_slice(payload);
-        while self.bytes.len() % 8 != 0 {
+        while !self.bytes.len().is_multiple_of(8) {
             self.bytes.push(0);
         }
         self
@@ -62,6 +60,7 @@ impl Aligned {
 
 fn bytemuck_cast(words: &[u64]) -> &[u8] {
     // Little-endian host assumed (x86, as the kernel).
+    // SAFETY: every bit pattern is a valid u8, and u8 has alignment 1.
     let (head, body, tail) = unsafe { words.align_to::<u8>() };
     assert!(head.is_empty() && tail.is_empty());
     body
@@ -77,7 +76,10 @@ fn magic_selects_the_protocol() {
     assert_eq!(Protocol::from_magic(0x2BAD_B002), Ok(Protocol::Multiboot1));
     let err = Protocol::from_magic(0xDEAD_BEEF).unwrap_err();
     assert_eq!(err, BootInfoError::BadMagic(0xDEAD_BEEF));
-    assert!(err.to_string().starts_with("bad boot magic 0xdeadbeef in EAX"));
+    assert!(
+        err.to_string()
+            .starts_with("bad boot magic 0xdeadbeef in EAX")
+    );
 }
 
 #[test]

@@ -20,13 +20,13 @@
 //!   Data Structures" (TSS, TSS descriptor, task gate).
 
 use spin::Once;
+use x86::Ring;
 use x86::bits32::task::TaskStateSegment;
 use x86::dtables::{DescriptorTablePointer, lgdt};
 use x86::segmentation::{
     BuildDescriptor, CodeSegmentType, DataSegmentType, Descriptor, DescriptorBuilder,
     GateDescriptorBuilder, SegmentDescriptorBuilder, SegmentSelector,
 };
-use x86::Ring;
 
 /// Kernel code segment selector.
 pub const KERNEL_CS: SegmentSelector = SegmentSelector::new(1, Ring::Ring0);

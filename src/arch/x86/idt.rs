@@ -209,7 +209,7 @@ pub unsafe fn init() {
     // SAFETY: nothing else refers to the double-fault TSS yet (no double fault
     // can be delivered before `lidt` below), and the CPU only reads it.
     let tss = unsafe { &mut *gdt::DOUBLE_FAULT_TASK.get() };
-    let ds = u16::from(gdt::KERNEL_DS.bits());
+    let ds = gdt::KERNEL_DS.bits();
     tss.cr3 = cpu::read_cr3();
     tss.eip = double_fault_task as *const () as u32;
     tss.esp = stack_top;
@@ -321,7 +321,10 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
     if vector == trap::PAGE_FAULT_VECTOR {
         let cr2 = cpu::read_cr2();
         let code = trap::PageFaultError(frame.error_code);
-        report(format_args!("  CR2 {cr2:#010x} ({})", describe_address(cr2)));
+        report(format_args!(
+            "  CR2 {cr2:#010x} ({})",
+            describe_address(cr2)
+        ));
         exit::fatal(format_args!(
             "{mnemonic} {name} at EIP {:#010x}: {code} access to {cr2:#010x} ({})",
             frame.eip,
@@ -333,10 +336,7 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
             "{mnemonic} {name} at EIP {:#010x}: error code {:#x} ({text})",
             frame.eip, frame.error_code
         )),
-        None => exit::fatal(format_args!(
-            "{mnemonic} {name} at EIP {:#010x}",
-            frame.eip
-        )),
+        None => exit::fatal(format_args!("{mnemonic} {name} at EIP {:#010x}", frame.eip)),
     }
 }
 

@@ -7,11 +7,17 @@ use super::{boot_page_directory_va, boot_stack, cpu, early_map, idt, tlb};
 use crate::mm::layout::{PAGE_OFFSET, pdx, phys_to_virt, ptx, virt_to_phys};
 use log::info;
 
+/// A self-test: `Err` says what it saw instead of the expected.
+type SelfTest = fn() -> Result<(), &'static str>;
+
 /// Runs every self-test; returns how many passed (all, or it does not return).
 pub fn run() -> u32 {
-    let tests: [(&str, fn() -> Result<(), &'static str>); 5] = [
+    let tests: [(&str, SelfTest); 5] = [
         ("paging is on with the boot page directory", paging_enabled),
-        ("both aliases of the kernel reach the same frames", higher_half_alias),
+        (
+            "both aliases of the kernel reach the same frames",
+            higher_half_alias,
+        ),
         ("null page and stack guard are unmapped", holes_unmapped),
         ("early map reads physical memory", early_map_reads_physical),
         ("int3 reaches the IDT and returns", breakpoint_returns),
