@@ -46,7 +46,7 @@ run: iso
 
 run-bochs: iso
 	@scripts/deps.sh bochs
-	TIMEOUT=600 scripts/run-bochs.sh $(ISO)
+	scripts/run-bochs.sh $(ISO)
 
 # QEMU stops before the first instruction and waits for GDB on port 1234.
 debug: iso

@@ -134,6 +134,11 @@ higher_half:
      * assumes), so 8 bytes of padding precede the two 4-byte arguments. */
     movl $boot_stack_top, %esp
     xorl %ebp, %ebp                         /* ends the frame-pointer chain for backtraces */
+    /* Multiboot leaves every EFLAGS bit but IF and VM undefined. A stray NT
+     * (nested task) would make the first iret a task return through a null
+     * back-link (#TS); clear them all, as Linux head_32.S does. */
+    pushl $0
+    popfl
     subl $8, %esp
     pushl %ebx                              /* info_pa: physical address of the boot info */
     pushl %esi                              /* magic */

@@ -49,6 +49,7 @@ for group in "$@"; do
         # Debian's toolchain has clippy and rustfmt as separate packages.
         if debian_rust_ok; then
             need rust-web-clippy "clippy for Debian's Rust" test -x /usr/bin/clippy-driver
+            need rustfmt-web "rustfmt for Debian's Rust" test -x /usr/bin/rustfmt
         fi
         ;;
     host)

@@ -13,8 +13,8 @@ entry=${4:-0}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 case $cmdline in
-*[\;\$\`\\\"\'\{\}]*)
-    echo "mkiso.sh: CMDLINE may not contain ; \$ \` \\ quotes or braces (GRUB would interpret them): '$cmdline'" >&2
+*[\;\$\`\\\"\'\{\}\&\|]* | *$'\n'*)
+    echo "mkiso.sh: CMDLINE may not contain ; \$ \` \\ quotes braces & | or newlines (GRUB or sed would interpret them): '$cmdline'" >&2
     exit 2
     ;;
 esac

@@ -3,7 +3,7 @@
 # prints the kernel's serial log and exits like run-qemu.sh:
 #   0 KERNEL OK, 1 PANIC:, 2 anything else (timeout, Bochs error).
 # Environment: MEM (default 128M; Bochs takes whole MiB), TIMEOUT (seconds,
-# default 600), BOCHS_OUT (directory for the logs, default build/bochs).
+# default 120), BOCHS_OUT (directory for the logs, default build/bochs).
 #
 # How it stops: the kernel writes "Shutdown" to port 0x8900 on both the
 # success and the fatal path, which ends the Bochs process. Debian's Bochs is
@@ -14,7 +14,7 @@ set -uo pipefail
 
 iso=$1
 mem=${MEM:-128M}
-timeout=${TIMEOUT:-600}
+timeout=${TIMEOUT:-120}
 out=${BOCHS_OUT:-build/bochs}
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -34,6 +34,9 @@ touch "$BOCHS_SERIAL"
 tail -n +1 -f "$BOCHS_SERIAL" &
 tail_pid=$!
 echo "run-bochs.sh: bochs -q -f $here/bochsrc.txt (cpu pentium, $megs MiB, ISO $iso)" >&2
+# The term display library refuses to start without a terminal type, and
+# script(1) provides a terminal but not TERM (unset under CI).
+export TERM=${TERM:-xterm}
 timeout "$timeout" script -qfec \
     "bochs -q -f '$here/bochsrc.txt' -rc '$out/debugger.rc'" /dev/null \
     </dev/null >"$out/terminal.log" 2>&1

@@ -36,7 +36,7 @@ pub fn exception_name(vector: u8) -> (&'static str, &'static str) {
         6 => ("#UD", "invalid opcode"),
         7 => ("#NM", "device not available"),
         8 => ("#DF", "double fault"),
-        9 => ("#MF", "coprocessor segment overrun"),
+        9 => ("#CSO", "coprocessor segment overrun (386 only)"),
         10 => ("#TS", "invalid TSS"),
         11 => ("#NP", "segment not present"),
         12 => ("#SS", "stack-segment fault"),

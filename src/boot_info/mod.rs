@@ -105,8 +105,8 @@ pub enum BootInfoError {
     /// The `multiboot2` crate rejected the structure (a tag too small or
     /// running past the end, no end tag).
     Multiboot2Invalid,
-    /// A string (command line, loader name) is not NUL-terminated within its
-    /// bounds or not UTF-8.
+    /// A string (command line, loader name) is not UTF-8 (Multiboot2: or not
+    /// NUL-terminated within its tag).
     BadString(&'static str),
 }
 
@@ -134,10 +134,7 @@ impl fmt::Display for BootInfoError {
                 f.write_str("Multiboot2 information is malformed (bad tag size or missing end tag)")
             }
             BootInfoError::BadString(what) => {
-                write!(
-                    f,
-                    "boot information {what} is not a NUL-terminated UTF-8 string"
-                )
+                write!(f, "boot information {what} is not a valid UTF-8 string")
             }
         }
     }
@@ -251,7 +248,8 @@ impl<'a> BootInfo<'a> {
     /// `bytes` holds at least [`MULTIBOOT1_INFO_SIZE`] bytes from `info_pa`.
     /// The command line and loader name are separate NUL-terminated strings
     /// elsewhere in physical memory: `read_cstr(pa)` must return the bytes
-    /// from `pa` on (up to a bound of its choosing).
+    /// from `pa` on, up to a bound of its choosing; a string with no NUL
+    /// before that bound is cut there.
     ///
     /// # Errors
     /// Any [`BootInfoError`] about size, alignment or strings.
@@ -303,13 +301,21 @@ impl<'a> BootInfo<'a> {
     }
 }
 
-/// The string before the first NUL in `bytes`.
+/// The string before the first NUL in `bytes`, or all of `bytes` if there is
+/// none (the string was longer than the caller's bound: it is cut there, at a
+/// character boundary).
 fn cstr<'a>(bytes: &'a [u8], what: &'static str) -> Result<&'a str, BootInfoError> {
-    let len = bytes
-        .iter()
-        .position(|&b| b == 0)
-        .ok_or(BootInfoError::BadString(what))?;
-    core::str::from_utf8(&bytes[..len]).map_err(|_| BootInfoError::BadString(what))
+    let nul = bytes.iter().position(|&b| b == 0);
+    let candidate = &bytes[..nul.unwrap_or(bytes.len())];
+    match core::str::from_utf8(candidate) {
+        Ok(s) => Ok(s),
+        // Unterminated and cut inside a multi-byte character: keep the
+        // complete characters.
+        Err(e) if nul.is_none() && e.error_len().is_none() => {
+            Ok(core::str::from_utf8(&candidate[..e.valid_up_to()]).unwrap_or(""))
+        }
+        Err(_) => Err(BootInfoError::BadString(what)),
+    }
 }
 
 /// `s`, which points into `bytes`, as a sub-slice of `bytes` (same bytes,

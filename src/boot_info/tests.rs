@@ -198,7 +198,8 @@ fn fake_phys(pa: u32) -> Result<&'static [u8], BootInfoError> {
     match pa {
         0x9000 => Ok(b"/boot/kernel.elf selftest\0garbage"),
         0x9100 => Ok(b"qemu\0"),
-        _ => Ok(b"no terminator"),
+        0x9200 => Ok(b"cut without a terminator"),
+        _ => Ok(b"bad \xff utf-8\0"),
     }
 }
 
@@ -230,6 +231,14 @@ fn multiboot1_errors() {
         })
     );
     let mut info = mb1_info(4);
+    info[16..20].copy_from_slice(&0x9200u32.to_le_bytes());
+    assert_eq!(
+        BootInfo::from_multiboot1(0x9500, &info, fake_phys)
+            .unwrap()
+            .cmdline,
+        "cut without a terminator",
+        "an unterminated string is cut at the bound"
+    );
     info[16..20].copy_from_slice(&0x7777u32.to_le_bytes());
     assert_eq!(
         BootInfo::from_multiboot1(0x9500, &info, fake_phys),

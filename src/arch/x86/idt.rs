@@ -303,7 +303,8 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
     report(format_args!(
         "  EIP {:#010x}  CS {:#06x}  EFLAGS {:#010x}  ESP {:#010x}",
         frame.eip,
-        frame.cs,
+        // The upper half of a pushed selector is undefined on some CPUs.
+        frame.cs & 0xffff,
         frame.eflags,
         frame.faulting_esp()
     ));

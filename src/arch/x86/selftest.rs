@@ -67,7 +67,10 @@ fn higher_half_alias() -> Result<(), &'static str> {
     let va = &mut *probe as *mut u32 as u32;
     let identity = (va - PAGE_OFFSET) as *const u32;
     for pattern in [0x5a5a_1234, 0xa5a5_4321] {
-        *probe = pattern;
+        // Volatile: the compiler must not drop or delay this store, which only
+        // the read through the other alias observes.
+        // SAFETY: `probe` is a valid, exclusively borrowed u32.
+        unsafe { core::ptr::write_volatile(&mut *probe, pattern) };
         // SAFETY: `identity` is the identity-map alias of `probe`'s frame,
         // which the boot stub maps (PDE 0 and PDE 768 share page tables).
         let seen = unsafe { identity.read_volatile() };
