@@ -64,7 +64,7 @@ test-host:
 	$(HOST_CARGO) test
 
 test-boot: kernel
-	@scripts/deps.sh iso qemu bochs
+	@scripts/deps.sh iso qemu bochs isa
 	tests/boot/run-tests.sh
 
 bench:

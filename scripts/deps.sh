@@ -5,6 +5,7 @@
 #          lint    clippy for the kernel target (Debian's rust-web-clippy)
 #          host    cargo for the host unit tests
 #          iso     grub-mkrescue with the BIOS (i386-pc) GRUB, xorriso, mtools
+#          isa     objdump, to check the kernel's instruction set
 #          qemu    qemu-system-i386
 #          bochs   Bochs with its BIOS, VGA BIOS and the "term" display library
 #
@@ -63,6 +64,9 @@ for group in "$@"; do
         need grub-pc-bin "GRUB for BIOS (/usr/lib/grub/i386-pc)" test -d /usr/lib/grub/i386-pc
         need xorriso "xorriso" command -v xorriso
         need mtools "mtools (mformat)" command -v mformat
+        ;;
+    isa)
+        need binutils "objdump" command -v objdump
         ;;
     qemu)
         need qemu-system-x86 "qemu-system-i386" command -v qemu-system-i386

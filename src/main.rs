@@ -89,9 +89,13 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
     // 5. The command line decides the log level, so it is parsed before the
     // first log line, and again once logging is on to report what it ignored.
     let opts = cmdline::parse(cmdline, |_| {});
-    // Only fails if a logger was already set, which cannot happen here.
-    let _ = log::set_logger(&LOGGER);
-    log::set_max_level(opts.loglevel.to_filter());
+    // SAFETY: set_logger_racy (the target has no compare-and-swap, so the
+    // synchronised set_logger does not exist) requires that no other logging
+    // call runs concurrently: one CPU, interrupts off, called once. It fails
+    // only if a logger was already set, which cannot happen here.
+    let _ = unsafe { log::set_logger_racy(&LOGGER) };
+    // SAFETY: as above: nothing else touches the logger state concurrently.
+    unsafe { log::set_max_level_racy(opts.loglevel.to_filter()) };
 
     info!(target: "boot", "i386 memory bring-up kernel {}", env!("CARGO_PKG_VERSION"));
     if !have_serial {

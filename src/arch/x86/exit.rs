@@ -13,7 +13,7 @@
 
 use super::serial;
 use core::fmt;
-use core::sync::atomic::{AtomicBool, Ordering};
+use portable_atomic::{AtomicBool, Ordering};
 
 /// What the kernel tells the emulator when it stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

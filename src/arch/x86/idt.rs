@@ -38,7 +38,7 @@
 use super::{boot_stack, cpu, exit, gdt, serial};
 use crate::trap::{self, NR_EXCEPTIONS};
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use portable_atomic::{AtomicBool, AtomicU32, Ordering};
 use spin::Once;
 use x86::Ring;
 use x86::dtables::{DescriptorTablePointer, lidt};

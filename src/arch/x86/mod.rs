@@ -14,6 +14,7 @@ pub mod gdt;
 pub mod idt;
 pub mod selftest;
 pub mod serial;
+pub mod sync;
 pub mod tlb;
 
 unsafe extern "C" {

@@ -16,7 +16,7 @@
 
 use crate::cmdline::TlbMode;
 use crate::cpu_info::CpuInfo;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use portable_atomic::{AtomicBool, AtomicU32, Ordering};
 
 static USE_INVLPG: AtomicBool = AtomicBool::new(false);
 static NR_INVLPG: AtomicU32 = AtomicU32::new(0);
