@@ -8,3 +8,4 @@
 
 pub mod early_map;
 pub mod layout;
+pub mod memblock;

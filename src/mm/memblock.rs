@@ -1,0 +1,1 @@
+//! memblock: being written.
