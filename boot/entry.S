@@ -10,8 +10,10 @@
  *
  * What it does, in order:
  *   1. zero .bss (holds the page tables and the stack built below);
- *   2. fill the boot page tables: physical [0x1000, pa(__kernel_end)) page by
- *      page, leaving page 0 (null pointers) and the stack guard page unmapped;
+ *   2. fill the boot page tables: physical [0x1000, BOOT_MAP_LIMIT) page by
+ *      page, leaving page 0 (null pointers) and the stack guard page unmapped:
+ *      the kernel image plus room for memblock's first allocations (Linux
+ *      head_32.S likewise maps beyond _end);
  *   3. install those tables twice in the page directory, at PDE 0 (identity)
  *      and at PDE 768 (PAGE_OFFSET), plus the early map window's table;
  *   4. load CR3, set CR0.PG, jump to the higher half;
@@ -22,8 +24,8 @@
  *   boot_page_directory                    boot_page_tables
  *   PDE    0  VA 0x0000_0000 --+---------> table 0: PTE i -> PA i * 4 KiB
  *   PDE    1  VA 0x0040_0000 --|-+-------> table 1: PTE i -> PA 4 MiB + i * 4 KiB
- *   PDE  768  VA 0xC000_0000 --+ |           (PTEs past pa(__kernel_end), PTE 0 of
- *   PDE  769  VA 0xC040_0000 ----+            table 0 and the guard page are 0)
+ *   PDE  768  VA 0xC000_0000 --+ |           (PTE 0 of table 0 and the guard
+ *   PDE  769  VA 0xC040_0000 ----+            page's PTE are 0: not present)
  *   PDE 1022  VA 0xFF80_0000 -----------> boot_early_map_table (empty; filled by
  *   every other PDE: 0 (not present)         src/arch/x86/early_map.rs)
  *
@@ -86,7 +88,7 @@ _start:
 2:
     addl $4, %edi
     addl $PAGE_SIZE, %edx
-    cmpl $(__kernel_end - PAGE_OFFSET), %edx
+    cmpl $BOOT_MAP_LIMIT, %edx
     jb 1b
 
     /* 3. Point PDE i and PDE PAGE_OFFSET_PDE + i at table i, for every boot

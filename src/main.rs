@@ -9,20 +9,24 @@
 
 use core::panic::PanicInfo;
 use kernel::arch::x86::{
-    self, cpu, early_map, exit,
+    self, cpu,
+    direct_map::{self, BootDirectMap},
+    early_map, exit,
     exit::{ExitCode, fatal},
     gdt, idt, selftest, serial, tlb,
 };
 use kernel::boot_info::{
-    BootInfo, BootInfoError, COMMAND_LINE_SIZE, MULTIBOOT1_INFO_SIZE, Protocol,
+    BootInfo, BootInfoError, COMMAND_LINE_SIZE, MAX_BOOT_DATA, MAX_MODULES, Protocol, mb1, mb2,
     multiboot2_total_size,
 };
 use kernel::cmdline::{self, BootOptions, CrashTest, TlbMode};
 use kernel::klog::Logger;
 use kernel::mm::layout::{
-    self, BOOT_PAGE_TABLES, EARLY_MAP_BASE, EARLY_MAP_PAGES, KERNEL_PHYS_BASE, PAGE_OFFSET,
+    self, BOOT_MAP_LIMIT, BOOT_PAGE_TABLES, EARLY_MAP_BASE, EARLY_MAP_PAGES, PAGE_OFFSET,
     PAGE_SIZE, virt_to_phys,
 };
+use kernel::mm::memblock::Memblock;
+use kernel::mm::setup::{self, KernelImage};
 use log::{info, warn};
 
 // The boot stub (boot/*.S) with the layout constants it shares with Rust.
@@ -33,6 +37,7 @@ core::arch::global_asm!(
     ".set BOOT_PAGE_TABLES, {boot_page_tables}",
     ".set PAGE_OFFSET_PDE, {page_offset_pde}",
     ".set EARLY_MAP_PDE, {early_map_pde}",
+    ".set BOOT_MAP_LIMIT, {boot_map_limit}",
     ".globl __layout_page_offset",
     ".set __layout_page_offset, {page_offset}",
     ".globl __layout_kernel_phys_base",
@@ -85,6 +90,7 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
     let boot = read_boot_info(protocol, info_pa)
         .unwrap_or_else(|e| fatal(format_args!("{protocol} boot information: {e}")));
     let (cmdline, truncated) = save_command_line(boot.cmdline);
+    let checksums = boot_checksums(&boot);
 
     // 5. The command line decides the log level, so it is parsed before the
     // first log line, and again once logging is on to report what it ignored.
@@ -112,6 +118,13 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
         info!(target: "boot", "basic meminfo: lower {} KiB, upper {} KiB ({} MiB total)",
             m.mem_lower_kib, m.mem_upper_kib, (m.mem_lower_kib as u64 + m.mem_upper_kib as u64 + 1024) >> 10);
     }
+    if let Some(e) = boot.elf_sections {
+        info!(target: "boot", "ELF section headers: {} of {} bytes at {:#010x}, names in section {}",
+            e.num, e.entsize, e.addr, e.shndx);
+    }
+    for (i, m) in boot.modules.iter().enumerate() {
+        info!(target: "boot", "module {i} '{}' at [{:#010x}-{:#010x})", m.string, m.start, m.end);
+    }
     log_command_line(cmdline, truncated, &opts);
 
     // 6. CPU identification and the TLB policy.
@@ -120,11 +133,16 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
     // 7. Where everything is: the image, the boot page tables, the stack.
     log_layout();
 
-    // 8. Self-tests, then a deliberate failure if one was asked for.
+    // 8. Memory: the map, memblock, reservations; then check that the
+    // loader's data survived.
+    let mut memblock = memory_init(&boot, &opts);
+
+    // 9. Self-tests, then a deliberate failure if one was asked for.
     if opts.selftest {
-        let n = selftest::run();
+        let n = selftest::run() + selftest::memblock(&mut memblock);
         info!(target: "selftest", "all {n} self-tests passed");
     }
+    check_boot_data(&boot, &checksums);
     if let Some(crash) = opts.crashtest {
         crash_on_purpose(crash);
     }
@@ -135,34 +153,114 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
 
 /// Maps and parses the boot information through the early map window.
 fn read_boot_info(protocol: Protocol, info_pa: u32) -> Result<BootInfo<'static>, BootInfoError> {
-    let align = protocol.info_align();
-    if !info_pa.is_multiple_of(align) {
-        return Err(BootInfoError::Misaligned {
-            addr: info_pa,
-            align,
-        });
-    }
     let map = |pa: u32, len: usize| {
-        early_map::early_memremap_ro(u64::from(pa), len).unwrap_or_else(|e| {
-            fatal(format_args!(
-                "cannot map boot information at {pa:#010x}: {e}"
-            ))
-        })
+        early_map::early_memremap_ro(u64::from(pa), len)
+            .map_err(|_| BootInfoError::Unmappable { pa, len })
     };
     match protocol {
         Protocol::Multiboot2 => {
-            let total = multiboot2_total_size(map(info_pa, 8))?;
-            BootInfo::from_multiboot2(info_pa, map(info_pa, total as usize))
+            if !info_pa.is_multiple_of(8) {
+                return Err(BootInfoError::Misaligned {
+                    addr: info_pa,
+                    align: 8,
+                });
+            }
+            let total = multiboot2_total_size(map(info_pa, 8)?)?;
+            mb2::parse(info_pa, map(info_pa, total as usize)?)
         }
-        Protocol::Multiboot1 => {
-            let info = map(info_pa, MULTIBOOT1_INFO_SIZE);
-            // Strings: map up to COMMAND_LINE_SIZE bytes, but not past 4 GiB.
-            BootInfo::from_multiboot1(info_pa, info, |pa| {
-                let len = (COMMAND_LINE_SIZE as u64).min((1u64 << 32) - u64::from(pa));
-                Ok(map(pa, len as usize))
-            })
+        Protocol::Multiboot1 => mb1::parse(info_pa, map),
+    }
+}
+
+/// CRC-32 (ISO-HDLC, as zlib and gzip compute it) of physical
+/// `[pa, pa + len)`, read through the early map window.
+fn crc32_phys(pa: u32, len: u32) -> u32 {
+    const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    if len == 0 {
+        return CRC32.checksum(&[]);
+    }
+    match early_map::early_memremap_ro(u64::from(pa), len as usize) {
+        Ok(bytes) => CRC32.checksum(bytes),
+        Err(e) => fatal(format_args!(
+            "cannot map [{pa:#010x}, +{len:#x}) to checksum it: {e}"
+        )),
+    }
+}
+
+/// Checksums of the loader's data (boot information, then modules), taken
+/// before memory initialisation and compared after it.
+type BootChecksums = heapless::Vec<u32, { MAX_BOOT_DATA + MAX_MODULES }>;
+
+fn boot_checksums(boot: &BootInfo<'_>) -> BootChecksums {
+    let data = boot.boot_data.iter().map(|d| crc32_phys(d.base, d.size));
+    let modules = boot
+        .modules
+        .iter()
+        .map(|m| crc32_phys(m.start, m.end - m.start));
+    data.chain(modules).collect()
+}
+
+/// Memory initialisation, stage by stage: the map, memblock, reservations.
+fn memory_init(boot: &BootInfo<'_>, opts: &BootOptions) -> Memblock {
+    let (memory, reserved) = direct_map::initial_region_arrays();
+    let mut memblock = Memblock::new(memory, reserved);
+    let (start, end) = x86::kernel_image();
+    let image = KernelImage {
+        start: u64::from(virt_to_phys(start)),
+        end: u64::from(virt_to_phys(end)),
+    };
+    // Until the final page tables exist, memblock may only hand out memory
+    // the boot direct map reaches.
+    memblock.set_current_limit(u64::from(BOOT_MAP_LIMIT));
+    setup::memblock_setup(
+        boot,
+        opts.mem_limit_bytes,
+        image,
+        &mut memblock,
+        &mut BootDirectMap,
+    )
+    .unwrap_or_else(|e| fatal(format_args!("memblock setup: {e}")));
+    if memblock.memory.total_size() == 0 {
+        fatal(format_args!(
+            "no usable RAM below 4 GiB (check the memory map above and mem=)"
+        ));
+    }
+    info!(target: "memblock",
+        "allocations limited to [0, {BOOT_MAP_LIMIT:#010x}) (memblock current_limit: the boot direct map), {}",
+        if memblock.bottom_up() { "bottom-up" } else { "top-down" });
+    if opts.memblock_debug {
+        memblock.dump(|line| info!(target: "memblock", "{line}"));
+    }
+    info!(target: "memblock", "{memblock}");
+    memblock
+}
+
+/// Checks that the loader's data survived memory initialisation and logs
+/// each module with its checksum.
+fn check_boot_data(boot: &BootInfo<'_>, before: &BootChecksums) {
+    let after = boot_checksums(boot);
+    let n = boot.boot_data.len();
+    for (i, d) in boot.boot_data.iter().enumerate() {
+        if before[i] != after[i] {
+            fatal(format_args!(
+                "{} at {:#010x} was overwritten during memory initialisation",
+                d.what, d.base
+            ));
         }
     }
+    for (i, m) in boot.modules.iter().enumerate() {
+        let crc = after[n + i];
+        if before[n + i] != crc {
+            fatal(format_args!(
+                "module {i} '{}' was overwritten during memory initialisation",
+                m.string
+            ));
+        }
+        info!(target: "boot", "module {i} '{}' [{:#010x}-{:#010x}), {} bytes, crc32 {crc:#010x}: intact",
+            m.string, m.start, m.end, m.end - m.start);
+    }
+    info!(target: "boot", "boot information ({n} ranges) and {} modules intact after memory initialisation",
+        boot.modules.len());
 }
 
 /// Copies the command line into [`COMMAND_LINE`], cut to fit (at a character
@@ -230,14 +328,13 @@ fn log_layout() {
         info!(target: "layout", "  {:<8} [{:#010x}, {:#010x}) at physical {:#010x}, {:>4} KiB",
             s.name, s.start, s.end, pa, (s.end - s.start).div_ceil(1024));
     }
-    let mapped_end = virt_to_phys(end);
     info!(target: "paging",
         "boot page directory at physical {:#010x} (CR3 {:#010x}), paging on (CR0 {:#010x})",
         virt_to_phys(x86::boot_page_directory_va()), cpu::read_cr3(), cpu::read_cr0());
     info!(target: "paging",
-        "boot map: physical [{:#010x}, {mapped_end:#010x}) at virtual +0 (identity) and +{PAGE_OFFSET:#x}, \
+        "boot map: physical [{PAGE_SIZE:#010x}, {BOOT_MAP_LIMIT:#010x}) at virtual +0 (identity) and +{PAGE_OFFSET:#x}, \
          {} pages through {BOOT_PAGE_TABLES} page tables of 4 KiB pages (no PSE, no CR4)",
-        PAGE_SIZE, (mapped_end - PAGE_SIZE) / PAGE_SIZE - 1);
+        (BOOT_MAP_LIMIT - PAGE_SIZE) / PAGE_SIZE - 1);
     info!(target: "paging",
         "early map window [{EARLY_MAP_BASE:#010x}, {:#010x}): {EARLY_MAP_PAGES} slots for boot information",
         EARLY_MAP_BASE as u64 + (EARLY_MAP_PAGES * PAGE_SIZE) as u64);
@@ -245,7 +342,6 @@ fn log_layout() {
     info!(target: "paging",
         "boot stack [{bottom:#010x}, {top:#010x}), {} KiB; guard page [{guard:#010x}, {bottom:#010x}) unmapped; null page unmapped",
         (top - bottom) / 1024);
-    let _ = KERNEL_PHYS_BASE;
     info!(target: "traps",
         "GDT: flat code 0x08, data 0x10, kernel TSS 0x18, double-fault TSS 0x20; IDT: 32 exception vectors, #DF by task gate");
 }

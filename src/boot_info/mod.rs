@@ -1,33 +1,45 @@
-//! What the boot loader tells the kernel: which protocol booted it, where the
-//! boot information lies, the command line and the loader's name.
+//! What the boot loader tells the kernel, validated: the protocol, where the
+//! boot information lies, the command line, the loader's name, the memory
+//! map, basic memory information, modules and ELF section headers.
 //!
-//! Where it sits: the first thing `kernel_entry` decodes, before the logger is
-//! configured, because the command line sets the log level. Issue 3 extends
-//! this module with the memory map and modules that feed memblock.
+//! Where it sits: the first thing `kernel_entry` decodes (the command line
+//! sets the log level), and the input of memblock: [`memmap::sanitize`] turns
+//! the memory map into the usable RAM that memblock manages, and
+//! [`BootInfo::boot_data`] lists what memblock must reserve.
 //!
-//! The kernel reaches the information through the early map window
-//! (`arch::x86::early_map`), so it may lie anywhere below 4 GiB; this module
-//! only ever sees byte slices and never reads past the size the loader gave.
-//! Multiboot2 is parsed with the `multiboot2` crate; Multiboot 1's fixed
-//! structure is small enough to read field by field here.
+//! Invariant: nothing here trusts the loader. Every length is checked against
+//! the size the loader gave before it is used, every walk advances by at least
+//! one header, and anything malformed is a [`BootInfoError`] that names the
+//! problem, which the kernel prints on its `PANIC:` line. The kernel reaches
+//! the information through the early map window, so it may lie anywhere below
+//! 4 GiB; this module only ever sees byte slices.
+//!
+//! Multiboot2 is read with the `multiboot2` crate after [`mb2::validate`] has
+//! walked the tags itself (the crate asserts, i.e. panics, on some malformed
+//! input, such as a memory-map entry size other than 24). Multiboot 1's fixed
+//! structure is read field by field ([`mb1`]).
 //!
 //! # References
-//! - Multiboot2 spec §3.3 "I386 machine state" (magic in EAX, info in EBX),
-//!   §3.6.1 "Boot information format", §3.6.2 "Basic tags structure",
-//!   §3.6.3 "Basic memory information", §3.6.4 "BIOS Boot device",
-//!   §3.6.5 "Boot command line", §3.6.7 "Boot loader name".
+//! - Multiboot2 spec §3.3 "I386 machine state", §3.6.1 "Boot information
+//!   format", §3.6.2 "Basic tags structure", §3.6.3 "Basic memory
+//!   information", §3.6.5 "Boot command line", §3.6.6 "Modules", §3.6.7 "ELF-Symbols",
+//!   §3.6.8 "Memory map", §3.6.9 "Boot loader name".
 //! - Multiboot 0.6.96 §3.2 "Machine state", §3.3 "Boot information format".
 
 use core::fmt;
+
+pub mod mb1;
+pub mod mb2;
+pub mod memmap;
 
 /// EAX value from a Multiboot2 loader (Multiboot2 spec §3.3).
 pub const MULTIBOOT2_BOOTLOADER_MAGIC: u32 = 0x36D7_6289;
 /// EAX value from a Multiboot 1 loader (Multiboot 0.6.96 §3.2).
 pub const MULTIBOOT1_BOOTLOADER_MAGIC: u32 = 0x2BAD_B002;
 
-/// Bytes of the Multiboot 1 information structure up to and including
-/// `boot_loader_name` (offset 64) and the APM pointer: every field this
-/// kernel reads.
+/// Bytes of the Multiboot 1 information structure this kernel reads: every
+/// field up to and including `boot_loader_name` (offset 64) and the APM
+/// pointer.
 pub const MULTIBOOT1_INFO_SIZE: usize = 72;
 
 /// Largest Multiboot2 information structure accepted, in bytes. GRUB's is a
@@ -37,6 +49,17 @@ pub const MULTIBOOT2_INFO_MAX: u32 = 1 << 20;
 /// Longest command line kept, in bytes including the final NUL (Linux i386
 /// `COMMAND_LINE_SIZE`).
 pub const COMMAND_LINE_SIZE: usize = 2048;
+
+/// Most memory-map entries accepted (BIOS E820 maps have a few dozen; Linux's
+/// `E820_MAX_ENTRIES_ZEROPAGE` is 128).
+pub const MAX_MMAP_ENTRIES: usize = 128;
+
+/// Most modules accepted.
+pub const MAX_MODULES: usize = 16;
+
+/// Most ranges of loader data that must be reserved (see
+/// [`BootInfo::boot_data`]).
+pub const MAX_BOOT_DATA: usize = 8 + 2 * MAX_MODULES;
 
 /// Which Multiboot protocol started the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,8 +115,8 @@ pub enum BootInfoError {
         /// Required alignment in bytes.
         align: u32,
     },
-    /// Multiboot2 `total_size` is smaller than a header plus an end tag (16)
-    /// or larger than [`MULTIBOOT2_INFO_MAX`].
+    /// Multiboot2 `total_size` is smaller than a header plus an end tag (16),
+    /// larger than [`MULTIBOOT2_INFO_MAX`] or not a multiple of 8.
     BadTotalSize(u32),
     /// Fewer bytes are available than the structure needs.
     Truncated {
@@ -102,12 +125,67 @@ pub enum BootInfoError {
         /// Bytes available.
         available: usize,
     },
-    /// The `multiboot2` crate rejected the structure (a tag too small or
-    /// running past the end, no end tag).
+    /// A Multiboot2 tag is smaller than its type requires (every tag: 8).
+    TagTooSmall {
+        /// Tag type.
+        typ: u32,
+        /// Its `size` field.
+        size: u32,
+        /// Byte offset of the tag in the structure.
+        offset: usize,
+    },
+    /// A Multiboot2 tag runs past `total_size`.
+    TagPastEnd {
+        /// Tag type.
+        typ: u32,
+        /// Its `size` field.
+        size: u32,
+        /// Byte offset of the tag in the structure.
+        offset: usize,
+        /// `total_size`.
+        total: u32,
+    },
+    /// The Multiboot2 tags end without an end tag (type 0, size 8).
+    MissingEndTag,
+    /// A memory-map `entry_size` below 24 or not a multiple of 8 (Multiboot2),
+    /// or an entry `size` below 20 (Multiboot 1).
+    BadMmapEntrySize(u32),
+    /// A Multiboot 1 memory-map entry runs past `mmap_length`.
+    MmapEntryPastEnd {
+        /// Byte offset of the entry in the buffer.
+        offset: usize,
+        /// `mmap_length`.
+        length: u32,
+    },
+    /// More entries of some kind than this kernel keeps.
+    TooMany {
+        /// What: "memory-map entries", "modules".
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// A module whose end lies below its start.
+    BadModule {
+        /// Module start (physical).
+        start: u32,
+        /// Module end (physical, exclusive).
+        end: u32,
+    },
+    /// Neither a memory map nor basic memory information: the kernel cannot
+    /// know where RAM is.
+    NoMemoryInfo,
+    /// The `multiboot2` crate rejected the structure after validation passed.
     Multiboot2Invalid,
-    /// A string (command line, loader name) is not UTF-8 (Multiboot2: or not
-    /// NUL-terminated within its tag).
+    /// A string (command line, loader name, module string) is not UTF-8, or
+    /// (Multiboot2) not NUL-terminated within its tag.
     BadString(&'static str),
+    /// Physical memory the information points to could not be mapped.
+    Unmappable {
+        /// Start of the range.
+        pa: u32,
+        /// Length in bytes.
+        len: usize,
+    },
 }
 
 impl fmt::Display for BootInfoError {
@@ -115,8 +193,9 @@ impl fmt::Display for BootInfoError {
         match *self {
             BootInfoError::BadMagic(m) => write!(
                 f,
-                "bad boot magic {m:#010x} in EAX (expected Multiboot2 {MULTIBOOT2_BOOTLOADER_MAGIC:#010x} \
-                 or Multiboot 1 {MULTIBOOT1_BOOTLOADER_MAGIC:#010x}): not started by a Multiboot loader"
+                "bad boot magic {m:#010x} in EAX (expected Multiboot2 \
+                 {MULTIBOOT2_BOOTLOADER_MAGIC:#010x} or Multiboot 1 \
+                 {MULTIBOOT1_BOOTLOADER_MAGIC:#010x}): not started by a Multiboot loader"
             ),
             BootInfoError::Misaligned { addr, align } => write!(
                 f,
@@ -124,35 +203,57 @@ impl fmt::Display for BootInfoError {
             ),
             BootInfoError::BadTotalSize(size) => write!(
                 f,
-                "Multiboot2 total_size {size} is outside [16, {MULTIBOOT2_INFO_MAX}]"
+                "Multiboot2 total_size {size} is not a multiple of 8 in [16, {MULTIBOOT2_INFO_MAX}]"
             ),
             BootInfoError::Truncated { needed, available } => write!(
                 f,
                 "boot information truncated: needs {needed} bytes, {available} available"
             ),
+            BootInfoError::TagTooSmall { typ, size, offset } => write!(
+                f,
+                "Multiboot2 tag type {typ} at offset {offset} has size {size}, too small for its type"
+            ),
+            BootInfoError::TagPastEnd {
+                typ,
+                size,
+                offset,
+                total,
+            } => write!(
+                f,
+                "Multiboot2 tag type {typ} at offset {offset} (size {size}) runs past total_size {total}"
+            ),
+            BootInfoError::MissingEndTag => f.write_str("Multiboot2 information has no end tag"),
+            BootInfoError::BadMmapEntrySize(size) => write!(
+                f,
+                "memory-map entry size {size} is invalid (Multiboot2: at least 24 and a multiple of 8; Multiboot 1: at least 20)"
+            ),
+            BootInfoError::MmapEntryPastEnd { offset, length } => write!(
+                f,
+                "Multiboot 1 memory-map entry at offset {offset} runs past mmap_length {length}"
+            ),
+            BootInfoError::TooMany { what, max } => {
+                write!(f, "more than {max} {what}: not supported")
+            }
+            BootInfoError::BadModule { start, end } => {
+                write!(
+                    f,
+                    "module [{start:#010x}, {end:#010x}) ends before it starts"
+                )
+            }
+            BootInfoError::NoMemoryInfo => {
+                f.write_str("no memory map and no basic memory information: RAM unknown")
+            }
             BootInfoError::Multiboot2Invalid => {
-                f.write_str("Multiboot2 information is malformed (bad tag size or missing end tag)")
+                f.write_str("Multiboot2 information rejected by the multiboot2 crate")
             }
             BootInfoError::BadString(what) => {
                 write!(f, "boot information {what} is not a valid UTF-8 string")
             }
+            BootInfoError::Unmappable { pa, len } => {
+                write!(f, "cannot map [{pa:#010x}, +{len:#x}) to read it")
+            }
         }
     }
-}
-
-/// Reads the Multiboot2 `total_size` field, the first 4 bytes of the
-/// structure (spec §3.6.1), and checks it.
-///
-/// # Errors
-/// [`BootInfoError::Truncated`] if `header` is shorter than 8 bytes,
-/// [`BootInfoError::BadTotalSize`] if the size cannot hold a header and an end
-/// tag, exceeds [`MULTIBOOT2_INFO_MAX`], or is not a multiple of 8.
-pub fn multiboot2_total_size(header: &[u8]) -> Result<u32, BootInfoError> {
-    let size = read_u32(header, 0)?;
-    if !(16..=MULTIBOOT2_INFO_MAX).contains(&size) || !size.is_multiple_of(8) {
-        return Err(BootInfoError::BadTotalSize(size));
-    }
-    Ok(size)
 }
 
 /// Basic memory information: KiB of lower (below 1 MiB) and upper (above
@@ -165,8 +266,55 @@ pub struct BasicMemInfo {
     pub mem_upper_kib: u32,
 }
 
-/// What the kernel takes from the boot information at this stage.
+/// One memory-map entry as the loader gave it: `[base, base + length)` in
+/// bytes, of type `typ` (1 = available RAM; Multiboot2 spec §3.6.8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryMapEntry {
+    /// First byte (physical; may be above 4 GiB).
+    pub base: u64,
+    /// Length in bytes (`base + length` may even overflow 64 bits).
+    pub length: u64,
+    /// Type, all 32 bits as given.
+    pub typ: u32,
+}
+
+/// A module loaded by the boot loader: physical `[start, end)` and its string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Module<'a> {
+    /// First byte (physical).
+    pub start: u32,
+    /// One past the last byte (physical).
+    pub end: u32,
+    /// The module's command line (usually its name).
+    pub string: &'a str,
+}
+
+/// Where the kernel's ELF section headers are, when the loader passed them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ElfSections {
+    /// Number of section headers.
+    pub num: u32,
+    /// Size of one header in bytes.
+    pub entsize: u32,
+    /// Index of the section-name string table.
+    pub shndx: u32,
+    /// Physical address of the headers.
+    pub addr: u32,
+}
+
+/// A range of loader data that must survive memory initialisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootData {
+    /// What it is, e.g. "Multiboot2 information".
+    pub what: &'static str,
+    /// First byte (physical).
+    pub base: u32,
+    /// Length in bytes.
+    pub size: u32,
+}
+
+/// Everything the kernel takes from the boot information.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BootInfo<'a> {
     /// The protocol that booted the kernel.
     pub protocol: Protocol,
@@ -180,125 +328,50 @@ pub struct BootInfo<'a> {
     pub loader_name: Option<&'a str>,
     /// Basic memory information, if present.
     pub meminfo: Option<BasicMemInfo>,
+    /// The memory map as received, if present (in the loader's order).
+    pub memory_map: Option<heapless::Vec<MemoryMapEntry, MAX_MMAP_ENTRIES>>,
+    /// Modules, in the loader's order.
+    pub modules: heapless::Vec<Module<'a>, MAX_MODULES>,
+    /// ELF section headers, if passed.
+    pub elf_sections: Option<ElfSections>,
+    /// Loader data to reserve (the structure, and for Multiboot 1 the
+    /// buffers and strings it points to). Modules are listed in `modules`.
+    pub boot_data: heapless::Vec<BootData, MAX_BOOT_DATA>,
 }
 
-impl<'a> BootInfo<'a> {
-    /// Parses a Multiboot2 information structure.
-    ///
-    /// `bytes` is the whole structure, `[info_pa, info_pa + total_size)`,
-    /// and must start at an 8-byte aligned address (the early map keeps the
-    /// page offset, so this holds whenever `info_pa` is aligned).
+impl BootInfo<'_> {
+    /// Checks that the information says where RAM is.
     ///
     /// # Errors
-    /// Any [`BootInfoError`] about size, alignment or tags.
-    pub fn from_multiboot2(info_pa: u32, bytes: &'a [u8]) -> Result<Self, BootInfoError> {
-        let total = multiboot2_total_size(bytes)?;
-        if bytes.len() < total as usize {
-            return Err(BootInfoError::Truncated {
-                needed: total as usize,
-                available: bytes.len(),
-            });
+    /// [`BootInfoError::NoMemoryInfo`] without a memory map and without basic
+    /// memory information.
+    pub fn check_memory_info(&self) -> Result<(), BootInfoError> {
+        if self.memory_map.is_none() && self.meminfo.is_none() {
+            return Err(BootInfoError::NoMemoryInfo);
         }
-        if !info_pa.is_multiple_of(8) || bytes.as_ptr().align_offset(8) != 0 {
-            return Err(BootInfoError::Misaligned {
-                addr: info_pa,
-                align: 8,
-            });
-        }
-        // SAFETY:
-        // - `bytes` is a live shared slice of at least `total_size` bytes, the
-        //   only range the crate reads (it checks every tag against
-        //   total_size), and it outlives the returned value ('a).
-        // - Its start is 8-byte aligned, as `BootInformationHeader` requires.
-        #[allow(unsafe_code)]
-        let mbi = unsafe { multiboot2::BootInformation::load(bytes.as_ptr().cast()) }
-            .map_err(|_| BootInfoError::Multiboot2Invalid)?;
+        Ok(())
+    }
+}
 
-        let cmdline = match mbi.command_line_tag() {
-            Some(tag) => tag
-                .cmdline()
-                .map_err(|_| BootInfoError::BadString("command line"))?,
-            None => "",
-        };
-        let loader_name = match mbi.boot_loader_name_tag() {
-            Some(tag) => Some(
-                tag.name()
-                    .map_err(|_| BootInfoError::BadString("boot loader name"))?,
-            ),
-            None => None,
-        };
-        let meminfo = mbi.basic_memory_info_tag().map(|t| BasicMemInfo {
-            mem_lower_kib: t.memory_lower(),
-            mem_upper_kib: t.memory_upper(),
+/// Reads the Multiboot2 `total_size` field, the first 4 bytes of the
+/// structure (spec §3.6.1), and checks it.
+///
+/// # Errors
+/// [`BootInfoError::Truncated`] if `header` is shorter than 8 bytes,
+/// [`BootInfoError::BadTotalSize`] if the size cannot hold a header and an end
+/// tag, exceeds [`MULTIBOOT2_INFO_MAX`], or is not a multiple of 8.
+pub fn multiboot2_total_size(header: &[u8]) -> Result<u32, BootInfoError> {
+    if header.len() < 8 {
+        return Err(BootInfoError::Truncated {
+            needed: 8,
+            available: header.len(),
         });
-        // The strings borrow from `mbi`, which borrows `bytes` for 'a; re-derive
-        // them from `bytes` so their lifetime is 'a, not that of `mbi`.
-        Ok(BootInfo {
-            protocol: Protocol::Multiboot2,
-            info_pa,
-            info_size: total,
-            cmdline: rebase_str(bytes, cmdline),
-            loader_name: loader_name.map(|s| rebase_str(bytes, s)),
-            meminfo,
-        })
     }
-
-    /// Parses a Multiboot 1 information structure.
-    ///
-    /// `bytes` holds at least [`MULTIBOOT1_INFO_SIZE`] bytes from `info_pa`.
-    /// The command line and loader name are separate NUL-terminated strings
-    /// elsewhere in physical memory: `read_cstr(pa)` must return the bytes
-    /// from `pa` on, up to a bound of its choosing; a string with no NUL
-    /// before that bound is cut there.
-    ///
-    /// # Errors
-    /// Any [`BootInfoError`] about size, alignment or strings.
-    pub fn from_multiboot1(
-        info_pa: u32,
-        bytes: &[u8],
-        mut read_cstr: impl FnMut(u32) -> Result<&'a [u8], BootInfoError>,
-    ) -> Result<Self, BootInfoError> {
-        if !info_pa.is_multiple_of(4) {
-            return Err(BootInfoError::Misaligned {
-                addr: info_pa,
-                align: 4,
-            });
-        }
-        if bytes.len() < MULTIBOOT1_INFO_SIZE {
-            return Err(BootInfoError::Truncated {
-                needed: MULTIBOOT1_INFO_SIZE,
-                available: bytes.len(),
-            });
-        }
-        // Multiboot 0.6.96 §3.3: `flags` says which fields are valid.
-        let flags = read_u32(bytes, 0)?;
-        let meminfo = if flags & (1 << 0) != 0 {
-            Some(BasicMemInfo {
-                mem_lower_kib: read_u32(bytes, 4)?,
-                mem_upper_kib: read_u32(bytes, 8)?,
-            })
-        } else {
-            None
-        };
-        let cmdline = if flags & (1 << 2) != 0 {
-            cstr(read_cstr(read_u32(bytes, 16)?)?, "command line")?
-        } else {
-            ""
-        };
-        let loader_name = if flags & (1 << 9) != 0 {
-            Some(cstr(read_cstr(read_u32(bytes, 64)?)?, "boot loader name")?)
-        } else {
-            None
-        };
-        Ok(BootInfo {
-            protocol: Protocol::Multiboot1,
-            info_pa,
-            info_size: MULTIBOOT1_INFO_SIZE as u32,
-            cmdline,
-            loader_name,
-            meminfo,
-        })
+    let size = read_u32(header, 0)?;
+    if !(16..=MULTIBOOT2_INFO_MAX).contains(&size) || !size.is_multiple_of(8) {
+        return Err(BootInfoError::BadTotalSize(size));
     }
+    Ok(size)
 }
 
 /// The string before the first NUL in `bytes`, or all of `bytes` if there is
@@ -318,19 +391,6 @@ fn cstr<'a>(bytes: &'a [u8], what: &'static str) -> Result<&'a str, BootInfoErro
     }
 }
 
-/// `s`, which points into `bytes`, as a sub-slice of `bytes` (same bytes,
-/// lifetime of `bytes`); `""` if it does not point into `bytes`.
-fn rebase_str<'a>(bytes: &'a [u8], s: &str) -> &'a str {
-    let Some(offset) = (s.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize) else {
-        return "";
-    };
-    match bytes.get(offset..offset + s.len()) {
-        // The crate validated these bytes as UTF-8 a moment ago.
-        Some(sub) => core::str::from_utf8(sub).unwrap_or(""),
-        None => "",
-    }
-}
-
 fn read_u32(bytes: &[u8], offset: usize) -> Result<u32, BootInfoError> {
     match bytes.get(offset..offset + 4) {
         Some(b) => Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
@@ -339,6 +399,12 @@ fn read_u32(bytes: &[u8], offset: usize) -> Result<u32, BootInfoError> {
             available: bytes.len(),
         }),
     }
+}
+
+fn read_u64(bytes: &[u8], offset: usize) -> Result<u64, BootInfoError> {
+    let lo = read_u32(bytes, offset)?;
+    let hi = read_u32(bytes, offset + 4)?;
+    Ok(u64::from(lo) | (u64::from(hi) << 32))
 }
 
 #[cfg(test)]

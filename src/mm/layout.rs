@@ -17,13 +17,14 @@
 //!  0xFF80_0000 +-----------------------------+  EARLY_MAP_BASE
 //!              | (not mapped)                |
 //!  0xC080_0000 +-----------------------------+  PAGE_OFFSET + BOOT_MAP_LIMIT
-//!              | kernel image, boot stack    |  physical [0x1000, pa(__kernel_end))
-//!              | (its guard page: a hole)    |
+//!              | kernel image, boot stack    |  physical [0x1000, BOOT_MAP_LIMIT):
+//!              | (its guard page: a hole),   |  the image and early memblock
+//!              | early allocations           |  allocations
 //!  0xC000_1000 +-----------------------------+
 //!  0xC000_0000 +-----------------------------+  PAGE_OFFSET (this page unmapped)
 //!              | (not mapped)                |
 //!  0x0080_0000 +-----------------------------+  BOOT_MAP_LIMIT
-//!              | identity map of the same    |  physical [0x1000, pa(__kernel_end)),
+//!              | identity map of the same    |  physical [0x1000, BOOT_MAP_LIMIT),
 //!              | pages (boot only)           |  needed while EIP is still physical
 //!  0x0000_1000 +-----------------------------+
 //!              | null page, never mapped     |
@@ -59,8 +60,10 @@ pub const PDE_SPAN: u32 = ENTRIES_PER_TABLE * PAGE_SIZE;
 /// Value: 2. Page tables the boot stub uses for the kernel mapping.
 pub const BOOT_PAGE_TABLES: u32 = 2;
 
-/// Value: 8 MiB. The boot stub can map physical `[0, BOOT_MAP_LIMIT)`; the
-/// linker refuses an image whose end lies above it.
+/// Value: 8 MiB. The boot stub maps physical `[0x1000, BOOT_MAP_LIMIT)` at
+/// `PAGE_OFFSET` (and at identity): the kernel image (the linker refuses an
+/// image whose end lies above it) and the memory memblock may hand out before
+/// the final page tables exist (its `current_limit`).
 pub const BOOT_MAP_LIMIT: u32 = BOOT_PAGE_TABLES * PDE_SPAN;
 
 /// Value: 0xFF80_0000. Start of the early map window, a 4 MiB virtual range
@@ -97,7 +100,7 @@ pub const fn ptx(va: u32) -> u32 {
 /// Virtual address of physical `pa` in the kernel's linear map (Linux `__va`).
 ///
 /// Only meaningful for addresses the current page tables map linearly: the
-/// boot stub maps `[0x1000, pa(__kernel_end))`.
+/// boot stub maps `[0x1000, BOOT_MAP_LIMIT)`.
 ///
 /// # Panics
 /// If `pa + PAGE_OFFSET` overflows 32 bits (physical memory above 1 GiB has no

@@ -9,3 +9,4 @@
 pub mod early_map;
 pub mod layout;
 pub mod memblock;
+pub mod setup;

@@ -26,25 +26,40 @@ command -v bochs >/dev/null 2>&1 && have_bochs=1
 pass=0
 failed=()
 
-# An ISO for a command line and a default GRUB entry (0 Multiboot2,
-# 1 Multiboot 1), built once per combination.
-iso_for() {
+# An ISO for a command line, a default GRUB entry (0 Multiboot2,
+# 1 Multiboot 1), GRUB commands to run first and modules, built once per
+# combination.
+iso_for() { # iso_for CMDLINE ENTRY PRELUDE MODULES
     local key iso
-    key=$(printf '%s|%s' "$1" "$2" | md5sum | cut -c1-12)
+    key=$(printf '%s|%s|%s|%s' "$1" "$2" "$3" "$4" | md5sum | cut -c1-12)
     iso=$OUT/iso-$key.iso
-    [ -f "$iso" ] || scripts/mkiso.sh "$ELF" "$iso" "$1" "$2" || return 1
+    [ -f "$iso" ] || MKISO_PRELUDE=$3 MKISO_MODULES=$4 scripts/mkiso.sh "$ELF" "$iso" "$1" "$2" ||
+        return 1
     echo "$iso"
 }
 
+# Two modules with known contents: the kernel logs their CRC-32 after memory
+# initialisation, which must match what gzip computes here.
+MODDIR=$OUT/modules
+mkdir -p "$MODDIR"
+seq 1 20000 >"$MODDIR/mod-a.txt"           # 108894 bytes: many pages
+printf 'hello module\n' >"$MODDIR/mod-b.txt" # 13 bytes: a partial page
+crc32_of() { gzip -c "$1" | tail -c8 | head -c4 | od -An -tx4 | tr -d ' \n'; }
+CRC_A=$(crc32_of "$MODDIR/mod-a.txt")
+CRC_B=$(crc32_of "$MODDIR/mod-b.txt")
+
 LINE_FORMAT='^(\[(ERROR|WARN |INFO |DEBUG|TRACE)\] [a-z0-9_-]+: .*|KERNEL OK|PANIC: .+)$'
 
-# boot NAME ok|panic [--cpu C] [--mem M] [--cmdline S] [--loader grub2|grub1|qemu-mb1|bochs] -- PATTERN...
+# boot NAME ok|panic [--cpu C] [--mem M] [--cmdline S] [--loader grub2|grub1|qemu-mb1|bochs]
+#      [--prelude "GRUB commands; ..."] [--modules "FILE..."] -- PATTERN...
 boot() {
     local name=$1 expect=$2
     shift 2
-    local cpu="" mem=128M cmdline="" loader=grub2
+    local cpu="" mem=128M cmdline="" loader=grub2 prelude="" modules=""
     while [ "$1" != "--" ]; do
         case $1 in
+        --prelude) prelude=$2 ;;
+        --modules) modules=$2 ;;
         --cpu) cpu=$2 ;;
         --mem) mem=$2 ;;
         --cmdline) cmdline=$2 ;;
@@ -64,7 +79,7 @@ boot() {
     grub2 | grub1 | bochs)
         local entry=0
         [ "$loader" = grub1 ] && entry=1
-        iso=$(iso_for "$cmdline" "$entry") || { failed+=("$name (ISO)"); return 0; }
+        iso=$(iso_for "$cmdline" "$entry" "$prelude" "$modules") || { failed+=("$name (ISO)"); return 0; }
         ;;
     esac
     case $loader in
@@ -155,6 +170,22 @@ boot grub-multiboot2 ok -- \
     '^\[INFO \] paging: boot stack .* guard page .* unmapped' \
     '^KERNEL OK$' '!selftest:' '!^\[(WARN |ERROR)\]'
 
+boot memblock-debug ok --cmdline "memblock=debug" -- \
+    '^\[INFO \] memmap: memory map from the boot loader, 6 entries:$' \
+    '^\[INFO \] memmap:   received: \[mem 0x0000000000100000-0x0000000007fdffff\] usable$' \
+    '^\[INFO \] memmap:   \[mem 0x00000000000f0000-0x00000000000fffff\] reserved$' \
+    '^\[INFO \] memblock: reserve \[0x00000000-0x000fffff\] low memory' \
+    '^\[INFO \] memblock: reserve \[0x00100000-0x00[0-9a-f]{6}\] kernel image$' \
+    '^\[INFO \] memblock: reserve \['"$HEX"'-'"$HEX"'\] Multiboot2 information$' \
+    '^\[INFO \] memblock: MEMBLOCK configuration:$' \
+    '^\[INFO \] memblock:  memory size = 0x07f7f000 reserved size = 0x[0-9a-f]{8}$' \
+    '^\[INFO \] memblock:  memory.cnt  = 0x2$' \
+    $'^\\[INFO \\] memblock:  memory\\[0x0\\]\t\\[0x00000000-0x0009efff\\], 0x0009f000 bytes flags: 0x0$' \
+    $'^\\[INFO \\] memblock:  memory\\[0x1\\]\t\\[0x00100000-0x07fdffff\\], 0x07ee0000 bytes flags: 0x0$' \
+    '^\[INFO \] memblock:  reserved.cnt  = 0x' \
+    '^\[INFO \] memblock: memory 2 regions 133689344 bytes, reserved [0-9]+ regions [0-9]+ bytes$' \
+    '^\[INFO \] boot: boot information \(1 ranges\) and 0 modules intact after memory initialisation$'
+
 boot grub-selftest ok --cmdline "selftest" -- \
     '^\[INFO \] selftest: paging is on with the boot page directory \.\.\. ok$' \
     '^\[INFO \] selftest: int3 reaches the IDT and returns \.\.\. ok$' \
@@ -187,8 +218,47 @@ boot cmdline-options ok --cmdline "quiet loglevel=loud mem=64M tlb=cr3 memblock=
 boot loglevel-warn ok --cmdline "loglevel=warn nosuchoption" -- \
     "^\[WARN \] cmdline: unknown option 'nosuchoption' ignored$" '!^\[INFO ' '^KERNEL OK$'
 
+# ---- Memory sizes, holes, modules ------------------------------------------
+boot mem-3m-multiboot1 ok --loader qemu-mb1 --mem 3M --cmdline "selftest memblock=debug" -- \
+    $'memory\\[0x1\\]\t\\[0x00100000-0x002dffff\\]' 'self-tests passed$'
+
+boot mem-8m ok --mem 8M --cmdline "selftest memblock=debug" -- \
+    '^\[INFO \] memmap:   \[mem 0x0000000000100000-0x00000000007dffff\] usable$' \
+    $'memory\\[0x1\\]\t\\[0x00100000-0x007dffff\\]' 'self-tests passed$'
+
+boot mem-897m ok --mem 897M --cmdline "selftest memblock=debug" -- \
+    $'memory\\[0x1\\]\t\\[0x00100000-0x380dffff\\]' 'self-tests passed$'
+
 boot mem-3g ok --mem 3G --cmdline "selftest" -- \
-    '^\[INFO \] boot: basic meminfo: lower 639 KiB, upper [0-9]+ KiB' 'self-tests passed$'
+    '^\[INFO \] boot: basic meminfo: lower 639 KiB, upper [0-9]+ KiB' \
+    '^\[INFO \] memmap:   \[mem 0x0000000000100000-0x00000000bffdffff\] usable$' 'self-tests passed$'
+
+boot mem-4g ok --mem 4G --cmdline "selftest" -- \
+    '^\[INFO \] memmap:   received: \[mem 0x0000000100000000-0x000000013fffffff\] usable$' \
+    '^\[WARN \] memmap: 1024 MiB of RAM at or above 4 GiB ignored: 32-bit paging without PAE cannot address it$' \
+    'self-tests passed$'
+
+boot mem-limit ok --cmdline "mem=64M memblock=debug" -- \
+    '^\[INFO \] memblock: mem=0x4000000: [0-9]+ KiB of RAM at and above 0x04000000 removed$' \
+    $'memory\\[0x1\\]\t\\[0x00100000-0x03ffffff\\]'
+
+boot cutmem-holes ok --prelude "cutmem 0x800800 0x800c00; cutmem 0xff0000 0x1010000" \
+    --cmdline "memblock=debug selftest" -- \
+    '^\[INFO \] memmap:   received: \[mem 0x0000000000800c00-0x0000000000feffff\] usable$' \
+    '^\[INFO \] memmap: [0-9]+ bytes of RAM in partial pages ignored' \
+    $'memory\\[0x1\\]\t\\[0x00100000-0x007fffff\\]' \
+    $'memory\\[0x2\\]\t\\[0x00801000-0x00feffff\\]' \
+    $'memory\\[0x3\\]\t\\[0x01010000-0x07fdffff\\]' 'self-tests passed$'
+
+boot modules ok --modules "$MODDIR/mod-a.txt $MODDIR/mod-b.txt" --cmdline "selftest" -- \
+    "^\[INFO \] memblock: reserve \[$HEX-$HEX\] module$" \
+    "^\[INFO \] boot: module 0 'mod-a.txt' \[$HEX-$HEX\), 108894 bytes, crc32 0x$CRC_A: intact$" \
+    "^\[INFO \] boot: module 1 'mod-b.txt' \[$HEX-$HEX\), 13 bytes, crc32 0x$CRC_B: intact$" \
+    '^\[INFO \] boot: boot information \(1 ranges\) and 2 modules intact after memory initialisation$'
+
+boot modules-multiboot1 ok --loader grub1 --modules "$MODDIR/mod-a.txt $MODDIR/mod-b.txt" -- \
+    "^\[INFO \] boot: module 0 'mod-a.txt' \[$HEX-$HEX\), 108894 bytes, crc32 0x$CRC_A: intact$" \
+    "^\[INFO \] boot: module 1 'mod-b.txt' \[$HEX-$HEX\), 13 bytes, crc32 0x$CRC_B: intact$"
 
 # ---- Deliberate failures: a decoded PANIC: line and status 35 --------------
 boot crash-null panic --cmdline "crashtest=null" -- \

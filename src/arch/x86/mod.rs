@@ -8,6 +8,7 @@
 //! `# Safety` section.
 
 pub mod cpu;
+pub mod direct_map;
 pub mod early_map;
 pub mod exit;
 pub mod gdt;

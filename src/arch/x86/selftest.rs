@@ -3,8 +3,10 @@
 //! `selftest: <name> ... ok` line; a failure takes the fatal path with a
 //! `PANIC:` line naming the test and what it saw.
 
+use super::direct_map::BootDirectMap;
 use super::{boot_page_directory_va, boot_stack, cpu, early_map, idt, tlb};
-use crate::mm::layout::{PAGE_OFFSET, pdx, phys_to_virt, ptx, virt_to_phys};
+use crate::mm::layout::{PAGE_OFFSET, align_up, pdx, phys_to_virt, ptx, virt_to_phys};
+use crate::mm::memblock::Memblock;
 use log::info;
 
 /// A self-test: `Err` says what it saw instead of the expected.
@@ -123,6 +125,95 @@ fn breakpoint_returns() -> Result<(), &'static str> {
     unsafe { core::arch::asm!("int3") };
     if idt::breakpoints_caught() != before + 1 {
         return Err("the #BP handler did not run");
+    }
+    Ok(())
+}
+
+/// A memblock self-test: `Err` says what it saw instead of the expected.
+type MemblockTest = fn(&mut Memblock) -> Result<(), &'static str>;
+
+/// memblock on real memory: allocations land where asked, are zeroed and
+/// reserved, and freeing them restores the totals. Returns the number of
+/// tests passed (all, or it does not return).
+pub fn memblock(memblock: &mut Memblock) -> u32 {
+    let tests: [(&str, MemblockTest); 2] = [
+        (
+            "memblock top-down allocation is zeroed, reserved and freed",
+            memblock_top_down,
+        ),
+        (
+            "memblock bottom-up allocation below 16 MiB (DMA)",
+            memblock_bottom_up_dma,
+        ),
+    ];
+    for (name, test) in tests {
+        match test(memblock) {
+            Ok(()) => info!(target: "selftest", "{name} ... ok"),
+            Err(why) => super::exit::fatal(format_args!("selftest '{name}' failed: {why}")),
+        }
+    }
+    tests.len() as u32
+}
+
+const THREE_PAGES: u64 = 3 * 4096;
+
+fn memblock_top_down(mb: &mut Memblock) -> Result<(), &'static str> {
+    let reserved_before = mb.reserved.total_size();
+    let limit = mb.current_limit();
+    let pa = mb
+        .alloc_range(THREE_PAGES, 4096, 0, u64::MAX, &mut BootDirectMap)
+        .map_err(|_| "allocation of 3 pages failed")?;
+    if pa + THREE_PAGES > limit || !mb.is_region_reserved(pa, THREE_PAGES) {
+        return Err("allocation above current_limit or not reserved");
+    }
+    // Dirty it, free it, allocate again: top-down returns the same highest
+    // free range, and it must come back zeroed.
+    let va = phys_to_virt(pa as u32) as *mut u8;
+    // SAFETY: [pa, pa + 3 pages) is ours (just allocated) and lies in the boot
+    // direct map (below current_limit), mapped writable at `va`.
+    unsafe { core::ptr::write_bytes(va, 0xA5, THREE_PAGES as usize) };
+    mb.free(pa, THREE_PAGES, &mut BootDirectMap)
+        .map_err(|_| "free failed")?;
+    let again = mb
+        .alloc_range(THREE_PAGES, 4096, 0, u64::MAX, &mut BootDirectMap)
+        .map_err(|_| "second allocation failed")?;
+    if again != pa {
+        return Err("top-down allocation did not return the highest free range again");
+    }
+    // SAFETY: as above, for the same range allocated again.
+    let bytes = unsafe { core::slice::from_raw_parts(va, THREE_PAGES as usize) };
+    if bytes.iter().any(|&b| b != 0) {
+        return Err("allocated memory is not zeroed");
+    }
+    mb.free(again, THREE_PAGES, &mut BootDirectMap)
+        .map_err(|_| "free failed")?;
+    if mb.reserved.total_size() != reserved_before {
+        return Err("reserved size differs after freeing everything");
+    }
+    Ok(())
+}
+
+fn memblock_bottom_up_dma(mb: &mut Memblock) -> Result<(), &'static str> {
+    const MIB: u64 = 1 << 20;
+    mb.set_bottom_up(true);
+    let result = mb.phys_alloc_range(4096, 4096, MIB, 16 * MIB, &mut BootDirectMap);
+    mb.set_bottom_up(false);
+    let pa = result.map_err(|_| "allocation below 16 MiB failed")?;
+    if !(MIB..16 * MIB).contains(&pa) || !mb.is_region_reserved(pa, 4096) {
+        return Err("allocation outside [1 MiB, 16 MiB) or not reserved");
+    }
+    mb.free(pa, 4096, &mut BootDirectMap)
+        .map_err(|_| "free failed")?;
+    let mut lowest_after = None;
+    mb.for_each_free_range(|start, end| {
+        // The lowest page-aligned free page at or above 1 MiB.
+        let first = align_up(start.max(MIB), 4096);
+        if lowest_after.is_none() && first + 4096 <= end {
+            lowest_after = Some(first);
+        }
+    });
+    if lowest_after != Some(pa) {
+        return Err("bottom-up allocation was not the lowest free page above 1 MiB");
     }
     Ok(())
 }

@@ -1,0 +1,79 @@
+//! The boot direct map as memblock's window on physical memory.
+//!
+//! Until the final page tables exist, the only linear mapping is the boot
+//! stub's: physical `[0x1000, BOOT_MAP_LIMIT)` at `PAGE_OFFSET`. memblock's
+//! `current_limit` is set to `BOOT_MAP_LIMIT`, so every address it allocates
+//! (and asks to zero, or to hold a grown region array) lies in that map
+//! (Linux: `memblock_set_current_limit(max_pfn_mapped)` for the same reason).
+
+use crate::mm::layout::{BOOT_MAP_LIMIT, PAGE_SIZE, phys_to_virt};
+use crate::mm::memblock::{INIT_MEMBLOCK_REGIONS, MemblockRegion, PhysMem};
+use portable_atomic::{AtomicBool, Ordering};
+
+/// [`PhysMem`] over the boot direct map.
+pub struct BootDirectMap;
+
+/// Checks that physical `[pa, pa + len)` lies in the boot direct map.
+fn check(pa: u64, len: u64) -> u32 {
+    let end = pa.checked_add(len);
+    assert!(
+        pa >= u64::from(PAGE_SIZE) && end.is_some_and(|e| e <= u64::from(BOOT_MAP_LIMIT)),
+        "boot direct map: [{pa:#x}, +{len:#x}) lies outside [0x1000, {BOOT_MAP_LIMIT:#x})"
+    );
+    phys_to_virt(pa as u32)
+}
+
+impl PhysMem for BootDirectMap {
+    fn zero(&mut self, pa: u64, len: u64) {
+        let va = check(pa, len);
+        // SAFETY: [va, va + len) is the boot direct map of [pa, pa + len)
+        // (checked above), mapped writable; memblock just reserved it for the
+        // caller, so no Rust reference to it exists.
+        unsafe { core::ptr::write_bytes(va as *mut u8, 0, len as usize) };
+    }
+
+    fn region_array(&mut self, pa: u64, cap: usize) -> &'static mut [MemblockRegion] {
+        let bytes = (cap * core::mem::size_of::<MemblockRegion>()) as u64;
+        self.zero(pa, bytes);
+        let va = check(pa, bytes);
+        assert!(
+            (va as usize).is_multiple_of(core::mem::align_of::<MemblockRegion>()),
+            "memblock array at {pa:#x} is misaligned"
+        );
+        // SAFETY:
+        // - [va, va + bytes) is mapped and writable (checked), aligned, and
+        //   zero bytes are a valid MemblockRegion (all integer fields).
+        // - memblock reserved this range for the array and keeps it reserved
+        //   while the array is in use, so nothing else aliases it: 'static
+        //   is as long as the boot direct map lives (until final paging).
+        unsafe { core::slice::from_raw_parts_mut(va as *mut MemblockRegion, cap) }
+    }
+}
+
+/// The initial region arrays, `INIT_MEMBLOCK_REGIONS` each (Linux:
+/// `memblock_memory_init_regions`, `memblock_reserved_init_regions`).
+///
+/// # Panics
+/// On a second call.
+pub fn initial_region_arrays() -> (&'static mut [MemblockRegion], &'static mut [MemblockRegion]) {
+    const EMPTY: MemblockRegion = MemblockRegion {
+        base: 0,
+        size: 0,
+        flags: 0,
+    };
+    static mut MEMORY: [MemblockRegion; INIT_MEMBLOCK_REGIONS] = [EMPTY; INIT_MEMBLOCK_REGIONS];
+    static mut RESERVED: [MemblockRegion; INIT_MEMBLOCK_REGIONS] = [EMPTY; INIT_MEMBLOCK_REGIONS];
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    assert!(
+        !TAKEN.swap(true, Ordering::SeqCst),
+        "initial_region_arrays called twice"
+    );
+    // SAFETY: the TAKEN flag makes this the only place that ever forms a
+    // reference to these statics, once.
+    unsafe {
+        (
+            &mut *core::ptr::addr_of_mut!(MEMORY),
+            &mut *core::ptr::addr_of_mut!(RESERVED),
+        )
+    }
+}

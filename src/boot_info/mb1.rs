@@ -1,0 +1,234 @@
+//! Multiboot 1 boot information: a fixed structure whose `flags` say which
+//! fields are valid, with pointers to separate buffers (memory map, module
+//! list, strings) elsewhere in physical memory.
+//!
+//! ```text
+//!  offset  field                valid if flags bit
+//!   0      flags
+//!   4      mem_lower, mem_upper       0
+//!  16      cmdline (pointer)          2
+//!  20      mods_count, mods_addr      3   -> 16-byte entries {start, end, string, 0}
+//!  28      syms: num, size, addr, shndx   5   (ELF section headers)
+//!  44      mmap_length, mmap_addr     6   -> entries {size, base_addr: u64, length: u64, type}
+//!  64      boot_loader_name (pointer) 9
+//! ```
+//!
+//! A Multiboot 1 memory-map entry's `size` field counts the bytes after it
+//! (20 for the basic entry), so the next entry is at `offset + size + 4`
+//! (Multiboot 0.6.96 §3.3).
+
+use super::{
+    BasicMemInfo, BootData, BootInfo, BootInfoError, COMMAND_LINE_SIZE, ElfSections, MAX_BOOT_DATA,
+    MAX_MMAP_ENTRIES, MAX_MODULES, MULTIBOOT1_INFO_SIZE, MemoryMapEntry, Module, Protocol, cstr,
+    read_u32, read_u64,
+};
+
+/// `flags` bits (Multiboot 0.6.96 §3.3).
+pub mod flag {
+    /// `mem_lower`, `mem_upper` valid.
+    pub const MEM: u32 = 1 << 0;
+    /// `cmdline` valid.
+    pub const CMDLINE: u32 = 1 << 2;
+    /// `mods_count`, `mods_addr` valid.
+    pub const MODS: u32 = 1 << 3;
+    /// ELF section-header table fields valid.
+    pub const ELF_SHDR: u32 = 1 << 5;
+    /// `mmap_length`, `mmap_addr` valid.
+    pub const MMAP: u32 = 1 << 6;
+    /// `boot_loader_name` valid.
+    pub const BOOT_LOADER_NAME: u32 = 1 << 9;
+}
+
+/// Parses a Multiboot 1 information structure at physical `info_pa`.
+///
+/// `read_phys(pa, len)` returns the `len` bytes of physical memory at `pa`
+/// (the kernel maps them through the early map window; tests serve them from
+/// a buffer). Strings are read up to [`COMMAND_LINE_SIZE`] bytes (less near
+/// 4 GiB) and cut there if no NUL comes first.
+///
+/// # Errors
+/// Any [`BootInfoError`] about alignment, sizes, entries or strings, and
+/// [`BootInfoError::NoMemoryInfo`] without a memory map and basic memory
+/// information.
+pub fn parse<'a>(
+    info_pa: u32,
+    mut read_phys: impl FnMut(u32, usize) -> Result<&'a [u8], BootInfoError>,
+) -> Result<BootInfo<'a>, BootInfoError> {
+    if !info_pa.is_multiple_of(4) {
+        return Err(BootInfoError::Misaligned {
+            addr: info_pa,
+            align: 4,
+        });
+    }
+    let bytes = read_phys(info_pa, MULTIBOOT1_INFO_SIZE)?;
+    if bytes.len() < MULTIBOOT1_INFO_SIZE {
+        return Err(BootInfoError::Truncated {
+            needed: MULTIBOOT1_INFO_SIZE,
+            available: bytes.len(),
+        });
+    }
+    let mut boot_data: heapless::Vec<BootData, MAX_BOOT_DATA> = heapless::Vec::new();
+    let mut keep = |what, base: u32, size: usize| {
+        // MAX_BOOT_DATA covers every range this parser records.
+        let _ = boot_data.push(BootData {
+            what,
+            base,
+            size: size as u32,
+        });
+    };
+    keep("Multiboot 1 information", info_pa, MULTIBOOT1_INFO_SIZE);
+
+    let flags = read_u32(bytes, 0)?;
+    let meminfo = if flags & flag::MEM != 0 {
+        Some(BasicMemInfo {
+            mem_lower_kib: read_u32(bytes, 4)?,
+            mem_upper_kib: read_u32(bytes, 8)?,
+        })
+    } else {
+        None
+    };
+
+    let cmdline = if flags & flag::CMDLINE != 0 {
+        let pa = read_u32(bytes, 16)?;
+        let s = read_string(&mut read_phys, pa, "command line")?;
+        keep("command line", pa, s.len() + 1);
+        s
+    } else {
+        ""
+    };
+    let loader_name = if flags & flag::BOOT_LOADER_NAME != 0 {
+        let pa = read_u32(bytes, 64)?;
+        let s = read_string(&mut read_phys, pa, "boot loader name")?;
+        keep("boot loader name", pa, s.len() + 1);
+        Some(s)
+    } else {
+        None
+    };
+
+    let mut modules = heapless::Vec::new();
+    if flags & flag::MODS != 0 {
+        let count = read_u32(bytes, 20)? as usize;
+        let addr = read_u32(bytes, 24)?;
+        if count > MAX_MODULES {
+            return Err(BootInfoError::TooMany {
+                what: "modules",
+                max: MAX_MODULES,
+            });
+        }
+        if count > 0 {
+            keep("Multiboot 1 module list", addr, count * 16);
+        }
+        for i in 0..count {
+            // Re-read per entry: the closure's slices may not outlive the
+            // next call for every implementation.
+            let list = read_phys(addr, count * 16)?;
+            let (start, end, string_pa) = (
+                read_u32(list, i * 16)?,
+                read_u32(list, i * 16 + 4)?,
+                read_u32(list, i * 16 + 8)?,
+            );
+            if end < start {
+                return Err(BootInfoError::BadModule { start, end });
+            }
+            let string = if string_pa != 0 {
+                let s = read_string(&mut read_phys, string_pa, "module string")?;
+                keep("module string", string_pa, s.len() + 1);
+                s
+            } else {
+                ""
+            };
+            let _ = modules.push(Module { start, end, string });
+        }
+    }
+
+    let elf_sections = if flags & flag::ELF_SHDR != 0 {
+        Some(ElfSections {
+            num: read_u32(bytes, 28)?,
+            entsize: read_u32(bytes, 32)?,
+            addr: read_u32(bytes, 36)?,
+            shndx: read_u32(bytes, 40)?,
+        })
+    } else {
+        None
+    };
+
+    let memory_map = if flags & flag::MMAP != 0 {
+        let length = read_u32(bytes, 44)?;
+        let addr = read_u32(bytes, 48)?;
+        keep("Multiboot 1 memory map", addr, length as usize);
+        let buf = if length == 0 {
+            &[][..]
+        } else {
+            read_phys(addr, length as usize)?
+        };
+        Some(parse_mmap(buf, length)?)
+    } else {
+        None
+    };
+
+    let info = BootInfo {
+        protocol: Protocol::Multiboot1,
+        info_pa,
+        info_size: MULTIBOOT1_INFO_SIZE as u32,
+        cmdline,
+        loader_name,
+        meminfo,
+        memory_map,
+        modules,
+        elf_sections,
+        boot_data,
+    };
+    info.check_memory_info()?;
+    Ok(info)
+}
+
+/// Reads the NUL-terminated string at physical `pa`, at most
+/// [`COMMAND_LINE_SIZE`] bytes (fewer near 4 GiB); cut there without a NUL.
+fn read_string<'a>(
+    read_phys: &mut impl FnMut(u32, usize) -> Result<&'a [u8], BootInfoError>,
+    pa: u32,
+    what: &'static str,
+) -> Result<&'a str, BootInfoError> {
+    let len = (COMMAND_LINE_SIZE as u64).min((1u64 << 32) - u64::from(pa)) as usize;
+    cstr(read_phys(pa, len)?, what)
+}
+
+/// Walks a Multiboot 1 memory-map buffer of `length` bytes.
+///
+/// # Errors
+/// [`BootInfoError::BadMmapEntrySize`] for an entry `size` below 20,
+/// [`BootInfoError::MmapEntryPastEnd`] for an entry that runs past `length`,
+/// [`BootInfoError::TooMany`] past [`MAX_MMAP_ENTRIES`].
+pub fn parse_mmap(
+    buf: &[u8],
+    length: u32,
+) -> Result<heapless::Vec<MemoryMapEntry, MAX_MMAP_ENTRIES>, BootInfoError> {
+    let buf = &buf[..(length as usize).min(buf.len())];
+    let mut map = heapless::Vec::new();
+    let mut offset = 0usize;
+    // Each step advances by size + 4 >= 24 bytes, so the walk ends.
+    while offset < buf.len() {
+        if offset + 4 > buf.len() {
+            return Err(BootInfoError::MmapEntryPastEnd { offset, length });
+        }
+        let size = read_u32(buf, offset)?;
+        if size < 20 {
+            return Err(BootInfoError::BadMmapEntrySize(size));
+        }
+        let next = offset + 4 + size as usize;
+        if next > buf.len() {
+            return Err(BootInfoError::MmapEntryPastEnd { offset, length });
+        }
+        let entry = MemoryMapEntry {
+            base: read_u64(buf, offset + 4)?,
+            length: read_u64(buf, offset + 12)?,
+            typ: read_u32(buf, offset + 20)?,
+        };
+        map.push(entry).map_err(|_| BootInfoError::TooMany {
+            what: "memory-map entries",
+            max: MAX_MMAP_ENTRIES,
+        })?;
+        offset = next;
+    }
+    Ok(map)
+}

@@ -1,0 +1,288 @@
+//! Multiboot2 boot information: validation by hand, then typed access through
+//! the `multiboot2` crate.
+//!
+//! ```text
+//!  offset 0  +-----------------+  total_size: u32, reserved: u32   (§3.6.1)
+//!            | total_size      |
+//!  offset 8  +-----------------+  tags, each 8-byte aligned         (§3.6.2)
+//!            | type | size     |  size counts the 8-byte header, not the
+//!            | payload ...     |  padding to the next 8-byte boundary
+//!            +-----------------+
+//!            | ...             |
+//!            | 0    | 8        |  end tag
+//!            +-----------------+  total_size
+//! ```
+
+use super::{
+    BasicMemInfo, BootData, BootInfo, BootInfoError, ElfSections, MAX_MMAP_ENTRIES, MAX_MODULES,
+    MemoryMapEntry, Module, Protocol, multiboot2_total_size, read_u32, read_u64,
+};
+
+/// Tag types this module checks (Multiboot2 spec §3.6).
+pub mod tag {
+    /// End of the tags.
+    pub const END: u32 = 0;
+    /// Boot command line (§3.6.5).
+    pub const CMDLINE: u32 = 1;
+    /// Boot loader name (§3.6.9).
+    pub const BOOT_LOADER_NAME: u32 = 2;
+    /// A module (§3.6.6).
+    pub const MODULE: u32 = 3;
+    /// Basic memory information (§3.6.3).
+    pub const BASIC_MEMINFO: u32 = 4;
+    /// Memory map (§3.6.8).
+    pub const MMAP: u32 = 6;
+    /// ELF section headers (§3.6.7).
+    pub const ELF_SECTIONS: u32 = 9;
+}
+
+/// Smallest valid `size` of a tag of type `typ`.
+fn min_tag_size(typ: u32) -> u32 {
+    match typ {
+        tag::END => 8,
+        tag::CMDLINE | tag::BOOT_LOADER_NAME => 9, // header + at least the NUL
+        tag::MODULE => 17,                         // + mod_start, mod_end, NUL
+        tag::BASIC_MEMINFO => 16,                  // + mem_lower, mem_upper
+        tag::MMAP => 16,                           // + entry_size, entry_version
+        tag::ELF_SECTIONS => 20,                   // + num, entsize, shndx
+        _ => 8,
+    }
+}
+
+/// A checked tag: its type and payload (the bytes after the 8-byte header).
+#[derive(Clone, Copy, Debug)]
+struct RawTag<'a> {
+    typ: u32,
+    offset: usize,
+    payload: &'a [u8],
+}
+
+/// Walks the tags of `bytes` (the whole structure, `total_size` long) and
+/// checks each one, calling `each` for every tag before the end tag.
+///
+/// Checks: every tag lies inside `total_size`, is at least 8 bytes (and at
+/// least the minimum for its type), strings are NUL-terminated inside their
+/// tag, memory-map entries are at least 24 bytes and a multiple of 8, and an
+/// end tag of size 8 closes the list. The walk advances by at least 8 bytes
+/// per tag, so it ends.
+fn walk<'a>(
+    bytes: &'a [u8],
+    mut each: impl FnMut(RawTag<'a>) -> Result<(), BootInfoError>,
+) -> Result<(), BootInfoError> {
+    let total = multiboot2_total_size(bytes)?;
+    if bytes.len() < total as usize {
+        return Err(BootInfoError::Truncated {
+            needed: total as usize,
+            available: bytes.len(),
+        });
+    }
+    let bytes = &bytes[..total as usize];
+    let mut offset = 8;
+    loop {
+        if offset + 8 > bytes.len() {
+            return Err(BootInfoError::MissingEndTag);
+        }
+        let typ = read_u32(bytes, offset)?;
+        let size = read_u32(bytes, offset + 4)?;
+        if size < min_tag_size(typ) {
+            return Err(BootInfoError::TagTooSmall { typ, size, offset });
+        }
+        let end = offset + size as usize;
+        if end > bytes.len() {
+            return Err(BootInfoError::TagPastEnd {
+                typ,
+                size,
+                offset,
+                total,
+            });
+        }
+        let payload = &bytes[offset + 8..end];
+        match typ {
+            tag::END => {
+                if size != 8 {
+                    return Err(BootInfoError::TagTooSmall { typ, size, offset });
+                }
+                return Ok(());
+            }
+            tag::CMDLINE | tag::BOOT_LOADER_NAME | tag::MODULE => {
+                let string = if typ == tag::MODULE {
+                    &payload[8..]
+                } else {
+                    payload
+                };
+                if !string.contains(&0) {
+                    return Err(BootInfoError::BadString(tag_string_name(typ)));
+                }
+            }
+            tag::MMAP => {
+                let entry_size = read_u32(payload, 0)?;
+                if entry_size < 24 || !entry_size.is_multiple_of(8) {
+                    return Err(BootInfoError::BadMmapEntrySize(entry_size));
+                }
+            }
+            _ => {}
+        }
+        each(RawTag {
+            typ,
+            offset,
+            payload,
+        })?;
+        // Next tag at the next 8-byte boundary; size >= 8 so this advances.
+        offset = (end + 7) & !7;
+    }
+}
+
+fn tag_string_name(typ: u32) -> &'static str {
+    match typ {
+        tag::CMDLINE => "command line",
+        tag::BOOT_LOADER_NAME => "boot loader name",
+        _ => "module string",
+    }
+}
+
+/// Checks a Multiboot2 structure without interpreting it (see [`walk`]).
+///
+/// # Errors
+/// The first problem found, as a [`BootInfoError`].
+pub fn validate(bytes: &[u8]) -> Result<(), BootInfoError> {
+    walk(bytes, |_| Ok(()))
+}
+
+/// Parses a Multiboot2 information structure at physical `info_pa`.
+///
+/// `bytes` is the whole structure, `[info_pa, info_pa + total_size)`, and
+/// must start at an 8-byte aligned address (the early map keeps the page
+/// offset, so this holds whenever `info_pa` is aligned).
+///
+/// # Errors
+/// Any [`BootInfoError`] about size, alignment, tags or strings, and
+/// [`BootInfoError::NoMemoryInfo`] if there is neither a memory map nor basic
+/// memory information.
+pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> {
+    if !info_pa.is_multiple_of(8) || bytes.as_ptr().align_offset(8) != 0 {
+        return Err(BootInfoError::Misaligned {
+            addr: info_pa,
+            align: 8,
+        });
+    }
+    validate(bytes)?;
+    let total = multiboot2_total_size(bytes)?;
+
+    // The memory map is read here, from the raw entries, because the crate
+    // insists on entry_size == 24 while the spec allows larger entries.
+    let mut memory_map = None;
+    walk(bytes, |t| {
+        if t.typ == tag::MMAP {
+            let entry_size = read_u32(t.payload, 0)? as usize;
+            let entries = &t.payload[8..];
+            let mut map = heapless::Vec::new();
+            for raw in entries.chunks_exact(entry_size) {
+                let entry = MemoryMapEntry {
+                    base: read_u64(raw, 0)?,
+                    length: read_u64(raw, 8)?,
+                    typ: read_u32(raw, 16)?,
+                };
+                map.push(entry).map_err(|_| BootInfoError::TooMany {
+                    what: "memory-map entries",
+                    max: MAX_MMAP_ENTRIES,
+                })?;
+            }
+            memory_map = Some(map);
+        }
+        Ok(())
+    })?;
+
+    // SAFETY:
+    // - `bytes` is a live shared slice of at least `total_size` bytes, the
+    //   only range the crate reads, and `validate` has checked every tag's
+    //   bounds, so the crate's own walk stays inside it.
+    // - Its start is 8-byte aligned, as `BootInformationHeader` requires.
+    #[allow(unsafe_code)]
+    let mbi = unsafe { multiboot2::BootInformation::load(bytes.as_ptr().cast()) }
+        .map_err(|_| BootInfoError::Multiboot2Invalid)?;
+
+    let cmdline = match mbi.command_line_tag() {
+        Some(t) => t
+            .cmdline()
+            .map_err(|_| BootInfoError::BadString("command line"))?,
+        None => "",
+    };
+    let loader_name = match mbi.boot_loader_name_tag() {
+        Some(t) => Some(
+            t.name()
+                .map_err(|_| BootInfoError::BadString("boot loader name"))?,
+        ),
+        None => None,
+    };
+    let meminfo = mbi.basic_memory_info_tag().map(|t| BasicMemInfo {
+        mem_lower_kib: t.memory_lower(),
+        mem_upper_kib: t.memory_upper(),
+    });
+    let mut modules = heapless::Vec::new();
+    for m in mbi.module_tags() {
+        let string = m
+            .cmdline()
+            .map_err(|_| BootInfoError::BadString("module string"))?;
+        let (start, end) = (m.start_address(), m.end_address());
+        if end < start {
+            return Err(BootInfoError::BadModule { start, end });
+        }
+        let module = Module {
+            start,
+            end,
+            string: rebase_str(bytes, string),
+        };
+        modules.push(module).map_err(|_| BootInfoError::TooMany {
+            what: "modules",
+            max: MAX_MODULES,
+        })?;
+    }
+    // ELF section headers: read from the raw tag (num, entsize, shndx are
+    // u32 in GRUB's tag; the headers follow them inside the tag).
+    let mut elf_sections = None;
+    walk(bytes, |t| {
+        if t.typ == tag::ELF_SECTIONS {
+            elf_sections = Some(ElfSections {
+                num: read_u32(t.payload, 0)?,
+                entsize: read_u32(t.payload, 4)?,
+                shndx: read_u32(t.payload, 8)?,
+                addr: info_pa + t.offset as u32 + 20,
+            });
+        }
+        Ok(())
+    })?;
+
+    let mut boot_data = heapless::Vec::new();
+    let _ = boot_data.push(BootData {
+        what: "Multiboot2 information",
+        base: info_pa,
+        size: total,
+    });
+    let info = BootInfo {
+        protocol: Protocol::Multiboot2,
+        info_pa,
+        info_size: total,
+        cmdline: rebase_str(bytes, cmdline),
+        loader_name: loader_name.map(|s| rebase_str(bytes, s)),
+        meminfo,
+        memory_map,
+        modules,
+        elf_sections,
+        boot_data,
+    };
+    info.check_memory_info()?;
+    Ok(info)
+}
+
+/// `s`, which points into `bytes`, as a sub-slice of `bytes` (same bytes,
+/// lifetime of `bytes`); `""` if it does not point into `bytes`.
+fn rebase_str<'a>(bytes: &'a [u8], s: &str) -> &'a str {
+    let Some(offset) = (s.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize) else {
+        return "";
+    };
+    match bytes.get(offset..offset + s.len()) {
+        // The crate validated these bytes as UTF-8 a moment ago.
+        Some(sub) => core::str::from_utf8(sub).unwrap_or(""),
+        None => "",
+    }
+}

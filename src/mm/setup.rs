@@ -1,0 +1,179 @@
+//! From boot information to memblock: the memory map is logged, sanitized
+//! and added; everything that must survive is reserved; `mem=` trims.
+//!
+//! Where it sits: right after the command line is parsed and before the first
+//! allocation. Linux does the same work in `setup_arch()`:
+//! `e820__memory_setup()` (print and sanitize the BIOS map),
+//! `e820__memblock_setup()` (add usable RAM to memblock), `parse_memopt()`
+//! (`mem=`), `memblock_reserve()` of the kernel image and boot data, and
+//! "Always reserve the first 1M of RAM" (`arch/x86/kernel/setup.c`).
+//!
+//! Pure: it logs through the `log` crate and touches memory only through
+//! [`PhysMem`], so fixture tests run it on the host.
+
+use super::layout::PAGE_SIZE;
+use super::memblock::{Memblock, MemblockError, PhysMem};
+use crate::boot_info::memmap::{self, SanitizedMap, UsableRam};
+use crate::boot_info::{BootInfo, MemoryMapEntry};
+use log::{debug, info, warn};
+
+/// Value: 1 MiB. Linux x86 reserves all of `[0, 1 MiB)`: the real-mode IVT and
+/// BIOS data area, the EBDA, video memory and the BIOS ROMs live there, and
+/// firmware bugs corrupt the rest often enough.
+pub const LOW_MEMORY_RESERVED: u64 = 1 << 20;
+
+/// The kernel image, physical `[start, end)` in bytes (from the linker
+/// symbols: `pa(__kernel_start)`, `pa(__kernel_end)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelImage {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+}
+
+/// What [`memblock_setup`] found, for the caller's summary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemorySetup {
+    /// The sanitized map.
+    pub map: SanitizedMap,
+    /// Its usable RAM.
+    pub usable: UsableRam,
+    /// Bytes of RAM removed by `mem=`.
+    pub mem_limit_removed: u64,
+}
+
+/// One raw entry, Linux style, as received.
+struct Raw<'a>(&'a MemoryMapEntry);
+
+impl core::fmt::Display for Raw<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let e = self.0;
+        match (e.length, e.base.checked_add(e.length)) {
+            (0, _) => write!(f, "[mem {:#018x} +0] (zero length)", e.base)?,
+            (_, None) => write!(
+                f,
+                "[mem {:#018x} +{:#x}] (end overflows 64 bits)",
+                e.base, e.length
+            )?,
+            (_, Some(end)) => write!(f, "[mem {:#018x}-{:#018x}]", e.base, end - 1)?,
+        }
+        write!(f, " {}", memmap::type_name(e.typ))?;
+        if memmap::type_name(e.typ) == "unknown type" {
+            write!(f, " {}", e.typ)?;
+        }
+        Ok(())
+    }
+}
+
+/// Logs and sanitizes the memory map of `boot` (or basic meminfo without a
+/// map), adds the usable RAM to `memblock`, applies `mem=` (`mem_limit`,
+/// bytes), and reserves the first 1 MiB, the kernel image, the boot data and
+/// every module.
+///
+/// # Errors
+/// A [`MemblockError`] if memblock cannot record a region (its arrays could
+/// not grow).
+pub fn memblock_setup(
+    boot: &BootInfo<'_>,
+    mem_limit: Option<u64>,
+    image: KernelImage,
+    memblock: &mut Memblock,
+    mem: &mut impl PhysMem,
+) -> Result<MemorySetup, MemblockError> {
+    let fallback;
+    let entries: &[MemoryMapEntry] = match (&boot.memory_map, boot.meminfo) {
+        (Some(map), _) => {
+            info!(target: "memmap", "memory map from the boot loader, {} entries:", map.len());
+            map
+        }
+        (None, Some(m)) => {
+            warn!(target: "memmap",
+                "no memory map from the boot loader: falling back to basic meminfo \
+                 (lower {} KiB, upper {} KiB)", m.mem_lower_kib, m.mem_upper_kib);
+            fallback = memmap::entries_from_meminfo(m);
+            &fallback
+        }
+        // BootInfo parsing guarantees one of the two.
+        (None, None) => &[],
+    };
+    for e in entries {
+        info!(target: "memmap", "  received: {}", Raw(e));
+    }
+    let map = memmap::sanitize(entries);
+    if map.zero_length > 0 {
+        warn!(target: "memmap", "{} zero-length entries dropped", map.zero_length);
+    }
+    if map.overflowing > 0 {
+        warn!(target: "memmap", "{} entries end past 2^64: clipped", map.overflowing);
+    }
+    info!(target: "memmap", "sanitized, {} regions:", map.regions.len());
+    for r in &map.regions {
+        info!(target: "memmap", "  {r}");
+    }
+    let usable = memmap::usable_ram(&map);
+    if usable.above_4g_bytes > 0 {
+        warn!(target: "memmap",
+            "{} MiB of RAM at or above 4 GiB ignored: 32-bit paging without PAE cannot address it",
+            usable.above_4g_bytes >> 20);
+    }
+    if usable.partial_page_bytes > 0 {
+        info!(target: "memmap",
+            "{} bytes of RAM in partial pages ignored (only whole pages are usable)",
+            usable.partial_page_bytes);
+    }
+
+    for &(base, end) in &usable.ranges {
+        memblock.add(base, end - base, mem)?;
+    }
+
+    let mut mem_limit_removed = 0;
+    if let Some(limit) = mem_limit {
+        // Linux x86 parse_memopt(): e820__range_remove(mem_size, ULLONG_MAX -
+        // mem_size, E820_TYPE_RAM): RAM at and above the limit is forgotten.
+        let limit = limit.min(memmap::FOUR_GIB) & !u64::from(PAGE_SIZE - 1);
+        let before = memblock.memory.total_size();
+        memblock.remove(limit, memmap::FOUR_GIB - limit, mem)?;
+        mem_limit_removed = before - memblock.memory.total_size();
+        info!(target: "memblock",
+            "mem={limit:#x}: {} KiB of RAM at and above {limit:#010x} removed",
+            mem_limit_removed >> 10);
+    }
+
+    let mut reserve = |what: &str, base: u64, size: u64, memblock: &mut Memblock| {
+        if size == 0 {
+            return Ok(());
+        }
+        info!(target: "memblock", "reserve [{base:#010x}-{:#010x}] {what}", base + size - 1);
+        memblock.reserve(base, size, mem)
+    };
+    reserve(
+        "low memory: IVT, BIOS data, EBDA, ROMs (Linux reserves the first 1 MiB)",
+        0,
+        LOW_MEMORY_RESERVED,
+        memblock,
+    )?;
+    reserve(
+        "kernel image",
+        image.start,
+        image.end - image.start,
+        memblock,
+    )?;
+    for d in &boot.boot_data {
+        reserve(d.what, u64::from(d.base), u64::from(d.size), memblock)?;
+    }
+    for (i, m) in boot.modules.iter().enumerate() {
+        debug!(target: "memblock", "module {i} '{}'", m.string);
+        reserve(
+            "module",
+            u64::from(m.start),
+            u64::from(m.end - m.start),
+            memblock,
+        )?;
+    }
+    Ok(MemorySetup {
+        map,
+        usable,
+        mem_limit_removed,
+    })
+}

@@ -1,0 +1,195 @@
+//! Real boot information (tests/data, captured from GRUB and QEMU) through the
+//! parsers, the memory-map sanitizer and memblock setup.
+
+use kernel::boot_info::memmap::{self, E820_TYPE_RAM};
+use kernel::boot_info::{BootInfo, BootInfoError, Protocol, mb1, mb2};
+use kernel::mm::memblock::{Memblock, MemblockRegion, PhysMem};
+use kernel::mm::setup::{self, KernelImage};
+
+/// 8-byte aligned copy of a fixture, as a loader would place it.
+fn aligned(bytes: &[u8]) -> Vec<u64> {
+    let mut words = vec![0u64; bytes.len().div_ceil(8)];
+    for (i, b) in bytes.iter().enumerate() {
+        words[i / 8] |= u64::from(*b) << (8 * (i % 8));
+    }
+    words
+}
+
+fn as_bytes(words: &[u64], len: usize) -> &[u8] {
+    // SAFETY: any u64 memory is valid as bytes; u8 has alignment 1.
+    let (_, body, _) = unsafe { words.align_to::<u8>() };
+    &body[..len]
+}
+
+fn with_mb2<R>(raw: &[u8], f: impl FnOnce(BootInfo<'_>) -> R) -> R {
+    let words = aligned(raw);
+    let info = mb2::parse(0x0029_5620, as_bytes(&words, raw.len())).expect("fixture parses");
+    f(info)
+}
+
+const GRUB_8M: &[u8] = include_bytes!("data/grub-mb2-8M.mbi");
+const GRUB_128M: &[u8] = include_bytes!("data/grub-mb2-128M.mbi");
+const GRUB_3G: &[u8] = include_bytes!("data/grub-mb2-3G.mbi");
+const GRUB_4G: &[u8] = include_bytes!("data/grub-mb2-4G.mbi");
+const GRUB_CUTMEM: &[u8] = include_bytes!("data/grub-mb2-128M-cutmem.mbi");
+const QEMU_MB1_LOW: &[u8] = include_bytes!("data/qemu-mb1-128M-0x00009000.bin");
+const QEMU_MB1_END: &[u8] = include_bytes!("data/qemu-mb1-128M-0x0011f000.bin");
+
+/// A fake physical memory for memblock: a sparse byte store is not needed,
+/// zeroing is recorded and region arrays are leaked boxes.
+#[derive(Default)]
+struct FakeMem {
+    zeroed: Vec<(u64, u64)>,
+}
+
+impl PhysMem for FakeMem {
+    fn zero(&mut self, pa: u64, len: u64) {
+        self.zeroed.push((pa, len));
+    }
+    fn region_array(&mut self, _pa: u64, cap: usize) -> &'static mut [MemblockRegion] {
+        Box::leak(vec![MemblockRegion::default(); cap].into_boxed_slice())
+    }
+}
+
+fn fresh_memblock() -> Memblock {
+    let memory = Box::leak(vec![MemblockRegion::default(); 128].into_boxed_slice());
+    let reserved = Box::leak(vec![MemblockRegion::default(); 128].into_boxed_slice());
+    Memblock::new(memory, reserved)
+}
+
+const IMAGE: KernelImage = KernelImage {
+    start: 0x10_0000,
+    end: 0x12_0000,
+};
+
+#[test]
+fn grub_128m_map_gives_the_expected_usable_ram() {
+    with_mb2(GRUB_128M, |info| {
+        assert_eq!(info.protocol, Protocol::Multiboot2);
+        assert!(info.loader_name.unwrap().starts_with("GRUB 2.06"));
+        assert_eq!(info.memory_map.as_ref().unwrap().len(), 6);
+        assert!(info.elf_sections.is_some());
+        let ram = memmap::usable_ram(&memmap::sanitize(info.memory_map.as_ref().unwrap()));
+        assert_eq!(
+            ram.ranges.as_slice(),
+            [(0, 0x9f000), (0x10_0000, 0x7fe_0000)]
+        );
+        assert_eq!(ram.above_4g_bytes, 0);
+        assert_eq!(ram.partial_page_bytes, 0xc00);
+    });
+}
+
+#[test]
+fn grub_8m_and_3g_maps() {
+    with_mb2(GRUB_8M, |info| {
+        let ram = memmap::usable_ram(&memmap::sanitize(info.memory_map.as_ref().unwrap()));
+        assert_eq!(ram.ranges.last(), Some(&(0x10_0000, 0x7e_0000)));
+    });
+    with_mb2(GRUB_3G, |info| {
+        let ram = memmap::usable_ram(&memmap::sanitize(info.memory_map.as_ref().unwrap()));
+        assert_eq!(ram.ranges.last(), Some(&(0x10_0000, 0xbffe_0000)));
+    });
+}
+
+#[test]
+fn grub_4g_ram_above_4_gib_is_ignored_and_counted() {
+    with_mb2(GRUB_4G, |info| {
+        let map = memmap::sanitize(info.memory_map.as_ref().unwrap());
+        assert!(
+            map.regions
+                .iter()
+                .any(|r| r.base == 1 << 32 && r.typ == E820_TYPE_RAM)
+        );
+        let ram = memmap::usable_ram(&map);
+        assert_eq!(ram.above_4g_bytes, 1 << 30);
+        assert!(ram.ranges.iter().all(|&(_, end)| end <= 1 << 32));
+    });
+}
+
+#[test]
+fn grub_cutmem_holes_cost_the_pages_they_touch() {
+    with_mb2(GRUB_CUTMEM, |info| {
+        let ram = memmap::usable_ram(&memmap::sanitize(info.memory_map.as_ref().unwrap()));
+        assert_eq!(
+            ram.ranges.as_slice(),
+            [
+                (0, 0x9f000),
+                (0x10_0000, 0x80_0000),
+                (0x80_1000, 0xff_0000),
+                (0x101_0000, 0x7fe_0000)
+            ]
+        );
+    });
+}
+
+#[test]
+fn grub_128m_through_memblock_setup() {
+    with_mb2(GRUB_128M, |info| {
+        let mut mb = fresh_memblock();
+        let mut mem = FakeMem::default();
+        let setup = setup::memblock_setup(&info, None, IMAGE, &mut mb, &mut mem).unwrap();
+        assert_eq!(mb.memory.total_size(), setup.usable.total_bytes());
+        assert_eq!(mb.memory.cnt(), 2);
+        // The first MiB, the image, the boot information.
+        assert!(mb.is_region_reserved(0, 0x1000));
+        assert!(mb.is_region_reserved(0xf_f000, 0x1000));
+        assert!(mb.is_region_reserved(IMAGE.start, 0x1000));
+        assert!(mb.is_region_reserved(0x0029_5620, 8));
+        assert!(!mb.is_region_reserved(0x40_0000, 0x1000));
+        // Every allocation avoids all of them.
+        mb.set_current_limit(0x80_0000);
+        let pa = mb
+            .alloc_range(0x1000, 0x1000, 0, u64::MAX, &mut mem)
+            .unwrap();
+        assert_eq!(
+            pa, 0x7f_f000,
+            "top-down: the highest page below current_limit"
+        );
+        assert_eq!(mem.zeroed.last(), Some(&(0x7f_f000, 0x1000)));
+    });
+}
+
+#[test]
+fn mem_limit_trims_usable_ram() {
+    with_mb2(GRUB_128M, |info| {
+        let mut mb = fresh_memblock();
+        let setup = setup::memblock_setup(
+            &info,
+            Some(64 << 20),
+            IMAGE,
+            &mut mb,
+            &mut FakeMem::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            mb.memory.regions().last().unwrap().base + mb.memory.regions().last().unwrap().size,
+            64 << 20
+        );
+        assert_eq!(setup.mem_limit_removed, 0x7fe_0000 - (64 << 20));
+    });
+}
+
+#[test]
+fn qemu_multiboot1_through_parse_and_setup() {
+    let read = |pa: u32, len: usize| -> Result<&'static [u8], BootInfoError> {
+        for (base, page) in [(0x9000u32, QEMU_MB1_LOW), (0x11_f000, QEMU_MB1_END)] {
+            if (base..base + 4096).contains(&pa) {
+                let from = (pa - base) as usize;
+                return Ok(&page[from..page.len().min(from + len)]);
+            }
+        }
+        Err(BootInfoError::Unmappable { pa, len })
+    };
+    let info = mb1::parse(0x9500, read).unwrap();
+    assert_eq!(info.protocol, Protocol::Multiboot1);
+    assert!(info.cmdline.ends_with("selftest"), "{}", info.cmdline);
+    assert_eq!(info.loader_name, Some("qemu"));
+    let map = info.memory_map.as_ref().unwrap();
+    assert!(map.iter().any(|e| e.base == 0x10_0000 && e.typ == 1));
+    let mut mb = fresh_memblock();
+    setup::memblock_setup(&info, None, IMAGE, &mut mb, &mut FakeMem::default()).unwrap();
+    // The info structure, its memory map and the command line are reserved.
+    for d in &info.boot_data {
+        assert!(mb.is_region_reserved(u64::from(d.base), 1), "{}", d.what);
+    }
+}
