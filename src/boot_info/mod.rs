@@ -408,4 +408,4 @@ fn read_u64(bytes: &[u8], offset: usize) -> Result<u64, BootInfoError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

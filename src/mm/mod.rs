@@ -1,10 +1,18 @@
-//! Memory management: the address-space layout and, as later stages land,
-//! memblock, the buddy allocator, final paging and kmalloc.
+//! Memory management: the address-space layout, the early map window,
+//! memblock, and (as later stages land) the buddy allocator, final paging and
+//! kmalloc.
 //!
 //! Boot order (the same sequence of calls as in `kernel_entry`):
-//! 1. `boot/entry.S`: temporary page directory, paging on, higher half.
+//! 1. `boot/entry.S`: temporary page directory mapping physical
+//!    `[0x1000, BOOT_MAP_LIMIT)` at identity and at `PAGE_OFFSET`, paging on,
+//!    higher half.
 //! 2. [`early_map`]: a window through which early code reads any physical
-//!    page (the boot information), like Linux's `early_memremap()`.
+//!    page (the boot information, modules), like Linux's `early_memremap()`.
+//! 3. [`setup::memblock_setup`]: the memory map, logged and sanitized
+//!    (`crate::boot_info::memmap`), becomes [`memblock`]'s `memory`; the first
+//!    MiB, the kernel image, the boot information and the modules become its
+//!    `reserved`; `mem=` trims. From here on memblock serves every
+//!    allocation, below its `current_limit` (the boot direct map).
 
 pub mod early_map;
 pub mod layout;

@@ -153,6 +153,8 @@ pub fn memblock_setup(
         LOW_MEMORY_RESERVED,
         memblock,
     )?;
+    // The image includes everything boot/entry.S set up (boot page tables,
+    // boot stack and its guard page are in .bss): it places nothing outside.
     reserve(
         "kernel image",
         image.start,
@@ -176,4 +178,77 @@ pub fn memblock_setup(
         usable,
         mem_limit_removed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot_info::mb2;
+    use crate::boot_info::tests::Mb2Builder;
+    use crate::mm::memblock::MemblockRegion;
+
+    struct NoMem;
+    impl PhysMem for NoMem {
+        fn zero(&mut self, _: u64, _: u64) {}
+        fn region_array(&mut self, _: u64, cap: usize) -> &'static mut [MemblockRegion] {
+            Box::leak(vec![MemblockRegion::default(); cap].into_boxed_slice())
+        }
+    }
+
+    fn memblock() -> Memblock {
+        let a = Box::leak(vec![MemblockRegion::default(); 8].into_boxed_slice());
+        let b = Box::leak(vec![MemblockRegion::default(); 8].into_boxed_slice());
+        Memblock::new(a, b)
+    }
+
+    const IMAGE: KernelImage = KernelImage {
+        start: 0x10_0000,
+        end: 0x13_0000,
+    };
+
+    #[test]
+    fn without_a_memory_map_basic_meminfo_describes_ram() {
+        let mbi = Mb2Builder::new().meminfo(639, 7 * 1024).build();
+        let info = mb2::parse(0x2000, mbi.bytes()).unwrap();
+        let mut mb = memblock();
+        let setup = memblock_setup(&info, None, IMAGE, &mut mb, &mut NoMem).unwrap();
+        assert_eq!(
+            setup.usable.ranges.as_slice(),
+            [(0, 0x9f000), (0x10_0000, 0x80_0000)]
+        );
+        assert_eq!(mb.memory.total_size(), 0x9f000 + 0x70_0000);
+    }
+
+    #[test]
+    fn reservations_cover_low_memory_image_info_and_modules() {
+        let mbi = Mb2Builder::new()
+            .mmap(24, &[(0, 0x9fc00, 1), (0x10_0000, 0x700_0000, 1)])
+            .module(0x40_0000, 0x40_0010, "m")
+            .build();
+        let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
+        let mut mb = memblock();
+        memblock_setup(&info, None, IMAGE, &mut mb, &mut NoMem).unwrap();
+        let reserved: Vec<_> = mb
+            .reserved
+            .regions()
+            .iter()
+            .map(|r| (r.base, r.base + r.size))
+            .collect();
+        // [0, 1 MiB) absorbs the boot information at 0x3000 and merges with
+        // the image that starts at 1 MiB.
+        assert_eq!(reserved, [(0, 0x13_0000), (0x40_0000, 0x40_0010)]);
+    }
+
+    #[test]
+    fn mem_limit_below_the_image_still_reserves_it() {
+        let mbi = Mb2Builder::new()
+            .mmap(24, &[(0x10_0000, 0x700_0000, 1)])
+            .build();
+        let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
+        let mut mb = memblock();
+        let setup = memblock_setup(&info, Some(0x20_0000), IMAGE, &mut mb, &mut NoMem).unwrap();
+        assert_eq!(mb.memory.total_size(), 0x10_0000);
+        assert_eq!(setup.mem_limit_removed, 0x700_0000 - 0x10_0000);
+        assert!(mb.is_region_reserved(IMAGE.start, IMAGE.end - IMAGE.start));
+    }
 }
