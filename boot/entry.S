@@ -19,13 +19,15 @@
  *   4. load CR3, set CR0.PG, jump to the higher half;
  *   5. switch to the boot stack and call kernel_entry(magic, info_pa).
  *
- * The mapping after step 3 (BOOT_PAGE_TABLES = 2 tables, 8 MiB):
+ * The mapping after step 3 (BOOT_PAGE_TABLES = 4 tables, 16 MiB):
  *
  *   boot_page_directory                    boot_page_tables
  *   PDE    0  VA 0x0000_0000 --+---------> table 0: PTE i -> PA i * 4 KiB
  *   PDE    1  VA 0x0040_0000 --|-+-------> table 1: PTE i -> PA 4 MiB + i * 4 KiB
+ *   PDE    2, 3 (8, 12 MiB)    | |  ...    tables 2, 3 likewise, up to 16 MiB
  *   PDE  768  VA 0xC000_0000 --+ |           (PTE 0 of table 0 and the guard
  *   PDE  769  VA 0xC040_0000 ----+            page's PTE are 0: not present)
+ *   PDE  770, 771              -> tables 2, 3
  *   PDE 1022  VA 0xFF80_0000 -----------> boot_early_map_table (empty; filled by
  *   every other PDE: 0 (not present)         src/arch/x86/early_map.rs)
  *

@@ -135,11 +135,11 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
 
     // 8. Memory: the map, memblock, reservations; then check that the
     // loader's data survived.
-    let mut memblock = memory_init(&boot, &opts);
+    let (mut memblock, mut phys) = memory_init(&boot, &opts);
 
     // 9. Self-tests, then a deliberate failure if one was asked for.
     if opts.selftest {
-        let n = selftest::run() + selftest::memblock(&mut memblock);
+        let n = selftest::run() + selftest::memblock(&mut memblock, &mut phys);
         info!(target: "selftest", "all {n} self-tests passed");
     }
     check_boot_data(&boot, &checksums);
@@ -173,18 +173,33 @@ fn read_boot_info(protocol: Protocol, info_pa: u32) -> Result<BootInfo<'static>,
 }
 
 /// CRC-32 (ISO-HDLC, as zlib and gzip compute it) of physical
-/// `[pa, pa + len)`, read through the early map window.
+/// `[pa, pa + len)`, read a page at a time: through the boot direct map where
+/// it reaches, else through the early map's temporary slot (so a module of
+/// any size can be checked without filling the early map window).
 fn crc32_phys(pa: u32, len: u32) -> u32 {
     const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
-    if len == 0 {
-        return CRC32.checksum(&[]);
+    let mut digest = CRC32.digest();
+    let end = u64::from(pa) + u64::from(len);
+    let mut at = u64::from(pa);
+    while at < end {
+        let page = at & !u64::from(PAGE_SIZE - 1);
+        let chunk_end = end.min(page + u64::from(PAGE_SIZE));
+        let (offset, n) = ((at - page) as usize, (chunk_end - at) as usize);
+        if page >= u64::from(PAGE_SIZE) && chunk_end <= u64::from(BOOT_MAP_LIMIT) {
+            let va = layout::phys_to_virt(at as u32) as *const u8;
+            // SAFETY: [at, chunk_end) lies in the boot direct map, mapped and
+            // readable; it is loader data that nothing writes (reserved).
+            digest.update(unsafe { core::slice::from_raw_parts(va, n) });
+        } else {
+            early_map::with_temp_mapping((page >> 12) as u32, |ptr| {
+                // SAFETY: `ptr` maps the frame for this closure; the bytes are
+                // loader data that nothing writes (reserved in memblock).
+                digest.update(unsafe { core::slice::from_raw_parts(ptr.add(offset), n) });
+            });
+        }
+        at = chunk_end;
     }
-    match early_map::early_memremap_ro(u64::from(pa), len as usize) {
-        Ok(bytes) => CRC32.checksum(bytes),
-        Err(e) => fatal(format_args!(
-            "cannot map [{pa:#010x}, +{len:#x}) to checksum it: {e}"
-        )),
-    }
+    digest.finalize()
 }
 
 /// Checksums of the loader's data (boot information, then modules), taken
@@ -201,7 +216,10 @@ fn boot_checksums(boot: &BootInfo<'_>) -> BootChecksums {
 }
 
 /// Memory initialisation, stage by stage: the map, memblock, reservations.
-fn memory_init(boot: &BootInfo<'_>, opts: &BootOptions) -> Memblock {
+fn memory_init(boot: &BootInfo<'_>, opts: &BootOptions) -> (Memblock, BootDirectMap) {
+    // SAFETY: the only BootDirectMap, handed to the only Memblock (created
+    // below); the boot page tables stay in use until final paging.
+    let mut phys = unsafe { BootDirectMap::new() };
     let (memory, reserved) = direct_map::initial_region_arrays();
     let mut memblock = Memblock::new(memory, reserved);
     let (start, end) = x86::kernel_image();
@@ -212,14 +230,8 @@ fn memory_init(boot: &BootInfo<'_>, opts: &BootOptions) -> Memblock {
     // Until the final page tables exist, memblock may only hand out memory
     // the boot direct map reaches.
     memblock.set_current_limit(u64::from(BOOT_MAP_LIMIT));
-    setup::memblock_setup(
-        boot,
-        opts.mem_limit_bytes,
-        image,
-        &mut memblock,
-        &mut BootDirectMap,
-    )
-    .unwrap_or_else(|e| fatal(format_args!("memblock setup: {e}")));
+    setup::memblock_setup(boot, opts.mem_limit_bytes, image, &mut memblock, &mut phys)
+        .unwrap_or_else(|e| fatal(format_args!("memblock setup: {e}")));
     if memblock.memory.total_size() == 0 {
         fatal(format_args!(
             "no usable RAM below 4 GiB (check the memory map above and mem=)"
@@ -232,7 +244,7 @@ fn memory_init(boot: &BootInfo<'_>, opts: &BootOptions) -> Memblock {
         memblock.dump(|line| info!(target: "memblock", "{line}"));
     }
     info!(target: "memblock", "{memblock}");
-    memblock
+    (memblock, phys)
 }
 
 /// Checks that the loader's data survived memory initialisation and logs

@@ -186,10 +186,23 @@ fn qemu_multiboot1_through_parse_and_setup() {
     assert_eq!(info.loader_name, Some("qemu"));
     let map = info.memory_map.as_ref().unwrap();
     assert!(map.iter().any(|e| e.base == 0x10_0000 && e.typ == 1));
+    // An image that ends before QEMU's strings at 0x11f000, so that their
+    // reservation is visible on its own.
+    let image = KernelImage {
+        start: 0x10_0000,
+        end: 0x11_0000,
+    };
     let mut mb = fresh_memblock();
-    setup::memblock_setup(&info, None, IMAGE, &mut mb, &mut FakeMem::default()).unwrap();
-    // The info structure, its memory map and the command line are reserved.
-    for d in &info.boot_data {
-        assert!(mb.is_region_reserved(u64::from(d.base), 1), "{}", d.what);
-    }
+    setup::memblock_setup(&info, None, image, &mut mb, &mut FakeMem::default()).unwrap();
+    let reserved: Vec<_> = mb
+        .reserved
+        .regions()
+        .iter()
+        .map(|r| (r.base, r.base + r.size))
+        .collect();
+    // [0, 1 MiB) holds the info structure and the memory map; the command
+    // line ("<kernel path> selftest" and its NUL) and the loader name "qemu"
+    // follow each other at 0x11f000.
+    let strings_end = 0x11_f000 + info.cmdline.len() as u64 + 1 + "qemu".len() as u64 + 1;
+    assert_eq!(reserved, [(0, 0x11_0000), (0x11_f000, strings_end)]);
 }

@@ -91,7 +91,7 @@ pub fn parse<'a>(
     let cmdline = if flags & flag::CMDLINE != 0 {
         let pa = read_u32(bytes, 16)?;
         let s = read_string(&mut read_phys, pa, "command line")?;
-        keep("command line", pa, s.len() + 1);
+        keep("command line", pa, cstr_span(pa, s));
         s
     } else {
         ""
@@ -99,7 +99,7 @@ pub fn parse<'a>(
     let loader_name = if flags & flag::BOOT_LOADER_NAME != 0 {
         let pa = read_u32(bytes, 64)?;
         let s = read_string(&mut read_phys, pa, "boot loader name")?;
-        keep("boot loader name", pa, s.len() + 1);
+        keep("boot loader name", pa, cstr_span(pa, s));
         Some(s)
     } else {
         None
@@ -115,13 +115,13 @@ pub fn parse<'a>(
                 max: MAX_MODULES,
             });
         }
-        if count > 0 {
+        let list = if count > 0 {
             keep("Multiboot 1 module list", addr, count * 16);
-        }
+            read_phys(addr, count * 16)?
+        } else {
+            &[][..]
+        };
         for i in 0..count {
-            // Re-read per entry: the closure's slices may not outlive the
-            // next call for every implementation.
-            let list = read_phys(addr, count * 16)?;
             let (start, end, string_pa) = (
                 read_u32(list, i * 16)?,
                 read_u32(list, i * 16 + 4)?,
@@ -132,7 +132,7 @@ pub fn parse<'a>(
             }
             let string = if string_pa != 0 {
                 let s = read_string(&mut read_phys, string_pa, "module string")?;
-                keep("module string", string_pa, s.len() + 1);
+                keep("module string", string_pa, cstr_span(string_pa, s));
                 s
             } else {
                 ""
@@ -142,12 +142,16 @@ pub fn parse<'a>(
     }
 
     let elf_sections = if flags & flag::ELF_SHDR != 0 {
-        Some(ElfSections {
+        let e = ElfSections {
             num: read_u32(bytes, 28)?,
             entsize: read_u32(bytes, 32)?,
             addr: read_u32(bytes, 36)?,
             shndx: read_u32(bytes, 40)?,
-        })
+        };
+        let table = u64::from(e.num) * u64::from(e.entsize);
+        let room = (1u64 << 32) - u64::from(e.addr);
+        keep("ELF section headers", e.addr, table.min(room) as usize);
+        Some(e)
     } else {
         None
     };
@@ -182,6 +186,12 @@ pub fn parse<'a>(
     Ok(info)
 }
 
+/// Bytes a string at `pa` occupies: its text and the NUL, but never past
+/// 4 GiB (a string cut at the top of memory has no NUL).
+fn cstr_span(pa: u32, s: &str) -> usize {
+    (s.len() as u64 + 1).min((1u64 << 32) - u64::from(pa)) as usize
+}
+
 /// Reads the NUL-terminated string at physical `pa`, at most
 /// [`COMMAND_LINE_SIZE`] bytes (fewer near 4 GiB); cut there without a NUL.
 fn read_string<'a>(
@@ -203,7 +213,13 @@ pub fn parse_mmap(
     buf: &[u8],
     length: u32,
 ) -> Result<heapless::Vec<MemoryMapEntry, MAX_MMAP_ENTRIES>, BootInfoError> {
-    let buf = &buf[..(length as usize).min(buf.len())];
+    if buf.len() < length as usize {
+        return Err(BootInfoError::Truncated {
+            needed: length as usize,
+            available: buf.len(),
+        });
+    }
+    let buf = &buf[..length as usize];
     let mut map = heapless::Vec::new();
     let mut offset = 0usize;
     // Each step advances by size + 4 >= 24 bytes, so the walk ends.
@@ -215,7 +231,11 @@ pub fn parse_mmap(
         if size < 20 {
             return Err(BootInfoError::BadMmapEntrySize(size));
         }
-        let next = offset + 4 + size as usize;
+        // saturating: on i386 usize is 32 bits, and a size near 2^32 must not
+        // wrap around (which would make the walk stall or go backwards).
+        let next = (offset + 4)
+            .checked_add(size as usize)
+            .unwrap_or(usize::MAX);
         if next > buf.len() {
             return Err(BootInfoError::MmapEntryPastEnd { offset, length });
         }

@@ -87,7 +87,9 @@ fn walk<'a>(
         if size < min_tag_size(typ) {
             return Err(BootInfoError::TagTooSmall { typ, size, offset });
         }
-        let end = offset + size as usize;
+        // saturating: on i386 usize is 32 bits, and a size near 2^32 must not
+        // wrap around to a small `end`.
+        let end = offset.saturating_add(size as usize);
         if end > bytes.len() {
             return Err(BootInfoError::TagPastEnd {
                 typ,
@@ -167,6 +169,12 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
     }
     validate(bytes)?;
     let total = multiboot2_total_size(bytes)?;
+    if u64::from(info_pa) + u64::from(total) > 1 << 32 {
+        return Err(BootInfoError::Unmappable {
+            pa: info_pa,
+            len: total as usize,
+        });
+    }
 
     // The memory map is read here, from the raw entries, because the crate
     // insists on entry_size == 24 while the spec allows larger entries.
@@ -214,10 +222,18 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
         ),
         None => None,
     };
-    let meminfo = mbi.basic_memory_info_tag().map(|t| BasicMemInfo {
-        mem_lower_kib: t.memory_lower(),
-        mem_upper_kib: t.memory_upper(),
-    });
+    // Basic meminfo from the raw tag too: the crate asserts that the tag is
+    // exactly 16 bytes, while a longer one is merely unusual.
+    let mut meminfo = None;
+    walk(bytes, |t| {
+        if t.typ == tag::BASIC_MEMINFO {
+            meminfo = Some(BasicMemInfo {
+                mem_lower_kib: read_u32(t.payload, 0)?,
+                mem_upper_kib: read_u32(t.payload, 4)?,
+            });
+        }
+        Ok(())
+    })?;
     let mut modules = heapless::Vec::new();
     for m in mbi.module_tags() {
         let string = m

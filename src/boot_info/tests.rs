@@ -323,6 +323,46 @@ fn multiboot2_missing_end_tag_is_rejected() {
 }
 
 #[test]
+fn multiboot2_tag_size_near_4_gib_is_past_the_end_not_a_wrap() {
+    // On i386, offset + size would wrap a 32-bit usize; the walk must still
+    // call it past the end.
+    for size in [u32::MAX, u32::MAX - 7, 0xFFFF_FFF8] {
+        let mbi = Mb2Builder::new().tag_with_size(21, size, &[]).build();
+        assert!(
+            matches!(
+                mb2::parse(0x1000, mbi.bytes()),
+                Err(BootInfoError::TagPastEnd { typ: 21, .. })
+            ),
+            "size {size:#x}"
+        );
+    }
+}
+
+#[test]
+fn multiboot2_meminfo_tag_longer_than_16_bytes_is_read() {
+    let mbi = Mb2Builder::new()
+        .tag(
+            4,
+            &[639u32.to_le_bytes(), 7168u32.to_le_bytes(), [0; 4], [0; 4]].concat(),
+        )
+        .build();
+    let info = mb2::parse(0x1000, mbi.bytes()).unwrap();
+    assert_eq!(info.meminfo.unwrap().mem_upper_kib, 7168);
+}
+
+#[test]
+fn multiboot2_information_reaching_past_4_gib_is_refused() {
+    let mbi = qemu_like().build();
+    assert!(matches!(
+        mb2::parse(0xFFFF_FFC0, mbi.bytes()),
+        Err(BootInfoError::Unmappable {
+            pa: 0xFFFF_FFC0,
+            ..
+        })
+    ));
+}
+
+#[test]
 fn multiboot2_memory_map_entry_size_below_24_is_rejected() {
     for size in [0, 20, 28] {
         let mbi = Mb2Builder::new().mmap(size, &[]).build();
@@ -543,6 +583,7 @@ fn multiboot1_reads_fields_that_flags_mark_valid() {
             ("boot loader name", 0x9100),
             ("Multiboot 1 module list", 0x9200),
             ("module string", 0x9300),
+            ("ELF section headers", 0x9800),
             ("Multiboot 1 memory map", 0x9400),
         ]
     );
@@ -596,6 +637,25 @@ fn multiboot1_memory_map_entry_errors() {
     assert_eq!(map[1].base, 0x10_0000);
     // An empty map is an empty map.
     assert!(mb1::parse_mmap(&[], 0).unwrap().is_empty());
+    // A size near 2^32 is past the end, not a wrap (i386 usize is 32 bits).
+    let huge = mb1_mmap_entry(20, 0, 0x1000, 1);
+    let mut huge_size = huge.clone();
+    huge_size[0..4].copy_from_slice(&0xFFFF_FFFCu32.to_le_bytes());
+    assert_eq!(
+        mb1::parse_mmap(&huge_size, 24),
+        Err(BootInfoError::MmapEntryPastEnd {
+            offset: 0,
+            length: 24
+        })
+    );
+    // A buffer shorter than mmap_length is truncated, not silently cut.
+    assert_eq!(
+        mb1::parse_mmap(&huge, 48),
+        Err(BootInfoError::Truncated {
+            needed: 48,
+            available: 24
+        })
+    );
 }
 
 #[test]

@@ -13,7 +13,9 @@
 //!
 //! Slots are handed out bottom-up and never reused (a bump allocator), so no
 //! stale TLB entry can ever point at an old frame; the window lives until the
-//! final page directory replaces the boot one.
+//! final page directory replaces the boot one. The last slot is the
+//! exception: [`TEMP_SLOT`] is remapped again and again, and every change of
+//! it is followed by a TLB flush.
 //!
 //! # References
 //! - Intel SDM Vol. 3A, §4.3 "32-Bit Paging", Table 4-6 "Format of a 32-Bit
@@ -26,6 +28,23 @@ use core::fmt;
 /// PTE bit 0: present. The early map sets only this bit: read-only,
 /// supervisor-only mappings.
 pub const PTE_PRESENT: u32 = 1;
+
+/// PTE bit 1: writable (used only by the temporary slot).
+pub const PTE_WRITABLE: u32 = 2;
+
+/// Value: 1023. The window's last slot is not handed out by
+/// [`EarlyMapWindow::plan`]: it is a temporary, writable mapping that code
+/// maps, uses and unmaps in one go (Linux: `kmap_local_page()` on a fixmap
+/// slot), e.g. to zero a page the boot direct map does not reach.
+pub const TEMP_SLOT: u32 = EARLY_MAP_PAGES - 1;
+
+/// Virtual address of the temporary slot: `EARLY_MAP_BASE + TEMP_SLOT * 4 KiB`.
+pub const TEMP_SLOT_VA: u32 = EARLY_MAP_BASE + TEMP_SLOT * PAGE_SIZE;
+
+/// The PTE that maps frame `pfn` writable in the temporary slot.
+pub const fn temp_slot_pte(pfn: u32) -> u32 {
+    (pfn << PAGE_SHIFT) | PTE_PRESENT | PTE_WRITABLE
+}
 
 /// Why a range cannot be mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,9 +128,9 @@ impl EarlyMapWindow {
         EarlyMapWindow { next_slot: 0 }
     }
 
-    /// Pages still free.
+    /// Pages still free (the temporary slot is never handed out).
     pub fn free_pages(&self) -> u32 {
-        EARLY_MAP_PAGES - self.next_slot
+        TEMP_SLOT - self.next_slot
     }
 
     /// Reserves slots for physical `[pa, pa + len)` (bytes) and says what
@@ -181,7 +200,7 @@ mod tests {
         assert_eq!((m.first_slot, m.nr_pages), (1, 2));
         assert_eq!(m.slot_va(1), 0xFF80_2000);
         assert_eq!(m.pte(1), 0x0010_b001);
-        assert_eq!(w.free_pages(), 1024 - 3);
+        assert_eq!(w.free_pages(), 1023 - 3);
     }
 
     #[test]
@@ -207,18 +226,24 @@ mod tests {
             Err(EarlyMapError::AboveFourGiB { .. })
         ));
         assert_eq!(w.plan(0x1000, 0), Err(EarlyMapError::Empty));
-        assert_eq!(w.free_pages(), 1024, "failed requests reserve nothing");
+        assert_eq!(w.free_pages(), 1023, "failed requests reserve nothing");
     }
 
     #[test]
     fn a_full_window_refuses_without_reserving() {
         let mut w = EarlyMapWindow::new();
-        w.plan(0, 1023 * 4096).unwrap();
+        w.plan(0, 1022 * 4096).unwrap();
         assert_eq!(
             w.plan(0x10_0000, 2 * 4096),
             Err(EarlyMapError::WindowFull { needed: 2, free: 1 })
         );
         assert!(w.plan(0x10_0000, 4096).is_ok());
         assert_eq!(w.free_pages(), 0);
+    }
+
+    #[test]
+    fn the_temporary_slot_is_the_last_page_of_the_window() {
+        assert_eq!(TEMP_SLOT_VA, 0xFFBF_F000);
+        assert_eq!(temp_slot_pte(0x12345), 0x1234_5003);
     }
 }

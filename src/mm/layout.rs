@@ -16,14 +16,14 @@
 //!              |                             |  demand (boot information)
 //!  0xFF80_0000 +-----------------------------+  EARLY_MAP_BASE
 //!              | (not mapped)                |
-//!  0xC080_0000 +-----------------------------+  PAGE_OFFSET + BOOT_MAP_LIMIT
+//!  0xC100_0000 +-----------------------------+  PAGE_OFFSET + BOOT_MAP_LIMIT
 //!              | kernel image, boot stack    |  physical [0x1000, BOOT_MAP_LIMIT):
 //!              | (its guard page: a hole),   |  the image and early memblock
 //!              | early allocations           |  allocations
 //!  0xC000_1000 +-----------------------------+
 //!  0xC000_0000 +-----------------------------+  PAGE_OFFSET (this page unmapped)
 //!              | (not mapped)                |
-//!  0x0080_0000 +-----------------------------+  BOOT_MAP_LIMIT
+//!  0x0100_0000 +-----------------------------+  BOOT_MAP_LIMIT
 //!              | identity map of the same    |  physical [0x1000, BOOT_MAP_LIMIT),
 //!              | pages (boot only)           |  needed while EIP is still physical
 //!  0x0000_1000 +-----------------------------+
@@ -57,10 +57,10 @@ pub const ENTRIES_PER_TABLE: u32 = 1024;
 /// Value: 4 MiB. Bytes mapped by one page table (one page-directory entry).
 pub const PDE_SPAN: u32 = ENTRIES_PER_TABLE * PAGE_SIZE;
 
-/// Value: 2. Page tables the boot stub uses for the kernel mapping.
-pub const BOOT_PAGE_TABLES: u32 = 2;
+/// Value: 4. Page tables the boot stub uses for its linear mapping.
+pub const BOOT_PAGE_TABLES: u32 = 4;
 
-/// Value: 8 MiB. The boot stub maps physical `[0x1000, BOOT_MAP_LIMIT)` at
+/// Value: 16 MiB. The boot stub maps physical `[0x1000, BOOT_MAP_LIMIT)` at
 /// `PAGE_OFFSET` (and at identity): the kernel image (the linker refuses an
 /// image whose end lies above it) and the memory memblock may hand out before
 /// the final page tables exist (its `current_limit`).
@@ -150,7 +150,7 @@ mod tests {
         assert_eq!(PAGE_SIZE, 4096);
         assert_eq!(KERNEL_VIRT_BASE, 0xC010_0000);
         assert_eq!(PDE_SPAN, 4 << 20);
-        assert_eq!(BOOT_MAP_LIMIT, 8 << 20);
+        assert_eq!(BOOT_MAP_LIMIT, 16 << 20);
         assert_eq!(PAGE_OFFSET_PDE, 768);
         assert_eq!(EARLY_MAP_PDE, 1022);
     }

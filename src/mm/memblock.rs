@@ -144,6 +144,15 @@ pub enum MemblockError {
         /// `"memory"` or `"reserved"`.
         name: &'static str,
     },
+    /// A `free` would release memory that holds one of memblock's own
+    /// (grown) region arrays, which are still in use. (Linux lets this
+    /// happen silently; here it would leave a live array in free memory.)
+    ArrayInUse {
+        /// Start of the array's storage.
+        base: u64,
+        /// Its size in bytes.
+        size: u64,
+    },
 }
 
 impl fmt::Display for MemblockError {
@@ -169,6 +178,10 @@ impl fmt::Display for MemblockError {
             MemblockError::ArrayFull { name } => write!(
                 f,
                 "memblock: {name} array is full and no free memory can hold a bigger one"
+            ),
+            MemblockError::ArrayInUse { base, size } => write!(
+                f,
+                "memblock: [{base:#x}, +{size:#x}) holds a memblock region array and cannot be freed"
             ),
         }
     }
@@ -600,13 +613,29 @@ impl Memblock {
     /// nothing.
     ///
     /// # Errors
-    /// As for [`remove`](Self::remove).
+    /// As for [`remove`](Self::remove), and [`MemblockError::ArrayInUse`] if
+    /// the range overlaps the storage of a grown region array.
     pub fn free(
         &mut self,
         base: u64,
         size: u64,
         mem: &mut impl PhysMem,
     ) -> Result<(), MemblockError> {
+        let end = base
+            .checked_add(size)
+            .ok_or(MemblockError::Overflow { base, size })?;
+        for t in [&self.memory, &self.reserved] {
+            if let Some((pa, bytes)) = t.storage
+                && size > 0
+                && base < pa + bytes
+                && pa < end
+            {
+                return Err(MemblockError::ArrayInUse {
+                    base: pa,
+                    size: bytes,
+                });
+            }
+        }
         self.remove_range(Kind::Reserved, base, size, mem)
     }
 
@@ -2185,6 +2214,15 @@ mod tests {
                     prop_assert_eq!(snapshot(&mb), before);
                 }
                 Err(MemblockError::ArrayFull { .. }) => {
+                    prop_assert_eq!(snapshot(&mb), before);
+                }
+                Err(MemblockError::ArrayInUse { base, size }) => {
+                    let Op::Free(p, n) = op else {
+                        return Err(TestCaseError::fail(
+                            "ArrayInUse from an operation other than free",
+                        ));
+                    };
+                    prop_assert!(p * P < base + size && base < (p + n) * P);
                     prop_assert_eq!(snapshot(&mb), before);
                 }
                 Err(e) => prop_assert!(false, "unexpected error: {}", e),

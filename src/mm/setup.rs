@@ -123,23 +123,9 @@ pub fn memblock_setup(
             usable.partial_page_bytes);
     }
 
-    for &(base, end) in &usable.ranges {
-        memblock.add(base, end - base, mem)?;
-    }
-
-    let mut mem_limit_removed = 0;
-    if let Some(limit) = mem_limit {
-        // Linux x86 parse_memopt(): e820__range_remove(mem_size, ULLONG_MAX -
-        // mem_size, E820_TYPE_RAM): RAM at and above the limit is forgotten.
-        let limit = limit.min(memmap::FOUR_GIB) & !u64::from(PAGE_SIZE - 1);
-        let before = memblock.memory.total_size();
-        memblock.remove(limit, memmap::FOUR_GIB - limit, mem)?;
-        mem_limit_removed = before - memblock.memory.total_size();
-        info!(target: "memblock",
-            "mem={limit:#x}: {} KiB of RAM at and above {limit:#010x} removed",
-            mem_limit_removed >> 10);
-    }
-
+    // Reservations first, before memblock can allocate anything (its arrays
+    // grow by allocating): Linux's early_reserve_memory() also runs before
+    // e820__memblock_setup() adds the RAM.
     let mut reserve = |what: &str, base: u64, size: u64, memblock: &mut Memblock| {
         if size == 0 {
             return Ok(());
@@ -169,10 +155,28 @@ pub fn memblock_setup(
         reserve(
             "module",
             u64::from(m.start),
-            u64::from(m.end - m.start),
+            u64::from(m.end) - u64::from(m.start),
             memblock,
         )?;
     }
+
+    for &(base, end) in &usable.ranges {
+        memblock.add(base, end - base, mem)?;
+    }
+
+    let mut mem_limit_removed = 0;
+    if let Some(limit) = mem_limit {
+        // Linux x86 parse_memopt(): e820__range_remove(mem_size, ULLONG_MAX -
+        // mem_size, E820_TYPE_RAM): RAM at and above the limit is forgotten.
+        let limit = limit.min(memmap::FOUR_GIB) & !u64::from(PAGE_SIZE - 1);
+        let before = memblock.memory.total_size();
+        memblock.remove(limit, memmap::FOUR_GIB - limit, mem)?;
+        mem_limit_removed = before - memblock.memory.total_size();
+        info!(target: "memblock",
+            "mem={limit:#x}: {} KiB of RAM at and above {limit:#010x} removed",
+            mem_limit_removed >> 10);
+    }
+
     Ok(MemorySetup {
         map,
         usable,
@@ -237,6 +241,48 @@ mod tests {
         // [0, 1 MiB) absorbs the boot information at 0x3000 and merges with
         // the image that starts at 1 MiB.
         assert_eq!(reserved, [(0, 0x13_0000), (0x40_0000, 0x40_0010)]);
+    }
+
+    /// Records every range memblock zeroes.
+    #[derive(Default)]
+    struct Recorder(Vec<(u64, u64)>);
+    impl PhysMem for Recorder {
+        fn zero(&mut self, pa: u64, len: u64) {
+            self.0.push((pa, pa + len));
+        }
+        fn region_array(&mut self, pa: u64, cap: usize) -> &'static mut [MemblockRegion] {
+            let bytes = (cap * core::mem::size_of::<MemblockRegion>()) as u64;
+            self.0.push((pa, pa + bytes));
+            Box::leak(vec![MemblockRegion::default(); cap].into_boxed_slice())
+        }
+    }
+
+    #[test]
+    fn arrays_grown_while_adding_ram_never_land_on_a_module() {
+        // 20 RAM ranges (more than the 8-slot test arrays hold) and a module
+        // at the very top of the 8th: when the 9th range is added the array
+        // grows, and a top-down search for room looks there first.
+        let ranges: Vec<_> = (0..20u64)
+            .map(|i| (0x100_0000 + i * 0x10_0000, 0x8_0000, 1))
+            .collect();
+        let top = 0x100_0000 + 7 * 0x10_0000 + 0x8_0000;
+        let mbi = Mb2Builder::new()
+            .mmap(24, &ranges)
+            .module((top - 0x4000) as u32, top as u32, "m")
+            .build();
+        let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
+        let mut mb = memblock();
+        let mut mem = Recorder::default();
+        memblock_setup(&info, None, IMAGE, &mut mb, &mut mem).unwrap();
+        assert_eq!(mb.memory.cnt(), 20);
+        assert!(mb.memory.storage_pa().is_some(), "the memory array grew");
+        for &(start, end) in &mem.0 {
+            assert!(
+                end <= top - 0x4000 || start >= top,
+                "[{start:#x}, {end:#x}) written over the module"
+            );
+        }
+        assert!(mb.is_region_reserved(top - 0x4000, 0x4000));
     }
 
     #[test]

@@ -188,6 +188,8 @@ boot memblock-debug ok --cmdline "memblock=debug" -- \
 
 boot grub-selftest ok --cmdline "selftest" -- \
     '^\[INFO \] selftest: paging is on with the boot page directory \.\.\. ok$' \
+    '^\[INFO \] selftest: memblock top-down allocation is zeroed, reserved and freed \.\.\. ok$' \
+    '^\[INFO \] selftest: memblock bottom-up allocation below 16 MiB \(DMA\) \.\.\. ok$' \
     '^\[INFO \] selftest: int3 reaches the IDT and returns \.\.\. ok$' \
     '^\[INFO \] selftest: all [0-9]+ self-tests passed$'
 

@@ -23,7 +23,8 @@ run_gdb() { # run_gdb GDB-COMMANDS... (QEMU must be started already)
 capture_grub() { # capture_grub NAME MEM [GRUB-PRELUDE]
     local name=$1 mem=$2 iso=build/capture.iso
     MKISO_PRELUDE=${3:-} scripts/mkiso.sh build/kernel.elf "$iso" ""
-    qemu-system-i386 -m "$mem" -display none -serial null -no-reboot -cdrom "$iso" -boot d -s -S &
+    # timeout: QEMU waits halted (-S) forever if GDB never attaches.
+    timeout 60 qemu-system-i386 -m "$mem" -display none -serial null -no-reboot -cdrom "$iso" -boot d -s -S &
     sleep 1
     run_gdb -ex "dump binary memory $out/$name.mbi \$ebx \$ebx + *(unsigned int *)\$ebx"
     wait
@@ -36,7 +37,7 @@ capture_qemu_mb1() { # capture_qemu_mb1 NAME MEM PAGE...
     for page in "$@"; do
         cmds+=(-ex "dump binary memory $out/$name-$page.bin $page $page + 4096")
     done
-    qemu-system-i386 -m "$mem" -display none -serial null -no-reboot \
+    timeout 60 qemu-system-i386 -m "$mem" -display none -serial null -no-reboot \
         -kernel build/kernel.elf -append "selftest" -s -S &
     sleep 1
     run_gdb -ex "printf \"info %#x\\n\", \$ebx" "${cmds[@]}"

@@ -11,7 +11,28 @@ use crate::mm::memblock::{INIT_MEMBLOCK_REGIONS, MemblockRegion, PhysMem};
 use portable_atomic::{AtomicBool, Ordering};
 
 /// [`PhysMem`] over the boot direct map.
-pub struct BootDirectMap;
+///
+/// `PhysMem` is a safe trait (memblock is pure and forbids `unsafe`), but this
+/// implementation writes wherever it is told: so only [`BootDirectMap::new`],
+/// which is `unsafe`, can make one, and its caller promises to hand it to
+/// memblock alone.
+pub struct BootDirectMap {
+    _private: (),
+}
+
+impl BootDirectMap {
+    /// The kernel's one window for memblock.
+    ///
+    /// # Safety
+    /// - Create one, and pass it only to the kernel's one `Memblock`, which
+    ///   zeroes, or turns into region arrays, only ranges it has just
+    ///   reserved for that purpose (so nothing else refers to them).
+    /// - The boot page tables must still map `[0x1000, BOOT_MAP_LIMIT)` at
+    ///   `PAGE_OFFSET` while it is used.
+    pub unsafe fn new() -> Self {
+        BootDirectMap { _private: () }
+    }
+}
 
 /// Checks that physical `[pa, pa + len)` lies in the boot direct map.
 fn check(pa: u64, len: u64) -> u32 {
@@ -75,5 +96,31 @@ pub fn initial_region_arrays() -> (&'static mut [MemblockRegion], &'static mut [
             &mut *core::ptr::addr_of_mut!(MEMORY),
             &mut *core::ptr::addr_of_mut!(RESERVED),
         )
+    }
+}
+
+/// The buddy allocator's zeroing hook (`__GFP_ZERO`): zeroes `nr_pages`
+/// frames from `pfn`, through the boot direct map where it reaches and
+/// through the early map's temporary slot elsewhere (Linux:
+/// `clear_highpage()` maps a HighMem page with `kmap_local_page()` the same
+/// way).
+///
+/// Only the buddy allocator calls it, for frames it has just allocated and
+/// not yet handed out, so nothing else refers to them.
+pub fn zero_pages(pfn: u32, nr_pages: u32) {
+    let direct_end_pfn = BOOT_MAP_LIMIT >> crate::mm::layout::PAGE_SHIFT;
+    for p in pfn..pfn + nr_pages {
+        if (1..direct_end_pfn).contains(&p) {
+            let va = phys_to_virt(p << crate::mm::layout::PAGE_SHIFT);
+            // SAFETY: the frame lies in the boot direct map (checked), mapped
+            // writable at `va`; the allocator owns it exclusively (see above).
+            unsafe { core::ptr::write_bytes(va as *mut u8, 0, PAGE_SIZE as usize) };
+        } else {
+            super::early_map::with_temp_mapping(p, |ptr| {
+                // SAFETY: `ptr` maps frame `p` writable for this closure; the
+                // allocator owns the frame exclusively (see above).
+                unsafe { core::ptr::write_bytes(ptr, 0, PAGE_SIZE as usize) }
+            });
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! `crate::mm::early_map` plans into `boot_early_map_table`.
 
 use super::tlb;
-use crate::mm::early_map::{EarlyMapError, EarlyMapWindow};
+use crate::mm::early_map::{EarlyMapError, EarlyMapWindow, TEMP_SLOT, TEMP_SLOT_VA, temp_slot_pte};
 use crate::mm::layout::ENTRIES_PER_TABLE;
 use spin::Mutex;
 
@@ -41,4 +41,33 @@ pub fn early_memremap_ro(pa: u64, len: usize) -> Result<&'static [u8], EarlyMapE
     //   the window; the loader's data there is not written by the kernel
     //   while the boot page directory is in use.
     Ok(unsafe { core::slice::from_raw_parts(mapping.va() as *const u8, len) })
+}
+
+static TEMP_SLOT_LOCK: Mutex<()> = Mutex::new(());
+
+/// Maps frame `pfn` writable at the temporary slot, runs `f` with a pointer
+/// to its first byte (4 KiB are mapped), and unmaps it again (Linux:
+/// `kmap_local_page()`/`kunmap_local()`).
+///
+/// Each change of the slot's PTE is followed by `flush_tlb_one`: without it,
+/// the next use of the slot could still reach the previous frame through a
+/// stale TLB entry.
+///
+/// The pointer is raw: whether reading or writing the frame is sound depends
+/// on who owns it, which only the caller knows. It is valid only inside `f`.
+pub fn with_temp_mapping<R>(pfn: u32, f: impl FnOnce(*mut u8) -> R) -> R {
+    let _guard = TEMP_SLOT_LOCK.lock();
+    let slot = TEMP_SLOT as usize;
+    // SAFETY: the slot's PTE belongs to this function (the planner never hands
+    // it out) and the lock serialises its users; the table is a static mapped
+    // by the boot stub.
+    unsafe {
+        core::ptr::addr_of_mut!(boot_early_map_table[slot]).write_volatile(temp_slot_pte(pfn));
+    }
+    tlb::flush_tlb_one(TEMP_SLOT_VA);
+    let result = f(TEMP_SLOT_VA as *mut u8);
+    // SAFETY: as above; clearing the PTE unmaps the slot.
+    unsafe { core::ptr::addr_of_mut!(boot_early_map_table[slot]).write_volatile(0) };
+    tlb::flush_tlb_one(TEMP_SLOT_VA);
+    result
 }

@@ -130,12 +130,12 @@ fn breakpoint_returns() -> Result<(), &'static str> {
 }
 
 /// A memblock self-test: `Err` says what it saw instead of the expected.
-type MemblockTest = fn(&mut Memblock) -> Result<(), &'static str>;
+type MemblockTest = fn(&mut Memblock, &mut BootDirectMap) -> Result<(), &'static str>;
 
 /// memblock on real memory: allocations land where asked, are zeroed and
 /// reserved, and freeing them restores the totals. Returns the number of
 /// tests passed (all, or it does not return).
-pub fn memblock(memblock: &mut Memblock) -> u32 {
+pub fn memblock(memblock: &mut Memblock, phys: &mut BootDirectMap) -> u32 {
     let tests: [(&str, MemblockTest); 2] = [
         (
             "memblock top-down allocation is zeroed, reserved and freed",
@@ -147,7 +147,7 @@ pub fn memblock(memblock: &mut Memblock) -> u32 {
         ),
     ];
     for (name, test) in tests {
-        match test(memblock) {
+        match test(memblock, phys) {
             Ok(()) => info!(target: "selftest", "{name} ... ok"),
             Err(why) => super::exit::fatal(format_args!("selftest '{name}' failed: {why}")),
         }
@@ -157,11 +157,11 @@ pub fn memblock(memblock: &mut Memblock) -> u32 {
 
 const THREE_PAGES: u64 = 3 * 4096;
 
-fn memblock_top_down(mb: &mut Memblock) -> Result<(), &'static str> {
+fn memblock_top_down(mb: &mut Memblock, phys: &mut BootDirectMap) -> Result<(), &'static str> {
     let reserved_before = mb.reserved.total_size();
     let limit = mb.current_limit();
     let pa = mb
-        .alloc_range(THREE_PAGES, 4096, 0, u64::MAX, &mut BootDirectMap)
+        .alloc_range(THREE_PAGES, 4096, 0, u64::MAX, phys)
         .map_err(|_| "allocation of 3 pages failed")?;
     if pa + THREE_PAGES > limit || !mb.is_region_reserved(pa, THREE_PAGES) {
         return Err("allocation above current_limit or not reserved");
@@ -172,10 +172,9 @@ fn memblock_top_down(mb: &mut Memblock) -> Result<(), &'static str> {
     // SAFETY: [pa, pa + 3 pages) is ours (just allocated) and lies in the boot
     // direct map (below current_limit), mapped writable at `va`.
     unsafe { core::ptr::write_bytes(va, 0xA5, THREE_PAGES as usize) };
-    mb.free(pa, THREE_PAGES, &mut BootDirectMap)
-        .map_err(|_| "free failed")?;
+    mb.free(pa, THREE_PAGES, phys).map_err(|_| "free failed")?;
     let again = mb
-        .alloc_range(THREE_PAGES, 4096, 0, u64::MAX, &mut BootDirectMap)
+        .alloc_range(THREE_PAGES, 4096, 0, u64::MAX, phys)
         .map_err(|_| "second allocation failed")?;
     if again != pa {
         return Err("top-down allocation did not return the highest free range again");
@@ -185,25 +184,31 @@ fn memblock_top_down(mb: &mut Memblock) -> Result<(), &'static str> {
     if bytes.iter().any(|&b| b != 0) {
         return Err("allocated memory is not zeroed");
     }
-    mb.free(again, THREE_PAGES, &mut BootDirectMap)
+    mb.free(again, THREE_PAGES, phys)
         .map_err(|_| "free failed")?;
     if mb.reserved.total_size() != reserved_before {
         return Err("reserved size differs after freeing everything");
     }
+    mb.check().map_err(|_| "memblock invariants broken")?;
     Ok(())
 }
 
-fn memblock_bottom_up_dma(mb: &mut Memblock) -> Result<(), &'static str> {
+fn memblock_bottom_up_dma(mb: &mut Memblock, phys: &mut BootDirectMap) -> Result<(), &'static str> {
     const MIB: u64 = 1 << 20;
+    let reserved_before = mb.reserved.total_size();
     mb.set_bottom_up(true);
-    let result = mb.phys_alloc_range(4096, 4096, MIB, 16 * MIB, &mut BootDirectMap);
+    let result = mb.phys_alloc_range(4096, 4096, MIB, 16 * MIB, phys);
     mb.set_bottom_up(false);
     let pa = result.map_err(|_| "allocation below 16 MiB failed")?;
     if !(MIB..16 * MIB).contains(&pa) || !mb.is_region_reserved(pa, 4096) {
         return Err("allocation outside [1 MiB, 16 MiB) or not reserved");
     }
-    mb.free(pa, 4096, &mut BootDirectMap)
-        .map_err(|_| "free failed")?;
+    if mb.reserved.total_size() != reserved_before + 4096 {
+        return Err("reserved size did not grow by exactly one page");
+    }
+    mb.check()
+        .map_err(|_| "memblock invariants broken after allocation")?;
+    mb.free(pa, 4096, phys).map_err(|_| "free failed")?;
     let mut lowest_after = None;
     mb.for_each_free_range(|start, end| {
         // The lowest page-aligned free page at or above 1 MiB.
@@ -215,5 +220,6 @@ fn memblock_bottom_up_dma(mb: &mut Memblock) -> Result<(), &'static str> {
     if lowest_after != Some(pa) {
         return Err("bottom-up allocation was not the lowest free page above 1 MiB");
     }
+    mb.check().map_err(|_| "memblock invariants broken")?;
     Ok(())
 }
