@@ -233,9 +233,7 @@ pub fn parse_mmap(
         }
         // saturating: on i386 usize is 32 bits, and a size near 2^32 must not
         // wrap around (which would make the walk stall or go backwards).
-        let next = (offset + 4)
-            .checked_add(size as usize)
-            .unwrap_or(usize::MAX);
+        let next = (offset + 4).saturating_add(size as usize);
         if next > buf.len() {
             return Err(BootInfoError::MmapEntryPastEnd { offset, length });
         }
