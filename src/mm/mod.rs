@@ -14,7 +14,11 @@
 //!    `reserved`; `mem=` trims. From here on memblock serves every
 //!    allocation, below its `current_limit` (the boot direct map).
 
+pub mod buddy;
 pub mod early_map;
+pub mod gfp;
 pub mod layout;
 pub mod memblock;
+pub mod page;
 pub mod setup;
+pub mod zone;

@@ -1,0 +1,110 @@
+//! Per-cpu pages: a small cache of order-0 pages per zone in front of the
+//! buddy lists (Linux `struct per_cpu_pages`, one CPU here).
+//!
+//! Most allocations are single pages. Taking them from a list of ready pages
+//! and returning them there skips the split on allocation and the merge
+//! walk on free; the buddy lists are touched once per `batch` pages instead
+//! of once per page. Pages on the list count as allocated for the buddy
+//! lists and for `nr_free_pages`, as in Linux.
+//!
+//! # References
+//! - Linux: `mm/page_alloc.c` `rmqueue_pcplist()`, `rmqueue_bulk()`,
+//!   `free_unref_page()`, `free_pcppages_bulk()`, `drain_pages()`.
+
+use super::BuddyAllocator;
+use crate::mm::page::{Page, PageFlags};
+use crate::mm::zone::ZoneType;
+
+impl BuddyAllocator<'_> {
+    /// Takes the first page of `zone`'s per-cpu list, refilling the list
+    /// with `batch` pages from the buddy lists first if it is empty (Linux
+    /// `rmqueue_pcplist()`). `None` when the buddy lists have no page either.
+    pub(super) fn rmqueue_pcplist(&mut self, zone: ZoneType) -> Option<u32> {
+        if self.zones[zone.index()].pcp.list.is_empty() {
+            self.rmqueue_bulk(zone);
+        }
+        let pcp = &mut self.zones[zone.index()].pcp;
+        let pfn = pcp.list.pop_front(self.mem_map)?;
+        pcp.count -= 1;
+        self.mem_map[pfn as usize].set_flags(PageFlags::empty());
+        Some(pfn)
+    }
+
+    /// Moves up to `batch` order-0 pages from the buddy lists to the back of
+    /// the per-cpu list, ignoring the watermarks (the caller checked them for
+    /// one page), as Linux `rmqueue_bulk()` does. Successive pages of a split
+    /// block come out in ascending pfn order and stay in that order.
+    fn rmqueue_bulk(&mut self, zone: ZoneType) {
+        self.vmstat.pcp_refills += 1;
+        for _ in 0..self.zones[zone.index()].pcp.batch {
+            let Some(pfn) = self.rmqueue_smallest(zone, 0) else {
+                break;
+            };
+            self.mem_map[pfn as usize].set_flags(PageFlags::PCP);
+            let pcp = &mut self.zones[zone.index()].pcp;
+            pcp.list.push_back(self.mem_map, pfn);
+            pcp.count += 1;
+        }
+    }
+
+    /// Puts a freed order-0 page at the front of its zone's per-cpu list;
+    /// once the list holds more than `high` pages, `batch` pages go back to
+    /// the buddy lists (Linux `free_unref_page()`; Linux drains at `count >=
+    /// high`, here at `count > high` so that `count <= high` always holds).
+    ///
+    /// Example: `batch` 4, `high` 24: the 25th page on the list drains 4,
+    /// leaving 21.
+    pub(super) fn free_unref_page(&mut self, zone: ZoneType, pfn: u32) {
+        self.mem_map[pfn as usize].set_flags(PageFlags::PCP);
+        let pcp = &mut self.zones[zone.index()].pcp;
+        pcp.list.push_front(self.mem_map, pfn);
+        pcp.count += 1;
+        if pcp.count > pcp.high {
+            let batch = pcp.batch;
+            self.free_pcppages_bulk(zone, batch);
+        }
+    }
+
+    /// Returns up to `count` pages from the back of `zone`'s per-cpu list
+    /// (the least recently freed, cache-cold ones) to the buddy lists, where
+    /// they merge as usual (Linux `free_pcppages_bulk()`).
+    pub(super) fn free_pcppages_bulk(&mut self, zone: ZoneType, count: u32) {
+        self.vmstat.pcp_drains += 1;
+        for _ in 0..count {
+            let pcp = &mut self.zones[zone.index()].pcp;
+            let Some(pfn) = pcp.list.pop_back(self.mem_map) else {
+                break;
+            };
+            pcp.count -= 1;
+            self.mem_map[pfn as usize] = Page::new(zone, PageFlags::empty());
+            self.free_one_page(zone, pfn, 0, false);
+        }
+    }
+
+    /// Empties every per-cpu list into the buddy lists (Linux
+    /// `drain_all_pages()` for the one CPU). Zones with an empty list are
+    /// skipped and not counted as drains.
+    pub fn drain_pages(&mut self) {
+        for zt in ZoneType::ALL {
+            let count = self.zones[zt.index()].pcp.count;
+            if count > 0 {
+                self.free_pcppages_bulk(zt, count);
+            }
+        }
+    }
+
+    /// Turns the per-cpu lists on or off (for benchmarks comparing the two).
+    /// Turning them off drains them, so that no page stays parked where
+    /// nothing would take it.
+    pub fn set_pcp_enabled(&mut self, enabled: bool) {
+        if !enabled {
+            self.drain_pages();
+        }
+        self.pcp_enabled = enabled;
+    }
+
+    /// Whether order-0 requests go through the per-cpu lists (the default).
+    pub fn pcp_enabled(&self) -> bool {
+        self.pcp_enabled
+    }
+}

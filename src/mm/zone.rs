@@ -1,0 +1,473 @@
+//! Memory zones as on i386 Linux: DMA, Normal and HighMem, each with its own
+//! buddy free lists, counters, watermarks and per-cpu page list.
+//!
+//! ```text
+//!  pfn 0          4096 (16 MiB)        max_low_pfn (896 MiB)        max_pfn
+//!  +--------------+--------------------+----------------------------+
+//!  |     DMA      |       Normal       |          HighMem           |
+//!  +--------------+--------------------+----------------------------+
+//!   ISA DMA reach   direct-mapped at     no permanent kernel mapping
+//!                   PAGE_OFFSET
+//! ```
+//!
+//! Where it sits: the buddy allocator ([`super::buddy`]) creates the three
+//! zones from `max_pfn` and `max_low_pfn` when it takes over `mem_map`; the
+//! hand-off from memblock fills them and [`super::buddy::BuddyAllocator::setup_watermarks`]
+//! then computes the watermarks below.
+//!
+//! Main invariant: a zone is a half-open pfn range `[start_pfn, start_pfn +
+//! spanned_pages)`; zones are adjacent, in [`ZoneType`] order, and may be
+//! empty. No free block crosses a zone boundary.
+//!
+//! # References
+//! - Linux: `include/linux/mmzone.h` (`struct zone`, `struct free_area`,
+//!   `struct per_cpu_pages`), `mm/page_alloc.c` (`calculate_min_free_kbytes()`,
+//!   `__setup_per_zone_wmarks()`, `zone_batchsize()`), `lib/math/int_sqrt.c`.
+//! - Gorman, *Understanding the Linux Virtual Memory Manager*, ch. 2
+//!   "Describing Physical Memory" (zone watermarks).
+
+#![forbid(unsafe_code)]
+
+use super::page::PageList;
+use core::fmt;
+
+/// Value: 10. The largest block order: 1024 pages, 4 MiB (Linux
+/// `MAX_PAGE_ORDER`, inclusive; it was `MAX_ORDER - 1` before v6.8).
+pub const MAX_PAGE_ORDER: u8 = 10;
+
+/// Value: 11. Number of orders, the length of `free_area` (Linux
+/// `NR_PAGE_ORDERS`).
+pub const NR_PAGE_ORDERS: usize = MAX_PAGE_ORDER as usize + 1;
+
+/// Value: 3. Number of zones (Linux `MAX_NR_ZONES` on i386 with HIGHMEM).
+pub const MAX_NR_ZONES: usize = 3;
+
+/// Value: 4096. First pfn above ZONE_DMA: 16 MiB >> 12, the reach of ISA DMA
+/// (Linux `MAX_DMA_PFN`).
+pub const MAX_DMA_PFN: u32 = (16 << 20) >> 12;
+
+/// Value: 229376. Default end of low memory: 896 MiB >> 12 (Linux
+/// `MAXMEM_PFN` with the 3G/1G split and the 128 MiB vmalloc reserve).
+pub const DEFAULT_MAX_LOW_PFN: u32 = (896 << 20) >> 12;
+
+/// Value: 262144. 1 GiB >> 12: the direct map `[PAGE_OFFSET, 4 GiB)` cannot
+/// hold more, so `max_low_pfn` is clamped here.
+pub const MAX_LOW_PFN_LIMIT: u32 = ((1u64 << 32) - 0xC000_0000) as u32 >> 12;
+
+/// Value: 128. Lower clamp of `min_free_kbytes`.
+pub const MIN_FREE_KBYTES_MIN: u64 = 128;
+
+/// Value: 262144 (256 MiB). Upper clamp of `min_free_kbytes` (Linux since
+/// v5.8).
+pub const MIN_FREE_KBYTES_MAX: u64 = 262_144;
+
+/// Value: 10. `watermark_scale_factor`: the low/high gap is at least
+/// 10/10000 = 0.1% of the zone.
+pub const WATERMARK_SCALE_FACTOR: u64 = 10;
+
+/// Value: 32. Lower clamp of a HighMem zone's `min` (Linux
+/// `SWAP_CLUSTER_MAX`).
+pub const SWAP_CLUSTER_MAX: u64 = 32;
+
+/// Value: 32. Upper clamp of a per-cpu `batch`.
+pub const PCP_BATCH_MAX: u32 = 32;
+
+/// A zone: which physical pages a request may be served from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum ZoneType {
+    /// pfn `[0, 4096)`: reachable by ISA DMA (Linux `ZONE_DMA`).
+    Dma = 0,
+    /// pfn `[4096, max_low_pfn)`: permanently mapped at `PAGE_OFFSET`
+    /// (Linux `ZONE_NORMAL`).
+    Normal = 1,
+    /// pfn `[max_low_pfn, max_pfn)`: no permanent kernel mapping (Linux
+    /// `ZONE_HIGHMEM`).
+    HighMem = 2,
+}
+
+impl ZoneType {
+    /// All zones, lowest first (the index order of the zone array).
+    pub const ALL: [ZoneType; MAX_NR_ZONES] = [ZoneType::Dma, ZoneType::Normal, ZoneType::HighMem];
+
+    /// The Linux name: `"DMA"`, `"Normal"`, `"HighMem"` (as in
+    /// `/proc/buddyinfo`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            ZoneType::Dma => "DMA",
+            ZoneType::Normal => "Normal",
+            ZoneType::HighMem => "HighMem",
+        }
+    }
+
+    /// Index into the zone array: 0, 1, 2.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for ZoneType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The free blocks of one order in one zone (Linux `struct free_area`, with
+/// one migrate type).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FreeArea {
+    pub(super) free_list: PageList,
+    pub(super) nr_free: u32,
+}
+
+impl FreeArea {
+    /// The list of free block heads, linked through `mem_map`.
+    pub const fn free_list(&self) -> &PageList {
+        &self.free_list
+    }
+
+    /// Number of free **blocks** on the list (not pages: an order-3 entry is
+    /// 8 pages). This is the number `/proc/buddyinfo` prints.
+    pub const fn nr_free(&self) -> u32 {
+        self.nr_free
+    }
+}
+
+/// A zone's watermarks, in pages (Linux `zone->_watermark[]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Watermarks {
+    /// Below this only `__GFP_HIGH` (`GFP_ATOMIC`) requests may allocate,
+    /// down to `min / 2`.
+    pub min: u32,
+    /// kswapd wakes below this (no reclaim here; reported only).
+    pub low: u32,
+    /// kswapd sleeps above this (reported only).
+    pub high: u32,
+}
+
+/// A zone's per-cpu list of order-0 pages, for the one CPU (Linux `struct
+/// per_cpu_pages`).
+///
+/// Allocation takes from the front (hot pages); a refill appends `batch`
+/// pages from the buddy lists (`rmqueue_bulk()`); a free pushes to the front
+/// and, once `count > high`, returns `batch` pages from the back (cold pages)
+/// to the buddy lists (`free_pcppages_bulk()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PerCpuPages {
+    pub(super) list: PageList,
+    pub(super) count: u32,
+    pub(super) batch: u32,
+    pub(super) high: u32,
+}
+
+impl PerCpuPages {
+    /// The boot pageset: `batch` 1, `high` 0, so every freed page goes
+    /// straight back to the buddy lists until the real values are set
+    /// (Linux `boot_pageset`).
+    pub const BOOT: PerCpuPages = PerCpuPages {
+        list: PageList::new(),
+        count: 0,
+        batch: 1,
+        high: 0,
+    };
+
+    /// The list of pages, linked through `mem_map`.
+    pub const fn list(&self) -> &PageList {
+        &self.list
+    }
+
+    /// Pages on the list.
+    pub const fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Pages moved per refill or drain.
+    pub const fn batch(&self) -> u32 {
+        self.batch
+    }
+
+    /// The list is drained by `batch` pages when `count` exceeds this.
+    pub const fn high(&self) -> u32 {
+        self.high
+    }
+}
+
+/// One zone (Linux `struct zone`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Zone {
+    pub(super) zone_type: ZoneType,
+    pub(super) start_pfn: u32,
+    pub(super) spanned_pages: u32,
+    pub(super) present_pages: u32,
+    pub(super) managed_pages: u32,
+    pub(super) free_pages: u32,
+    pub(super) watermark: Watermarks,
+    pub(super) free_area: [FreeArea; NR_PAGE_ORDERS],
+    pub(super) pcp: PerCpuPages,
+}
+
+impl Zone {
+    /// An empty zone covering `[start_pfn, end_pfn)` with nothing present.
+    ///
+    /// # Panics
+    /// If `end_pfn < start_pfn`.
+    pub const fn new(zone_type: ZoneType, start_pfn: u32, end_pfn: u32) -> Zone {
+        Zone {
+            zone_type,
+            start_pfn,
+            spanned_pages: end_pfn - start_pfn,
+            present_pages: 0,
+            managed_pages: 0,
+            free_pages: 0,
+            watermark: Watermarks {
+                min: 0,
+                low: 0,
+                high: 0,
+            },
+            free_area: [FreeArea {
+                free_list: PageList::new(),
+                nr_free: 0,
+            }; NR_PAGE_ORDERS],
+            pcp: PerCpuPages::BOOT,
+        }
+    }
+
+    /// Which zone this is.
+    pub const fn zone_type(&self) -> ZoneType {
+        self.zone_type
+    }
+
+    /// First pfn of the span.
+    pub const fn start_pfn(&self) -> u32 {
+        self.start_pfn
+    }
+
+    /// One past the last pfn of the span.
+    pub const fn end_pfn(&self) -> u32 {
+        self.start_pfn + self.spanned_pages
+    }
+
+    /// Whether `pfn` lies in `[start_pfn, end_pfn)`.
+    pub const fn contains(&self, pfn: u32) -> bool {
+        pfn >= self.start_pfn && pfn < self.end_pfn()
+    }
+
+    /// Pages in the span, holes included.
+    pub const fn spanned_pages(&self) -> u32 {
+        self.spanned_pages
+    }
+
+    /// Pages of RAM in the span (holes excluded).
+    pub const fn present_pages(&self) -> u32 {
+        self.present_pages
+    }
+
+    /// Pages given to the buddy allocator: present minus memblock-reserved.
+    pub const fn managed_pages(&self) -> u32 {
+        self.managed_pages
+    }
+
+    /// Pages on the buddy free lists (Linux `NR_FREE_PAGES`): the sum over
+    /// orders of `nr_free << order`. Per-cpu pages are not included.
+    pub const fn free_pages(&self) -> u32 {
+        self.free_pages
+    }
+
+    /// The watermarks (all 0 until `setup_watermarks()`).
+    pub const fn watermark(&self) -> Watermarks {
+        self.watermark
+    }
+
+    /// The free blocks of `order`.
+    ///
+    /// # Panics
+    /// If `order > MAX_PAGE_ORDER`.
+    pub const fn free_area(&self, order: u8) -> &FreeArea {
+        &self.free_area[order as usize]
+    }
+
+    /// The per-cpu page list.
+    pub const fn pcp(&self) -> &PerCpuPages {
+        &self.pcp
+    }
+
+    /// Whether the zone has RAM (Linux `populated_zone()`).
+    pub const fn is_populated(&self) -> bool {
+        self.present_pages != 0
+    }
+}
+
+/// Integer square root, rounded down (Linux `lib/math/int_sqrt.c`
+/// `int_sqrt()`): `int_sqrt(2_048_000) = 1431` (1431² = 2_047_761).
+pub const fn int_sqrt(x: u64) -> u64 {
+    if x < 2 {
+        return x;
+    }
+    // Bit-by-bit: try each result bit from the top, as Linux does.
+    let mut m: u64 = 1 << ((63 - x.leading_zeros()) & !1);
+    let mut x = x;
+    let mut y: u64 = 0;
+    while m != 0 {
+        let b = y + m;
+        y >>= 1;
+        if x >= b {
+            x -= b;
+            y += m;
+        }
+        m >>= 2;
+    }
+    y
+}
+
+/// `min_free_kbytes` for `lowmem_kbytes` of managed low memory (Linux
+/// `calculate_min_free_kbytes()`): `int_sqrt(lowmem_kbytes * 16)`, clamped
+/// to `[128, 262144]`.
+///
+/// Example: 125 MiB of low memory, 128_000 KiB: `int_sqrt(2_048_000) = 1431`.
+/// 16 MiB (16_384 KiB): `int_sqrt(262_144) = 512`. 256 KiB: 64, clamped to
+/// 128.
+pub const fn calculate_min_free_kbytes(lowmem_kbytes: u64) -> u64 {
+    let v = int_sqrt(lowmem_kbytes * 16);
+    if v < MIN_FREE_KBYTES_MIN {
+        MIN_FREE_KBYTES_MIN
+    } else if v > MIN_FREE_KBYTES_MAX {
+        MIN_FREE_KBYTES_MAX
+    } else {
+        v
+    }
+}
+
+/// One zone's watermarks (Linux `__setup_per_zone_wmarks()`).
+///
+/// # Arguments
+/// - `pages_min`: `min_free_kbytes / 4`, the reserve of all low memory, in
+///   pages;
+/// - `managed`: this zone's managed pages;
+/// - `lowmem_managed`: managed pages of DMA + Normal;
+/// - `highmem`: whether this is the HighMem zone.
+///
+/// Basic algorithm: a low zone's share of the reserve is proportional to its
+/// size, `tmp = pages_min * managed / lowmem_managed`, and `min = tmp`.
+/// HighMem is not a reserve for atomic allocations (they need lowmem), so its
+/// `min` is small: `clamp(managed / 1024, 32, 128)`. The low/high gap is
+/// `gap = max(tmp / 4, managed * 10 / 10000)`, then `low = min + gap`,
+/// `high = min + 2 * gap`. (For HighMem, Linux takes `tmp / 4`, the share it
+/// *would* get, not `min / 4`.)
+///
+/// Example: `pages_min` 357 (`min_free_kbytes` 1431), DMA 3968 and Normal
+/// 28032 managed pages (lowmem 32000): DMA `min = 357 * 3968 / 32000 = 44`,
+/// `gap = max(11, 3) = 11`, so 44/55/66; Normal `min = 312`, `gap =
+/// max(78, 28) = 78`, so 312/390/468.
+pub const fn zone_watermarks(
+    pages_min: u64,
+    managed: u32,
+    lowmem_managed: u32,
+    highmem: bool,
+) -> Watermarks {
+    let managed = managed as u64;
+    let tmp = if lowmem_managed == 0 {
+        0
+    } else {
+        pages_min * managed / lowmem_managed as u64
+    };
+    let min = if highmem {
+        let m = managed / 1024;
+        if m < SWAP_CLUSTER_MAX {
+            SWAP_CLUSTER_MAX
+        } else if m > 128 {
+            128
+        } else {
+            m
+        }
+    } else {
+        tmp
+    };
+    let scaled = managed * WATERMARK_SCALE_FACTOR / 10_000;
+    let gap = if tmp / 4 > scaled { tmp / 4 } else { scaled };
+    Watermarks {
+        min: min as u32,
+        low: (min + gap) as u32,
+        high: (min + 2 * gap) as u32,
+    }
+}
+
+/// The per-cpu `batch` of a zone of `managed` pages:
+/// `clamp(managed / 1024, 1, 32)` rounded down to a power of two (a
+/// simplification of Linux `zone_batchsize()`). `high` is `6 * batch`.
+///
+/// Example: 4096 pages → 4; 6000 → 4 (5 rounded down); 229_376 → 32.
+pub const fn pcp_batch(managed: u32) -> u32 {
+    let b = managed / 1024;
+    let b = if b < 1 {
+        1
+    } else if b > PCP_BATCH_MAX {
+        PCP_BATCH_MAX
+    } else {
+        b
+    };
+    1 << (31 - b.leading_zeros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_have_their_documented_values() {
+        assert_eq!(MAX_DMA_PFN, 4096);
+        assert_eq!(DEFAULT_MAX_LOW_PFN, 229_376);
+        assert_eq!(MAX_LOW_PFN_LIMIT, 262_144);
+        assert_eq!(NR_PAGE_ORDERS, 11);
+    }
+
+    #[test]
+    fn zone_names_are_linux_names() {
+        let names: Vec<_> = ZoneType::ALL.iter().map(|z| z.name()).collect();
+        assert_eq!(names, ["DMA", "Normal", "HighMem"]);
+        assert_eq!(ZoneType::HighMem.index(), 2);
+    }
+
+    #[test]
+    fn int_sqrt_rounds_down() {
+        assert_eq!(int_sqrt(2_048_000), 1431);
+        for x in [0u64, 1, 2, 3, 4, 15, 16, 17, 99, 1 << 40, u64::MAX] {
+            let r = int_sqrt(x);
+            assert!(r * r <= x, "{x}");
+            assert!((r + 1).checked_mul(r + 1).is_none_or(|s| s > x), "{x}");
+        }
+    }
+
+    #[test]
+    fn min_free_kbytes_worked_examples() {
+        assert_eq!(calculate_min_free_kbytes(128_000), 1431);
+        assert_eq!(calculate_min_free_kbytes(16_384), 512);
+        assert_eq!(calculate_min_free_kbytes(256), 128);
+        assert_eq!(calculate_min_free_kbytes(1 << 40), 262_144);
+    }
+
+    #[test]
+    fn watermark_worked_example() {
+        let dma = zone_watermarks(357, 3968, 32000, false);
+        assert_eq!((dma.min, dma.low, dma.high), (44, 55, 66));
+        let normal = zone_watermarks(357, 28032, 32000, false);
+        assert_eq!((normal.min, normal.low, normal.high), (312, 390, 468));
+    }
+
+    #[test]
+    fn highmem_min_is_clamped_to_32_128() {
+        assert_eq!(zone_watermarks(357, 2048, 32000, true).min, 32);
+        assert_eq!(zone_watermarks(357, 64 * 1024, 32000, true).min, 64);
+        assert_eq!(zone_watermarks(357, 1 << 20, 32000, true).min, 128);
+        // An empty HighMem zone still gets 32, as in Linux /proc/zoneinfo.
+        let empty = zone_watermarks(357, 0, 32000, true);
+        assert_eq!((empty.min, empty.low, empty.high), (32, 32, 32));
+    }
+
+    #[test]
+    fn pcp_batch_worked_examples() {
+        assert_eq!(pcp_batch(0), 1);
+        assert_eq!(pcp_batch(4096), 4);
+        assert_eq!(pcp_batch(6000), 4);
+        assert_eq!(pcp_batch(229_376), 32);
+    }
+}
