@@ -21,13 +21,16 @@ use kernel::boot_info::{
 };
 use kernel::cmdline::{self, BootOptions, CrashTest, TlbMode};
 use kernel::klog::Logger;
+use kernel::mm::buddy::BuddyAllocator;
 use kernel::mm::layout::{
     self, BOOT_MAP_LIMIT, BOOT_PAGE_TABLES, EARLY_MAP_BASE, EARLY_MAP_PAGES, PAGE_OFFSET,
     PAGE_SIZE, virt_to_phys,
 };
 use kernel::mm::memblock::Memblock;
+use kernel::mm::page::Page;
 use kernel::mm::setup::{self, KernelImage};
-use log::{info, warn};
+use kernel::mm::zone::DEFAULT_MAX_LOW_PFN;
+use log::{debug, info, warn};
 
 // The boot stub (boot/*.S) with the layout constants it shares with Rust.
 // The `__layout_*` symbols let linker.ld check its own copy of them.
@@ -136,11 +139,21 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
     // 8. Memory: the map, memblock, reservations; then check that the
     // loader's data survived.
     let (mut memblock, mut phys) = memory_init(&boot, &opts);
-
-    // 9. Self-tests, then a deliberate failure if one was asked for.
+    let mut passed = 0;
     if opts.selftest {
-        let n = selftest::run() + selftest::memblock(&mut memblock, &mut phys);
-        info!(target: "selftest", "all {n} self-tests passed");
+        passed += selftest::run() + selftest::memblock(&mut memblock, &mut phys);
+    }
+
+    // 9. memblock hands its free memory to the zoned buddy allocator.
+    let mut buddy = buddy_init(&mut memblock, &mut phys);
+    if opts.selftest {
+        passed += selftest::buddy(&mut buddy);
+    }
+
+    // 10. Self-test summary, the loader's data checked, then a deliberate
+    // failure if one was asked for.
+    if opts.selftest {
+        info!(target: "selftest", "all {passed} self-tests passed");
     }
     check_boot_data(&boot, &checksums);
     if let Some(crash) = opts.crashtest {
@@ -245,6 +258,51 @@ fn memory_init(boot: &BootInfo<'_>, opts: &BootOptions) -> (Memblock, BootDirect
     }
     info!(target: "memblock", "{memblock}");
     (memblock, phys)
+}
+
+/// The buddy allocator takes over from memblock: `mem_map` is allocated from
+/// memblock, the zones are laid out, memblock's free memory is handed off,
+/// and the result is reported.
+fn buddy_init(memblock: &mut Memblock, phys: &mut BootDirectMap) -> BuddyAllocator<'static> {
+    let max_pfn = memblock
+        .memory
+        .regions()
+        .last()
+        .map_or(0, |r| r.end() >> layout::PAGE_SHIFT) as u32;
+    let max_low_pfn = max_pfn.min(DEFAULT_MAX_LOW_PFN);
+    let desc = core::mem::size_of::<Page>() as u64;
+    let bytes = u64::from(max_pfn) * desc;
+    let pa = memblock
+        .alloc_range(bytes, u64::from(PAGE_SIZE), 0, u64::MAX, phys)
+        .unwrap_or_else(|e| fatal(format_args!("cannot allocate mem_map ({bytes} bytes): {e}")));
+    info!(target: "buddy",
+        "mem_map: {max_pfn} page descriptors of {desc} bytes = {} KiB at physical [{pa:#010x}, {:#010x})",
+        bytes >> 10, pa + bytes);
+    // SAFETY: memblock just allocated (and zeroed) this range for mem_map, it
+    // stays reserved for good, and it lies below the current limit, i.e. in
+    // the boot direct map.
+    let mem_map = unsafe { direct_map::mem_map_slice(pa, max_pfn as usize) };
+    let mut buddy = BuddyAllocator::new(mem_map, max_low_pfn, direct_map::zero_pages);
+    for z in buddy.zones() {
+        info!(target: "buddy", "zone {:<7} pfn [{:#07x}, {:#07x}), {} pages spanned{}",
+            z.zone_type().name(), z.start_pfn(), z.end_pfn(), z.spanned_pages(),
+            if z.spanned_pages() == 0 { " (empty)" } else { "" });
+    }
+    let accounts = setup::buddy_handoff(memblock, &mut buddy)
+        .unwrap_or_else(|e| fatal(format_args!("memblock hand-off: {e}")));
+    for z in buddy.zones().iter().filter(|z| z.is_populated()) {
+        let a = accounts[z.zone_type().index()];
+        info!(target: "buddy", "zone {}: managed {} = present {} - reserved {} (checked against memblock)",
+            z.zone_type().name(), a.managed, a.present, a.reserved);
+    }
+    info!(target: "buddy",
+        "memblock handed off: {} pages free, min_free_kbytes {}; memblock retires",
+        buddy.nr_free_pages(), buddy.min_free_kbytes());
+    buddy.zone_summary(|l| info!(target: "buddy", "{l}"));
+    buddy.buddyinfo(|l| info!(target: "buddyinfo", "{l}"));
+    buddy.zoneinfo(|l| debug!(target: "zoneinfo", "{l}"));
+    buddy.vmstat(|l| debug!(target: "vmstat", "{l}"));
+    buddy
 }
 
 /// Checks that the loader's data survived memory initialisation and logs

@@ -206,3 +206,41 @@ fn qemu_multiboot1_through_parse_and_setup() {
     let strings_end = 0x11_f000 + info.cmdline.len() as u64 + 1 + "qemu".len() as u64 + 1;
     assert_eq!(reserved, [(0, 0x11_0000), (0x11_f000, strings_end)]);
 }
+
+fn no_zero(_: u32, _: u32) {}
+
+#[test]
+fn grub_128m_hands_off_to_the_buddy_allocator() {
+    use kernel::mm::buddy::BuddyAllocator;
+    use kernel::mm::page::Page;
+    use kernel::mm::zone::{DEFAULT_MAX_LOW_PFN, ZoneType};
+    with_mb2(GRUB_128M, |info| {
+        let mut mb = fresh_memblock();
+        let mut mem = FakeMem::default();
+        setup::memblock_setup(&info, None, IMAGE, &mut mb, &mut mem).unwrap();
+        mb.set_current_limit(16 << 20);
+        let max_pfn = (mb.memory.regions().last().unwrap().end() >> 12) as u32;
+        assert_eq!(max_pfn, 0x7fe0);
+        // The kernel allocates mem_map from memblock before the hand-off.
+        let mem_map_pa = mb
+            .alloc_range(u64::from(max_pfn) * 8, 4096, 0, u64::MAX, &mut mem)
+            .unwrap();
+        let mut mem_map = vec![Page::reserved(ZoneType::Dma); max_pfn as usize];
+        let mut buddy = BuddyAllocator::new(&mut mem_map, DEFAULT_MAX_LOW_PFN, no_zero);
+        let accounts = setup::buddy_handoff(&mb, &mut buddy).unwrap();
+        let dma = accounts[ZoneType::Dma.index()];
+        let normal = accounts[ZoneType::Normal.index()];
+        // DMA: 159 pages below 640 KiB + 3840 pages in [1 MiB, 16 MiB).
+        assert_eq!(dma.present, 159 + 3840);
+        assert_eq!(normal.present, 0x7fe0 - 0x1000);
+        // Reserved: the first MiB's 159 RAM pages, the image (32 pages), the
+        // boot information (1 page) and mem_map (64 pages) — mem_map lies
+        // below 16 MiB (top-down under current_limit), so all in DMA.
+        assert!(mem_map_pa + u64::from(max_pfn) * 8 <= 16 << 20);
+        assert_eq!(dma.reserved, 159 + 32 + 1 + 64);
+        assert_eq!(normal.reserved, 0);
+        assert_eq!(dma.managed, dma.present - dma.reserved);
+        assert_eq!(buddy.nr_free_pages(), dma.managed + normal.managed);
+        assert_eq!(buddy.check(), Ok(()));
+    });
+}

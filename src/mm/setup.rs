@@ -11,8 +11,10 @@
 //! Pure: it logs through the `log` crate and touches memory only through
 //! [`PhysMem`], so fixture tests run it on the host.
 
+use super::buddy::BuddyAllocator;
 use super::layout::PAGE_SIZE;
 use super::memblock::{Memblock, MemblockError, PhysMem};
+use super::zone::{MAX_DMA_PFN, MAX_NR_ZONES, ZoneType};
 use crate::boot_info::memmap::{self, SanitizedMap, UsableRam};
 use crate::boot_info::{BootInfo, MemoryMapEntry};
 use log::{debug, info, warn};
@@ -182,6 +184,129 @@ pub fn memblock_setup(
         usable,
         mem_limit_removed,
     })
+}
+
+/// Per-zone page counts that must add up after the hand-off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ZoneAccount {
+    /// Pages of RAM (memblock `memory`) in the zone.
+    pub present: u32,
+    /// Of those, pages with any byte reserved in memblock.
+    pub reserved: u32,
+    /// Pages the buddy allocator manages (after the hand-off).
+    pub managed: u32,
+}
+
+/// The hand-off failed its accounting: the buddy allocator manages a
+/// different number of pages than memblock says are free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandoffMismatch {
+    /// The zone.
+    pub zone: ZoneType,
+    /// What was counted.
+    pub account: ZoneAccount,
+}
+
+impl core::fmt::Display for HandoffMismatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let a = self.account;
+        write!(
+            f,
+            "zone {}: managed {} pages, but present {} - reserved {} = {}",
+            self.zone,
+            a.managed,
+            a.present,
+            a.reserved,
+            a.present - a.reserved
+        )
+    }
+}
+
+/// Memblock hands its free memory to the buddy allocator (Linux:
+/// `memblock_free_all()`): every page of `memory` becomes present in its
+/// zone, and every whole page of memory that no reservation touches is
+/// released, in the largest naturally aligned blocks its address allows
+/// (Linux `__free_pages_memory()`, done by
+/// [`BuddyAllocator::free_memory_range`]). Then the watermarks are computed.
+///
+/// Returns, per zone, present, reserved and managed pages, after checking
+/// that `managed == present - reserved`, with `reserved` counted
+/// independently from memblock's `reserved` array.
+///
+/// # Errors
+/// [`HandoffMismatch`] for the first zone whose counts do not add up.
+pub fn buddy_handoff(
+    memblock: &Memblock,
+    buddy: &mut BuddyAllocator<'_>,
+) -> Result<[ZoneAccount; MAX_NR_ZONES], HandoffMismatch> {
+    let page = u64::from(PAGE_SIZE);
+    let max_pfn = u64::from(buddy.max_pfn());
+    let pfns = |start: u64, end: u64| {
+        let s = (start.div_ceil(page)).min(max_pfn) as u32;
+        let e = (end / page).min(max_pfn) as u32;
+        (s, e)
+    };
+    for r in memblock.memory.regions() {
+        let (s, e) = pfns(r.base, r.end());
+        if s < e {
+            buddy.mark_present(s, e);
+        }
+    }
+    memblock.for_each_free_range(|start, end| {
+        let (s, e) = pfns(start, end);
+        if s < e {
+            buddy.free_memory_range(s, e);
+        }
+    });
+    buddy.setup_watermarks();
+
+    // Independent count: pages of memory that a reservation touches.
+    let mut accounts = [ZoneAccount::default(); MAX_NR_ZONES];
+    let zone_of = |pfn: u32| {
+        if pfn < MAX_DMA_PFN {
+            0
+        } else if pfn < buddy.max_low_pfn() {
+            1
+        } else {
+            2
+        }
+    };
+    for r in memblock.memory.regions() {
+        let (s, e) = pfns(r.base, r.end());
+        for z in buddy.zones() {
+            let (zs, ze) = (s.max(z.start_pfn()), e.min(z.end_pfn()));
+            if zs < ze {
+                accounts[z.zone_type().index()].present += ze - zs;
+            }
+        }
+    }
+    let mut last_counted = None;
+    for r in memblock.reserved.regions() {
+        // Pages [floor(base), ceil(end)) that are memory.
+        let first = r.base / page;
+        let end = r.end().div_ceil(page).min(max_pfn);
+        for pfn in first..end {
+            let pfn = pfn as u32;
+            if last_counted == Some(pfn) {
+                continue; // two reservations sharing a page count it once
+            }
+            if memblock.is_region_memory(u64::from(pfn) * page, page) {
+                accounts[zone_of(pfn)].reserved += 1;
+                last_counted = Some(pfn);
+            }
+        }
+    }
+    for z in buddy.zones() {
+        let a = &mut accounts[z.zone_type().index()];
+        a.managed = z.managed_pages();
+        if a.managed != a.present - a.reserved {
+            return Err(HandoffMismatch {
+                zone: z.zone_type(),
+                account: *a,
+            });
+        }
+    }
+    Ok(accounts)
 }
 
 #[cfg(test)]

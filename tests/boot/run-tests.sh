@@ -262,6 +262,47 @@ boot modules-multiboot1 ok --loader grub1 --modules "$MODDIR/mod-a.txt $MODDIR/m
     "^\[INFO \] boot: module 0 'mod-a.txt' \[$HEX-$HEX\), 108894 bytes, crc32 0x$CRC_A: intact$" \
     "^\[INFO \] boot: module 1 'mod-b.txt' \[$HEX-$HEX\), 13 bytes, crc32 0x$CRC_B: intact$"
 
+# ---- The buddy allocator: zones after the hand-off -------------------------
+# Zone page counts follow from QEMU's memory map: DMA holds 159 pages below
+# 640 KiB and 3840 in [1 MiB, 16 MiB); Normal runs to min(RAM, 896 MiB);
+# HighMem holds the rest (QEMU keeps the last 128 KiB below the RAM size
+# reserved).
+BUDDYINFO_LINE=' +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ $'
+boot zones-128m ok --cmdline "selftest" -- \
+    '^\[INFO \] buddy: mem_map: 32736 page descriptors of 8 bytes = 255 KiB at physical ' \
+    '^\[INFO \] buddy: zone DMA: managed [0-9]+ = present 3999 - reserved [0-9]+ \(checked against memblock\)$' \
+    '^\[INFO \] buddy: zone Normal: present=28640 managed=28640 free=[0-9]+ min=[0-9]+ low=[0-9]+ high=[0-9]+$' \
+    "^\[INFO \] buddyinfo: Node 0, zone      DMA$BUDDYINFO_LINE" \
+    "^\[INFO \] buddyinfo: Node 0, zone   Normal$BUDDYINFO_LINE" \
+    '!zone  HighMem' \
+    '^\[INFO \] selftest: the OSDev 12K example: a 16K block, 3 pages out, the 4th back \.\.\. ok$' \
+    '^\[INFO \] selftest:   memory:   ###p\.+$' \
+    '^\[INFO \] selftest: zone DMA exhaustion fails cleanly, then everything is freed \.\.\. ok$' \
+    '^\[WARN \] buddy: BUG: Bad page state: pfn:[0-9a-f]+ order:2 .* reason: double free' \
+    '^\[INFO \] selftest: __GFP_ZERO pages come back zeroed, in every zone \.\.\. ok$'
+
+boot zones-8m ok --mem 8M --cmdline "selftest" -- \
+    '^\[INFO \] buddy: zone DMA: present=1919 managed=[0-9]+ ' \
+    "^\[INFO \] buddyinfo: Node 0, zone      DMA$BUDDYINFO_LINE" '!zone   Normal' '!zone  HighMem' \
+    'self-tests passed$'
+
+boot zones-897m ok --mem 897M --cmdline "selftest loglevel=debug" -- \
+    '^\[INFO \] buddy: zone Normal: present=225280 managed=225280 ' \
+    '^\[INFO \] buddy: zone HighMem: present=224 managed=224 ' \
+    "^\[INFO \] buddyinfo: Node 0, zone  HighMem$BUDDYINFO_LINE" \
+    '^\[DEBUG\] zoneinfo: Node 0, zone  HighMem$' '^\[DEBUG\] vmstat: nr_free_pages [0-9]+$' \
+    '^\[INFO \] selftest: zone HighMem: pfn 0x[0-9a-f]+ dirtied, freed, allocated again with __GFP_ZERO' \
+    'self-tests passed$'
+
+boot zones-1g ok --mem 1G --cmdline "selftest" -- \
+    '^\[INFO \] buddy: zone DMA: present=3999 ' \
+    '^\[INFO \] buddy: zone Normal: present=225280 managed=225280 ' \
+    '^\[INFO \] buddy: zone HighMem: present=32736 managed=32736 ' 'self-tests passed$'
+
+boot zones-3g ok --mem 3G --cmdline "selftest" -- \
+    '^\[INFO \] buddy: mem_map: 786400 page descriptors of 8 bytes = 6143 KiB' \
+    '^\[INFO \] buddy: zone HighMem: present=557024 managed=557024 ' 'self-tests passed$'
+
 # ---- Deliberate failures: a decoded PANIC: line and status 35 --------------
 boot crash-null panic --cmdline "crashtest=null" -- \
     '^\[ERROR\] trap: CPU exception 14 #PF \(page fault\), error code 0x00000000$' \

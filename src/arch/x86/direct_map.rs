@@ -8,6 +8,7 @@
 
 use crate::mm::layout::{BOOT_MAP_LIMIT, PAGE_SIZE, phys_to_virt};
 use crate::mm::memblock::{INIT_MEMBLOCK_REGIONS, MemblockRegion, PhysMem};
+use crate::mm::page::Page;
 use portable_atomic::{AtomicBool, Ordering};
 
 /// [`PhysMem`] over the boot direct map.
@@ -123,4 +124,21 @@ pub fn zero_pages(pfn: u32, nr_pages: u32) {
             });
         }
     }
+}
+
+/// `mem_map`, the array of `nr_pages` page descriptors memblock allocated (and
+/// zeroed) at physical `pa`, as a slice through the boot direct map.
+///
+/// # Safety
+/// `[pa, pa + nr_pages * 8)` must have been allocated from memblock for this
+/// purpose (reserved, lying below its current limit, so inside the boot
+/// direct map) and must not be used for anything else, ever: the slice is
+/// `'static`.
+pub unsafe fn mem_map_slice(pa: u64, nr_pages: usize) -> &'static mut [Page] {
+    let bytes = (nr_pages * core::mem::size_of::<Page>()) as u64;
+    let va = check(pa, bytes);
+    // SAFETY: the caller guarantees exclusive, permanent ownership of the
+    // range; it is mapped writable (checked), page-aligned, and any bit
+    // pattern is a valid Page (a u64).
+    unsafe { core::slice::from_raw_parts_mut(va as *mut Page, nr_pages) }
 }

@@ -4,10 +4,15 @@
 //! `PANIC:` line naming the test and what it saw.
 
 use super::direct_map::BootDirectMap;
+use super::early_map::with_temp_mapping;
 use super::{boot_page_directory_va, boot_stack, cpu, early_map, idt, tlb};
+use crate::mm::buddy::BuddyAllocator;
+use crate::mm::gfp::{GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, Gfp};
 use crate::mm::layout::{PAGE_OFFSET, align_up, pdx, phys_to_virt, ptx, virt_to_phys};
 use crate::mm::memblock::Memblock;
-use log::info;
+use crate::mm::page::PageFlags;
+use crate::mm::zone::{MAX_DMA_PFN, ZoneType};
+use log::{info, warn};
 
 /// A self-test: `Err` says what it saw instead of the expected.
 type SelfTest = fn() -> Result<(), &'static str>;
@@ -221,5 +226,171 @@ fn memblock_bottom_up_dma(mb: &mut Memblock, phys: &mut BootDirectMap) -> Result
         return Err("bottom-up allocation was not the lowest free page above 1 MiB");
     }
     mb.check().map_err(|_| "memblock invariants broken")?;
+    Ok(())
+}
+
+/// A buddy self-test: `Err` says what it saw instead of the expected.
+type BuddyTest = fn(&mut BuddyAllocator<'static>) -> Result<(), &'static str>;
+
+/// The buddy allocator on real memory. Returns the number of tests passed
+/// (all, or it does not return).
+pub fn buddy(b: &mut BuddyAllocator<'static>) -> u32 {
+    let tests: [(&str, BuddyTest); 5] = [
+        ("buddy invariants hold after the hand-off", buddy_check),
+        (
+            "the OSDev 12K example: a 16K block, 3 pages out, the 4th back",
+            twelve_k,
+        ),
+        (
+            "zone DMA exhaustion fails cleanly, then everything is freed",
+            exhaust_dma,
+        ),
+        ("a double free is reported and changes nothing", double_free),
+        (
+            "__GFP_ZERO pages come back zeroed, in every zone",
+            zeroed_pages,
+        ),
+    ];
+    for (name, test) in tests {
+        match test(b) {
+            Ok(()) => info!(target: "selftest", "{name} ... ok"),
+            Err(why) => super::exit::fatal(format_args!("selftest '{name}' failed: {why}")),
+        }
+    }
+    tests.len() as u32
+}
+
+fn buddy_check(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
+    b.check()
+        .map_err(|_| "the invariant checker found a broken invariant")
+}
+
+fn twelve_k(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
+    let (pfn, n) = b
+        .alloc_pages_exact(GFP_KERNEL, 12 * 1024)
+        .ok_or("alloc_pages_exact(12K) failed")?;
+    if n != 3 || pfn % 4 != 0 {
+        return Err("12K did not come as 3 pages at the start of a 16K block");
+    }
+    let start = pfn & !15;
+    info!(target: "selftest",
+        "12K = 3 pages at pfn {pfn:#x}; pfns [{start:#x}, {:#x}) now ('#' used, '.' free, \
+         'p' on the per-cpu list, 'x' inside a larger free block):", start + 16);
+    b.diagram(start, start + 16, |l| info!(target: "selftest", "  {l}"));
+    // The 4th page went back as an order-0 free, which lands on the per-cpu
+    // list first (as in Linux, where make_alloc_exact() calls free_page()).
+    let tail_free = b.free_block_containing(pfn + 3).is_some()
+        || b.page(pfn + 3).is_some_and(|p| p.has(PageFlags::PCP));
+    if !tail_free {
+        return Err("the 4th page of the 16K block was not given back");
+    }
+    b.free_pages_exact(pfn, 12 * 1024)
+        .map_err(|_| "free_pages_exact refused the 12K")?;
+    b.drain_pages();
+    info!(target: "selftest", "after free_pages_exact and draining the per-cpu lists:");
+    b.diagram(start, start + 16, |l| info!(target: "selftest", "  {l}"));
+    b.check()
+        .map_err(|_| "invariants broken after the 12K example")
+}
+
+fn exhaust_dma(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
+    b.drain_pages();
+    let free_before = b.nr_free_pages();
+    // The allocated pages are chained through their own first word (DMA
+    // pages lie in the boot direct map), so no memory is needed to track them.
+    let mut head = u32::MAX;
+    let mut count = 0u32;
+    while let Some(block) = b.alloc_pages(GFP_DMA | Gfp::NOWARN, 0) {
+        let (pfn, _) = block.into_raw();
+        if pfn >= MAX_DMA_PFN {
+            return Err("GFP_DMA returned a page above 16 MiB");
+        }
+        // SAFETY: the page was just allocated to us and lies in the boot
+        // direct map (below 16 MiB), mapped writable.
+        unsafe { (phys_to_virt(pfn << 12) as *mut u32).write(head) };
+        head = pfn;
+        count += 1;
+    }
+    let dma = b.zone(ZoneType::Dma);
+    let (left, min) = (dma.free_pages(), dma.watermark().min);
+    info!(target: "selftest",
+        "zone DMA: {count} pages allocated before GFP_DMA failed; {left} free pages left, min watermark {min}");
+    if count == 0 || left > min + 1024 {
+        return Err("zone DMA did not run down to its watermark");
+    }
+    if b.take_warning().is_some() {
+        return Err("__GFP_NOWARN failure still recorded a warning");
+    }
+    while head != u32::MAX {
+        // SAFETY: as above; each chained page is still ours until freed.
+        let next = unsafe { (phys_to_virt(head << 12) as *const u32).read() };
+        b.free_pages_raw(head, 0)
+            .map_err(|_| "freeing an exhausted-zone page was refused")?;
+        head = next;
+    }
+    b.drain_pages();
+    if b.nr_free_pages() != free_before {
+        return Err("free page count differs after freeing everything");
+    }
+    b.check().map_err(|_| "invariants broken after exhaustion")
+}
+
+fn double_free(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
+    let block = b
+        .alloc_pages(GFP_KERNEL, 2)
+        .ok_or("order-2 allocation failed")?;
+    let (pfn, order) = block.into_raw();
+    b.free_pages_raw(pfn, order)
+        .map_err(|_| "the first free was refused")?;
+    let free = b.nr_free_pages();
+    match b.free_pages_raw(pfn, order) {
+        Ok(()) => Err("the double free was accepted"),
+        Err(bad) => {
+            // Reported the way Linux's bad_page() does, and absorbed nothing.
+            warn!(target: "buddy", "{bad}");
+            if b.nr_free_pages() != free {
+                return Err("the refused double free changed the free count");
+            }
+            b.check()
+                .map_err(|_| "invariants broken after the double free")
+        }
+    }
+}
+
+fn zeroed_pages(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
+    for (gfp, zone) in [
+        (GFP_DMA, ZoneType::Dma),
+        (GFP_KERNEL, ZoneType::Normal),
+        (GFP_HIGHUSER, ZoneType::HighMem),
+    ] {
+        if !b.zone(zone).is_populated() {
+            continue;
+        }
+        // Dirty a page, free it, and ask for a zeroed one: the free lists are
+        // LIFO, so the same frame comes back and must have been cleared.
+        let block = b.alloc_pages(gfp, 0).ok_or("allocation failed")?;
+        let pfn = block.pfn();
+        with_temp_mapping(pfn, |p| {
+            // SAFETY: `p` maps the page we own, writable, for this closure.
+            unsafe { core::ptr::write_bytes(p, 0x5A, 4096) }
+        });
+        b.free_pages(block).map_err(|_| "free refused")?;
+        let block = b
+            .alloc_pages(gfp | Gfp::ZERO, 0)
+            .ok_or("zeroed allocation failed")?;
+        let clean = with_temp_mapping(block.pfn(), |p| {
+            // SAFETY: `p` maps the page we own, for this closure.
+            let bytes = unsafe { core::slice::from_raw_parts(p, 4096) };
+            bytes.iter().all(|&x| x == 0)
+        });
+        let same = block.pfn() == pfn;
+        b.free_pages(block).map_err(|_| "free refused")?;
+        if !clean {
+            return Err("a __GFP_ZERO page was not zeroed");
+        }
+        info!(target: "selftest",
+            "zone {}: pfn {pfn:#x} dirtied, freed, allocated again with __GFP_ZERO{}: zero",
+            zone.name(), if same { " (same frame)" } else { "" });
+    }
     Ok(())
 }
