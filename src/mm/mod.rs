@@ -13,6 +13,12 @@
 //!    MiB, the kernel image, the boot information and the modules become its
 //!    `reserved`; `mem=` trims. From here on memblock serves every
 //!    allocation, below its `current_limit` (the boot direct map).
+//! 4. [`buddy`]: `mem_map` ([`page::Page`], 8 bytes per frame) is allocated
+//!    from memblock, the [`zone`]s are laid out, and
+//!    [`setup::buddy_handoff`] releases memblock's free memory to the buddy
+//!    allocator (Linux `memblock_free_all()`), checks `managed = present -
+//!    reserved` per zone, and computes the watermarks. memblock retires;
+//!    pages now come from `alloc_pages(gfp, order)` ([`gfp`]).
 
 pub mod buddy;
 pub mod early_map;

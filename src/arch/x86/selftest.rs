@@ -321,6 +321,14 @@ fn exhaust_dma(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
     if b.take_warning().is_some() {
         return Err("__GFP_NOWARN failure still recorded a warning");
     }
+    // Without __GFP_NOWARN the same failure is reported (Linux warn_alloc()).
+    if b.alloc_pages(GFP_DMA, 0).is_some() {
+        return Err("GFP_DMA succeeded in an exhausted zone");
+    }
+    match b.take_warning() {
+        Some(failure) => warn!(target: "buddy", "{failure}"),
+        None => return Err("an allocation failure without __GFP_NOWARN recorded no warning"),
+    }
     while head != u32::MAX {
         // SAFETY: as above; each chained page is still ours until freed.
         let next = unsafe { (phys_to_virt(head << 12) as *const u32).read() };
