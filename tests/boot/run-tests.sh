@@ -279,7 +279,7 @@ boot zones-128m ok --cmdline "selftest" -- \
     '^\[INFO \] selftest:   memory:   ###p\.+$' \
     '^\[INFO \] selftest: zone DMA exhaustion fails cleanly, then everything is freed \.\.\. ok$' \
     '^\[WARN \] buddy: BUG: Bad page state: pfn:[0-9a-f]+ order:2 .* reason: double free' \
-    '^\[WARN \] buddy: page allocation failure: order:0, mode:0x[0-9a-f]+\(GFP_KERNEL\|__GFP_DMA\)' \
+    '^\[WARN \] buddy: page allocation failure: order:0, mode:0xcc1\(GFP_KERNEL\|GFP_DMA\)$' \
     '^\[INFO \] selftest: __GFP_ZERO pages come back zeroed, in every zone \.\.\. ok$'
 
 boot zones-8m ok --mem 8M --cmdline "selftest" -- \
