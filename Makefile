@@ -67,8 +67,12 @@ test-boot: kernel
 	@scripts/deps.sh iso qemu bochs isa
 	tests/boot/run-tests.sh
 
+# Host benchmarks of the buddy page allocator (criterion, release build), then
+# a ratio table against a free-list stack and buddy_system_allocator. About
+# 2 minutes; BENCH_QUICK=1 for a smoke run. Missed targets do not fail.
 bench:
-	@echo "make bench: no benchmarks yet (the buddy allocator, issue 4, brings the first)."
+	@scripts/deps.sh host
+	$(HOST_CARGO) bench --bench buddy
 
 # Formatting and clippy on both targets (needs rustfmt and clippy).
 lint:
