@@ -58,7 +58,7 @@ pub use check::{CheckError, ListId};
 
 use super::gfp::{Gfp, gfp_zone};
 use super::layout::{PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE};
-use super::page::{MAX_PFN_LIMIT, Page, PageFlags};
+use super::page::{MAX_PFN_LIMIT, NIL_PFN, Page, PageFlags};
 use super::zone::{
     MAX_DMA_PFN, MAX_LOW_PFN_LIMIT, MAX_NR_ZONES, MAX_PAGE_ORDER, Zone, ZoneType,
     calculate_min_free_kbytes, pcp_batch, zone_watermarks,
@@ -81,6 +81,16 @@ pub const fn buddy_pfn(pfn: u32, order: u8) -> u32 {
 /// the order-2 block at 8.
 pub const fn combined_pfn(pfn: u32, order: u8) -> u32 {
     pfn & !(1 << order)
+}
+
+/// Whether `pfn` heads a free block of `order` in `zone` (Linux
+/// `page_is_buddy()`): one descriptor read and one masked compare. Out of
+/// range is not a buddy.
+#[inline]
+fn is_buddy(mem_map: &[Page], pfn: u32, order: u8, zone: ZoneType) -> bool {
+    mem_map
+        .get(pfn as usize)
+        .is_some_and(|p| p.is_free_head(zone, order))
 }
 
 /// The smallest order whose block holds `size_bytes` (Linux `get_order()`):
@@ -500,9 +510,11 @@ impl<'a> BuddyAllocator<'a> {
             return self.alloc_failed(gfp, order);
         }
         let highest = gfp_zone(gfp);
+        let atomic = gfp.contains(Gfp::HIGH);
         for zt in ZoneType::ALL[..=highest.index()].iter().rev().copied() {
-            if self.zones[zt.index()].managed_pages == 0 || !self.zone_watermark_ok(zt, order, gfp)
-            {
+            // A zone with no managed pages has no free pages either, so the
+            // watermark check (at least one page needed) skips it too.
+            if !self.zones[zt.index()].watermark_ok(order, atomic) {
                 continue;
             }
             let pfn = if order == 0 && self.pcp_enabled {
@@ -518,6 +530,8 @@ impl<'a> BuddyAllocator<'a> {
         self.alloc_failed(gfp, order)
     }
 
+    #[cold]
+    #[inline(never)]
     fn alloc_failed<T>(&mut self, gfp: Gfp, order: u8) -> Option<T> {
         self.vmstat.alloc_failures += 1;
         if !gfp.contains(Gfp::NOWARN) {
@@ -526,11 +540,11 @@ impl<'a> BuddyAllocator<'a> {
         None
     }
 
-    /// Marks a block allocated (Linux `prep_new_page()`).
+    /// Marks a block allocated (Linux `prep_new_page()`): one store of the
+    /// whole descriptor (the block was just unlinked, so it has no links).
+    #[inline]
     fn prep_new_page(&mut self, zt: ZoneType, pfn: u32, order: u8, gfp: Gfp) {
-        let page = &mut self.mem_map[pfn as usize];
-        page.set_flags(PageFlags::HEAD);
-        page.set_order(order);
+        self.mem_map[pfn as usize] = Page::with_order(zt, PageFlags::HEAD, order);
         self.vmstat.pgalloc[zt.index()] += 1 << order;
         if gfp.contains(Gfp::ZERO) {
             (self.zero)(pfn, 1 << order);
@@ -541,17 +555,27 @@ impl<'a> BuddyAllocator<'a> {
     /// and splits it down to `order`, returning its first pfn (Linux
     /// `__rmqueue_smallest()`). No watermark check.
     ///
+    /// The returned head is unlinked but still marked free: the caller
+    /// overwrites its whole descriptor. `free_pages` drops by `1 << order`
+    /// once, not per split.
+    ///
     /// Example: only an order-3 block at 8 is free; an order-0 request takes
     /// it and `expand()` returns 12 (order 2), 10 (order 1) and 9 (order 0)
     /// to the free lists, keeping 8.
+    #[inline]
     fn rmqueue_smallest(&mut self, zone: ZoneType, order: u8) -> Option<u32> {
+        let z = &mut self.zones[zone.index()];
         for current in order..=MAX_PAGE_ORDER {
-            let area = &self.zones[zone.index()].free_area[current as usize];
-            if let Some(pfn) = area.free_list.head() {
-                self.del_page_from_free_list(zone, pfn, current);
-                self.expand(zone, pfn, order, current);
-                return Some(pfn);
+            let area = &mut z.free_area[current as usize];
+            let pfn = area.free_list.head_raw();
+            if pfn == NIL_PFN {
+                continue;
             }
+            area.free_list.remove(self.mem_map, pfn);
+            area.nr_free -= 1;
+            z.free_pages -= 1 << order;
+            Self::expand(self.mem_map, z, pfn, order, current);
+            return Some(pfn);
         }
         None
     }
@@ -562,11 +586,18 @@ impl<'a> BuddyAllocator<'a> {
     ///
     /// Example: `pfn` 8, `high` 3, `low` 0: 12 (order 2), 10 (order 1), 9
     /// (order 0) become free; 8 stays with the caller.
-    fn expand(&mut self, zone: ZoneType, pfn: u32, low: u8, high: u8) {
+    /// Counts blocks (`nr_free`) only; the caller accounts `free_pages`.
+    #[inline]
+    fn expand(mem_map: &mut [Page], z: &mut Zone, pfn: u32, low: u8, high: u8) {
+        let zone = z.zone_type;
         let mut high = high;
         while high > low {
             high -= 1;
-            self.add_to_free_list(zone, pfn + (1 << high), high, false);
+            let upper = pfn + (1 << high);
+            mem_map[upper as usize] = Page::with_order(zone, PageFlags::BUDDY, high);
+            let area = &mut z.free_area[high as usize];
+            area.free_list.push_front(mem_map, upper);
+            area.nr_free += 1;
         }
     }
 
@@ -577,6 +608,7 @@ impl<'a> BuddyAllocator<'a> {
     /// [`free_pages_raw`](Self::free_pages_raw)), which cannot happen for a
     /// block this allocator returned and nobody freed through the raw
     /// interface.
+    #[inline]
     pub fn free_pages(&mut self, block: PageBlock) -> Result<(), BadPage> {
         self.free_pages_raw(block.pfn, block.order)
     }
@@ -595,6 +627,7 @@ impl<'a> BuddyAllocator<'a> {
     /// (`Reserved`), free already (`DoubleFree`, `OnPcpList`), not the head of
     /// an allocated block (`NotAllocated`), or was allocated with another
     /// order (`WrongOrder`).
+    #[inline]
     pub fn free_pages_raw(&mut self, pfn: u32, order: u8) -> Result<(), BadPage> {
         self.free_pages_check(pfn, order)?;
         self.free_checked(pfn, order);
@@ -603,7 +636,29 @@ impl<'a> BuddyAllocator<'a> {
 
     /// Validates a free without changing anything (Linux
     /// `free_pages_check()` and the `VM_BUG_ON`s around it).
+    ///
+    /// The fast path accepts exactly what the checks below accept (in
+    /// range, order at most `MAX_PAGE_ORDER`, aligned, state exactly
+    /// `PG_head` with this order) with one descriptor read; anything else
+    /// goes to [`free_pages_check_slow`](Self::free_pages_check_slow), which
+    /// names the reason.
+    #[inline]
     fn free_pages_check(&self, pfn: u32, order: u8) -> Result<(), BadPage> {
+        if let Some(page) = self.mem_map.get(pfn as usize)
+            && order <= MAX_PAGE_ORDER
+            && pfn.is_multiple_of(1 << order)
+            && page.is(PageFlags::HEAD, order)
+        {
+            return Ok(());
+        }
+        self.free_pages_check_slow(pfn, order)
+    }
+
+    /// Every check of a free, one by one, in the order that picks the
+    /// reported reason.
+    #[cold]
+    #[inline(never)]
+    fn free_pages_check_slow(&self, pfn: u32, order: u8) -> Result<(), BadPage> {
         let bad = |reason| BadPage {
             pfn,
             order,
@@ -643,13 +698,14 @@ impl<'a> BuddyAllocator<'a> {
     }
 
     /// Frees a block [`free_pages_check`](Self::free_pages_check) accepted.
+    #[inline]
     fn free_checked(&mut self, pfn: u32, order: u8) {
         let zt = self.mem_map[pfn as usize].zone();
-        self.mem_map[pfn as usize] = Page::new(zt, PageFlags::empty());
         self.vmstat.pgfree += 1 << order;
         if order == 0 && self.pcp_enabled {
             self.free_unref_page(zt, pfn);
         } else {
+            self.mem_map[pfn as usize] = Page::new(zt, PageFlags::empty());
             self.free_one_page(zt, pfn, order, false);
         }
     }
@@ -658,10 +714,9 @@ impl<'a> BuddyAllocator<'a> {
     /// of the same order next to it may merge with it (Linux
     /// `page_is_buddy()`). A reserved page, a hole, an allocated page, a
     /// block of another order or a page of another zone is not a buddy.
+    #[inline]
     fn page_is_buddy(&self, pfn: u32, order: u8, zone: ZoneType) -> bool {
-        self.mem_map.get(pfn as usize).is_some_and(|p| {
-            p.flags() == PageFlags::BUDDY && p.order() == order && p.zone() == zone
-        })
+        is_buddy(self.mem_map, pfn, order, zone)
     }
 
     /// Puts the block of `order` at `pfn` on the free lists, merging it with
@@ -680,26 +735,48 @@ impl<'a> BuddyAllocator<'a> {
     /// Example: blocks 8 (order 0), 10 (order 1) and 12 (order 2) are free
     /// and page 9 is freed: 9 ^ 1 = 8 is free → block 8, order 1; 8 ^ 2 = 10
     /// is free → block 8, order 2; 8 ^ 4 = 12 is free → block 8, order 3.
+    ///
+    /// `pfn`'s descriptor must be an unlinked page of `zone` with no state.
+    /// Each step reads one descriptor (the buddy's) for the test; a merged
+    /// buddy is unlinked and cleared. `free_pages` grows by `1 << order`
+    /// once; only `nr_free` changes per step.
+    #[inline]
     fn free_one_page(&mut self, zone: ZoneType, pfn: u32, order: u8, to_tail: bool) {
+        let mem_map = &mut *self.mem_map;
+        let z = &mut self.zones[zone.index()];
+        z.free_pages += 1 << order;
         let (mut pfn, mut order) = (pfn, order);
         while order < MAX_PAGE_ORDER {
             let buddy = buddy_pfn(pfn, order);
-            if !self.page_is_buddy(buddy, order, zone) {
+            if !is_buddy(mem_map, buddy, order, zone) {
                 break;
             }
-            self.del_page_from_free_list(zone, buddy, order);
+            let area = &mut z.free_area[order as usize];
+            area.free_list.remove(mem_map, buddy);
+            area.nr_free -= 1;
+            mem_map[buddy as usize] = Page::new(zone, PageFlags::empty());
             pfn = combined_pfn(pfn, order);
             order += 1;
         }
-        self.add_to_free_list(zone, pfn, order, to_tail);
+        // Marks `pfn` as the head of a free block of `order` and lists it
+        // (Linux `__add_to_free_list()` with `set_buddy_order()`).
+        mem_map[pfn as usize] = Page::with_order(zone, PageFlags::BUDDY, order);
+        let area = &mut z.free_area[order as usize];
+        if to_tail {
+            area.free_list.push_back(mem_map, pfn);
+        } else {
+            area.free_list.push_front(mem_map, pfn);
+        }
+        area.nr_free += 1;
     }
 
-    /// Marks `pfn` as the head of a free block of `order` and lists it (Linux
-    /// `__add_to_free_list()` with `set_buddy_order()`).
+    /// Marks `pfn` as the head of a free block of `order` and lists it,
+    /// counting its pages in `free_pages`, without merging (Linux
+    /// `__add_to_free_list()` with `set_buddy_order()`). Tests use it to
+    /// build states the public interface cannot reach.
+    #[cfg(test)]
     fn add_to_free_list(&mut self, zone: ZoneType, pfn: u32, order: u8, to_tail: bool) {
-        let page = &mut self.mem_map[pfn as usize];
-        page.set_flags(PageFlags::BUDDY);
-        page.set_order(order);
+        self.mem_map[pfn as usize] = Page::with_order(zone, PageFlags::BUDDY, order);
         let z = &mut self.zones[zone.index()];
         let area = &mut z.free_area[order as usize];
         if to_tail {
@@ -712,7 +789,8 @@ impl<'a> BuddyAllocator<'a> {
     }
 
     /// Takes the free block at `pfn` off its list and clears its head (Linux
-    /// `del_page_from_free_list()`).
+    /// `del_page_from_free_list()`), for tests.
+    #[cfg(test)]
     fn del_page_from_free_list(&mut self, zone: ZoneType, pfn: u32, order: u8) {
         let z = &mut self.zones[zone.index()];
         let area = &mut z.free_area[order as usize];
@@ -817,6 +895,7 @@ impl<'a> BuddyAllocator<'a> {
     }
 
     /// The zone whose span holds `pfn` (which must be below `max_pfn`).
+    #[inline]
     fn zone_of(&self, pfn: u32) -> &Zone {
         &self.zones[self.mem_map[pfn as usize].zone().index()]
     }

@@ -115,6 +115,7 @@ const _: () = assert!(core::mem::size_of::<Page>() <= 8);
 
 impl Page {
     /// A descriptor of `zone` with `flags`, order 0 and no links.
+    #[inline]
     pub const fn new(zone: ZoneType, flags: PageFlags) -> Page {
         Page(
             LINK_MASK << NEXT_SHIFT
@@ -131,6 +132,7 @@ impl Page {
 
     /// The raw 64-bit descriptor (for diagnostics such as
     /// [`super::buddy::BadPage`]).
+    #[inline]
     pub const fn raw(self) -> u64 {
         self.0
     }
@@ -142,22 +144,26 @@ impl Page {
     }
 
     /// The page state bits.
+    #[inline]
     pub const fn flags(self) -> PageFlags {
         PageFlags::from_bits_truncate(((self.0 >> FLAGS_SHIFT) & FLAGS_MASK) as u8)
     }
 
     /// Replaces the page state bits.
+    #[inline]
     pub fn set_flags(&mut self, flags: PageFlags) {
         self.0 = (self.0 & !(FLAGS_MASK << FLAGS_SHIFT)) | (flags.bits() as u64) << FLAGS_SHIFT;
     }
 
     /// Whether every bit of `flags` is set.
+    #[inline]
     pub const fn has(self, flags: PageFlags) -> bool {
         self.flags().contains(flags)
     }
 
     /// The block order: meaningful for [`PageFlags::BUDDY`] and
     /// [`PageFlags::HEAD`] pages, 0 otherwise.
+    #[inline]
     pub const fn order(self) -> u8 {
         ((self.0 >> ORDER_SHIFT) & ORDER_MASK) as u8
     }
@@ -166,12 +172,14 @@ impl Page {
     ///
     /// # Panics
     /// If `order` does not fit in 4 bits.
+    #[inline]
     pub fn set_order(&mut self, order: u8) {
         assert!(u64::from(order) <= ORDER_MASK, "set_order: order {order}");
         self.0 = (self.0 & !(ORDER_MASK << ORDER_SHIFT)) | u64::from(order) << ORDER_SHIFT;
     }
 
     /// The zone this page frame belongs to (fixed at `mem_map` creation).
+    #[inline]
     pub const fn zone(self) -> ZoneType {
         match (self.0 >> ZONE_SHIFT) & ZONE_MASK {
             0 => ZoneType::Dma,
@@ -181,32 +189,101 @@ impl Page {
     }
 
     /// The next page on the list this page is on, if any.
+    #[inline]
     pub const fn next(self) -> Option<u32> {
         link(self.0 >> NEXT_SHIFT)
     }
 
     /// The previous page on the list this page is on, if any.
+    #[inline]
     pub const fn prev(self) -> Option<u32> {
         link(self.0 >> PREV_SHIFT)
     }
 
+    /// A descriptor of `zone` with `flags`, `order` (at most
+    /// [`ORDER_MASK`], masked) and no links: one store instead of
+    /// `new` + `set_order`.
+    #[inline]
+    pub(crate) const fn with_order(zone: ZoneType, flags: PageFlags, order: u8) -> Page {
+        Page(Page::new(zone, flags).0 | (order as u64 & ORDER_MASK) << ORDER_SHIFT)
+    }
+
+    /// Whether the state bits are exactly `flags` and the order is `order`,
+    /// whatever the zone and links: one masked compare.
+    #[inline]
+    pub(crate) const fn is(self, flags: PageFlags, order: u8) -> bool {
+        const MASK: u64 = FLAGS_MASK << FLAGS_SHIFT | ORDER_MASK << ORDER_SHIFT;
+        self.0 & MASK == ((flags.bits() as u64) << FLAGS_SHIFT | (order as u64) << ORDER_SHIFT)
+    }
+
+    /// Whether this heads a free block of `order` in `zone` (state exactly
+    /// [`PageFlags::BUDDY`]): one masked compare (Linux `page_is_buddy()`'s
+    /// descriptor test).
+    #[inline]
+    pub(crate) const fn is_free_head(self, zone: ZoneType, order: u8) -> bool {
+        const MASK: u64 =
+            FLAGS_MASK << FLAGS_SHIFT | ZONE_MASK << ZONE_SHIFT | ORDER_MASK << ORDER_SHIFT;
+        self.0 & MASK == Page::with_order(zone, PageFlags::BUDDY, order).0 & MASK
+    }
+
+    /// The raw next link ([`NIL_PFN`] for none).
+    #[inline]
+    const fn next_raw(self) -> u32 {
+        ((self.0 >> NEXT_SHIFT) & LINK_MASK) as u32
+    }
+
+    /// The raw prev link ([`NIL_PFN`] for none).
+    #[inline]
+    const fn prev_raw(self) -> u32 {
+        ((self.0 >> PREV_SHIFT) & LINK_MASK) as u32
+    }
+
+    #[inline]
+    fn set_next_raw(&mut self, pfn: u32) {
+        self.set_link_raw(NEXT_SHIFT, pfn);
+    }
+
+    #[inline]
+    fn set_prev_raw(&mut self, pfn: u32) {
+        self.set_link_raw(PREV_SHIFT, pfn);
+    }
+
+    /// Both links in one store.
+    #[inline]
+    fn set_links_raw(&mut self, next: u32, prev: u32) {
+        debug_assert!(
+            next < MAX_PFN_LIMIT || next == NIL_PFN,
+            "link to pfn {next:#x}"
+        );
+        debug_assert!(
+            prev < MAX_PFN_LIMIT || prev == NIL_PFN,
+            "link to pfn {prev:#x}"
+        );
+        const LINKS: u64 = LINK_MASK << NEXT_SHIFT | LINK_MASK << PREV_SHIFT;
+        self.0 = (self.0 & !LINKS) | u64::from(next) << NEXT_SHIFT | u64::from(prev) << PREV_SHIFT;
+    }
+
+    #[inline]
+    fn set_link_raw(&mut self, shift: u32, pfn: u32) {
+        debug_assert!(
+            pfn < MAX_PFN_LIMIT || pfn == NIL_PFN,
+            "link to pfn {pfn:#x}"
+        );
+        self.0 = (self.0 & !(LINK_MASK << shift)) | u64::from(pfn & NIL_PFN) << shift;
+    }
+
+    #[cfg(test)]
     fn set_next(&mut self, pfn: Option<u32>) {
-        self.set_link(NEXT_SHIFT, pfn);
+        self.set_next_raw(pfn.unwrap_or(NIL_PFN));
     }
 
+    #[cfg(test)]
     fn set_prev(&mut self, pfn: Option<u32>) {
-        self.set_link(PREV_SHIFT, pfn);
-    }
-
-    fn set_link(&mut self, shift: u32, pfn: Option<u32>) {
-        let v = pfn.map_or(LINK_MASK, |p| {
-            debug_assert!(p < MAX_PFN_LIMIT, "link to pfn {p:#x}");
-            u64::from(p)
-        });
-        self.0 = (self.0 & !(LINK_MASK << shift)) | v << shift;
+        self.set_prev_raw(pfn.unwrap_or(NIL_PFN));
     }
 }
 
+#[inline]
 const fn link(bits: u64) -> Option<u32> {
     match (bits & LINK_MASK) as u32 {
         NIL_PFN => None,
@@ -242,98 +319,118 @@ fn fmt_link(f: &mut fmt::Formatter<'_>, pfn: Option<u32>) -> fmt::Result {
 /// A doubly linked list of pages threaded through their descriptors (Linux
 /// `struct list_head`, but the links are pfns into `mem_map`).
 ///
-/// The list stores only its ends; the links live in the [`Page`]s. Every
-/// method takes the `mem_map` the pfns index. A page is on at most one list
-/// at a time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The list stores only its ends ([`NIL_PFN`] when empty); the links live in
+/// the [`Page`]s. Every method takes the `mem_map` the pfns index. A page is
+/// on at most one list at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageList {
-    head: Option<u32>,
-    tail: Option<u32>,
+    head: u32,
+    tail: u32,
+}
+
+impl Default for PageList {
+    fn default() -> PageList {
+        PageList::new()
+    }
 }
 
 impl PageList {
     /// An empty list.
     pub const fn new() -> PageList {
         PageList {
-            head: None,
-            tail: None,
+            head: NIL_PFN,
+            tail: NIL_PFN,
         }
     }
 
     /// The first page, if any.
+    #[inline]
     pub const fn head(&self) -> Option<u32> {
-        self.head
+        link(self.head as u64)
     }
 
     /// The last page, if any.
+    #[inline]
     pub const fn tail(&self) -> Option<u32> {
-        self.tail
+        link(self.tail as u64)
+    }
+
+    /// The first page, or [`NIL_PFN`] when empty.
+    #[inline]
+    pub(crate) const fn head_raw(&self) -> u32 {
+        self.head
     }
 
     /// Whether the list has no pages.
+    #[inline]
     pub const fn is_empty(&self) -> bool {
-        self.head.is_none()
+        self.head == NIL_PFN
     }
 
     /// Inserts `pfn`, which must not be on any list, at the front (Linux
     /// `list_add()`).
+    #[inline]
     pub fn push_front(&mut self, mem_map: &mut [Page], pfn: u32) {
+        let head = self.head;
         let page = &mut mem_map[pfn as usize];
         debug_assert!(page.next().is_none() && page.prev().is_none());
-        page.set_next(self.head);
-        page.set_prev(None);
-        match self.head {
-            Some(h) => mem_map[h as usize].set_prev(Some(pfn)),
-            None => self.tail = Some(pfn),
+        page.set_links_raw(head, NIL_PFN);
+        if head == NIL_PFN {
+            self.tail = pfn;
+        } else {
+            mem_map[head as usize].set_prev_raw(pfn);
         }
-        self.head = Some(pfn);
+        self.head = pfn;
     }
 
     /// Inserts `pfn`, which must not be on any list, at the back (Linux
     /// `list_add_tail()`).
+    #[inline]
     pub fn push_back(&mut self, mem_map: &mut [Page], pfn: u32) {
+        let tail = self.tail;
         let page = &mut mem_map[pfn as usize];
         debug_assert!(page.next().is_none() && page.prev().is_none());
-        page.set_prev(self.tail);
-        page.set_next(None);
-        match self.tail {
-            Some(t) => mem_map[t as usize].set_next(Some(pfn)),
-            None => self.head = Some(pfn),
+        page.set_links_raw(NIL_PFN, tail);
+        if tail == NIL_PFN {
+            self.head = pfn;
+        } else {
+            mem_map[tail as usize].set_next_raw(pfn);
         }
-        self.tail = Some(pfn);
+        self.tail = pfn;
     }
 
     /// Unlinks `pfn`, which must be on this list, and resets its links to
     /// [`NIL_PFN`] (Linux `list_del()`).
+    #[inline]
     pub fn remove(&mut self, mem_map: &mut [Page], pfn: u32) {
-        let page = mem_map[pfn as usize];
-        let (prev, next) = (page.prev(), page.next());
-        match prev {
-            Some(p) => mem_map[p as usize].set_next(next),
-            None => {
-                debug_assert_eq!(self.head, Some(pfn), "remove: not on this list");
-                self.head = next;
-            }
-        }
-        match next {
-            Some(n) => mem_map[n as usize].set_prev(prev),
-            None => self.tail = prev,
-        }
         let page = &mut mem_map[pfn as usize];
-        page.set_next(None);
-        page.set_prev(None);
+        let (prev, next) = (page.prev_raw(), page.next_raw());
+        page.set_links_raw(NIL_PFN, NIL_PFN);
+        if prev == NIL_PFN {
+            debug_assert_eq!(self.head, pfn, "remove: not on this list");
+            self.head = next;
+        } else {
+            mem_map[prev as usize].set_next_raw(next);
+        }
+        if next == NIL_PFN {
+            self.tail = prev;
+        } else {
+            mem_map[next as usize].set_prev_raw(prev);
+        }
     }
 
     /// Removes and returns the first page.
+    #[inline]
     pub fn pop_front(&mut self, mem_map: &mut [Page]) -> Option<u32> {
-        let pfn = self.head?;
+        let pfn = self.head()?;
         self.remove(mem_map, pfn);
         Some(pfn)
     }
 
     /// Removes and returns the last page.
+    #[inline]
     pub fn pop_back(&mut self, mem_map: &mut [Page]) -> Option<u32> {
-        let pfn = self.tail?;
+        let pfn = self.tail()?;
         self.remove(mem_map, pfn);
         Some(pfn)
     }
@@ -341,7 +438,7 @@ impl PageList {
     /// The pfns from front to back. The walk trusts the links: the buddy
     /// allocator's `check()` walks lists by hand, with a bound, instead.
     pub fn iter<'m>(&self, mem_map: &'m [Page]) -> impl Iterator<Item = u32> + 'm {
-        core::iter::successors(self.head, move |&pfn| mem_map[pfn as usize].next())
+        core::iter::successors(self.head(), move |&pfn| mem_map[pfn as usize].next())
     }
 }
 

@@ -291,6 +291,21 @@ impl Zone {
         &self.pcp
     }
 
+    /// The watermark check of the allocation fast path, for `order <=
+    /// MAX_PAGE_ORDER`: `free_pages - (1 << order) >= mark`, where `mark` is
+    /// `min`, or `min - min / 2` when `atomic` (`__GFP_HIGH`). Same result as
+    /// `BuddyAllocator::zone_watermark_ok`, in 32-bit arithmetic without
+    /// overflow.
+    #[inline]
+    pub(super) const fn watermark_ok(&self, order: u8, atomic: bool) -> bool {
+        let mut mark = self.watermark.min;
+        if atomic {
+            mark -= mark / 2;
+        }
+        let need = 1u32 << order;
+        self.free_pages >= need && self.free_pages - need >= mark
+    }
+
     /// Whether the zone has RAM (Linux `populated_zone()`).
     pub const fn is_populated(&self) -> bool {
         self.present_pages != 0

@@ -19,6 +19,9 @@ impl BuddyAllocator<'_> {
     /// Takes the first page of `zone`'s per-cpu list, refilling the list
     /// with `batch` pages from the buddy lists first if it is empty (Linux
     /// `rmqueue_pcplist()`). `None` when the buddy lists have no page either.
+    ///
+    /// The page is unlinked with no state; the caller writes its descriptor.
+    #[inline]
     pub(super) fn rmqueue_pcplist(&mut self, zone: ZoneType) -> Option<u32> {
         if self.zones[zone.index()].pcp.list.is_empty() {
             self.rmqueue_bulk(zone);
@@ -26,7 +29,6 @@ impl BuddyAllocator<'_> {
         let pcp = &mut self.zones[zone.index()].pcp;
         let pfn = pcp.list.pop_front(self.mem_map)?;
         pcp.count -= 1;
-        self.mem_map[pfn as usize].set_flags(PageFlags::empty());
         Some(pfn)
     }
 
@@ -34,13 +36,14 @@ impl BuddyAllocator<'_> {
     /// the per-cpu list, ignoring the watermarks (the caller checked them for
     /// one page), as Linux `rmqueue_bulk()` does. Successive pages of a split
     /// block come out in ascending pfn order and stay in that order.
+    #[inline(never)]
     fn rmqueue_bulk(&mut self, zone: ZoneType) {
         self.vmstat.pcp_refills += 1;
         for _ in 0..self.zones[zone.index()].pcp.batch {
             let Some(pfn) = self.rmqueue_smallest(zone, 0) else {
                 break;
             };
-            self.mem_map[pfn as usize].set_flags(PageFlags::PCP);
+            self.mem_map[pfn as usize] = Page::new(zone, PageFlags::PCP);
             let pcp = &mut self.zones[zone.index()].pcp;
             pcp.list.push_back(self.mem_map, pfn);
             pcp.count += 1;
@@ -54,8 +57,12 @@ impl BuddyAllocator<'_> {
     ///
     /// Example: `batch` 4, `high` 24: the 25th page on the list drains 4,
     /// leaving 21.
+    ///
+    /// The page's descriptor is rewritten whole (`PG_pcp`, order 0, no
+    /// links) before it is listed.
+    #[inline]
     pub(super) fn free_unref_page(&mut self, zone: ZoneType, pfn: u32) {
-        self.mem_map[pfn as usize].set_flags(PageFlags::PCP);
+        self.mem_map[pfn as usize] = Page::new(zone, PageFlags::PCP);
         let pcp = &mut self.zones[zone.index()].pcp;
         pcp.list.push_front(self.mem_map, pfn);
         pcp.count += 1;
@@ -68,6 +75,7 @@ impl BuddyAllocator<'_> {
     /// Returns up to `count` pages from the back of `zone`'s per-cpu list
     /// (the least recently freed, cache-cold ones) to the buddy lists, where
     /// they merge as usual (Linux `free_pcppages_bulk()`).
+    #[inline(never)]
     pub(super) fn free_pcppages_bulk(&mut self, zone: ZoneType, count: u32) {
         self.vmstat.pcp_drains += 1;
         for _ in 0..count {
