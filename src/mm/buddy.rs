@@ -58,12 +58,13 @@ pub use check::{CheckError, ListId};
 
 use super::gfp::{Gfp, gfp_zone};
 use super::layout::{PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE};
-use super::page::{MAX_PFN_LIMIT, NIL_PFN, Page, PageFlags};
+use super::page::{MAX_PFN_LIMIT, Page, PageFlags};
 use super::zone::{
     MAX_DMA_PFN, MAX_LOW_PFN_LIMIT, MAX_NR_ZONES, MAX_PAGE_ORDER, Zone, ZoneType,
     calculate_min_free_kbytes, pcp_batch, zone_watermarks,
 };
 use core::fmt;
+use core::num::NonZeroU32;
 
 /// The buddy of the order-`order` block at `pfn`: the other half of the
 /// order `order + 1` block containing it (Linux `__find_buddy_pfn()`).
@@ -116,39 +117,67 @@ pub const fn get_order(size_bytes: u32) -> u8 {
 ///     b.clone()
 /// }
 /// ```
+///
+/// Stored as one 32-bit word, `pfn << 4 | (order + 1)` (pfns are below
+/// [`MAX_PFN_LIMIT`], 2^20; orders at most [`MAX_PAGE_ORDER`]), never 0: a
+/// `PageBlock` and an `Option<PageBlock>` both travel in one register and
+/// move with one whole-word store and load (a `{ pfn: u32, order: u8 }`
+/// pair, written field by field and read back as words, stalls store
+/// forwarding).
 #[must_use = "dropping a PageBlock leaks its pages; give it to free_pages()"]
-#[derive(Debug, PartialEq, Eq)]
-pub struct PageBlock {
-    pfn: u32,
-    order: u8,
-}
+#[derive(PartialEq, Eq)]
+pub struct PageBlock(NonZeroU32);
 
 impl PageBlock {
+    /// The block of `1 << order` pages at `pfn`, for `pfn <`
+    /// [`MAX_PFN_LIMIT`] and `order <=` [`MAX_PAGE_ORDER`].
+    #[inline]
+    const fn new(pfn: u32, order: u8) -> PageBlock {
+        debug_assert!(pfn < MAX_PFN_LIMIT && order <= MAX_PAGE_ORDER);
+        match NonZeroU32::new(pfn << 4 | (order as u32 + 1)) {
+            Some(raw) => PageBlock(raw),
+            None => unreachable!(),
+        }
+    }
+
     /// First page frame number.
+    #[inline]
     pub const fn pfn(&self) -> u32 {
-        self.pfn
+        self.0.get() >> 4
     }
 
     /// log2 of the block size in pages (0 = one 4 KiB page).
+    #[inline]
     pub const fn order(&self) -> u8 {
-        self.order
+        (self.0.get() & 0xF) as u8 - 1
     }
 
     /// Pages in the block: `1 << order`.
     pub const fn nr_pages(&self) -> u32 {
-        1 << self.order
+        1 << self.order()
     }
 
     /// Physical address of the first byte (`pfn << 12`; fits 32 bits since
     /// pfns are below 0x10_0000).
     pub const fn phys_addr(&self) -> u32 {
-        self.pfn << PAGE_SHIFT
+        self.pfn() << PAGE_SHIFT
     }
 
     /// Gives up the owned value, returning `(pfn, order)`: for blocks kept
     /// forever, or freed later through [`BuddyAllocator::free_pages_raw`].
+    #[inline]
     pub const fn into_raw(self) -> (u32, u8) {
-        (self.pfn, self.order)
+        (self.pfn(), self.order())
+    }
+}
+
+/// `PageBlock { pfn: 12, order: 2 }`, as for the two fields.
+impl fmt::Debug for PageBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PageBlock")
+            .field("pfn", &self.pfn())
+            .field("order", &self.order())
+            .finish()
     }
 }
 
@@ -524,7 +553,7 @@ impl<'a> BuddyAllocator<'a> {
             };
             if let Some(pfn) = pfn {
                 self.prep_new_page(zt, pfn, order, gfp);
-                return Some(PageBlock { pfn, order });
+                return Some(PageBlock::new(pfn, order));
             }
         }
         self.alloc_failed(gfp, order)
@@ -567,11 +596,9 @@ impl<'a> BuddyAllocator<'a> {
         let z = &mut self.zones[zone.index()];
         for current in order..=MAX_PAGE_ORDER {
             let area = &mut z.free_area[current as usize];
-            let pfn = area.free_list.head_raw();
-            if pfn == NIL_PFN {
+            let Some(pfn) = area.free_list.pop_front(self.mem_map) else {
                 continue;
-            }
-            area.free_list.remove(self.mem_map, pfn);
+            };
             area.nr_free -= 1;
             z.free_pages -= 1 << order;
             Self::expand(self.mem_map, z, pfn, order, current);
@@ -610,7 +637,8 @@ impl<'a> BuddyAllocator<'a> {
     /// interface.
     #[inline]
     pub fn free_pages(&mut self, block: PageBlock) -> Result<(), BadPage> {
-        self.free_pages_raw(block.pfn, block.order)
+        let (pfn, order) = block.into_raw();
+        self.free_pages_raw(pfn, order)
     }
 
     /// Returns the block of `1 << order` pages at `pfn`, as Linux's

@@ -355,12 +355,6 @@ impl PageList {
         link(self.tail as u64)
     }
 
-    /// The first page, or [`NIL_PFN`] when empty.
-    #[inline]
-    pub(crate) const fn head_raw(&self) -> u32 {
-        self.head
-    }
-
     /// Whether the list has no pages.
     #[inline]
     pub const fn is_empty(&self) -> bool {
@@ -419,11 +413,22 @@ impl PageList {
         }
     }
 
-    /// Removes and returns the first page.
+    /// Removes and returns the first page, resetting its links to
+    /// [`NIL_PFN`]. The same as [`remove`](Self::remove) of the head, with
+    /// the head's `prev` (always none) not tested.
     #[inline]
     pub fn pop_front(&mut self, mem_map: &mut [Page]) -> Option<u32> {
         let pfn = self.head()?;
-        self.remove(mem_map, pfn);
+        let page = &mut mem_map[pfn as usize];
+        debug_assert!(page.prev().is_none(), "pop_front: head has a prev");
+        let next = page.next_raw();
+        page.set_links_raw(NIL_PFN, NIL_PFN);
+        self.head = next;
+        if next == NIL_PFN {
+            self.tail = NIL_PFN;
+        } else {
+            mem_map[next as usize].set_prev_raw(NIL_PFN);
+        }
         Some(pfn)
     }
 

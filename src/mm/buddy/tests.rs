@@ -102,7 +102,8 @@ fn get_order_rounds_up_to_a_power_of_two_pages() {
 
 #[test]
 fn page_block_getters() {
-    let b = PageBlock { pfn: 12, order: 2 };
+    let b = PageBlock::new(12, 2);
+    assert_eq!(format!("{b:?}"), "PageBlock { pfn: 12, order: 2 }");
     assert_eq!((b.pfn(), b.order(), b.nr_pages()), (12, 2, 4));
     assert_eq!(b.phys_addr(), 0xC000);
     assert_eq!(b.into_raw(), (12, 2));
