@@ -547,7 +547,7 @@ impl<'a> BuddyAllocator<'a> {
                 continue;
             }
             let pfn = if order == 0 && self.pcp_enabled {
-                self.rmqueue_pcplist(zt)
+                self.rmqueue_pcplist(zt, atomic)
             } else {
                 self.rmqueue_smallest(zt, order)
             };
@@ -834,13 +834,14 @@ impl<'a> BuddyAllocator<'a> {
     ///
     /// Example: pfn 16 → `0xC000_0000 + 0x1_0000 = 0xC001_0000`.
     ///
-    /// Returns `None` for `__GFP_HIGHMEM` (HighMem pages have no permanent
-    /// address; Linux strips the flag) and when the allocation fails.
+    /// `__GFP_HIGHMEM` is ignored (HighMem pages have no permanent address;
+    /// Linux strips the flag the same way), so the page comes from lowmem.
+    /// Returns `None` when the allocation fails (with a warning unless
+    /// `__GFP_NOWARN`, as [`alloc_pages`](Self::alloc_pages)).
     pub fn get_free_pages(&mut self, gfp: Gfp, order: u8) -> Option<u32> {
-        if gfp.contains(Gfp::HIGHMEM) {
-            return None;
-        }
-        let (pfn, _) = self.alloc_pages(gfp, order)?.into_raw();
+        let (pfn, _) = self
+            .alloc_pages(gfp.difference(Gfp::HIGHMEM), order)?
+            .into_raw();
         // pfn < max_low_pfn <= 262144, so this stays below 4 GiB.
         Some(PAGE_OFFSET + (pfn << PAGE_SHIFT))
     }

@@ -295,7 +295,9 @@ impl Zone {
     /// MAX_PAGE_ORDER`: `free_pages - (1 << order) >= mark`, where `mark` is
     /// `min`, or `min - min / 2` when `atomic` (`__GFP_HIGH`). Same result as
     /// `BuddyAllocator::zone_watermark_ok`, in 32-bit arithmetic without
-    /// overflow.
+    /// overflow. (Linux v6 `__zone_watermark_ok()` lets `GFP_ATOMIC` go a
+    /// further `min / 4` lower through `ALLOC_NON_BLOCK`; this kernel stops
+    /// at `min / 2`, and has no `lowmem_reserve`.)
     #[inline]
     pub(super) const fn watermark_ok(&self, order: u8, atomic: bool) -> bool {
         let mut mark = self.watermark.min;

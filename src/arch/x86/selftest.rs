@@ -7,7 +7,7 @@ use super::direct_map::BootDirectMap;
 use super::early_map::with_temp_mapping;
 use super::{boot_page_directory_va, boot_stack, cpu, early_map, idt, tlb};
 use crate::mm::buddy::BuddyAllocator;
-use crate::mm::gfp::{GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, Gfp};
+use crate::mm::gfp::{GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, Gfp};
 use crate::mm::layout::{PAGE_OFFSET, align_up, pdx, phys_to_virt, ptx, virt_to_phys};
 use crate::mm::memblock::Memblock;
 use crate::mm::page::PageFlags;
@@ -261,8 +261,16 @@ pub fn buddy(b: &mut BuddyAllocator<'static>) -> u32 {
 }
 
 fn buddy_check(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
-    b.check()
-        .map_err(|_| "the invariant checker found a broken invariant")
+    checked(b, "the invariant checker found a broken invariant")
+}
+
+/// Runs the invariant checker; on failure logs which invariant broke and
+/// returns `why`.
+fn checked(b: &BuddyAllocator<'static>, why: &'static str) -> Result<(), &'static str> {
+    b.check().map_err(|e| {
+        log::error!(target: "selftest", "buddy check: {e}");
+        why
+    })
 }
 
 fn twelve_k(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
@@ -289,8 +297,7 @@ fn twelve_k(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
     b.drain_pages();
     info!(target: "selftest", "after free_pages_exact and draining the per-cpu lists:");
     b.diagram(start, start + 16, |l| info!(target: "selftest", "  {l}"));
-    b.check()
-        .map_err(|_| "invariants broken after the 12K example")
+    checked(b, "invariants broken after the 12K example")
 }
 
 fn exhaust_dma(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
@@ -315,8 +322,10 @@ fn exhaust_dma(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
     let (left, min) = (dma.free_pages(), dma.watermark().min);
     info!(target: "selftest",
         "zone DMA: {count} pages allocated before GFP_DMA failed; {left} free pages left, min watermark {min}");
-    if count == 0 || left > min + 1024 {
-        return Err("zone DMA did not run down to its watermark");
+    // GFP_DMA may not dip below min (per-cpu refills included), so the
+    // zone stops exactly there.
+    if count == 0 || left != min {
+        return Err("zone DMA did not stop exactly at its min watermark");
     }
     if b.take_warning().is_some() {
         return Err("__GFP_NOWARN failure still recorded a warning");
@@ -329,6 +338,11 @@ fn exhaust_dma(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
         Some(failure) => warn!(target: "buddy", "{failure}"),
         None => return Err("an allocation failure without __GFP_NOWARN recorded no warning"),
     }
+    // GFP_ATOMIC may dip below min (to min/2): it still gets a page.
+    let atomic = b
+        .alloc_pages(GFP_ATOMIC | Gfp::DMA, 0)
+        .ok_or("GFP_ATOMIC could not dip below the min watermark")?;
+    b.free_pages(atomic).map_err(|_| "free refused")?;
     while head != u32::MAX {
         // SAFETY: as above; each chained page is still ours until freed.
         let next = unsafe { (phys_to_virt(head << 12) as *const u32).read() };
@@ -340,7 +354,7 @@ fn exhaust_dma(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
     if b.nr_free_pages() != free_before {
         return Err("free page count differs after freeing everything");
     }
-    b.check().map_err(|_| "invariants broken after exhaustion")
+    checked(b, "invariants broken after exhaustion")
 }
 
 fn double_free(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
@@ -359,8 +373,7 @@ fn double_free(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
             if b.nr_free_pages() != free {
                 return Err("the refused double free changed the free count");
             }
-            b.check()
-                .map_err(|_| "invariants broken after the double free")
+            checked(b, "invariants broken after the double free")
         }
     }
 }
@@ -393,12 +406,17 @@ fn zeroed_pages(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
         });
         let same = block.pfn() == pfn;
         b.free_pages(block).map_err(|_| "free refused")?;
+        // The same frame must come back (LIFO per-cpu list), from the zone
+        // asked for: otherwise the test would prove nothing.
+        if !same || b.page(pfn).map(|p| p.zone()) != Some(zone) {
+            return Err("the dirtied frame did not come back from the expected zone");
+        }
         if !clean {
             return Err("a __GFP_ZERO page was not zeroed");
         }
         info!(target: "selftest",
-            "zone {}: pfn {pfn:#x} dirtied, freed, allocated again with __GFP_ZERO{}: zero",
-            zone.name(), if same { " (same frame)" } else { "" });
+            "zone {}: pfn {pfn:#x} dirtied, freed, allocated again with __GFP_ZERO: zero",
+            zone.name());
     }
     Ok(())
 }

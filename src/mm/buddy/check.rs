@@ -2,8 +2,8 @@
 //! Linux's `VM_BUG_ON`s and `CONFIG_DEBUG_VM` checks, SerenityOS `VERIFY`).
 //!
 //! [`BuddyAllocator::check`] costs one pass over `mem_map` plus one walk of
-//! every list: fine for tests after every operation, and for the kernel once
-//! after the hand-off under `debug_assertions`.
+//! every list: fine for tests after every operation, and for the kernel's
+//! `selftest` run after the hand-off and after each buddy self-test.
 
 use super::BuddyAllocator;
 use crate::mm::page::{Page, PageFlags, PageList};

@@ -22,9 +22,23 @@ impl BuddyAllocator<'_> {
     ///
     /// The page is unlinked with no state; the caller writes its descriptor.
     #[inline]
-    pub(super) fn rmqueue_pcplist(&mut self, zone: ZoneType) -> Option<u32> {
-        if self.zones[zone.index()].pcp.list.is_empty() {
-            self.rmqueue_bulk(zone);
+    ///
+    /// A refill for a request that may not dip below `min` (`atomic` false)
+    /// takes at most the pages above `min` (the caller's watermark check
+    /// guarantees one), so no GFP_KERNEL allocation leaves a zone below its
+    /// `min` watermark. Linux refills a whole `batch` regardless; this kernel
+    /// keeps the rule exact.
+    pub(super) fn rmqueue_pcplist(&mut self, zone: ZoneType, atomic: bool) -> Option<u32> {
+        let z = &self.zones[zone.index()];
+        if z.pcp.list.is_empty() {
+            let room = if atomic {
+                z.pcp.batch
+            } else {
+                z.pcp
+                    .batch
+                    .min(z.free_pages.saturating_sub(z.watermark().min).max(1))
+            };
+            self.rmqueue_bulk(zone, room);
         }
         let pcp = &mut self.zones[zone.index()].pcp;
         let pfn = pcp.list.pop_front(self.mem_map)?;
@@ -32,14 +46,14 @@ impl BuddyAllocator<'_> {
         Some(pfn)
     }
 
-    /// Moves up to `batch` order-0 pages from the buddy lists to the back of
-    /// the per-cpu list, ignoring the watermarks (the caller checked them for
-    /// one page), as Linux `rmqueue_bulk()` does. Successive pages of a split
+    /// Moves up to `count` (at most `batch`) order-0 pages from the buddy
+    /// lists to the back of the per-cpu list, as Linux `rmqueue_bulk()` does
+    /// (the caller has bounded `count` by the watermarks). Successive pages of a split
     /// block come out in ascending pfn order and stay in that order.
     #[inline(never)]
-    fn rmqueue_bulk(&mut self, zone: ZoneType) {
+    fn rmqueue_bulk(&mut self, zone: ZoneType, count: u32) {
         self.vmstat.pcp_refills += 1;
-        for _ in 0..self.zones[zone.index()].pcp.batch {
+        for _ in 0..count {
             let Some(pfn) = self.rmqueue_smallest(zone, 0) else {
                 break;
             };

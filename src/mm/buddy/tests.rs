@@ -413,6 +413,41 @@ fn setup_watermarks_worked_example() {
 }
 
 #[test]
+fn per_cpu_refills_never_take_gfp_kernel_below_min() {
+    // 4097 pages (4096 DMA, 1 Normal) with the per-cpu lists on: DMA min
+    // 127, batch 4. Refilling a whole batch for the last GFP_KERNEL page
+    // would leave up to 3 pages below min.
+    let mut b = buddy(4097, DEFAULT_MAX_LOW_PFN);
+    b.free_memory_range(0, 4097);
+    b.setup_watermarks();
+    let min = b.zone(ZoneType::Dma).watermark().min;
+    assert!(b.zone(ZoneType::Dma).pcp().batch() > 1);
+    let mut held = Vec::new();
+    while let Some(p) = b.alloc_pages(GFP_KERNEL | Gfp::NOWARN, 0) {
+        held.push(p);
+        assert!(b.zone(ZoneType::Dma).free_pages() >= min);
+    }
+    assert_eq!(b.zone(ZoneType::Dma).free_pages(), min);
+    b.check().unwrap();
+    for p in held {
+        b.free_pages(p).unwrap();
+    }
+    b.drain_pages();
+    // pfn 4096 lies in Normal: 4096 DMA pages and 1 Normal page.
+    assert_eq!(b.zone(ZoneType::Dma).free_pages(), 4096);
+    assert_eq!(b.nr_free_pages(), 4097);
+    b.check().unwrap();
+}
+
+#[test]
+fn get_free_pages_ignores_highmem_like_linux() {
+    let mut b = small(64, 0, 64);
+    let va = b.get_free_pages(GFP_HIGHUSER, 0).unwrap();
+    assert!(va >= 0xC000_0000);
+    b.free_pages_va(va, 0).unwrap();
+}
+
+#[test]
 fn gfp_kernel_is_refused_below_min_while_gfp_atomic_may_dip_to_half() {
     // 64 managed pages: min_free_kbytes = clamp(int_sqrt(256 * 16) = 64) =
     // 128, pages_min = 32, so min 32, low 40, high 48.
@@ -547,7 +582,9 @@ fn get_free_pages_returns_the_direct_map_address() {
     b.free_memory_range(16, 32);
     let va = b.get_free_pages(GFP_KERNEL, 0).unwrap();
     assert_eq!(va, 0xC001_0000); // pfn 16
-    assert_eq!(b.get_free_pages(GFP_HIGHUSER, 0), None);
+    // __GFP_HIGHMEM is ignored: the page still comes from lowmem.
+    let lowmem_va = b.get_free_pages(GFP_HIGHUSER, 0).unwrap();
+    b.free_pages_va(lowmem_va, 0).unwrap();
     assert_eq!(b.last_warning(), None);
     let before = snapshot(&b);
     for bad in [0x1000, 0xC001_0800, 0xC004_0000] {
