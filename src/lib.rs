@@ -10,7 +10,9 @@
 //! Boot order (see `kernel_entry` in `src/main.rs`):
 //! serial → GDT/IDT → CPU identification → boot information ([`boot_info`],
 //! through [`mm::early_map`]) → command line ([`cmdline`]) → logger
-//! ([`klog`]) → self-tests → `KERNEL OK`.
+//! ([`klog`]) → memory map and memblock ([`mm::setup`], [`mm::memblock`]) →
+//! mem_map, zones and the hand-off to the buddy allocator ([`mm::buddy`]) →
+//! self-tests → boot data checked intact → `KERNEL OK`.
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]

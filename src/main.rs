@@ -136,8 +136,8 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
     // 7. Where everything is: the image, the boot page tables, the stack.
     log_layout();
 
-    // 8. Memory: the map, memblock, reservations; then check that the
-    // loader's data survived.
+    // 8. Memory: the map, memblock, reservations (memblock's self-tests run
+    // here, while it still serves allocations).
     let (mut memblock, mut phys) = memory_init(&boot, &opts);
     let mut passed = 0;
     if opts.selftest {
