@@ -584,8 +584,8 @@ impl<'a> BuddyAllocator<'a> {
     /// and splits it down to `order`, returning its first pfn (Linux
     /// `__rmqueue_smallest()`). No watermark check.
     ///
-    /// The returned head is unlinked but still marked free: the caller
-    /// overwrites its whole descriptor. `free_pages` drops by `1 << order`
+    /// The returned head is unlinked but its descriptor is left as it was
+    /// (marked free, stale links): the caller overwrites it whole. `free_pages` drops by `1 << order`
     /// once, not per split.
     ///
     /// Example: only an order-3 block at 8 is free; an order-0 request takes
@@ -594,17 +594,18 @@ impl<'a> BuddyAllocator<'a> {
     #[inline]
     fn rmqueue_smallest(&mut self, zone: ZoneType, order: u8) -> Option<u32> {
         let z = &mut self.zones[zone.index()];
-        for current in order..=MAX_PAGE_ORDER {
-            let area = &mut z.free_area[current as usize];
-            let Some(pfn) = area.free_list.pop_front(self.mem_map) else {
-                continue;
-            };
-            area.nr_free -= 1;
-            z.free_pages -= 1 << order;
-            Self::expand(self.mem_map, z, pfn, order, current);
-            return Some(pfn);
-        }
-        None
+        // One slice for the search: no per-order bounds check.
+        let areas = z.free_area.get_mut(order as usize..)?;
+        let (i, area) = areas
+            .iter_mut()
+            .enumerate()
+            .find(|(_, a)| !a.free_list.is_empty())?;
+        let current = order + i as u8;
+        let pfn = area.free_list.take_front(self.mem_map)?;
+        area.nr_free -= 1;
+        z.free_pages -= 1 << order;
+        Self::expand(self.mem_map, z, pfn, order, current);
+        Some(pfn)
     }
 
     /// Splits the order-`high` block at `pfn`, just taken off its list, down
@@ -621,9 +622,9 @@ impl<'a> BuddyAllocator<'a> {
         while high > low {
             high -= 1;
             let upper = pfn + (1 << high);
-            mem_map[upper as usize] = Page::with_order(zone, PageFlags::BUDDY, high);
             let area = &mut z.free_area[high as usize];
-            area.free_list.push_front(mem_map, upper);
+            let head = Page::with_order(zone, PageFlags::BUDDY, high);
+            area.free_list.push_front_page(mem_map, upper, head);
             area.nr_free += 1;
         }
     }
@@ -780,7 +781,7 @@ impl<'a> BuddyAllocator<'a> {
                 break;
             }
             let area = &mut z.free_area[order as usize];
-            area.free_list.remove(mem_map, buddy);
+            area.free_list.unlink(mem_map, buddy);
             area.nr_free -= 1;
             mem_map[buddy as usize] = Page::new(zone, PageFlags::empty());
             pfn = combined_pfn(pfn, order);
@@ -788,12 +789,12 @@ impl<'a> BuddyAllocator<'a> {
         }
         // Marks `pfn` as the head of a free block of `order` and lists it
         // (Linux `__add_to_free_list()` with `set_buddy_order()`).
-        mem_map[pfn as usize] = Page::with_order(zone, PageFlags::BUDDY, order);
+        let head = Page::with_order(zone, PageFlags::BUDDY, order);
         let area = &mut z.free_area[order as usize];
         if to_tail {
-            area.free_list.push_back(mem_map, pfn);
+            area.free_list.push_back_page(mem_map, pfn, head);
         } else {
-            area.free_list.push_front(mem_map, pfn);
+            area.free_list.push_front_page(mem_map, pfn, head);
         }
         area.nr_free += 1;
     }

@@ -440,6 +440,123 @@ impl PageList {
         Some(pfn)
     }
 
+    /// Stores `page` at `pfn` with its links set and inserts it at the
+    /// front: the new descriptor is written once, whatever `page`'s links
+    /// were. `pfn` must not be on any list.
+    #[inline]
+    pub(crate) fn push_front_page(&mut self, mem_map: &mut [Page], pfn: u32, mut page: Page) {
+        let head = self.head;
+        page.set_links_raw(head, NIL_PFN);
+        mem_map[pfn as usize] = page;
+        if head == NIL_PFN {
+            self.tail = pfn;
+        } else {
+            mem_map[head as usize].set_prev_raw(pfn);
+        }
+        self.head = pfn;
+    }
+
+    /// Stores `page` at `pfn` with its links set and inserts it at the back,
+    /// as [`push_front_page`](Self::push_front_page).
+    #[inline]
+    pub(crate) fn push_back_page(&mut self, mem_map: &mut [Page], pfn: u32, mut page: Page) {
+        let tail = self.tail;
+        page.set_links_raw(NIL_PFN, tail);
+        mem_map[pfn as usize] = page;
+        if tail == NIL_PFN {
+            self.head = pfn;
+        } else {
+            mem_map[tail as usize].set_next_raw(pfn);
+        }
+        self.tail = pfn;
+    }
+
+    /// Unlinks `pfn`, which must be on this list, from its neighbours
+    /// without writing its own descriptor: the caller overwrites it whole
+    /// right after (its links are stale until then).
+    #[inline]
+    pub(crate) fn unlink(&mut self, mem_map: &mut [Page], pfn: u32) {
+        let page = mem_map[pfn as usize];
+        let (prev, next) = (page.prev_raw(), page.next_raw());
+        if prev == NIL_PFN {
+            debug_assert_eq!(self.head, pfn, "unlink: not on this list");
+            self.head = next;
+        } else {
+            mem_map[prev as usize].set_next_raw(next);
+        }
+        if next == NIL_PFN {
+            self.tail = prev;
+        } else {
+            mem_map[next as usize].set_prev_raw(prev);
+        }
+    }
+
+    /// Removes and returns the first page without writing its descriptor,
+    /// as [`unlink`](Self::unlink): the caller overwrites it whole.
+    #[inline]
+    pub(crate) fn take_front(&mut self, mem_map: &mut [Page]) -> Option<u32> {
+        let pfn = self.head()?;
+        let next = mem_map[pfn as usize].next_raw();
+        self.head = next;
+        if next == NIL_PFN {
+            self.tail = NIL_PFN;
+        } else {
+            mem_map[next as usize].set_prev_raw(NIL_PFN);
+        }
+        Some(pfn)
+    }
+
+    /// Removes up to `out.len()` pages from the back, writing their pfns to
+    /// `out` (last page first) and returning how many: the taken pages'
+    /// descriptors are only read, so their links are stale until the caller
+    /// overwrites them; the list is cut once.
+    #[inline]
+    pub(crate) fn take_back_into(&mut self, mem_map: &mut [Page], out: &mut [u32]) -> usize {
+        let mut pfn = self.tail;
+        let mut n = 0;
+        for slot in out.iter_mut() {
+            if pfn == NIL_PFN {
+                break;
+            }
+            *slot = pfn;
+            n += 1;
+            pfn = mem_map[pfn as usize].prev_raw();
+        }
+        self.tail = pfn;
+        if pfn == NIL_PFN {
+            self.head = NIL_PFN;
+        } else {
+            mem_map[pfn as usize].set_next_raw(NIL_PFN);
+        }
+        n
+    }
+
+    /// Appends the `n` pages `[start, start + n)`, none on any list, in
+    /// ascending order, each descriptor written once as `page` with its
+    /// links set.
+    #[inline]
+    pub(crate) fn append_run(&mut self, mem_map: &mut [Page], start: u32, n: u32, page: Page) {
+        if n == 0 {
+            return;
+        }
+        let end = start + n;
+        let run = &mut mem_map[start as usize..end as usize];
+        let mut prev = self.tail;
+        for (pfn, slot) in (start..).zip(run.iter_mut()) {
+            let next = if pfn + 1 == end { NIL_PFN } else { pfn + 1 };
+            let mut p = page;
+            p.set_links_raw(next, prev);
+            *slot = p;
+            prev = pfn;
+        }
+        if self.tail == NIL_PFN {
+            self.head = start;
+        } else {
+            mem_map[self.tail as usize].set_next_raw(start);
+        }
+        self.tail = end - 1;
+    }
+
     /// The pfns from front to back. The walk trusts the links: the buddy
     /// allocator's `check()` walks lists by hand, with a bound, instead.
     pub fn iter<'m>(&self, mem_map: &'m [Page]) -> impl Iterator<Item = u32> + 'm {

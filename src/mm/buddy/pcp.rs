@@ -13,21 +13,22 @@
 
 use super::BuddyAllocator;
 use crate::mm::page::{Page, PageFlags};
-use crate::mm::zone::ZoneType;
+use crate::mm::zone::{MAX_PAGE_ORDER, PCP_BATCH_MAX, ZoneType};
 
 impl BuddyAllocator<'_> {
     /// Takes the first page of `zone`'s per-cpu list, refilling the list
     /// with `batch` pages from the buddy lists first if it is empty (Linux
     /// `rmqueue_pcplist()`). `None` when the buddy lists have no page either.
     ///
-    /// The page is unlinked with no state; the caller writes its descriptor.
-    #[inline]
+    /// The page is unlinked but its descriptor is left as it was (`PG_pcp`,
+    /// stale links): the caller overwrites it whole.
     ///
     /// A refill for a request that may not dip below `min` (`atomic` false)
     /// takes at most the pages above `min` (the caller's watermark check
     /// guarantees one), so no GFP_KERNEL allocation leaves a zone below its
     /// `min` watermark. Linux refills a whole `batch` regardless; this kernel
     /// keeps the rule exact.
+    #[inline]
     pub(super) fn rmqueue_pcplist(&mut self, zone: ZoneType, atomic: bool) -> Option<u32> {
         let z = &self.zones[zone.index()];
         if z.pcp.list.is_empty() {
@@ -41,25 +42,46 @@ impl BuddyAllocator<'_> {
             self.rmqueue_bulk(zone, room);
         }
         let pcp = &mut self.zones[zone.index()].pcp;
-        let pfn = pcp.list.pop_front(self.mem_map)?;
+        let pfn = pcp.list.take_front(self.mem_map)?;
         pcp.count -= 1;
         Some(pfn)
     }
 
     /// Moves up to `count` (at most `batch`) order-0 pages from the buddy
     /// lists to the back of the per-cpu list, as Linux `rmqueue_bulk()` does
-    /// (the caller has bounded `count` by the watermarks). Successive pages of a split
-    /// block come out in ascending pfn order and stay in that order.
+    /// (the caller has bounded `count` by the watermarks). Successive pages of
+    /// a split block come out in ascending pfn order and stay in that order.
+    ///
+    /// When `count` is a power of two `1 << o` and no order below `o` has a
+    /// free block, page-by-page takes exactly the pages of the first block
+    /// of the smallest order `>= o`, split down to `o` (its first `1 << o`
+    /// pages, ascending): that block is taken at once with
+    /// `rmqueue_smallest(o)` and its descriptors are written in one pass,
+    /// with the same result.
     #[inline(never)]
     fn rmqueue_bulk(&mut self, zone: ZoneType, count: u32) {
         self.vmstat.pcp_refills += 1;
+        if count.is_power_of_two() {
+            let order = count.trailing_zeros() as u8;
+            let z = &self.zones[zone.index()];
+            if order <= MAX_PAGE_ORDER
+                && z.free_area[..order as usize].iter().all(|a| a.nr_free == 0)
+                && let Some(pfn) = self.rmqueue_smallest(zone, order)
+            {
+                let pcp = &mut self.zones[zone.index()].pcp;
+                let page = Page::new(zone, PageFlags::PCP);
+                pcp.list.append_run(self.mem_map, pfn, count, page);
+                pcp.count += count;
+                return;
+            }
+        }
         for _ in 0..count {
             let Some(pfn) = self.rmqueue_smallest(zone, 0) else {
                 break;
             };
-            self.mem_map[pfn as usize] = Page::new(zone, PageFlags::PCP);
             let pcp = &mut self.zones[zone.index()].pcp;
-            pcp.list.push_back(self.mem_map, pfn);
+            let page = Page::new(zone, PageFlags::PCP);
+            pcp.list.push_back_page(self.mem_map, pfn, page);
             pcp.count += 1;
         }
     }
@@ -76,9 +98,9 @@ impl BuddyAllocator<'_> {
     /// links) before it is listed.
     #[inline]
     pub(super) fn free_unref_page(&mut self, zone: ZoneType, pfn: u32) {
-        self.mem_map[pfn as usize] = Page::new(zone, PageFlags::PCP);
         let pcp = &mut self.zones[zone.index()].pcp;
-        pcp.list.push_front(self.mem_map, pfn);
+        let page = Page::new(zone, PageFlags::PCP);
+        pcp.list.push_front_page(self.mem_map, pfn, page);
         pcp.count += 1;
         if pcp.count > pcp.high {
             let batch = pcp.batch;
@@ -89,17 +111,44 @@ impl BuddyAllocator<'_> {
     /// Returns up to `count` pages from the back of `zone`'s per-cpu list
     /// (the least recently freed, cache-cold ones) to the buddy lists, where
     /// they merge as usual (Linux `free_pcppages_bulk()`).
+    ///
+    /// The pages are taken off in chunks of up to [`PCP_BATCH_MAX`] with one
+    /// cut of the list. A chunk of `1 << o` pages that is exactly one
+    /// naturally aligned block (the usual case after a refill) is freed as
+    /// that order-`o` block: freed page by page, its pages could only merge
+    /// among themselves until the last one completes the block, which then
+    /// merges on as the block does, so the result is the same.
     #[inline(never)]
     pub(super) fn free_pcppages_bulk(&mut self, zone: ZoneType, count: u32) {
         self.vmstat.pcp_drains += 1;
-        for _ in 0..count {
+        let mut left = count;
+        let mut buf = [0u32; PCP_BATCH_MAX as usize];
+        while left > 0 {
+            let want = left.min(PCP_BATCH_MAX) as usize;
             let pcp = &mut self.zones[zone.index()].pcp;
-            let Some(pfn) = pcp.list.pop_back(self.mem_map) else {
+            let n = pcp.list.take_back_into(self.mem_map, &mut buf[..want]);
+            if n == 0 {
                 break;
-            };
-            pcp.count -= 1;
-            self.mem_map[pfn as usize] = Page::new(zone, PageFlags::empty());
-            self.free_one_page(zone, pfn, 0, false);
+            }
+            pcp.count -= n as u32;
+            left -= n as u32;
+            let taken = &buf[..n];
+            let (mut lo, mut hi) = (u32::MAX, 0);
+            for &pfn in taken {
+                lo = lo.min(pfn);
+                hi = hi.max(pfn);
+            }
+            // The pfns are distinct (each was on the list once), so a span
+            // of exactly n pages is the whole range.
+            if n.is_power_of_two() && hi - lo + 1 == n as u32 && lo.is_multiple_of(n as u32) {
+                self.mem_map[lo as usize..=hi as usize].fill(Page::new(zone, PageFlags::empty()));
+                self.free_one_page(zone, lo, n.trailing_zeros() as u8, false);
+            } else {
+                for &pfn in taken {
+                    self.mem_map[pfn as usize] = Page::new(zone, PageFlags::empty());
+                    self.free_one_page(zone, pfn, 0, false);
+                }
+            }
         }
     }
 
