@@ -7,34 +7,56 @@
 //! This module is pure arithmetic: it never dereferences anything, so it is
 //! compiled and tested on the host as well.
 //!
+//! Two page directories use this space one after the other. The boot stub's
+//! (`boot/entry.S`) maps only what the first Rust code needs; the final one
+//! (`arch::x86::paging::paging_init`, after the buddy allocator exists) maps
+//! all of low memory and the areas above it.
+//!
 //! ```text
-//!  virtual
+//!  virtual       final page directory              boot page directory
 //!  0xFFFF_FFFF +-----------------------------+
+//!              | last page: hole (FIX_HOLE)  |
+//!  0xFFFF_F000 +-----------------------------+  FIXADDR_TOP
+//!              | fixmap: KM_SLOTS temporary  |  kmap_local slots, one
+//!              | mapping slots               |  frame each, stacked
+//!  0xFFFE_F000 +-----------------------------+  FIXADDR_START
 //!              | (not mapped)                |
 //!  0xFFC0_0000 +-----------------------------+
-//!              | early map window, 4 MiB     |  any physical page, mapped on
-//!              |                             |  demand (boot information)
-//!  0xFF80_0000 +-----------------------------+  EARLY_MAP_BASE
-//!              | (not mapped)                |
-//!  0xC100_0000 +-----------------------------+  PAGE_OFFSET + BOOT_MAP_LIMIT
-//!              | kernel image, boot stack    |  physical [0x1000, BOOT_MAP_LIMIT):
-//!              | (its guard page: a hole),   |  the image and early memblock
-//!              | early allocations           |  allocations
-//!  0xC000_1000 +-----------------------------+
-//!  0xC000_0000 +-----------------------------+  PAGE_OFFSET (this page unmapped)
-//!              | (not mapped)                |
-//!  0x0100_0000 +-----------------------------+  BOOT_MAP_LIMIT
-//!              | identity map of the same    |  physical [0x1000, BOOT_MAP_LIMIT),
-//!              | pages (boot only)           |  needed while EIP is still physical
+//!              | early map window, 4 MiB     |  boot information, read-only;
+//!              | (removed after boot)        |  last slot: boot-time temporary map
+//!  0xFF80_0000 +-----------------------------+  EARLY_MAP_BASE = PKMAP_END
+//!              | pkmap: LAST_PKMAP slots     |  kmap() of HighMem pages
+//!  0xFF40_0000 +-----------------------------+  PKMAP_BASE
+//!              | 2 guard pages               |
+//!  0xFF3F_E000 +-----------------------------+  VMALLOC_END
+//!              | vmalloc area                |  (issue 6: vmalloc, demand paging)
+//!  0xF880_0000 +-----------------------------+  VMALLOC_START
+//!              | 8 MiB gap (VMALLOC_OFFSET)  |  catches overruns of the direct map
+//!  0xF800_0000 +-----------------------------+  PAGE_OFFSET + MAXMEM
+//!              | direct map: physical        |  lowmem, [0, min(RAM, 896 MiB)):
+//!              | [0, max_low_pfn * 4 KiB)    |  text/rodata read-only, the rest
+//!              | at PAGE_OFFSET + pa         |  writable; page 0 and the boot
+//!              |                             |  stack guard page left out
+//!  0xC000_0000 +-----------------------------+  PAGE_OFFSET
+//!              | (not mapped)                |  boot only: identity map of
+//!              |                             |  [0x1000, BOOT_MAP_LIMIT)
 //!  0x0000_1000 +-----------------------------+
 //!              | null page, never mapped     |
 //!  0x0000_0000 +-----------------------------+
 //! ```
 //!
+//! The boot page directory maps physical `[0x1000, BOOT_MAP_LIMIT)` (16 MiB)
+//! twice, at identity (needed while EIP is still physical) and at
+//! `PAGE_OFFSET`, plus the early map window.
+//!
 //! # References
 //! - Intel SDM Vol. 3A, §4.3 "32-Bit Paging".
-//! - Linux: `arch/x86/include/asm/page_32_types.h` (`__PAGE_OFFSET`),
-//!   `arch/x86/kernel/head_32.S` (the boot page tables).
+//! - Linux: `arch/x86/include/asm/page_32_types.h` (`__PAGE_OFFSET`,
+//!   `MAXMEM`), `arch/x86/include/asm/pgtable_32_areas.h` (`VMALLOC_OFFSET`,
+//!   `VMALLOC_START`, `VMALLOC_END`), `arch/x86/include/asm/pgtable_32.h` and
+//!   `highmem.h` (`PKMAP_BASE`, `LAST_PKMAP`), `arch/x86/include/asm/fixmap.h`
+//!   (`FIXADDR_TOP`, `__fix_to_virt`), `arch/x86/kernel/head_32.S` (the boot
+//!   page tables).
 
 /// Value: 12. log2 of the page size.
 pub const PAGE_SHIFT: u32 = 12;
@@ -79,6 +101,62 @@ pub const PAGE_OFFSET_PDE: u32 = pdx(PAGE_OFFSET);
 
 /// Value: 1022. Page-directory index of the early map window.
 pub const EARLY_MAP_PDE: u32 = pdx(EARLY_MAP_BASE);
+
+/// Value: 896 MiB (0x3800_0000). The most physical memory the direct map
+/// holds (Linux `MAXMEM` with the default split): 1 GiB of kernel space minus
+/// 128 MiB for the areas above it. RAM above it is HighMem.
+pub const MAXMEM: u32 = 896 << 20;
+
+/// Value: 0xF800_0000. Where the largest possible direct map ends.
+pub const DIRECT_MAP_MAX_END: u32 = PAGE_OFFSET + MAXMEM;
+
+/// Value: 8 MiB. Unmapped gap between the direct map and the vmalloc area, so
+/// that running off the end of low memory faults (Linux `VMALLOC_OFFSET`).
+pub const VMALLOC_OFFSET: u32 = 8 << 20;
+
+/// Value: 0xF880_0000. Start of the vmalloc area.
+pub const VMALLOC_START: u32 = DIRECT_MAP_MAX_END + VMALLOC_OFFSET;
+
+/// Value: 0xFF40_0000. Start of the pkmap window (Linux `PKMAP_BASE`): one
+/// page table whose entries `kmap()` points at HighMem frames.
+pub const PKMAP_BASE: u32 = 0xFF40_0000;
+
+/// Value: 1024. Slots in the pkmap window (Linux `LAST_PKMAP` without PAE).
+pub const LAST_PKMAP: u32 = ENTRIES_PER_TABLE;
+
+/// Value: 0xFF80_0000. End of the pkmap window.
+pub const PKMAP_END: u32 = PKMAP_BASE + LAST_PKMAP * PAGE_SIZE;
+
+/// Value: 0xFF3F_E000. End of the vmalloc area: two unmapped guard pages below
+/// `PKMAP_BASE` (Linux `VMALLOC_END = PKMAP_BASE - 2 * PAGE_SIZE`).
+pub const VMALLOC_END: u32 = PKMAP_BASE - 2 * PAGE_SIZE;
+
+/// Value: 0xFFFF_F000. Fixmap slot `idx` is at `FIXADDR_TOP - idx * 4 KiB`
+/// (Linux `__fix_to_virt`); slot 0 (`FIX_HOLE`), the last page of the address
+/// space, is never mapped.
+pub const FIXADDR_TOP: u32 = 0xFFFF_F000;
+
+/// Value: 16. Fixmap slots for `kmap_local` (Linux `KM_MAX_IDX`): the most
+/// temporary mappings that can be nested at once.
+pub const KM_SLOTS: u32 = 16;
+
+/// Value: 1. Fixmap index of the first `kmap_local` slot (Linux
+/// `FIX_KMAP_BEGIN`); the slots are `FIX_KMAP_BEGIN..FIX_KMAP_BEGIN + KM_SLOTS`.
+pub const FIX_KMAP_BEGIN: u32 = 1;
+
+/// Value: 0xFFFE_F000. Lowest fixmap address (slot 16).
+pub const FIXADDR_START: u32 = fix_to_virt(FIX_KMAP_BEGIN + KM_SLOTS - 1);
+
+/// Virtual address of fixmap slot `idx` (Linux `__fix_to_virt`).
+pub const fn fix_to_virt(idx: u32) -> u32 {
+    FIXADDR_TOP - idx * PAGE_SIZE
+}
+
+/// Value: 1021. Page-directory index of the pkmap window's page table.
+pub const PKMAP_PDE: u32 = pdx(PKMAP_BASE);
+
+/// Value: 1023. Page-directory index of the fixmap's page table.
+pub const FIXMAP_PDE: u32 = pdx(FIXADDR_START);
 
 /// Page-directory index of virtual address `va` (bits 31..22).
 ///
@@ -141,6 +219,119 @@ pub const fn align_up(x: u64, align: u64) -> u64 {
     }
 }
 
+/// A part of the kernel's address space, as fault reports and the layout log
+/// name it. [`region_of`] classifies an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Region {
+    /// `[0, 4 KiB)`: never mapped, so that null pointers fault.
+    NullPage,
+    /// `[4 KiB, PAGE_OFFSET)`: the boot stub's identity map while the boot
+    /// page directory is in use; nothing in the final one (no user space).
+    Low,
+    /// A section of the kernel image (`.text`, `.rodata`, ...), inside the
+    /// direct map; the name is the section's.
+    Kernel(&'static str),
+    /// The unmapped page below the boot stack.
+    StackGuard,
+    /// The direct map of low memory.
+    DirectMap,
+    /// Between the end of the direct map and `VMALLOC_START`: no memory.
+    AboveDirectMap,
+    /// `[VMALLOC_START, VMALLOC_END)`.
+    Vmalloc,
+    /// The guard pages between vmalloc and pkmap.
+    VmallocGuard,
+    /// `[PKMAP_BASE, PKMAP_END)`: `kmap()` slots.
+    Pkmap,
+    /// `[EARLY_MAP_BASE, +4 MiB)`: the early map window.
+    EarlyMap,
+    /// `[FIXADDR_START, FIXADDR_TOP]`: the fixmap slots.
+    Fixmap,
+    /// Anything else (between the early map and the fixmap, the last page).
+    Unmapped,
+}
+
+impl Region {
+    /// A short name, as used in the log (`"direct map"`, `"vmalloc"`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Region::NullPage => "null page",
+            Region::Low => "below PAGE_OFFSET",
+            Region::Kernel(section) => section,
+            Region::StackGuard => "boot stack guard page",
+            Region::DirectMap => "direct map",
+            Region::AboveDirectMap => "above the direct map",
+            Region::Vmalloc => "vmalloc",
+            Region::VmallocGuard => "vmalloc guard",
+            Region::Pkmap => "pkmap",
+            Region::EarlyMap => "early map window",
+            Region::Fixmap => "fixmap",
+            Region::Unmapped => "unmapped",
+        }
+    }
+
+    /// What an access there usually means, for a fault report.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Region::NullPage => "a null pointer dereference",
+            Region::Low => "no mapping below PAGE_OFFSET once the identity map is gone",
+            Region::Kernel(".text" | ".rodata" | ".boot") => "kernel code or constants, read-only",
+            Region::Kernel(_) => "kernel data",
+            Region::StackGuard => "kernel stack overflow",
+            Region::DirectMap => "low memory, mapped linearly at PAGE_OFFSET + physical",
+            Region::AboveDirectMap => "past the end of low memory",
+            Region::Vmalloc => "virtually contiguous kernel mappings",
+            Region::VmallocGuard => "overrun of the vmalloc area",
+            Region::Pkmap => "kmap() of a HighMem page",
+            Region::EarlyMap => "boot information, mapped early",
+            Region::Fixmap => "kmap_local temporary mapping",
+            Region::Unmapped => "nothing is ever mapped there",
+        }
+    }
+}
+
+impl core::fmt::Display for Region {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}: {}", self.name(), self.hint())
+    }
+}
+
+/// The run-time facts [`region_of`] needs besides the constants above.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelLayout {
+    /// The kernel image's sections: name and virtual `[start, end)`.
+    pub sections: [(&'static str, u32, u32); 5],
+    /// The boot stack's guard page, virtual `[start, end)`.
+    pub stack_guard: (u32, u32),
+    /// End of the direct map: `PAGE_OFFSET + BOOT_MAP_LIMIT` under the boot
+    /// page directory, `PAGE_OFFSET + max_low_pfn * 4 KiB` under the final one.
+    pub direct_map_end: u32,
+}
+
+/// Which region virtual address `va` belongs to.
+pub fn region_of(va: u32, l: &KernelLayout) -> Region {
+    if va < PAGE_SIZE {
+        return Region::NullPage;
+    }
+    if (l.stack_guard.0..l.stack_guard.1).contains(&va) {
+        return Region::StackGuard;
+    }
+    if let Some(&(name, _, _)) = l.sections.iter().find(|s| (s.1..s.2).contains(&va)) {
+        return Region::Kernel(name);
+    }
+    match va {
+        _ if va < PAGE_OFFSET => Region::Low,
+        _ if va < l.direct_map_end.min(DIRECT_MAP_MAX_END) => Region::DirectMap,
+        _ if va < VMALLOC_START => Region::AboveDirectMap,
+        _ if va < VMALLOC_END => Region::Vmalloc,
+        _ if va < PKMAP_BASE => Region::VmallocGuard,
+        _ if va < PKMAP_END => Region::Pkmap,
+        _ if va < EARLY_MAP_BASE + EARLY_MAP_PAGES * PAGE_SIZE => Region::EarlyMap,
+        _ if (FIXADDR_START..FIXADDR_TOP).contains(&va) => Region::Fixmap,
+        _ => Region::Unmapped,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +344,52 @@ mod tests {
         assert_eq!(BOOT_MAP_LIMIT, 16 << 20);
         assert_eq!(PAGE_OFFSET_PDE, 768);
         assert_eq!(EARLY_MAP_PDE, 1022);
+        assert_eq!(DIRECT_MAP_MAX_END, 0xF800_0000);
+        assert_eq!(VMALLOC_START, 0xF880_0000);
+        assert_eq!(VMALLOC_END, 0xFF3F_E000);
+        assert_eq!(PKMAP_END, EARLY_MAP_BASE);
+        assert_eq!(PKMAP_PDE, 1021);
+        assert_eq!(FIXMAP_PDE, 1023);
+        assert_eq!(FIXADDR_START, 0xFFFE_F000);
+        assert_eq!(fix_to_virt(FIX_KMAP_BEGIN), 0xFFFF_E000);
+        assert_eq!(MAXMEM >> PAGE_SHIFT, crate::mm::zone::DEFAULT_MAX_LOW_PFN);
+    }
+
+    #[test]
+    fn every_region_is_named() {
+        let l = KernelLayout {
+            sections: [
+                (".boot", 0x0010_0000, 0x0010_1000),
+                (".text", 0xC010_1000, 0xC011_0000),
+                (".rodata", 0xC011_0000, 0xC012_0000),
+                (".data", 0xC012_0000, 0xC012_1000),
+                (".bss", 0xC012_1000, 0xC013_0000),
+            ],
+            stack_guard: (0xC012_8000, 0xC012_9000),
+            direct_map_end: 0xC800_0000,
+        };
+        let cases = [
+            (0x0000_0010, Region::NullPage),
+            (0x0010_0000, Region::Kernel(".boot")),
+            (0x0020_0000, Region::Low),
+            (0xC000_0000, Region::DirectMap),
+            (0xC010_2000, Region::Kernel(".text")),
+            (0xC012_8ffc, Region::StackGuard),
+            (0xC012_9000, Region::Kernel(".bss")),
+            (0xC7FF_FFFF, Region::DirectMap),
+            (0xC800_0000, Region::AboveDirectMap),
+            (0xF880_0000, Region::Vmalloc),
+            (0xFF3F_E000, Region::VmallocGuard),
+            (0xFF40_0000, Region::Pkmap),
+            (0xFF80_0000, Region::EarlyMap),
+            (0xFFC0_0000, Region::Unmapped),
+            (0xFFFE_F000, Region::Fixmap),
+            (0xFFFF_F000, Region::Unmapped),
+        ];
+        for (va, region) in cases {
+            assert_eq!(region_of(va, &l), region, "{va:#x}");
+            assert!(!region.to_string().is_empty());
+        }
     }
 
     #[test]

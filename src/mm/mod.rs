@@ -23,8 +23,10 @@
 pub mod buddy;
 pub mod early_map;
 pub mod gfp;
+pub mod highmem;
 pub mod layout;
 pub mod memblock;
 pub mod page;
+pub mod paging;
 pub mod setup;
 pub mod zone;

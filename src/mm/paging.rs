@@ -1,0 +1,824 @@
+//! Page tables: map, unmap and translate over two-level 32-bit paging, with
+//! TLB invalidation the caller cannot forget.
+//!
+//! This module is pure logic. It reaches page-table memory through
+//! [`PageTableMemory`], gets page-table frames from a [`FrameSource`] (the
+//! buddy allocator in the kernel) and invalidates translations through a
+//! [`TlbFlusher`]; the kernel implements these in `arch::x86::paging`, the
+//! host tests with an emulated MMU (physical memory in a byte vector, a TLB
+//! that only changes on invalidation).
+//!
+//! ```text
+//!  CR3 ──> page directory (1024 PDEs)        page table (1024 PTEs)
+//!          PDE[va >> 22] ─────────────────>  PTE[(va >> 12) & 1023] ──> frame
+//!                                                                 + (va & 0xfff)
+//!  PDE/PTE: bits 31..12 frame address, 8 G, 7 PS (PDE) / PAT (PTE), 6 D,
+//!           5 A, 4 PCD, 3 PWT, 2 U/S, 1 R/W, 0 P
+//! ```
+//!
+//! Entries use the `x86` crate's 32-bit types (`PDEntry`, `PTEntry`,
+//! `PDFlags`, `PTFlags`, `PAddr`, `VAddr`). Page directory entries are
+//! always made present and writable: the CPU combines the R/W bits of both
+//! levels, so the PTE alone decides (Intel SDM Vol. 3A §4.6 "Access Rights").
+//!
+//! # TLB invalidation
+//! Every change to a present mapping returns a [`TlbFlush`] token, marked
+//! `#[must_use]`. The caller either runs it ([`TlbFlush::flush`]) once the
+//! change should be visible, or discards it with a reason
+//! ([`TlbFlush::ignore`]), e.g. because the page directory is not loaded
+//! yet. Dropping a token without either is a bug and panics: a stale TLB
+//! entry would otherwise let the CPU keep using the old frame silently.
+//! (The x86_64 crate's `MapperFlush` is the model; the panic on drop is
+//! stricter.)
+//!
+//! # References
+//! - Intel SDM Vol. 3A, §4.3 "32-Bit Paging" (Tables 4-4 to 4-6, the entry
+//!   formats), §4.10.4 "Invalidation of TLBs and Paging-Structure Caches".
+//! - Linux: `mm/memory.c`, `arch/x86/mm/init_32.c`
+//!   (`kernel_physical_mapping_init`, `one_page_table_init`),
+//!   `arch/x86/mm/tlb.c` (`tlb_single_page_flush_ceiling`).
+
+use super::buddy::BuddyAllocator;
+use super::gfp::{GFP_KERNEL, Gfp};
+use super::layout::{ENTRIES_PER_TABLE, PAGE_SHIFT, PAGE_SIZE, pdx, ptx};
+use core::fmt;
+pub use x86::bits32::paging::{PAddr, PDEntry, PDFlags, PTEntry, PTFlags, VAddr};
+
+/// Entries of one page directory or page table.
+pub type Table = [u32; ENTRIES_PER_TABLE as usize];
+
+/// Access to the memory that holds page tables.
+pub trait PageTableMemory {
+    /// Runs `f` on the 4 KiB table (a page directory or page table) at
+    /// physical address `table`.
+    fn with_table<R>(&mut self, table: PAddr, f: impl FnOnce(&mut Table) -> R) -> R;
+}
+
+/// Frames for page tables.
+pub trait FrameSource {
+    /// A zeroed frame for a page table, reachable through
+    /// [`PageTableMemory`]; `None` when memory is exhausted.
+    fn alloc_table(&mut self) -> Option<PAddr>;
+    /// Gives back a page-table frame from [`FrameSource::alloc_table`].
+    fn free_table(&mut self, table: PAddr);
+}
+
+/// Executes TLB invalidations.
+pub trait TlbFlusher {
+    /// Drops the translation of the page holding `va` (`invlpg`, or a full
+    /// flush where the CPU has no `invlpg`).
+    fn flush_page(&mut self, va: VAddr);
+    /// Drops every non-global translation (a CR3 reload).
+    fn flush_all(&mut self);
+    /// Whether [`TlbFlusher::flush_page`] really flushes one page; if not,
+    /// a range is flushed with one [`TlbFlusher::flush_all`].
+    fn has_invlpg(&self) -> bool;
+}
+
+/// Value: 33. A range of more pages is flushed with one CR3 reload instead of
+/// one `invlpg` per page (Linux `tlb_single_page_flush_ceiling`).
+pub const FLUSH_CEILING: u32 = 33;
+
+/// A pending TLB invalidation of the `pages` pages from `va`, returned by
+/// every change to a mapping.
+///
+/// # Panics
+/// When dropped without [`TlbFlush::flush`] or [`TlbFlush::ignore`].
+#[must_use = "the TLB may still hold the old translation: call .flush(tlb), or .ignore(reason)"]
+#[derive(Debug)]
+pub struct TlbFlush {
+    va: u32,
+    pages: u32,
+}
+
+impl TlbFlush {
+    fn new(va: u32, pages: u32) -> Self {
+        TlbFlush { va, pages }
+    }
+
+    /// First virtual address the token covers.
+    pub fn va(&self) -> VAddr {
+        VAddr(self.va)
+    }
+
+    /// Number of pages the token covers.
+    pub fn pages(&self) -> u32 {
+        self.pages
+    }
+
+    /// Invalidates the translations: one `flush_page` per page for up to
+    /// [`FLUSH_CEILING`] pages on a CPU with `invlpg`, else one `flush_all`.
+    pub fn flush(self, tlb: &mut impl TlbFlusher) {
+        match self.pages {
+            0 => {}
+            n if tlb.has_invlpg() && n <= FLUSH_CEILING => {
+                for i in 0..n {
+                    tlb.flush_page(VAddr(self.va.wrapping_add(i << PAGE_SHIFT)));
+                }
+            }
+            _ => tlb.flush_all(),
+        }
+        core::mem::forget(self);
+    }
+
+    /// Discards the token without flushing. `reason` documents why that is
+    /// correct at the call site (e.g. "page directory not loaded yet").
+    pub fn ignore(self, reason: &'static str) {
+        let _ = reason;
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for TlbFlush {
+    fn drop(&mut self) {
+        #[cfg(test)]
+        if std::thread::panicking() {
+            return;
+        }
+        panic!(
+            "TLB flush token for {} page(s) at {:#010x} dropped: call flush() or ignore(reason)",
+            self.pages, self.va
+        );
+    }
+}
+
+/// Why a mapping change was refused. Nothing was changed when one is
+/// returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// `va` or `pa` is not a multiple of 4 KiB.
+    Misaligned {
+        /// The virtual address.
+        va: u32,
+        /// The physical address.
+        pa: u32,
+    },
+    /// `va` lies outside the range this address space manages.
+    OutOfRange {
+        /// The virtual address.
+        va: u32,
+    },
+    /// `va` is already mapped, to frame `pa`.
+    AlreadyMapped {
+        /// The virtual address.
+        va: u32,
+        /// Where it points now.
+        pa: u32,
+    },
+    /// `va` is not mapped.
+    NotMapped {
+        /// The virtual address.
+        va: u32,
+    },
+    /// No frame for a page table.
+    NoMemory {
+        /// The virtual address that needed it.
+        va: u32,
+    },
+    /// The page-directory entry for `va` maps a 4 MiB page, which this code
+    /// never creates and does not change.
+    LargePage {
+        /// The virtual address.
+        va: u32,
+    },
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            MapError::Misaligned { va, pa } => {
+                write!(f, "va {va:#010x} or pa {pa:#010x} is not page-aligned")
+            }
+            MapError::OutOfRange { va } => {
+                write!(f, "va {va:#010x} lies outside this address space's range")
+            }
+            MapError::AlreadyMapped { va, pa } => {
+                write!(f, "va {va:#010x} is already mapped (to pa {pa:#010x})")
+            }
+            MapError::NotMapped { va } => write!(f, "va {va:#010x} is not mapped"),
+            MapError::NoMemory { va } => {
+                write!(f, "no memory for a page table to map va {va:#010x}")
+            }
+            MapError::LargePage { va } => write!(f, "va {va:#010x} lies in a 4 MiB page"),
+        }
+    }
+}
+
+/// The entry flags as short names (`P RW US PWT PCD A D PS/PAT G`), or
+/// `not present`.
+pub struct EntryFlags {
+    bits: u32,
+    is_pde: bool,
+}
+
+impl EntryFlags {
+    /// Flags of a page-directory entry.
+    pub fn pde(e: PDEntry) -> Self {
+        EntryFlags {
+            bits: e.0,
+            is_pde: true,
+        }
+    }
+
+    /// Flags of a page-table entry.
+    pub fn pte(e: PTEntry) -> Self {
+        EntryFlags {
+            bits: e.0,
+            is_pde: false,
+        }
+    }
+}
+
+impl fmt::Display for EntryFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.bits & 1 == 0 {
+            return f.write_str("not present");
+        }
+        let bit7 = if self.is_pde { "PS" } else { "PAT" };
+        let names = ["P", "RW", "US", "PWT", "PCD", "A", "D", bit7, "G"];
+        let mut first = true;
+        for (i, name) in names.iter().enumerate() {
+            if self.bits & (1 << i) != 0 {
+                if !first {
+                    f.write_str(" ")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        if self.bits & 2 == 0 {
+            f.write_str(" (read-only)")?;
+        }
+        Ok(())
+    }
+}
+
+/// A software page-table walk of one address (what the MMU does on a TLB
+/// miss), for fault reports and `translate`-style logging.
+#[derive(Clone, Copy, Debug)]
+pub struct Walk {
+    /// The address walked.
+    pub va: u32,
+    /// The page directory (CR3).
+    pub pgd: PAddr,
+    /// `PDE[pdx(va)]`.
+    pub pde: PDEntry,
+    /// `PTE[ptx(va)]`, if the PDE is present and points at a page table.
+    pub pte: Option<PTEntry>,
+}
+
+impl Walk {
+    /// The physical address `va` translates to, if both levels are present.
+    pub fn pa(&self) -> Option<u32> {
+        let pte = self.pte?;
+        pte.is_present()
+            .then(|| pte.address().as_u32() | (self.va & (PAGE_SIZE - 1)))
+    }
+}
+
+impl fmt::Display for Walk {
+    /// One line: `va 0x... : PDE[768] = 0x... (P RW A) -> page table 0x...;
+    /// PTE[257] = 0x... (P A (read-only)) -> pa 0x...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "va {:#010x}: PDE[{}] = {:#010x} ({})",
+            self.va,
+            pdx(self.va),
+            self.pde.0,
+            EntryFlags::pde(self.pde)
+        )?;
+        if !self.pde.is_present() {
+            return f.write_str(" -> no page table");
+        }
+        if self.pde.is_page() {
+            return write!(f, " -> 4 MiB page {:#010x}", self.pde.address().as_u32());
+        }
+        write!(f, " -> page table {:#010x}", self.pde.address().as_u32())?;
+        if let Some(pte) = self.pte {
+            write!(
+                f,
+                "; PTE[{}] = {:#010x} ({})",
+                ptx(self.va),
+                pte.0,
+                EntryFlags::pte(pte)
+            )?;
+            match self.pa() {
+                Some(pa) => write!(f, " -> pa {pa:#010x}")?,
+                None => f.write_str(" -> no frame")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Walks the page tables under page directory `pgd` for `va`.
+pub fn walk(mem: &mut impl PageTableMemory, pgd: PAddr, va: u32) -> Walk {
+    let pde = PDEntry(mem.with_table(pgd, |t| t[pdx(va) as usize]));
+    let pte = (pde.is_present() && !pde.is_page())
+        .then(|| PTEntry(mem.with_table(pde.address(), |t| t[ptx(va) as usize])));
+    Walk { va, pgd, pde, pte }
+}
+
+/// Flags compared when folding a dump: everything but Accessed and Dirty,
+/// which the CPU sets behind our back.
+const DUMP_FLAGS_MASK: u32 = 0x1df;
+
+/// One line of [`AddressSpace::dump`]: `pages` pages from `va` mapped to
+/// consecutive frames from `pa`, all with the same flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DumpRange {
+    /// First virtual address.
+    pub va: u32,
+    /// First physical address.
+    pub pa: u32,
+    /// Number of 4 KiB pages.
+    pub pages: u32,
+    /// PTE flags (low 12 bits, without A and D).
+    pub flags: u32,
+}
+
+impl fmt::Display for DumpRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = u64::from(self.pages) << PAGE_SHIFT;
+        write!(
+            f,
+            "[{:#010x}, {:#010x}) -> [{:#010x}, {:#010x}) {:>6} pages  {}",
+            self.va,
+            u64::from(self.va) + bytes,
+            self.pa,
+            u64::from(self.pa) + bytes,
+            self.pages,
+            EntryFlags::pte(PTEntry(self.flags))
+        )
+    }
+}
+
+/// One address space: a page directory and the page tables it allocated.
+///
+/// It manages virtual `[start, end)` (for the kernel, `PAGE_OFFSET` up);
+/// requests outside it are refused with [`MapError::OutOfRange`]. Page
+/// tables are allocated when a mapping first needs one and freed when their
+/// last entry is unmapped, except *pinned* ones (tables installed with
+/// [`AddressSpace::install_table`] or kept with [`AddressSpace::ensure_table`]
+/// `pin = true`: the direct map's, the pkmap and fixmap tables, tables
+/// borrowed from the boot page directory).
+pub struct AddressSpace {
+    pgd: PAddr,
+    start: u32,
+    end: u64,
+    nr_pt_pages: u32,
+    pinned: [u32; ENTRIES_PER_TABLE as usize / 32],
+}
+
+impl AddressSpace {
+    /// Allocates an empty page directory managing virtual `[start, end)`.
+    ///
+    /// # Errors
+    /// [`MapError::NoMemory`] if no frame is available.
+    pub fn new(frames: &mut impl FrameSource, start: u32, end: u64) -> Result<Self, MapError> {
+        let pgd = frames
+            .alloc_table()
+            .ok_or(MapError::NoMemory { va: start })?;
+        Ok(AddressSpace {
+            pgd,
+            start,
+            end,
+            nr_pt_pages: 0,
+            pinned: [0; ENTRIES_PER_TABLE as usize / 32],
+        })
+    }
+
+    /// Physical address of the page directory (what CR3 holds).
+    pub fn pgd(&self) -> PAddr {
+        self.pgd
+    }
+
+    /// Page tables this address space allocated and still holds (the page
+    /// directory not counted).
+    pub fn nr_pt_pages(&self) -> u32 {
+        self.nr_pt_pages
+    }
+
+    /// The managed virtual range, `[start, end)`.
+    pub fn range(&self) -> (u32, u64) {
+        (self.start, self.end)
+    }
+
+    fn check(&self, va: u32, pa: u32) -> Result<(), MapError> {
+        if !(va | pa).is_multiple_of(PAGE_SIZE) {
+            return Err(MapError::Misaligned { va, pa });
+        }
+        if va < self.start || u64::from(va) >= self.end {
+            return Err(MapError::OutOfRange { va });
+        }
+        Ok(())
+    }
+
+    fn is_pinned(&self, pde: u32) -> bool {
+        self.pinned[pde as usize / 32] & (1 << (pde % 32)) != 0
+    }
+
+    fn pin(&mut self, pde: u32) {
+        self.pinned[pde as usize / 32] |= 1 << (pde % 32);
+    }
+
+    fn pde(&self, mem: &mut impl PageTableMemory, va: u32) -> PDEntry {
+        PDEntry(mem.with_table(self.pgd, |t| t[pdx(va) as usize]))
+    }
+
+    /// The page table for `va`, allocated (zeroed) and installed if there is
+    /// none yet (Linux `one_page_table_init`). With `pin`, it is never freed.
+    ///
+    /// # Errors
+    /// [`MapError::OutOfRange`], [`MapError::NoMemory`],
+    /// [`MapError::LargePage`].
+    pub fn ensure_table(
+        &mut self,
+        mem: &mut impl PageTableMemory,
+        frames: &mut impl FrameSource,
+        va: u32,
+        pin: bool,
+    ) -> Result<PAddr, MapError> {
+        self.check(va & !(PAGE_SIZE - 1), 0)?;
+        let pde = self.pde(mem, va);
+        let table = if pde.is_present() {
+            if pde.is_page() {
+                return Err(MapError::LargePage { va });
+            }
+            pde.address()
+        } else {
+            let table = frames.alloc_table().ok_or(MapError::NoMemory { va })?;
+            let entry = PDEntry::new(table, PDFlags::P | PDFlags::RW);
+            mem.with_table(self.pgd, |t| t[pdx(va) as usize] = entry.0);
+            self.nr_pt_pages += 1;
+            table
+        };
+        if pin {
+            self.pin(pdx(va));
+        }
+        Ok(table)
+    }
+
+    /// Points the page-directory entry for `va` at an existing page table
+    /// that this address space does not own (it is pinned, never freed or
+    /// counted): how the final page directory borrows the boot stub's early
+    /// map table.
+    ///
+    /// # Errors
+    /// [`MapError::OutOfRange`], or [`MapError::AlreadyMapped`] if the entry
+    /// is present.
+    pub fn install_table(
+        &mut self,
+        mem: &mut impl PageTableMemory,
+        va: u32,
+        table: PAddr,
+    ) -> Result<TlbFlush, MapError> {
+        self.check(va & !PDE_MASK, table.as_u32())?;
+        let pde = self.pde(mem, va);
+        if pde.is_present() {
+            return Err(MapError::AlreadyMapped {
+                va,
+                pa: pde.address().as_u32(),
+            });
+        }
+        let entry = PDEntry::new(table, PDFlags::P | PDFlags::RW);
+        mem.with_table(self.pgd, |t| t[pdx(va) as usize] = entry.0);
+        self.pin(pdx(va));
+        Ok(TlbFlush::new(va & !PDE_MASK, ENTRIES_PER_TABLE))
+    }
+
+    /// Clears the page-directory entry of a table installed with
+    /// [`AddressSpace::install_table`] (its 4 MiB become unmapped).
+    ///
+    /// # Errors
+    /// [`MapError::NotMapped`] if the entry is not present.
+    pub fn remove_table(
+        &mut self,
+        mem: &mut impl PageTableMemory,
+        va: u32,
+    ) -> Result<TlbFlush, MapError> {
+        self.check(va & !PDE_MASK, 0)?;
+        if !self.pde(mem, va).is_present() {
+            return Err(MapError::NotMapped { va });
+        }
+        mem.with_table(self.pgd, |t| t[pdx(va) as usize] = 0);
+        Ok(TlbFlush::new(va & !PDE_MASK, ENTRIES_PER_TABLE))
+    }
+
+    /// Maps the page at `va` to the frame at `pa` with `flags` (`P` is
+    /// added), allocating a page table if needed.
+    ///
+    /// # Errors
+    /// [`MapError::Misaligned`], [`MapError::OutOfRange`],
+    /// [`MapError::AlreadyMapped`], [`MapError::NoMemory`],
+    /// [`MapError::LargePage`]. On error no entry changed (a page table may
+    /// have been allocated; it stays, empty, for the next mapping).
+    pub fn map_page(
+        &mut self,
+        mem: &mut impl PageTableMemory,
+        frames: &mut impl FrameSource,
+        va: VAddr,
+        pa: PAddr,
+        flags: PTFlags,
+    ) -> Result<TlbFlush, MapError> {
+        let (va, pa) = (va.as_u32(), pa.as_u32());
+        self.check(va, pa)?;
+        if let Ok((old, _)) = self.translate(mem, VAddr(va)) {
+            return Err(MapError::AlreadyMapped { va, pa: old.as_u32() });
+        }
+        let table = self.ensure_table(mem, frames, va, false)?;
+        let entry = PTEntry::new(PAddr(pa), flags | PTFlags::P);
+        mem.with_table(table, |t| t[ptx(va) as usize] = entry.0);
+        Ok(TlbFlush::new(va, 1))
+    }
+
+    /// Points the mapped page at `va` to frame `pa` with `flags`, returning
+    /// the previous frame. Until the token is flushed the CPU may still use
+    /// the old frame: this is the change the TLB self-test makes.
+    ///
+    /// # Errors
+    /// [`MapError::Misaligned`], [`MapError::OutOfRange`],
+    /// [`MapError::NotMapped`].
+    pub fn remap_page(
+        &mut self,
+        mem: &mut impl PageTableMemory,
+        va: VAddr,
+        pa: PAddr,
+        flags: PTFlags,
+    ) -> Result<(PAddr, TlbFlush), MapError> {
+        let (va, pa) = (va.as_u32(), pa.as_u32());
+        self.check(va, pa)?;
+        let (old, _) = self.translate(mem, VAddr(va))?;
+        let table = self.pde(mem, va).address();
+        let entry = PTEntry::new(PAddr(pa), flags | PTFlags::P);
+        mem.with_table(table, |t| t[ptx(va) as usize] = entry.0);
+        Ok((old, TlbFlush::new(va, 1)))
+    }
+
+    /// Unmaps the page at `va` and returns the frame it mapped. A page table
+    /// left empty is freed (unless pinned) and its directory entry cleared;
+    /// the token's flush also covers that (an `invlpg` drops cached
+    /// paging-structure entries too, Intel SDM Vol. 3A §4.10.4.1).
+    ///
+    /// # Errors
+    /// [`MapError::Misaligned`], [`MapError::OutOfRange`],
+    /// [`MapError::NotMapped`], [`MapError::LargePage`].
+    pub fn unmap_page(
+        &mut self,
+        mem: &mut impl PageTableMemory,
+        frames: &mut impl FrameSource,
+        va: VAddr,
+    ) -> Result<(PAddr, TlbFlush), MapError> {
+        let va = va.as_u32();
+        self.check(va, 0)?;
+        let (pa, _) = self.translate(mem, VAddr(va))?;
+        let table = self.pde(mem, va).address();
+        let empty = mem.with_table(table, |t| {
+            t[ptx(va) as usize] = 0;
+            t.iter().all(|&e| e == 0)
+        });
+        if empty && !self.is_pinned(pdx(va)) {
+            mem.with_table(self.pgd, |t| t[pdx(va) as usize] = 0);
+            frames.free_table(table);
+            self.nr_pt_pages -= 1;
+        }
+        Ok((pa, TlbFlush::new(va, 1)))
+    }
+
+    /// The frame `va` maps to (with the offset within the page) and the
+    /// PTE's flags (Linux `slow_virt_to_phys`).
+    ///
+    /// # Errors
+    /// [`MapError::NotMapped`], or [`MapError::LargePage`].
+    pub fn translate(
+        &self,
+        mem: &mut impl PageTableMemory,
+        va: VAddr,
+    ) -> Result<(PAddr, PTFlags), MapError> {
+        let va = va.as_u32();
+        let w = walk(mem, self.pgd, va);
+        if w.pde.is_present() && w.pde.is_page() {
+            return Err(MapError::LargePage { va });
+        }
+        match (w.pa(), w.pte) {
+            (Some(pa), Some(pte)) => Ok((PAddr(pa), pte.flags())),
+            _ => Err(MapError::NotMapped { va }),
+        }
+    }
+
+    /// Walks the page tables for `va` (see [`walk`]).
+    pub fn walk(&self, mem: &mut impl PageTableMemory, va: u32) -> Walk {
+        walk(mem, self.pgd, va)
+    }
+
+    /// Maps `pages` pages from `va` to consecutive frames from `pa`.
+    ///
+    /// # Errors
+    /// As [`AddressSpace::map_page`], for the first page that cannot be
+    /// mapped. Every page is checked before any entry is written, so on error
+    /// no entry changed.
+    pub fn map_range(
+        &mut self,
+        mem: &mut impl PageTableMemory,
+        frames: &mut impl FrameSource,
+        va: VAddr,
+        pa: PAddr,
+        pages: u32,
+        flags: PTFlags,
+    ) -> Result<TlbFlush, MapError> {
+        let (va, pa) = (va.as_u32(), pa.as_u32());
+        for i in 0..pages {
+            let (v, p) = (va.wrapping_add(i << PAGE_SHIFT), pa.wrapping_add(i << PAGE_SHIFT));
+            self.check(v, p)?;
+            if u64::from(va) + (u64::from(i) << PAGE_SHIFT) >= self.end {
+                return Err(MapError::OutOfRange { va: v });
+            }
+            if let Ok((old, _)) = self.translate(mem, VAddr(v)) {
+                return Err(MapError::AlreadyMapped { va: v, pa: old.as_u32() });
+            }
+        }
+        for i in 0..pages {
+            let v = va + (i << PAGE_SHIFT);
+            if i == 0 || ptx(v) == 0 {
+                self.ensure_table(mem, frames, v, false)?;
+            }
+        }
+        for i in 0..pages {
+            let (v, p) = (va + (i << PAGE_SHIFT), pa + (i << PAGE_SHIFT));
+            let table = self.pde(mem, v).address();
+            let entry = PTEntry::new(PAddr(p), flags | PTFlags::P);
+            mem.with_table(table, |t| t[ptx(v) as usize] = entry.0);
+        }
+        Ok(TlbFlush::new(va, pages))
+    }
+
+    /// Unmaps `pages` pages from `va`, calling `on_page(va, pa)` for each
+    /// frame unmapped; empty page tables are freed as in
+    /// [`AddressSpace::unmap_page`].
+    ///
+    /// # Errors
+    /// [`MapError::NotMapped`] (or another [`AddressSpace::unmap_page`]
+    /// error) for the first page that is not mapped; all pages are checked
+    /// before any is unmapped, so on error nothing changed.
+    pub fn unmap_range(
+        &mut self,
+        mem: &mut impl PageTableMemory,
+        frames: &mut impl FrameSource,
+        va: VAddr,
+        pages: u32,
+        mut on_page: impl FnMut(VAddr, PAddr),
+    ) -> Result<TlbFlush, MapError> {
+        let va = va.as_u32();
+        for i in 0..pages {
+            let v = va.wrapping_add(i << PAGE_SHIFT);
+            self.check(v, 0)?;
+            self.translate(mem, VAddr(v))?;
+        }
+        for i in 0..pages {
+            let v = VAddr(va + (i << PAGE_SHIFT));
+            let (pa, flush) = self.unmap_page(mem, frames, v)?;
+            flush.ignore("covered by the range token returned below");
+            on_page(v, pa);
+        }
+        Ok(TlbFlush::new(va, pages))
+    }
+
+    /// Maps `pages` pages from `va` to the consecutive frames from `pa`, a
+    /// page table at a time, with the flags `flags_for(pa)` returns; `None`
+    /// leaves that page unmapped (a hole, such as the null page). The page
+    /// tables are pinned. This is how the direct map is built (Linux
+    /// `kernel_physical_mapping_init`): one [`PageTableMemory::with_table`]
+    /// per 4 MiB, not per page.
+    ///
+    /// # Errors
+    /// As [`AddressSpace::map_range`], except that the pages are not all
+    /// checked first: on error, the pages before the failing one are mapped
+    /// (the caller, at boot, treats this as fatal).
+    pub fn map_linear(
+        &mut self,
+        mem: &mut impl PageTableMemory,
+        frames: &mut impl FrameSource,
+        va: VAddr,
+        pa: PAddr,
+        pages: u32,
+        flags_for: impl Fn(u32) -> Option<PTFlags>,
+    ) -> Result<TlbFlush, MapError> {
+        let (va, pa) = (va.as_u32(), pa.as_u32());
+        self.check(va, pa)?;
+        if u64::from(va) + (u64::from(pages) << PAGE_SHIFT) > self.end {
+            return Err(MapError::OutOfRange { va });
+        }
+        let mut done = 0;
+        while done < pages {
+            let v = va + (done << PAGE_SHIFT);
+            let n = (ENTRIES_PER_TABLE - ptx(v)).min(pages - done);
+            let table = self.ensure_table(mem, frames, v, true)?;
+            let base = pa + (done << PAGE_SHIFT);
+            let conflict = mem.with_table(table, |t| {
+                for i in 0..n {
+                    let p = base + (i << PAGE_SHIFT);
+                    let slot = &mut t[(ptx(v) + i) as usize];
+                    if *slot & 1 != 0 {
+                        return Some((v + (i << PAGE_SHIFT), *slot & !(PAGE_SIZE - 1)));
+                    }
+                    if let Some(flags) = flags_for(p) {
+                        *slot = PTEntry::new(PAddr(p), flags | PTFlags::P).0;
+                    }
+                }
+                None
+            });
+            if let Some((va, pa)) = conflict {
+                return Err(MapError::AlreadyMapped { va, pa });
+            }
+            done += n;
+        }
+        Ok(TlbFlush::new(va, pages))
+    }
+
+    /// Calls `out` with the present mappings in `[self.start, self.end)`,
+    /// folded: runs of pages mapped to consecutive frames with equal flags
+    /// (Accessed and Dirty ignored) become one [`DumpRange`].
+    pub fn dump(&self, mem: &mut impl PageTableMemory, out: impl FnMut(&DumpRange)) {
+        dump(mem, self.pgd, self.start, self.end, out)
+    }
+}
+
+/// Bits 21..0 of a virtual address: the offset within one PDE's 4 MiB.
+const PDE_MASK: u32 = (1 << 22) - 1;
+
+/// [`AddressSpace::dump`] for any page directory, over virtual
+/// `[start, end)`.
+pub fn dump(
+    mem: &mut impl PageTableMemory,
+    pgd: PAddr,
+    start: u32,
+    end: u64,
+    mut out: impl FnMut(&DumpRange),
+) {
+    let mut run: Option<DumpRange> = None;
+    let mut emit = |run: &mut Option<DumpRange>, next: Option<DumpRange>| {
+        if let Some(r) = run.take() {
+            out(&r);
+        }
+        *run = next;
+    };
+    let directory: Table = mem.with_table(pgd, |t| *t);
+    for (i, &pde) in directory.iter().enumerate() {
+        let pde_va = (i as u32) << 22;
+        if u64::from(pde_va) >= end || u64::from(pde_va) + u64::from(PDE_MASK) < u64::from(start) {
+            continue;
+        }
+        let pde = PDEntry(pde);
+        if !pde.is_present() || pde.is_page() {
+            emit(&mut run, None);
+            continue;
+        }
+        let table: Table = mem.with_table(pde.address(), |t| *t);
+        for (j, &pte) in table.iter().enumerate() {
+            let va = pde_va | ((j as u32) << PAGE_SHIFT);
+            if va < start || u64::from(va) >= end || pte & 1 == 0 {
+                emit(&mut run, None);
+                continue;
+            }
+            let (pa, flags) = (pte & !(PAGE_SIZE - 1), pte & DUMP_FLAGS_MASK);
+            match run.as_mut() {
+                Some(r)
+                    if r.flags == flags
+                        && r.va + (r.pages << PAGE_SHIFT) == va
+                        && r.pa.wrapping_add(r.pages << PAGE_SHIFT) == pa =>
+                {
+                    r.pages += 1
+                }
+                _ => emit(
+                    &mut run,
+                    Some(DumpRange {
+                        va,
+                        pa,
+                        pages: 1,
+                        flags,
+                    }),
+                ),
+            }
+        }
+    }
+    emit(&mut run, None);
+}
+
+/// Page tables come from the buddy allocator: one zeroed lowmem page each
+/// (`GFP_KERNEL | __GFP_ZERO`, order 0; Linux `pte_alloc_one_kernel`).
+impl FrameSource for BuddyAllocator<'_> {
+    fn alloc_table(&mut self) -> Option<PAddr> {
+        self.alloc_pages(GFP_KERNEL | Gfp::ZERO, 0)
+            .map(|b| PAddr(b.phys_addr()))
+    }
+
+    fn free_table(&mut self, table: PAddr) {
+        if let Err(e) = self.free_pages_raw(table.as_u32() >> PAGE_SHIFT, 0) {
+            panic!("page table {:#010x} could not be freed: {e}", table.as_u32());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
