@@ -93,6 +93,12 @@ impl TlbMode {
 pub enum CrashTest {
     /// `crashtest=null`: read virtual address 0 (page fault, not present).
     Null,
+    /// `crashtest=unmapped`: map a page in the vmalloc area, unmap it (with
+    /// its TLB flush), then read it (page fault, not present).
+    Unmapped,
+    /// `crashtest=rodata`: write to the kernel's `.text` (page fault,
+    /// protection violation, once CR0.WP is set).
+    Rodata,
     /// `crashtest=ud`: execute `ud2` (#UD, invalid opcode).
     Ud,
     /// `crashtest=div0`: divide by zero (#DE).
@@ -108,8 +114,10 @@ pub enum CrashTest {
 
 impl CrashTest {
     /// Every variant with its command-line spelling.
-    pub const ALL: [(CrashTest, &'static str); 6] = [
+    pub const ALL: [(CrashTest, &'static str); 8] = [
         (CrashTest::Null, "null"),
+        (CrashTest::Unmapped, "unmapped"),
+        (CrashTest::Rodata, "rodata"),
         (CrashTest::Ud, "ud"),
         (CrashTest::Div0, "div0"),
         (CrashTest::Gp, "gp"),
@@ -247,7 +255,7 @@ pub fn parse<'a>(cmdline: &'a str, mut warn: impl FnMut(CmdlineWarning<'a>)) -> 
             },
             ("crashtest", Some(v)) => match CrashTest::ALL.iter().find(|(_, n)| *n == v) {
                 Some((c, _)) => opts.crashtest = Some(*c),
-                None => warn(bad("null|ud|div0|gp|stack|panic")),
+                None => warn(bad("null|unmapped|rodata|ud|div0|gp|stack|panic")),
             },
             _ => warn(CmdlineWarning::Unknown(word)),
         }

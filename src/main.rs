@@ -13,7 +13,9 @@ use kernel::arch::x86::{
     direct_map::{self, BootDirectMap},
     early_map, exit,
     exit::{ExitCode, fatal},
-    gdt, idt, selftest, serial, tlb,
+    gdt, highmem, idt,
+    paging::{self, ArchTlb, PagingReport},
+    selftest, serial, tlb,
 };
 use kernel::boot_info::{
     BootInfo, BootInfoError, COMMAND_LINE_SIZE, MAX_BOOT_DATA, MAX_MODULES, Protocol, mb1, mb2,
@@ -26,7 +28,9 @@ use kernel::mm::layout::{
     self, BOOT_MAP_LIMIT, BOOT_PAGE_TABLES, EARLY_MAP_BASE, EARLY_MAP_PAGES, PAGE_OFFSET,
     PAGE_SIZE, virt_to_phys,
 };
+use kernel::mm::gfp::GFP_KERNEL;
 use kernel::mm::memblock::Memblock;
+use kernel::mm::paging::{DumpRange, PTFlags};
 use kernel::mm::page::Page;
 use kernel::mm::setup::{self, KernelImage};
 use kernel::mm::zone::DEFAULT_MAX_LOW_PFN;
@@ -150,15 +154,36 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
         passed += selftest::buddy(&mut buddy);
     }
 
-    // 10. Self-test summary, the loader's data checked, then a deliberate
-    // failure if one was asked for.
+    // 10. The final page directory, built from buddy pages: the direct map
+    // of low memory, the pkmap and fixmap tables; CR3 switched, CR0.WP set.
+    let max_low_pfn = buddy.max_low_pfn();
+    // SAFETY: once, after the buddy allocator took over; nothing uses the
+    // identity map any more (the kernel runs at PAGE_OFFSET).
+    let report = unsafe { paging::paging_init(&mut buddy, &cpu, max_low_pfn) };
+    log_final_paging(&report, &opts);
+    if opts.selftest {
+        passed += selftest::paging(&mut buddy);
+    }
+
+    // 11. The loader's data checked; then the early map window, the last
+    // user of the boot information, goes away.
+    check_boot_data(&boot, &checksums);
+    drop(boot);
+    // SAFETY: `boot`, the only holder of references into the early map
+    // window, is gone.
+    unsafe { paging::retire_early_map() };
+    info!(target: "paging", "early map window [{EARLY_MAP_BASE:#010x}, {:#010x}) unmapped: boot information no longer needed",
+        EARLY_MAP_BASE as u64 + (EARLY_MAP_PAGES * PAGE_SIZE) as u64);
+
+    // 12. Self-test summary, a deliberate failure if one was asked for, and
+    // the closing counters.
     if opts.selftest {
         info!(target: "selftest", "all {passed} self-tests passed");
     }
-    check_boot_data(&boot, &checksums);
     if let Some(crash) = opts.crashtest {
-        crash_on_purpose(crash);
+        crash_on_purpose(crash, &mut buddy);
     }
+    log_closing_counters();
 
     serial::write_fmt(format_args!("KERNEL OK\n"));
     exit::exit(ExitCode::Success)
@@ -186,9 +211,9 @@ fn read_boot_info(protocol: Protocol, info_pa: u32) -> Result<BootInfo<'static>,
 }
 
 /// CRC-32 (ISO-HDLC, as zlib and gzip compute it) of physical
-/// `[pa, pa + len)`, read a page at a time: through the boot direct map where
-/// it reaches, else through the early map's temporary slot (so a module of
-/// any size can be checked without filling the early map window).
+/// `[pa, pa + len)`, read a page at a time through `kmap_local` (the direct
+/// map where it reaches, else a temporary mapping), so a module of any size
+/// can be checked without filling the early map window.
 fn crc32_phys(pa: u32, len: u32) -> u32 {
     const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
     let mut digest = CRC32.digest();
@@ -198,18 +223,11 @@ fn crc32_phys(pa: u32, len: u32) -> u32 {
         let page = at & !u64::from(PAGE_SIZE - 1);
         let chunk_end = end.min(page + u64::from(PAGE_SIZE));
         let (offset, n) = ((at - page) as usize, (chunk_end - at) as usize);
-        if page >= u64::from(PAGE_SIZE) && chunk_end <= u64::from(BOOT_MAP_LIMIT) {
-            let va = layout::phys_to_virt(at as u32) as *const u8;
-            // SAFETY: [at, chunk_end) lies in the boot direct map, mapped and
-            // readable; it is loader data that nothing writes (reserved).
-            digest.update(unsafe { core::slice::from_raw_parts(va, n) });
-        } else {
-            early_map::with_temp_mapping((page >> 12) as u32, |ptr| {
-                // SAFETY: `ptr` maps the frame for this closure; the bytes are
-                // loader data that nothing writes (reserved in memblock).
-                digest.update(unsafe { core::slice::from_raw_parts(ptr.add(offset), n) });
-            });
-        }
+        highmem::kmap_local((page >> 12) as u32, |ptr| {
+            // SAFETY: `ptr` maps the frame for this closure; the bytes are
+            // loader data that nothing writes (reserved in memblock).
+            digest.update(unsafe { core::slice::from_raw_parts(ptr.add(offset), n) });
+        });
         at = chunk_end;
     }
     digest.finalize()
@@ -416,8 +434,109 @@ fn log_layout() {
         "GDT: flat code 0x08, data 0x10, kernel TSS 0x18, double-fault TSS 0x20; IDT: 32 exception vectors, #DF by task gate");
 }
 
+/// The final page directory's story: what it maps, with what flags, from
+/// how many page tables; the folded page-table dump; a few walks at debug.
+fn log_final_paging(r: &PagingReport, opts: &BootOptions) {
+    let low_end = paging::direct_map_end_pfn() << layout::PAGE_SHIFT;
+    info!(target: "paging",
+        "final page directory at physical {:#010x} (from the buddy allocator) loaded into CR3; \
+         the boot page directory and its identity map of [{PAGE_SIZE:#x}, {BOOT_MAP_LIMIT:#x}) are gone", r.pgd);
+    info!(target: "paging",
+        "direct map: physical [0x00000000, {low_end:#010x}) at [{PAGE_OFFSET:#010x}, {:#010x}): {} pages mapped, \
+         {} of them read-only (.boot .text .rodata); page 0 and the boot stack guard left unmapped",
+        PAGE_OFFSET + low_end, r.direct_pages, r.ro_pages);
+    if r.wp {
+        info!(target: "paging", "CR0.WP set: kernel writes to read-only pages fault");
+    } else {
+        warn!(target: "paging", "CR0.WP not set: this CPU (a 386) has none, so read-only pages bind user mode only");
+    }
+
+    // Per region: pages mapped (from the page tables themselves).
+    let mut ranges: heapless::Vec<DumpRange, 64> = heapless::Vec::new();
+    let mut more = 0u32;
+    paging::dump(|d| {
+        if ranges.push(*d).is_err() {
+            more += 1;
+        }
+    });
+    let mapped_in = |start: u32, end: u64| -> u32 {
+        ranges
+            .iter()
+            .map(|d| {
+                let (a, b) = (u64::from(d.va), u64::from(d.va) + (u64::from(d.pages) << 12));
+                let (lo, hi) = (a.max(u64::from(start)), b.min(end));
+                if hi > lo { ((hi - lo) >> 12) as u32 } else { 0 }
+            })
+            .sum()
+    };
+    let (kmaps, _, _, held) = highmem::stats();
+    let _ = kmaps;
+    info!(target: "layout", "final kernel address space (virtual; pages mapped now):");
+    let rows: [(&str, u32, u64, &str); 8] = [
+        ("null page", 0, u64::from(PAGE_SIZE), "never mapped"),
+        ("low", PAGE_SIZE, u64::from(PAGE_OFFSET), "nothing (no identity map, no user space)"),
+        ("direct map", PAGE_OFFSET, u64::from(layout::DIRECT_MAP_MAX_END), "lowmem at PAGE_OFFSET + physical"),
+        ("vmalloc gap", layout::DIRECT_MAP_MAX_END, u64::from(layout::VMALLOC_START), "VMALLOC_OFFSET, never mapped"),
+        ("vmalloc", layout::VMALLOC_START, u64::from(layout::VMALLOC_END), "vmalloc() (issue 6)"),
+        ("pkmap", layout::PKMAP_BASE, u64::from(layout::PKMAP_END), "kmap() of HighMem, one page table"),
+        ("early map", EARLY_MAP_BASE, u64::from(EARLY_MAP_BASE) + u64::from(EARLY_MAP_PAGES * PAGE_SIZE), "boot information, read-only, until checked"),
+        ("fixmap", layout::FIXADDR_START, u64::from(layout::FIXADDR_TOP), "kmap_local slots, one page table"),
+    ];
+    for (name, start, end, what) in rows {
+        info!(target: "layout", "  {name:<12} [{start:#010x}, {end:#010x}) {:>6} pages  {what}",
+            mapped_in(start, end));
+    }
+    info!(target: "layout", "  pkmap: {} slots, {held} held; fixmap: {} kmap_local slots",
+        layout::LAST_PKMAP, layout::KM_SLOTS);
+    info!(target: "paging",
+        "page tables: 1 page directory + {} page tables = {} KiB from the buddy allocator (plus the boot early map table, borrowed)",
+        r.nr_pt_pages, (r.nr_pt_pages + 1) * 4);
+    info!(target: "paging", "page-table dump (consecutive frames with equal flags folded into one line):");
+    for d in &ranges {
+        info!(target: "paging", "  {d}");
+    }
+    if more > 0 {
+        info!(target: "paging", "  ... and {more} more ranges");
+    }
+    let (invlpg, cr3) = tlb::flush_counts();
+    info!(target: "tlb", "flushes so far: {invlpg} invlpg, {cr3} CR3 reloads (plus the CR3 load of the new directory)");
+    if opts.loglevel >= cmdline::LogLevel::Debug {
+        let probes = [
+            ("kernel_entry", kernel_entry as *const () as u32),
+            ("a .rodata byte", LOGGER_NAME.as_ptr() as u32),
+            ("direct map start", PAGE_OFFSET + PAGE_SIZE),
+            ("last lowmem page", PAGE_OFFSET + low_end - PAGE_SIZE),
+            ("vmalloc start", layout::VMALLOC_START),
+            ("pkmap base", layout::PKMAP_BASE),
+            ("null page", 0),
+        ];
+        for (what, va) in probes {
+            match paging::walk_current(va) {
+                Some(w) => debug!(target: "paging", "translate {what}: {w}"),
+                None => debug!(target: "paging", "translate {what}: {va:#010x}: tables outside the direct map"),
+            }
+        }
+    }
+}
+
+/// Printed in `.rodata`, so the debug walk has a read-only address to show.
+static LOGGER_NAME: &str = "klog";
+
+/// The last lines before `KERNEL OK`: TLB flushes by kind, kmap use and
+/// leaks.
+fn log_closing_counters() {
+    let (invlpg, cr3) = tlb::flush_counts();
+    let method = if tlb::uses_invlpg() { "invlpg" } else { "CR3 reload" };
+    info!(target: "tlb", "TLB flushes: {invlpg} invlpg, {cr3} CR3 reloads (method: {method})");
+    let (kmaps, kunmaps, refused, _) = highmem::stats();
+    let leaks = highmem::report_leaks(|h| {
+        warn!(target: "kmap", "leak: pfn {:#x} still kmapped at {:#010x} ({} users)", h.pfn, h.va, h.users)
+    });
+    info!(target: "kmap", "{kmaps} kmaps, {kunmaps} kunmaps, {refused} refused kunmaps, {leaks} mappings still held");
+}
+
 /// `crashtest=...`: fail on purpose, so that the tests see each fatal path.
-fn crash_on_purpose(crash: CrashTest) -> ! {
+fn crash_on_purpose(crash: CrashTest, buddy: &mut BuddyAllocator<'static>) -> ! {
     warn!(target: "crashtest", "crashtest={}: failing on purpose", crash.name());
     // Each asm arm raises its CPU exception at the first instruction that can
     // change state; the exception handler ends on the fatal path.
@@ -426,6 +545,29 @@ fn crash_on_purpose(crash: CrashTest) -> ! {
         CrashTest::Null => unsafe {
             core::arch::asm!("mov eax, dword ptr [0]", out("eax") _);
         },
+        CrashTest::Unmapped => {
+            let va = layout::VMALLOC_START;
+            let frame = buddy
+                .alloc_pages(GFP_KERNEL, 0)
+                .unwrap_or_else(|| fatal(format_args!("crashtest=unmapped: no page")));
+            paging::map_page(buddy, va, frame.phys_addr(), PTFlags::RW)
+                .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")))
+                .flush(&mut ArchTlb);
+            let (_, flush) = paging::unmap_page(buddy, va)
+                .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")));
+            flush.flush(&mut ArchTlb);
+            warn!(target: "crashtest", "page {va:#010x} mapped, unmapped and flushed; now reading it");
+            // SAFETY: a read of a page just unmapped (and flushed): #PF.
+            unsafe { core::ptr::read_volatile(va as *const u32) };
+        }
+        CrashTest::Rodata => {
+            let target = crash_on_purpose as *const () as *mut u8;
+            warn!(target: "crashtest", "writing to .text at {:#010x}", target as u32);
+            // SAFETY: a write to the kernel's code, mapped read-only: #PF once
+            // CR0.WP is set. It writes back the byte already there, so even a
+            // CPU without CR0.WP (a 386) changes nothing.
+            unsafe { core::ptr::write_volatile(target, core::ptr::read_volatile(target)) };
+        }
         // SAFETY: ud2 is the architecturally undefined instruction: #UD.
         CrashTest::Ud => unsafe { core::arch::asm!("ud2") },
         // SAFETY: divides by ECX = 0: #DE; only the clobbered registers change.

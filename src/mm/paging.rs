@@ -320,9 +320,24 @@ pub fn walk(mem: &mut impl PageTableMemory, pgd: PAddr, va: u32) -> Walk {
     Walk { va, pgd, pde, pte }
 }
 
+/// Writes `entry` into the PTE for `va` of the page table at `table`, a
+/// table the caller owns outright (the pkmap and fixmap tables, whose slots
+/// are handed out by their own bookkeeping), and returns the flush that makes
+/// the change visible.
+pub fn set_pte(
+    mem: &mut impl PageTableMemory,
+    table: PAddr,
+    va: VAddr,
+    entry: PTEntry,
+) -> TlbFlush {
+    let va = va.as_u32() & !(PAGE_SIZE - 1);
+    mem.with_table(table, |t| t[ptx(va) as usize] = entry.0);
+    TlbFlush::new(va, 1)
+}
+
 /// Flags compared when folding a dump: everything but Accessed and Dirty,
 /// which the CPU sets behind our back.
-const DUMP_FLAGS_MASK: u32 = 0x1df;
+const DUMP_FLAGS_MASK: u32 = 0x19f;
 
 /// One line of [`AddressSpace::dump`]: `pages` pages from `va` mapped to
 /// consecutive frames from `pa`, all with the same flags.

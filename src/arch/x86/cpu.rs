@@ -79,3 +79,28 @@ pub fn read_cr3() -> u32 {
     // SAFETY: reading CR3 at CPL 0 has no side effects.
     unsafe { x86::controlregs::cr3() as u32 }
 }
+
+/// Loads CR3 with the page directory at physical `pgd`, which flushes every
+/// non-global TLB entry.
+///
+/// # Safety
+/// The page directory at `pgd` must map everything the kernel uses from
+/// here on: its code, stack and data, and the tables themselves.
+pub unsafe fn write_cr3(pgd: u32) {
+    // SAFETY: the caller guarantees the new directory is complete.
+    unsafe { x86::controlregs::cr3_write(u64::from(pgd)) };
+}
+
+/// Sets CR0.WP (bit 16): supervisor writes to read-only pages then fault
+/// (Intel SDM Vol. 3A §4.6). The 486 introduced the bit.
+///
+/// # Safety
+/// The CPU must have CR0.WP (a 486 or later), and nothing may write to
+/// memory that is mapped read-only.
+pub unsafe fn set_cr0_wp() {
+    // SAFETY: as the caller guarantees; the other CR0 bits are kept.
+    unsafe {
+        let cr0 = x86::controlregs::cr0();
+        x86::controlregs::cr0_write(cr0 | x86::controlregs::Cr0::CR0_WRITE_PROTECT);
+    }
+}

@@ -101,28 +101,19 @@ pub fn initial_region_arrays() -> (&'static mut [MemblockRegion], &'static mut [
 }
 
 /// The buddy allocator's zeroing hook (`__GFP_ZERO`): zeroes `nr_pages`
-/// frames from `pfn`, through the boot direct map where it reaches and
-/// through the early map's temporary slot elsewhere (Linux:
-/// `clear_highpage()` maps a HighMem page with `kmap_local_page()` the same
-/// way).
+/// frames from `pfn`, through the direct map where it reaches and through a
+/// temporary mapping elsewhere (Linux: `clear_highpage()` maps a HighMem
+/// page with `kmap_local_page()` the same way).
 ///
 /// Only the buddy allocator calls it, for frames it has just allocated and
 /// not yet handed out, so nothing else refers to them.
 pub fn zero_pages(pfn: u32, nr_pages: u32) {
-    let direct_end_pfn = BOOT_MAP_LIMIT >> crate::mm::layout::PAGE_SHIFT;
     for p in pfn..pfn + nr_pages {
-        if (1..direct_end_pfn).contains(&p) {
-            let va = phys_to_virt(p << crate::mm::layout::PAGE_SHIFT);
-            // SAFETY: the frame lies in the boot direct map (checked), mapped
-            // writable at `va`; the allocator owns it exclusively (see above).
-            unsafe { core::ptr::write_bytes(va as *mut u8, 0, PAGE_SIZE as usize) };
-        } else {
-            super::early_map::with_temp_mapping(p, |ptr| {
-                // SAFETY: `ptr` maps frame `p` writable for this closure; the
-                // allocator owns the frame exclusively (see above).
-                unsafe { core::ptr::write_bytes(ptr, 0, PAGE_SIZE as usize) }
-            });
-        }
+        super::highmem::kmap_local(p, |ptr| {
+            // SAFETY: `ptr` maps frame `p` writable for this closure; the
+            // allocator owns the frame exclusively (see above).
+            unsafe { core::ptr::write_bytes(ptr, 0, PAGE_SIZE as usize) }
+        });
     }
 }
 

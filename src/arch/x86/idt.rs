@@ -27,7 +27,11 @@
 //! [`double_fault_task`] on a good stack, which reports it.
 //!
 //! Every exception is fatal (the `PANIC:` line, exit status 35), except a
-//! breakpoint the self-test announced with [`expect_breakpoint`].
+//! breakpoint the self-test announced with [`expect_breakpoint`], a page
+//! fault of a memory probe (`super::probe`), and a page fault that a handler
+//! registered for its region resolves ([`register_page_fault_handler`]). A
+//! fatal page fault is reported with the region the address lies in and the
+//! page-table walk for it (PDE and PTE with their flags).
 //!
 //! # References
 //! - Intel SDM Vol. 3A, §6.10 "Interrupt Descriptor Table", §6.11 "IDT
@@ -35,8 +39,10 @@
 //!   (the stack frame), §6.12.2 "Interrupt Tasks" (task gates), §6.15
 //!   "Exception and Interrupt Reference" (#DF, #PF).
 
-use super::{boot_stack, cpu, exit, gdt, serial};
-use crate::trap::{self, NR_EXCEPTIONS};
+use super::{boot_stack, cpu, exit, gdt, paging, probe, serial};
+use crate::mm::layout::{Region, region_of};
+use crate::trap::{self, NR_EXCEPTIONS, PageFaultError};
+use spin::Mutex;
 use core::fmt;
 use portable_atomic::{AtomicBool, AtomicU32, Ordering};
 use spin::Once;
@@ -248,6 +254,17 @@ pub unsafe fn init() {
     unsafe { lidt(&DescriptorTablePointer::new_from_slice(idt)) };
 }
 
+/// Makes the double-fault task switch to page directory `pgd` (called when
+/// the final page directory replaces the boot one).
+///
+/// # Safety
+/// `pgd` must be the page directory that stays in use; interrupts disabled.
+pub unsafe fn set_double_fault_cr3(pgd: u32) {
+    // SAFETY: the CPU reads the double-fault TSS only during a double fault,
+    // which cannot happen during this single aligned store.
+    unsafe { (*gdt::DOUBLE_FAULT_TASK.get()).cr3 = pgd };
+}
+
 /// Makes the next `#BP` return instead of being fatal (self-test only).
 pub fn expect_breakpoint() {
     EXPECT_BREAKPOINT.store(true, Ordering::SeqCst);
@@ -264,21 +281,38 @@ fn report(args: fmt::Arguments<'_>) {
     serial::write_fmt_unlocked(format_args!("[ERROR] trap: {args}\n"));
 }
 
-/// What a faulting address is, as far as this stage of boot knows.
-pub fn describe_address(addr: u32) -> &'static str {
-    let (guard, bottom, _top) = boot_stack();
-    if addr < crate::mm::layout::PAGE_SIZE {
-        "null page: a null pointer dereference"
-    } else if (guard..bottom).contains(&addr) {
-        "boot stack guard page: kernel stack overflow"
-    } else {
-        let (start, end) = super::kernel_image();
-        if (start..end).contains(&addr) {
-            "kernel image"
-        } else {
-            "not mapped by the boot page tables"
-        }
-    }
+/// The region of the kernel's address space `addr` lies in, for fault
+/// reports (see `crate::mm::layout::region_of`).
+pub fn describe_address(addr: u32) -> Region {
+    region_of(addr, &paging::kernel_layout())
+}
+
+/// A handler for page faults in one region (issue 6: demand paging of
+/// vmalloc): returns `true` if it resolved the fault (the instruction is
+/// retried), `false` to let the fault be fatal.
+pub type PageFaultHandler = fn(cr2: u32, error: PageFaultError) -> bool;
+
+static PAGE_FAULT_HANDLERS: Mutex<heapless::Vec<(Region, PageFaultHandler), 4>> =
+    Mutex::new(heapless::Vec::new());
+
+/// Routes page faults in `region` to `handler` before they are fatal.
+///
+/// # Panics
+/// If more than 4 handlers are registered.
+pub fn register_page_fault_handler(region: Region, handler: PageFaultHandler) {
+    let mut handlers = PAGE_FAULT_HANDLERS.lock();
+    handlers.retain(|(r, _)| *r != region);
+    assert!(
+        handlers.push((region, handler)).is_ok(),
+        "too many page-fault handlers"
+    );
+}
+
+/// The registered handler for `region`, if any (never blocks: a fault while
+/// the list is being changed finds none).
+fn page_fault_handler(region: Region) -> Option<PageFaultHandler> {
+    let handlers = PAGE_FAULT_HANDLERS.try_lock()?;
+    handlers.iter().find(|(r, _)| *r == region).map(|&(_, h)| h)
 }
 
 /// Rust side of every exception except the double fault.
@@ -291,6 +325,17 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
     if vector == trap::BREAKPOINT_VECTOR && EXPECT_BREAKPOINT.swap(false, Ordering::SeqCst) {
         BREAKPOINTS_CAUGHT.fetch_add(1, Ordering::SeqCst);
         return; // EIP already points past int3
+    }
+    if vector == trap::PAGE_FAULT_VECTOR {
+        let cr2 = cpu::read_cr2();
+        if probe::fixup(frame, cr2) {
+            return; // a probe's expected fault: it returns "faulted"
+        }
+        if let Some(handler) = page_fault_handler(describe_address(cr2))
+            && handler(cr2, PageFaultError(frame.error_code))
+        {
+            return; // resolved (e.g. demand paging): retry the instruction
+        }
     }
     let (mnemonic, name) = trap::exception_name(vector);
     report(format_args!(
@@ -322,14 +367,18 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
     if vector == trap::PAGE_FAULT_VECTOR {
         let cr2 = cpu::read_cr2();
         let code = trap::PageFaultError(frame.error_code);
-        report(format_args!(
-            "  CR2 {cr2:#010x} ({})",
-            describe_address(cr2)
-        ));
+        let region = describe_address(cr2);
+        report(format_args!("  CR2 {cr2:#010x} lies in {region}"));
+        match paging::walk_current(cr2) {
+            Some(walk) => report(format_args!("  page-table walk: {walk}")),
+            None => report(format_args!(
+                "  page-table walk: the page tables lie outside the direct map"
+            )),
+        }
         exit::fatal(format_args!(
             "{mnemonic} {name} at EIP {:#010x}: {code} access to {cr2:#010x} ({})",
             frame.eip,
-            describe_address(cr2)
+            region.name()
         ));
     }
     match trap::describe_error_code(vector, frame.error_code) {

@@ -14,6 +14,9 @@ use crate::mm::page::PageFlags;
 use crate::mm::zone::{MAX_DMA_PFN, ZoneType};
 use log::{info, warn};
 
+mod mmu;
+pub use mmu::run as paging;
+
 /// A self-test: `Err` says what it saw instead of the expected.
 type SelfTest = fn() -> Result<(), &'static str>;
 

@@ -60,6 +60,11 @@ pub fn init(cpu: &CpuInfo, mode: TlbMode) -> (FlushMethod, FlushReason) {
     (method, reason)
 }
 
+/// Whether [`flush_tlb_one`] uses `invlpg` (else it reloads CR3).
+pub fn uses_invlpg() -> bool {
+    USE_INVLPG.load(Ordering::Relaxed)
+}
+
 /// Drops any cached translation of the page holding `va`.
 pub fn flush_tlb_one(va: u32) {
     if USE_INVLPG.load(Ordering::Relaxed) {

@@ -1,0 +1,388 @@
+//! Final paging, hardware half: builds the kernel's permanent page directory
+//! from buddy pages, switches CR3 to it, turns on CR0.WP, and owns the
+//! kernel address space afterwards (Linux `paging_init()` /
+//! `kernel_physical_mapping_init()` / `mark_rodata_ro()` on i386).
+//!
+//! The page-table logic is `crate::mm::paging` (pure, host-tested); this
+//! module supplies its three interfaces:
+//! - [`KernelPtMem`]: page-table frames through the direct map, or through
+//!   a temporary mapping for frames the boot map does not reach yet;
+//! - the buddy allocator as the `FrameSource`;
+//! - [`ArchTlb`]: `invlpg` or a CR3 reload (see [`super::tlb`]).
+//!
+//! What the final page directory holds, and what it leaves out:
+//! - the direct map: physical `[0, max_low_pfn)` at `PAGE_OFFSET`, except
+//!   page 0 and the boot stack's guard page; the kernel's `.boot`, `.text`
+//!   and `.rodata` read-only, everything else writable;
+//! - one pinned page table each for the pkmap window and the fixmap;
+//! - the boot stub's early map table, borrowed until the boot information
+//!   is no longer needed ([`retire_early_map`]);
+//! - nothing below `PAGE_OFFSET`: the boot identity map is gone.
+//!
+//! No global pages: a CR3 reload must be able to flush everything, and a 386
+//! or 486 has no CR4.PGE anyway.
+
+use super::{boot_stack, cpu, highmem, idt, image_sections, tlb};
+use crate::cpu_info::CpuInfo;
+use crate::mm::buddy::BuddyAllocator;
+use crate::mm::layout::{
+    self, BOOT_MAP_LIMIT, EARLY_MAP_BASE, FIXADDR_START, KernelLayout, PAGE_OFFSET, PAGE_SHIFT,
+    PAGE_SIZE, PKMAP_BASE, phys_to_virt, virt_to_phys,
+};
+use crate::mm::paging::{
+    AddressSpace, DumpRange, MapError, PAddr, PTFlags, PageTableMemory, Table, TlbFlush,
+    TlbFlusher, VAddr, Walk,
+};
+use portable_atomic::{AtomicBool, AtomicU32, Ordering};
+use spin::Mutex;
+
+unsafe extern "C" {
+    /// The boot stub's page table behind the early map window (`boot/entry.S`).
+    static boot_early_map_table: u8;
+}
+
+/// End of the live direct map, as a pfn: the boot map's 16 MiB until
+/// [`paging_init`], `max_low_pfn` after.
+static DIRECT_MAP_END_PFN: AtomicU32 = AtomicU32::new(BOOT_MAP_LIMIT >> PAGE_SHIFT);
+/// Set once the final page directory is loaded.
+static FINAL: AtomicBool = AtomicBool::new(false);
+/// Whether CR0.WP was set (read-only pages bind the kernel too).
+static WP_ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// The kernel address space, once [`paging_init`] has built it.
+static KERNEL_SPACE: Mutex<Option<AddressSpace>> = Mutex::new(None);
+
+/// First pfn past the live direct map.
+pub fn direct_map_end_pfn() -> u32 {
+    DIRECT_MAP_END_PFN.load(Ordering::Relaxed)
+}
+
+/// Whether the final page directory is in use.
+pub fn is_final() -> bool {
+    FINAL.load(Ordering::Relaxed)
+}
+
+/// Whether CR0.WP is set, so that kernel writes to read-only pages fault.
+pub fn write_protect_enabled() -> bool {
+    WP_ENABLED.load(Ordering::Relaxed)
+}
+
+/// Whether frame `pfn` is reachable through the live direct map.
+pub fn in_direct_map(pfn: u32) -> bool {
+    (1..direct_map_end_pfn()).contains(&pfn)
+}
+
+/// The address-space facts fault reports name regions with.
+pub fn kernel_layout() -> KernelLayout {
+    let (guard, bottom, _) = boot_stack();
+    KernelLayout {
+        sections: image_sections().map(|s| (s.name, s.start, s.end)),
+        stack_guard: (guard, bottom),
+        direct_map_end: PAGE_OFFSET + (direct_map_end_pfn() << PAGE_SHIFT),
+    }
+}
+
+/// Page-table memory as the kernel reaches it.
+///
+/// `PageTableMemory` is a safe trait (the paging logic is pure), but this
+/// implementation writes wherever it is told, so only `unsafe`
+/// [`KernelPtMem::new`] makes one.
+pub struct KernelPtMem {
+    _private: (),
+}
+
+impl KernelPtMem {
+    /// # Safety
+    /// Pass it only page-table frames: the current page directory, frames
+    /// the page-table code allocated as tables, and the boot stub's tables.
+    /// Nothing else may hold a Rust reference into them.
+    pub unsafe fn new() -> Self {
+        KernelPtMem { _private: () }
+    }
+}
+
+impl PageTableMemory for KernelPtMem {
+    fn with_table<R>(&mut self, table: PAddr, f: impl FnOnce(&mut Table) -> R) -> R {
+        let pfn = table.as_u32() >> PAGE_SHIFT;
+        assert!(
+            table.as_u32().is_multiple_of(PAGE_SIZE),
+            "page table at {:#x} is not page-aligned",
+            table.as_u32()
+        );
+        if in_direct_map(pfn) {
+            let va = phys_to_virt(table.as_u32());
+            // SAFETY: the frame is in the live direct map (checked), mapped
+            // writable; it is a page-table frame (KernelPtMem::new's
+            // contract), so no other reference to it exists during `f`.
+            f(unsafe { &mut *(va as *mut Table) })
+        } else {
+            highmem::kmap_local(pfn, |ptr| {
+                // SAFETY: `ptr` maps the page-table frame writable for this
+                // closure; exclusive as above.
+                f(unsafe { &mut *(ptr as *mut Table) })
+            })
+        }
+    }
+}
+
+/// The CPU's TLB, flushed as [`tlb::init`] chose.
+pub struct ArchTlb;
+
+impl TlbFlusher for ArchTlb {
+    fn flush_page(&mut self, va: VAddr) {
+        tlb::flush_tlb_one(va.as_u32());
+    }
+
+    fn flush_all(&mut self) {
+        tlb::flush_tlb_all();
+    }
+
+    fn has_invlpg(&self) -> bool {
+        tlb::uses_invlpg()
+    }
+}
+
+/// What [`paging_init`] built, for the boot log.
+#[derive(Clone, Copy, Debug)]
+pub struct PagingReport {
+    /// Physical address of the new page directory.
+    pub pgd: u32,
+    /// Page tables allocated (the page directory not counted).
+    pub nr_pt_pages: u32,
+    /// Pages mapped by the direct map.
+    pub direct_pages: u32,
+    /// Of those, read-only (kernel `.boot`, `.text`, `.rodata`).
+    pub ro_pages: u32,
+    /// Whether CR0.WP was set.
+    pub wp: bool,
+}
+
+/// Builds the final page directory, loads it, and sets CR0.WP where the CPU
+/// has it (Linux `paging_init`, `mark_rodata_ro`).
+///
+/// # Panics
+/// If the buddy allocator cannot supply the page tables.
+///
+/// # Safety
+/// Call once, after the buddy allocator took over and before anything uses
+/// an identity-mapped (below `PAGE_OFFSET`) address. Interrupts disabled.
+pub unsafe fn paging_init(
+    buddy: &mut BuddyAllocator<'static>,
+    cpu: &CpuInfo,
+    max_low_pfn: u32,
+) -> PagingReport {
+    // SAFETY: only page-table frames pass through it (this function's and
+    // the AddressSpace's).
+    let mut mem = unsafe { KernelPtMem::new() };
+    let fail = |what: &str, e: MapError| -> ! {
+        super::exit::fatal(format_args!("paging_init: {what}: {e}"))
+    };
+    let mut space = AddressSpace::new(buddy, PAGE_OFFSET, 1 << 32)
+        .unwrap_or_else(|e| fail("page directory", e));
+
+    // The direct map, with its holes and read-only kernel code.
+    let (guard, _, _) = boot_stack();
+    let guard_pa = virt_to_phys(guard);
+    let sections = image_sections();
+    let ro_start = sections[0].start; // .boot is linked at its physical address
+    let ro_end = virt_to_phys(sections[2].end); // end of .rodata
+    let flags_for = |pa: u32| -> Option<PTFlags> {
+        if pa == 0 || pa == guard_pa {
+            None
+        } else if (ro_start..ro_end).contains(&pa) {
+            Some(PTFlags::empty())
+        } else {
+            Some(PTFlags::RW)
+        }
+    };
+    space
+        .map_linear(
+            &mut mem,
+            buddy,
+            VAddr(PAGE_OFFSET),
+            PAddr(0),
+            max_low_pfn,
+            flags_for,
+        )
+        .unwrap_or_else(|e| fail("direct map", e))
+        .ignore("the new page directory is not loaded yet: CR3 load flushes");
+    let ro_pages = (ro_end - ro_start) >> PAGE_SHIFT;
+    let direct_pages = max_low_pfn - 2; // page 0 and the guard page
+
+    // Page tables for the pkmap window and the fixmap, made now so that
+    // kmap never allocates (Linux `permanent_kmaps_init`, `kmap_init`).
+    let pkmap_pt = space
+        .ensure_table(&mut mem, buddy, PKMAP_BASE, true)
+        .unwrap_or_else(|e| fail("pkmap page table", e));
+    let fixmap_pt = space
+        .ensure_table(&mut mem, buddy, FIXADDR_START, true)
+        .unwrap_or_else(|e| fail("fixmap page table", e));
+    // The boot information still lives in the early map window.
+    let early_pt = PAddr(virt_to_phys(core::ptr::addr_of!(boot_early_map_table) as u32));
+    space
+        .install_table(&mut mem, EARLY_MAP_BASE, early_pt)
+        .unwrap_or_else(|e| fail("early map window", e))
+        .ignore("the new page directory is not loaded yet: CR3 load flushes");
+
+    let pgd = space.pgd().as_u32();
+    // SAFETY: the new directory maps everything the running code touches
+    // from here on: the kernel image (code, data, this stack, GDT, IDT,
+    // TSSs) through the direct map, the early map window (boot
+    // information), and all page-table frames (lowmem, in the direct map).
+    // Loading CR3 flushes every (non-global) TLB entry; no global pages
+    // exist.
+    unsafe { cpu::write_cr3(pgd) };
+    // SAFETY: the new directory stays in use for good; the double-fault
+    // task must switch to it, not to the boot one.
+    unsafe { idt::set_double_fault_cr3(pgd) };
+    DIRECT_MAP_END_PFN.store(max_low_pfn, Ordering::Relaxed);
+    highmem::init(pkmap_pt.as_u32(), fixmap_pt.as_u32());
+    FINAL.store(true, Ordering::Relaxed);
+
+    let wp = cpu.has_cr0_wp();
+    if wp {
+        // SAFETY: setting CR0.WP only makes the kernel honour read-only
+        // PTEs; nothing writes to .text or .rodata (the linker made them
+        // read-only sections).
+        unsafe { cpu::set_cr0_wp() };
+        WP_ENABLED.store(true, Ordering::Relaxed);
+    }
+    let report = PagingReport {
+        pgd,
+        nr_pt_pages: space.nr_pt_pages(),
+        direct_pages,
+        ro_pages,
+        wp,
+    };
+    *KERNEL_SPACE.lock() = Some(space);
+    report
+}
+
+/// Runs `f` on the kernel address space.
+///
+/// # Panics
+/// Before [`paging_init`].
+fn with_space<R>(f: impl FnOnce(&mut AddressSpace, &mut KernelPtMem) -> R) -> R {
+    let mut guard = KERNEL_SPACE.lock();
+    let space = guard
+        .as_mut()
+        .expect("kernel address space used before paging_init");
+    // SAFETY: the AddressSpace only passes its own page-table frames.
+    let mut mem = unsafe { KernelPtMem::new() };
+    f(space, &mut mem)
+}
+
+/// Maps the page at kernel `va` to frame `pa` (see
+/// `AddressSpace::map_page`); page tables come from `buddy`.
+///
+/// # Errors
+/// See `AddressSpace::map_page`.
+pub fn map_page(
+    buddy: &mut BuddyAllocator<'static>,
+    va: u32,
+    pa: u32,
+    flags: PTFlags,
+) -> Result<TlbFlush, MapError> {
+    with_space(|s, mem| s.map_page(mem, buddy, VAddr(va), PAddr(pa), flags))
+}
+
+/// Maps `pages` pages from `va` to consecutive frames from `pa`.
+///
+/// # Errors
+/// See `AddressSpace::map_range`.
+pub fn map_range(
+    buddy: &mut BuddyAllocator<'static>,
+    va: u32,
+    pa: u32,
+    pages: u32,
+    flags: PTFlags,
+) -> Result<TlbFlush, MapError> {
+    with_space(|s, mem| s.map_range(mem, buddy, VAddr(va), PAddr(pa), pages, flags))
+}
+
+/// Unmaps the page at `va`; returns the frame it mapped.
+///
+/// # Errors
+/// See `AddressSpace::unmap_page`.
+pub fn unmap_page(
+    buddy: &mut BuddyAllocator<'static>,
+    va: u32,
+) -> Result<(u32, TlbFlush), MapError> {
+    with_space(|s, mem| s.unmap_page(mem, buddy, VAddr(va)))
+        .map(|(pa, flush)| (pa.as_u32(), flush))
+}
+
+/// Unmaps `pages` pages from `va`, calling `on_page(va, pa)` for each.
+///
+/// # Errors
+/// See `AddressSpace::unmap_range`.
+pub fn unmap_range(
+    buddy: &mut BuddyAllocator<'static>,
+    va: u32,
+    pages: u32,
+    mut on_page: impl FnMut(u32, u32),
+) -> Result<TlbFlush, MapError> {
+    with_space(|s, mem| {
+        s.unmap_range(mem, buddy, VAddr(va), pages, |v, p| {
+            on_page(v.as_u32(), p.as_u32())
+        })
+    })
+}
+
+/// Points mapped `va` at frame `pa`; returns the old frame.
+///
+/// # Errors
+/// See `AddressSpace::remap_page`.
+pub fn remap_page(va: u32, pa: u32, flags: PTFlags) -> Result<(u32, TlbFlush), MapError> {
+    with_space(|s, mem| s.remap_page(mem, VAddr(va), PAddr(pa), flags))
+        .map(|(old, flush)| (old.as_u32(), flush))
+}
+
+/// The physical address kernel `va` maps to, and the PTE flags.
+///
+/// # Errors
+/// [`MapError::NotMapped`].
+pub fn translate(va: u32) -> Result<(u32, PTFlags), MapError> {
+    with_space(|s, mem| s.translate(mem, VAddr(va))).map(|(pa, f)| (pa.as_u32(), f))
+}
+
+/// Page tables the kernel address space holds (page directory not counted).
+pub fn nr_pt_pages() -> u32 {
+    with_space(|s, _| s.nr_pt_pages())
+}
+
+/// The kernel's mappings, folded (see `AddressSpace::dump`).
+pub fn dump(out: impl FnMut(&DumpRange)) {
+    with_space(|s, mem| s.dump(mem, out))
+}
+
+/// Walks the page tables CR3 points at for `va`, without locks and without
+/// creating mappings (safe in a fault handler). `None` if the page
+/// directory or page table lies outside the direct map.
+pub fn walk_current(va: u32) -> Option<Walk> {
+    let pgd = cpu::read_cr3() & !(PAGE_SIZE - 1);
+    if !in_direct_map(pgd >> PAGE_SHIFT) {
+        return None;
+    }
+    // SAFETY: only the page directory and the page table it names pass
+    // through it, both checked to lie in the direct map; reads only.
+    let mut mem = unsafe { KernelPtMem::new() };
+    let pde = crate::mm::paging::PDEntry(mem.with_table(PAddr(pgd), |t| t[layout::pdx(va) as usize]));
+    if pde.is_present() && !pde.is_page() && !in_direct_map(pde.address().as_u32() >> PAGE_SHIFT)
+    {
+        return None;
+    }
+    Some(crate::mm::paging::walk(&mut mem, PAddr(pgd), va))
+}
+
+/// Unmaps the early map window: the boot information is no longer
+/// reachable after this. Call once nothing refers to it.
+///
+/// # Safety
+/// No reference into the early map window (the `BootInfo` strings and
+/// slices) may be used afterwards.
+pub unsafe fn retire_early_map() {
+    with_space(|s, mem| s.remove_table(mem, EARLY_MAP_BASE))
+        .unwrap_or_else(|e| super::exit::fatal(format_args!("retiring the early map: {e}")))
+        .flush(&mut ArchTlb);
+}
