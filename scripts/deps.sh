@@ -64,6 +64,7 @@ for group in "$@"; do
         need grub-pc-bin "GRUB for BIOS (/usr/lib/grub/i386-pc)" test -d /usr/lib/grub/i386-pc
         need xorriso "xorriso" command -v xorriso
         need mtools "mtools (mformat)" command -v mformat
+        need binutils "objcopy" command -v objcopy
         ;;
     isa)
         need binutils "objdump" command -v objdump

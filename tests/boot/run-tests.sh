@@ -193,17 +193,11 @@ boot grub-selftest ok --cmdline "selftest" -- \
     '^\[INFO \] selftest: int3 reaches the IDT and returns \.\.\. ok$' \
     '^\[INFO \] selftest: all [0-9]+ self-tests passed$'
 
-boot cpu-486 ok --cpu 486 --cmdline "selftest" -- \
-    '^\[INFO \] cpu: family 4 ' 'features: invlpg yes .*PGE no PAE no' \
-    'self-tests passed$'
-
-boot cpu-pentium ok --cpu pentium --cmdline "selftest" -- \
-    '^\[INFO \] cpu: family 5 ' 'features: invlpg yes PSE yes PGE no PAE no' \
-    'self-tests passed$'
-
 boot qemu-kernel-multiboot1 ok --loader qemu-mb1 --cmdline "selftest loglevel=debug" -- \
     '^\[INFO \] boot: booted by qemu via Multiboot 1; boot information at ' \
     '^\[INFO \] cmdline: options: loglevel=debug selftest=on ' \
+    '^\[DEBUG\] paging: translate kernel_entry: va 0xc01[0-9a-f]{5}: PDE\[768\] = 0x[0-9a-f]{8} \(P RW( A)?\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{8} \(P( A)? \(read-only\)\) -> pa 0x001[0-9a-f]{5}$' \
+    '^\[DEBUG\] paging: translate null page: va 0x00000000: PDE\[0\] = 0x00000000 \(not present\) -> no page table$' \
     '!unknown option' 'self-tests passed$'
 
 boot grub-multiboot1 ok --loader grub1 --cmdline "selftest" -- \
@@ -304,15 +298,107 @@ boot zones-3g ok --mem 3G --cmdline "selftest" -- \
     '^\[INFO \] buddy: mem_map: 786400 page descriptors of 8 bytes = 6143 KiB' \
     '^\[INFO \] buddy: zone HighMem: present=557024 managed=557024 ' 'self-tests passed$'
 
+# ---- Final paging -----------------------------------------------------------
+# The default boot tells the final page directory's story.
+boot paging-final ok -- \
+    '^\[INFO \] paging: final page directory at physical '"$HEX"' \(from the buddy allocator\) loaded into CR3; the boot page directory and its identity map of \[0x1000, 0x1000000\) are gone$' \
+    '^\[INFO \] paging: direct map: physical \[0x00000000, 0x07fe0000\) at \[0xc0000000, 0xc7fe0000\): 32734 pages mapped, [0-9]+ of them read-only \(\.boot \.text \.rodata\); page 0 and the boot stack guard left unmapped$' \
+    '^\[INFO \] paging: CR0\.WP set: kernel writes to read-only pages fault$' \
+    '^\[INFO \] layout:   direct map   \[0xc0000000, 0xf8000000\)  32734 pages  lowmem at PAGE_OFFSET \+ physical$' \
+    '^\[INFO \] layout:   vmalloc      \[0xf8800000, 0xff3fe000\)      0 pages ' \
+    '^\[INFO \] layout:   pkmap        \[0xff400000, 0xff800000\) ' \
+    '^\[INFO \] layout:   fixmap       \[0xfffef000, 0xfffff000\) ' \
+    '^\[INFO \] paging: page tables: 1 page directory \+ 34 page tables = 140 KiB from the buddy allocator' \
+    '^\[INFO \] paging:   \[0xc0001000, 0xc0100000\) -> \[0x00001000, 0x00100000\)    255 pages  P RW$' \
+    '^\[INFO \] paging:   \[0xc0100000, 0xc01[0-9a-f]{5}\) -> \[0x00100000, 0x001[0-9a-f]{5}\) +[0-9]+ pages  P \(read-only\)$' \
+    '^\[INFO \] paging:   \[0xc01[0-9a-f]{5}, 0xc7fe0000\) -> \[0x001[0-9a-f]{5}, 0x07fe0000\)  [0-9]+ pages  P RW$' \
+    '^\[INFO \] paging: early map window \[0xff800000, 0xffc00000\) unmapped: boot information no longer needed$' \
+    '^\[INFO \] tlb: TLB flushes: [0-9]+ invlpg, [0-9]+ CR3 reloads \(method: invlpg\)$' \
+    '^\[INFO \] kmap: 0 kmaps, 0 kunmaps, 0 refused kunmaps, 0 mappings still held$' \
+    '^KERNEL OK$'
+
+# The paging self-tests on each CPU model with each flush method: on a 486
+# and a Pentium (no PGE) and the default CPU, with invlpg and with CR3
+# reloads. The TLB lesson must see frame B after the flush; what the read
+# before the flush saw is logged.
+PAGING_SELFTESTS=(
+    '^\[INFO \] selftest: final page directory: identity map gone, holes unmapped \.\.\. ok$'
+    '^\[INFO \] selftest:     page-table walk: va 0x00101000: PDE\[0\] = 0x00000000 \(not present\) -> no page table$'
+    '^\[INFO \] selftest: write through a new mapping, read through the direct map \.\.\. ok$'
+    '^\[INFO \] selftest: remap to another frame and read it \.\.\. ok$'
+    '^\[INFO \] selftest:   PTE changed to B \('"$HEX"'\) without a flush: read 0x(aaaaaaaa \(A: the TLB still holds the old translation|bbbbbbbb \(B: this CPU/emulator refetched the PTE)\)$'
+    '^\[INFO \] selftest: TLB lesson: a changed PTE is seen after the flush \.\.\. ok$'
+    '^\[INFO \] selftest:   read after unmap: #PF at 0xf8800000: not-present read, supervisor access \(vmalloc: '
+    '^\[INFO \] selftest: unmapped page faults \(not present\) \.\.\. ok$'
+    '^\[INFO \] selftest:   \.text: #PF at 0xc01[0-9a-f]{5}: protection-violation write, supervisor access \(\.text: '
+    '^\[INFO \] selftest:     page-table walk: va 0xc01[0-9a-f]{5}: PDE\[768\] = 0x[0-9a-f]{8} \(P RW A\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{8} \(P A \(read-only\)\) -> pa 0x001[0-9a-f]{5}$'
+    '^\[INFO \] selftest: kernel text and rodata are read-only \.\.\. ok$'
+    '^\[INFO \] selftest:   page tables: ([0-9]+) before, [0-9]+ after mapping 0xf9000000, [0-9]+ with a second page there, [0-9]+ after unmapping both$'
+    '^\[INFO \] selftest: page tables allocated on demand and freed when empty \.\.\. ok$'
+    '^\[INFO \] selftest: map errors: already mapped, not mapped, out of range, misaligned \.\.\. ok$'
+    '^\[INFO \] selftest: kmap and kmap_local reach every frame \.\.\. ok$'
+    'self-tests passed$' '^KERNEL OK$'
+)
+for cpu in default 486 pentium; do
+    cpu_opt=()
+    [ "$cpu" = default ] || cpu_opt=(--cpu "$cpu")
+    boot "paging-$cpu-invlpg" ok "${cpu_opt[@]}" --cmdline "selftest tlb=invlpg" -- \
+        '^\[INFO \] tlb: invalidation by invlpg \(one page\) \(forced on the command line\)' \
+        '^\[INFO \] selftest:   after the flush \(invlpg\): read 0xbbbbbbbb \(B\)$' \
+        '^\[INFO \] tlb: TLB flushes: [0-9]+ invlpg, [0-9]+ CR3 reloads \(method: invlpg\)$' \
+        "${PAGING_SELFTESTS[@]}"
+    boot "paging-$cpu-cr3" ok "${cpu_opt[@]}" --cmdline "selftest tlb=cr3" -- \
+        '^\[INFO \] tlb: invalidation by CR3 reload \(whole TLB\) \(forced on the command line\)' \
+        '^\[INFO \] selftest:   after the flush \(CR3 reload\): read 0xbbbbbbbb \(B\)$' \
+        '^\[INFO \] tlb: TLB flushes: [0-9]+ invlpg, [0-9]+ CR3 reloads \(method: CR3 reload\)$' \
+        "${PAGING_SELFTESTS[@]}"
+done
+boot paging-486-family ok --cpu 486 --cmdline "selftest" -- \
+    '^\[INFO \] cpu: family 4 ' 'features: invlpg yes .*PGE no PAE no' 'self-tests passed$'
+boot paging-pentium-family ok --cpu pentium --cmdline "selftest" -- \
+    '^\[INFO \] cpu: family 5 ' 'features: invlpg yes PSE yes PGE no PAE no' 'self-tests passed$'
+
+# HighMem reached through kmap (pkmap slots) and kmap_local (fixmap slots).
+KMAP_SELFTESTS=(
+    '^\[INFO \] selftest:   8 HighMem frames from pfn 0x[0-9a-f]+: kmap at 0xff4[0-9a-f]{5}\.\., tags read back through kmap_local slots 0xffffe000 and 0xffffd000 \(nested\)$'
+    "^\[INFO \] selftest:   second kunmap refused: kunmap of pfn 0x[0-9a-f]+, which is not kmapped \(double kunmap\?\)$"
+    '^\[INFO \] selftest: kmap and kmap_local reach every frame \.\.\. ok$'
+    '^\[INFO \] kmap: 10 kmaps, 10 kunmaps, 1 refused kunmaps, 0 mappings still held$'
+    'self-tests passed$' '^KERNEL OK$'
+)
+boot kmap-1g ok --mem 1G --cmdline "selftest" -- \
+    '^\[INFO \] paging: direct map: physical \[0x00000000, 0x38000000\) at \[0xc0000000, 0xf8000000\): 229374 pages mapped' \
+    '^\[INFO \] paging: page tables: 1 page directory \+ 226 page tables = 908 KiB' \
+    "${KMAP_SELFTESTS[@]}"
+boot kmap-3g-cr3 ok --mem 3G --cpu 486 --cmdline "selftest tlb=cr3" -- "${KMAP_SELFTESTS[@]}"
+boot kmap-none-128m ok --cmdline "selftest" -- \
+    '^\[INFO \] selftest:   no HighMem zone: kmap of lowmem frame 0x[0-9a-f]{8} returned its direct-map address 0xc[0-9a-f]{7}$'
+
 # ---- Deliberate failures: a decoded PANIC: line and status 35 --------------
 boot crash-null panic --cmdline "crashtest=null" -- \
     '^\[ERROR\] trap: CPU exception 14 #PF \(page fault\), error code 0x00000000$' \
     '^\[ERROR\] trap:   error code means: not-present read, supervisor$' \
-    '^\[ERROR\] trap:   CR2 0x00000000 \(null page' \
-    "^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0x00000000 \(null page: a null pointer dereference\)$"
+    '^\[ERROR\] trap:   CR2 0x00000000 lies in null page: a null pointer dereference$' \
+    '^\[ERROR\] trap:   page-table walk: va 0x00000000: PDE\[0\] = 0x00000000 \(not present\) -> no page table$' \
+    "^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0x00000000 \(null page\)$"
 
 boot crash-null-486 panic --cpu 486 --cmdline "crashtest=null" -- \
     '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0x00000000'
+
+boot crash-unmapped panic --cmdline "crashtest=unmapped" -- \
+    '^\[WARN \] crashtest: page 0xf8800000 mapped, unmapped and flushed; now reading it$' \
+    '^\[ERROR\] trap:   CR2 0xf8800000 lies in vmalloc: virtually contiguous kernel mappings$' \
+    '^\[ERROR\] trap:   page-table walk: va 0xf8800000: PDE\[994\] = 0x00000000 \(not present\) -> no page table$' \
+    '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0xf8800000 \(vmalloc\)$'
+
+boot crash-unmapped-cr3 panic --cmdline "crashtest=unmapped tlb=cr3" -- \
+    '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0xf8800000 \(vmalloc\)$'
+
+boot crash-rodata panic --cmdline "crashtest=rodata" -- \
+    '^\[ERROR\] trap:   error code means: protection-violation write, supervisor$' \
+    '^\[ERROR\] trap:   CR2 0xc01[0-9a-f]{5} lies in \.text: kernel code or constants, read-only$' \
+    '^\[ERROR\] trap:   page-table walk: va 0xc01[0-9a-f]{5}: PDE\[768\] = 0x[0-9a-f]{8} \(P RW A\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{8} \(P A \(read-only\)\) -> pa 0x001[0-9a-f]{5}$' \
+    '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: protection-violation write, supervisor access to 0xc01[0-9a-f]{5} \(\.text\)$'
 
 boot crash-ud panic --cmdline "crashtest=ud" -- \
     '^\[ERROR\] trap: CPU exception 6 #UD' '^PANIC: #UD invalid opcode at EIP 0xc0[0-9a-f]{6}$'
@@ -335,7 +421,8 @@ boot crash-panic panic --cmdline "crashtest=panic" -- \
 boot bochs-selftest ok --loader bochs --cmdline "selftest" -- \
     '^\[INFO \] boot: booted by GRUB .* via Multiboot2' \
     '^\[INFO \] cpu: family 5 ' 'features: invlpg yes PSE yes PGE no PAE no' \
-    'self-tests passed$' '^KERNEL OK$'
+    '^\[INFO \] paging: CR0\.WP set: kernel writes to read-only pages fault$' \
+    "${PAGING_SELFTESTS[@]}"
 
 boot bochs-crash-stack-overflow panic --loader bochs --cmdline "crashtest=stack" -- \
     '^PANIC: #DF double fault at EIP 0xc0[0-9a-f]{6}: kernel stack overflow'
