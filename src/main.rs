@@ -24,14 +24,14 @@ use kernel::boot_info::{
 use kernel::cmdline::{self, BootOptions, CrashTest, TlbMode};
 use kernel::klog::Logger;
 use kernel::mm::buddy::BuddyAllocator;
+use kernel::mm::gfp::GFP_KERNEL;
 use kernel::mm::layout::{
     self, BOOT_MAP_LIMIT, BOOT_PAGE_TABLES, EARLY_MAP_BASE, EARLY_MAP_PAGES, PAGE_OFFSET,
     PAGE_SIZE, virt_to_phys,
 };
-use kernel::mm::gfp::GFP_KERNEL;
 use kernel::mm::memblock::Memblock;
-use kernel::mm::paging::{DumpRange, PTFlags};
 use kernel::mm::page::Page;
+use kernel::mm::paging::{DumpRange, PTFlags};
 use kernel::mm::setup::{self, KernelImage};
 use kernel::mm::zone::DEFAULT_MAX_LOW_PFN;
 use log::{debug, info, warn};
@@ -463,7 +463,10 @@ fn log_final_paging(r: &PagingReport, opts: &BootOptions) {
         ranges
             .iter()
             .map(|d| {
-                let (a, b) = (u64::from(d.va), u64::from(d.va) + (u64::from(d.pages) << 12));
+                let (a, b) = (
+                    u64::from(d.va),
+                    u64::from(d.va) + (u64::from(d.pages) << 12),
+                );
                 let (lo, hi) = (a.max(u64::from(start)), b.min(end));
                 if hi > lo { ((hi - lo) >> 12) as u32 } else { 0 }
             })
@@ -474,13 +477,48 @@ fn log_final_paging(r: &PagingReport, opts: &BootOptions) {
     info!(target: "layout", "final kernel address space (virtual; pages mapped now):");
     let rows: [(&str, u32, u64, &str); 8] = [
         ("null page", 0, u64::from(PAGE_SIZE), "never mapped"),
-        ("low", PAGE_SIZE, u64::from(PAGE_OFFSET), "nothing (no identity map, no user space)"),
-        ("direct map", PAGE_OFFSET, u64::from(layout::DIRECT_MAP_MAX_END), "lowmem at PAGE_OFFSET + physical"),
-        ("vmalloc gap", layout::DIRECT_MAP_MAX_END, u64::from(layout::VMALLOC_START), "VMALLOC_OFFSET, never mapped"),
-        ("vmalloc", layout::VMALLOC_START, u64::from(layout::VMALLOC_END), "vmalloc() (issue 6)"),
-        ("pkmap", layout::PKMAP_BASE, u64::from(layout::PKMAP_END), "kmap() of HighMem, one page table"),
-        ("early map", EARLY_MAP_BASE, u64::from(EARLY_MAP_BASE) + u64::from(EARLY_MAP_PAGES * PAGE_SIZE), "boot information, read-only, until checked"),
-        ("fixmap", layout::FIXADDR_START, u64::from(layout::FIXADDR_TOP), "kmap_local slots, one page table"),
+        (
+            "low",
+            PAGE_SIZE,
+            u64::from(PAGE_OFFSET),
+            "nothing (no identity map, no user space)",
+        ),
+        (
+            "direct map",
+            PAGE_OFFSET,
+            u64::from(layout::DIRECT_MAP_MAX_END),
+            "lowmem at PAGE_OFFSET + physical",
+        ),
+        (
+            "vmalloc gap",
+            layout::DIRECT_MAP_MAX_END,
+            u64::from(layout::VMALLOC_START),
+            "VMALLOC_OFFSET, never mapped",
+        ),
+        (
+            "vmalloc",
+            layout::VMALLOC_START,
+            u64::from(layout::VMALLOC_END),
+            "vmalloc() (issue 6)",
+        ),
+        (
+            "pkmap",
+            layout::PKMAP_BASE,
+            u64::from(layout::PKMAP_END),
+            "kmap() of HighMem, one page table",
+        ),
+        (
+            "early map",
+            EARLY_MAP_BASE,
+            u64::from(EARLY_MAP_BASE) + u64::from(EARLY_MAP_PAGES * PAGE_SIZE),
+            "boot information, read-only, until checked",
+        ),
+        (
+            "fixmap",
+            layout::FIXADDR_START,
+            u64::from(layout::FIXADDR_TOP),
+            "kmap_local slots, one page table",
+        ),
     ];
     for (name, start, end, what) in rows {
         info!(target: "layout", "  {name:<12} [{start:#010x}, {end:#010x}) {:>6} pages  {what}",
@@ -513,7 +551,9 @@ fn log_final_paging(r: &PagingReport, opts: &BootOptions) {
         for (what, va) in probes {
             match paging::walk_current(va) {
                 Some(w) => debug!(target: "paging", "translate {what}: {w}"),
-                None => debug!(target: "paging", "translate {what}: {va:#010x}: tables outside the direct map"),
+                None => {
+                    debug!(target: "paging", "translate {what}: {va:#010x}: tables outside the direct map")
+                }
             }
         }
     }
@@ -526,12 +566,16 @@ static LOGGER_NAME: &str = "klog";
 /// leaks.
 fn log_closing_counters() {
     let (invlpg, cr3) = tlb::flush_counts();
-    let method = if tlb::uses_invlpg() { "invlpg" } else { "CR3 reload" };
+    let method = if tlb::uses_invlpg() {
+        "invlpg"
+    } else {
+        "CR3 reload"
+    };
     info!(target: "tlb", "TLB flushes: {invlpg} invlpg, {cr3} CR3 reloads (method: {method})");
     let (kmaps, kunmaps, refused, _) = highmem::stats();
-    let leaks = highmem::report_leaks(|h| {
-        warn!(target: "kmap", "leak: pfn {:#x} still kmapped at {:#010x} ({} users)", h.pfn, h.va, h.users)
-    });
+    let leaks = highmem::report_leaks(
+        |h| warn!(target: "kmap", "leak: pfn {:#x} still kmapped at {:#010x} ({} users)", h.pfn, h.va, h.users),
+    );
     info!(target: "kmap", "{kmaps} kmaps, {kunmaps} kunmaps, {refused} refused kunmaps, {leaks} mappings still held");
 }
 

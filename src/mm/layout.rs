@@ -374,7 +374,7 @@ mod tests {
             (0x0020_0000, Region::Low),
             (0xC000_0000, Region::DirectMap),
             (0xC010_2000, Region::Kernel(".text")),
-            (0xC012_8ffc, Region::StackGuard),
+            (0xC012_8FFC, Region::StackGuard),
             (0xC012_9000, Region::Kernel(".bss")),
             (0xC7FF_FFFF, Region::DirectMap),
             (0xC800_0000, Region::AboveDirectMap),

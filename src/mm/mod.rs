@@ -1,6 +1,6 @@
 //! Memory management: the address-space layout, the early map window,
-//! memblock, and (as later stages land) the buddy allocator, final paging and
-//! kmalloc.
+//! memblock, the buddy allocator, final paging and kmap (and, as the next
+//! stage lands, kmalloc).
 //!
 //! Boot order (the same sequence of calls as in `kernel_entry`):
 //! 1. `boot/entry.S`: temporary page directory mapping physical
@@ -19,6 +19,12 @@
 //!    allocator (Linux `memblock_free_all()`), checks `managed = present -
 //!    reserved` per zone, and computes the watermarks. memblock retires;
 //!    pages now come from `alloc_pages(gfp, order)` ([`gfp`]).
+//! 5. [`paging`]: the final page directory, built from buddy pages by
+//!    `arch::x86::paging::paging_init` (the direct map of low memory at
+//!    `PAGE_OFFSET`, read-only kernel text, the pkmap and fixmap tables),
+//!    replaces the boot one; every later mapping change goes through
+//!    [`paging::AddressSpace`] and returns a TLB flush token. HighMem frames
+//!    are reached through [`highmem`]'s kmap slots.
 
 pub mod buddy;
 pub mod early_map;

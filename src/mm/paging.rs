@@ -181,6 +181,17 @@ pub enum MapError {
         /// The virtual address.
         va: u32,
     },
+    /// The frames of a range starting at `pa` would run past 4 GiB.
+    FrameOutOfRange {
+        /// The first physical address.
+        pa: u32,
+    },
+    /// [`AddressSpace::remove_table`] on a page table this address space
+    /// allocated itself (only borrowed tables may be removed that way).
+    OwnedTable {
+        /// The virtual address.
+        va: u32,
+    },
 }
 
 impl fmt::Display for MapError {
@@ -200,6 +211,13 @@ impl fmt::Display for MapError {
                 write!(f, "no memory for a page table to map va {va:#010x}")
             }
             MapError::LargePage { va } => write!(f, "va {va:#010x} lies in a 4 MiB page"),
+            MapError::FrameOutOfRange { pa } => {
+                write!(f, "the frames from pa {pa:#010x} run past 4 GiB")
+            }
+            MapError::OwnedTable { va } => write!(
+                f,
+                "the page table for va {va:#010x} belongs to this address space: unmap its pages instead"
+            ),
         }
     }
 }
@@ -384,6 +402,7 @@ pub struct AddressSpace {
     end: u64,
     nr_pt_pages: u32,
     pinned: [u32; ENTRIES_PER_TABLE as usize / 32],
+    borrowed: [u32; ENTRIES_PER_TABLE as usize / 32],
 }
 
 impl AddressSpace {
@@ -401,6 +420,7 @@ impl AddressSpace {
             end,
             nr_pt_pages: 0,
             pinned: [0; ENTRIES_PER_TABLE as usize / 32],
+            borrowed: [0; ENTRIES_PER_TABLE as usize / 32],
         })
     }
 
@@ -436,6 +456,22 @@ impl AddressSpace {
 
     fn pin(&mut self, pde: u32) {
         self.pinned[pde as usize / 32] |= 1 << (pde % 32);
+    }
+
+    /// Checks that `pages` pages from `va` and from `pa` stay inside the
+    /// managed range and below 4 GiB.
+    fn check_span(&self, va: u32, pa: u32, pages: u32) -> Result<(), MapError> {
+        let bytes = u64::from(pages) << PAGE_SHIFT;
+        if u64::from(va) + bytes > self.end {
+            // The first page past the end (0 if that is 4 GiB itself).
+            return Err(MapError::OutOfRange {
+                va: self.end.max(u64::from(va)) as u32,
+            });
+        }
+        if u64::from(pa) + bytes > 1 << 32 {
+            return Err(MapError::FrameOutOfRange { pa });
+        }
+        Ok(())
     }
 
     fn pde(&self, mem: &mut impl PageTableMemory, va: u32) -> PDEntry {
@@ -500,6 +536,8 @@ impl AddressSpace {
         let entry = PDEntry::new(table, PDFlags::P | PDFlags::RW);
         mem.with_table(self.pgd, |t| t[pdx(va) as usize] = entry.0);
         self.pin(pdx(va));
+        let i = pdx(va);
+        self.borrowed[i as usize / 32] |= 1 << (i % 32);
         Ok(TlbFlush::new(va & !PDE_MASK, ENTRIES_PER_TABLE))
     }
 
@@ -507,7 +545,9 @@ impl AddressSpace {
     /// [`AddressSpace::install_table`] (its 4 MiB become unmapped).
     ///
     /// # Errors
-    /// [`MapError::NotMapped`] if the entry is not present.
+    /// [`MapError::NotMapped`] if the entry is not present,
+    /// [`MapError::OwnedTable`] if the table was not installed with
+    /// [`AddressSpace::install_table`].
     pub fn remove_table(
         &mut self,
         mem: &mut impl PageTableMemory,
@@ -517,6 +557,12 @@ impl AddressSpace {
         if !self.pde(mem, va).is_present() {
             return Err(MapError::NotMapped { va });
         }
+        let (i, bit) = (pdx(va) as usize / 32, 1 << (pdx(va) % 32));
+        if self.borrowed[i] & bit == 0 {
+            return Err(MapError::OwnedTable { va });
+        }
+        self.borrowed[i] &= !bit;
+        self.pinned[i] &= !bit;
         mem.with_table(self.pgd, |t| t[pdx(va) as usize] = 0);
         Ok(TlbFlush::new(va & !PDE_MASK, ENTRIES_PER_TABLE))
     }
@@ -540,7 +586,10 @@ impl AddressSpace {
         let (va, pa) = (va.as_u32(), pa.as_u32());
         self.check(va, pa)?;
         if let Ok((old, _)) = self.translate(mem, VAddr(va)) {
-            return Err(MapError::AlreadyMapped { va, pa: old.as_u32() });
+            return Err(MapError::AlreadyMapped {
+                va,
+                pa: old.as_u32(),
+            });
         }
         let table = self.ensure_table(mem, frames, va, false)?;
         let entry = PTEntry::new(PAddr(pa), flags | PTFlags::P);
@@ -631,7 +680,8 @@ impl AddressSpace {
     ///
     /// # Errors
     /// As [`AddressSpace::map_page`], for the first page that cannot be
-    /// mapped. Every page is checked before any entry is written, so on error
+    /// mapped, and [`MapError::FrameOutOfRange`] if the frames run past
+    /// 4 GiB. Every page is checked before any entry is written, so on error
     /// no entry changed.
     pub fn map_range(
         &mut self,
@@ -643,14 +693,16 @@ impl AddressSpace {
         flags: PTFlags,
     ) -> Result<TlbFlush, MapError> {
         let (va, pa) = (va.as_u32(), pa.as_u32());
+        self.check(va, pa)?;
+        self.check_span(va, pa, pages)?;
         for i in 0..pages {
-            let (v, p) = (va.wrapping_add(i << PAGE_SHIFT), pa.wrapping_add(i << PAGE_SHIFT));
+            let (v, p) = (va + (i << PAGE_SHIFT), pa + (i << PAGE_SHIFT));
             self.check(v, p)?;
-            if u64::from(va) + (u64::from(i) << PAGE_SHIFT) >= self.end {
-                return Err(MapError::OutOfRange { va: v });
-            }
             if let Ok((old, _)) = self.translate(mem, VAddr(v)) {
-                return Err(MapError::AlreadyMapped { va: v, pa: old.as_u32() });
+                return Err(MapError::AlreadyMapped {
+                    va: v,
+                    pa: old.as_u32(),
+                });
             }
         }
         for i in 0..pages {
@@ -685,8 +737,10 @@ impl AddressSpace {
         mut on_page: impl FnMut(VAddr, PAddr),
     ) -> Result<TlbFlush, MapError> {
         let va = va.as_u32();
+        self.check(va, 0)?;
+        self.check_span(va, 0, pages)?;
         for i in 0..pages {
-            let v = va.wrapping_add(i << PAGE_SHIFT);
+            let v = va + (i << PAGE_SHIFT);
             self.check(v, 0)?;
             self.translate(mem, VAddr(v))?;
         }
@@ -721,9 +775,7 @@ impl AddressSpace {
     ) -> Result<TlbFlush, MapError> {
         let (va, pa) = (va.as_u32(), pa.as_u32());
         self.check(va, pa)?;
-        if u64::from(va) + (u64::from(pages) << PAGE_SHIFT) > self.end {
-            return Err(MapError::OutOfRange { va });
-        }
+        self.check_span(va, pa, pages)?;
         let mut done = 0;
         while done < pages {
             let v = va + (done << PAGE_SHIFT);
@@ -830,7 +882,10 @@ impl FrameSource for BuddyAllocator<'_> {
 
     fn free_table(&mut self, table: PAddr) {
         if let Err(e) = self.free_pages_raw(table.as_u32() >> PAGE_SHIFT, 0) {
-            panic!("page table {:#010x} could not be freed: {e}", table.as_u32());
+            panic!(
+                "page table {:#010x} could not be freed: {e}",
+                table.as_u32()
+            );
         }
     }
 }

@@ -42,9 +42,9 @@
 use super::{boot_stack, cpu, exit, gdt, paging, probe, serial};
 use crate::mm::layout::{Region, region_of};
 use crate::trap::{self, NR_EXCEPTIONS, PageFaultError};
-use spin::Mutex;
 use core::fmt;
 use portable_atomic::{AtomicBool, AtomicU32, Ordering};
+use spin::Mutex;
 use spin::Once;
 use x86::Ring;
 use x86::dtables::{DescriptorTablePointer, lidt};

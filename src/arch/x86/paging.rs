@@ -218,7 +218,9 @@ pub unsafe fn paging_init(
         .ensure_table(&mut mem, buddy, FIXADDR_START, true)
         .unwrap_or_else(|e| fail("fixmap page table", e));
     // The boot information still lives in the early map window.
-    let early_pt = PAddr(virt_to_phys(core::ptr::addr_of!(boot_early_map_table) as u32));
+    let early_pt = PAddr(virt_to_phys(
+        core::ptr::addr_of!(boot_early_map_table) as u32
+    ));
     space
         .install_table(&mut mem, EARLY_MAP_BASE, early_pt)
         .unwrap_or_else(|e| fail("early map window", e))
@@ -308,8 +310,7 @@ pub fn unmap_page(
     buddy: &mut BuddyAllocator<'static>,
     va: u32,
 ) -> Result<(u32, TlbFlush), MapError> {
-    with_space(|s, mem| s.unmap_page(mem, buddy, VAddr(va)))
-        .map(|(pa, flush)| (pa.as_u32(), flush))
+    with_space(|s, mem| s.unmap_page(mem, buddy, VAddr(va))).map(|(pa, flush)| (pa.as_u32(), flush))
 }
 
 /// Unmaps `pages` pages from `va`, calling `on_page(va, pa)` for each.
@@ -367,9 +368,9 @@ pub fn walk_current(va: u32) -> Option<Walk> {
     // SAFETY: only the page directory and the page table it names pass
     // through it, both checked to lie in the direct map; reads only.
     let mut mem = unsafe { KernelPtMem::new() };
-    let pde = crate::mm::paging::PDEntry(mem.with_table(PAddr(pgd), |t| t[layout::pdx(va) as usize]));
-    if pde.is_present() && !pde.is_page() && !in_direct_map(pde.address().as_u32() >> PAGE_SHIFT)
-    {
+    let pde =
+        crate::mm::paging::PDEntry(mem.with_table(PAddr(pgd), |t| t[layout::pdx(va) as usize]));
+    if pde.is_present() && !pde.is_page() && !in_direct_map(pde.address().as_u32() >> PAGE_SHIFT) {
         return None;
     }
     Some(crate::mm::paging::walk(&mut mem, PAddr(pgd), va))

@@ -31,14 +31,29 @@ type PagingTest = fn(&mut Buddy) -> Result<(), &'static str>;
 /// return).
 pub fn run(b: &mut Buddy) -> u32 {
     let tests: [(&str, PagingTest); 9] = [
-        ("final page directory: identity map gone, holes unmapped", final_directory),
-        ("write through a new mapping, read through the direct map", map_write_read),
+        (
+            "final page directory: identity map gone, holes unmapped",
+            final_directory,
+        ),
+        (
+            "write through a new mapping, read through the direct map",
+            map_write_read,
+        ),
         ("remap to another frame and read it", remap_read),
-        ("TLB lesson: a changed PTE is seen after the flush", tlb_lesson),
+        (
+            "TLB lesson: a changed PTE is seen after the flush",
+            tlb_lesson,
+        ),
         ("unmapped page faults (not present)", unmapped_faults),
         ("kernel text and rodata are read-only", text_read_only),
-        ("page tables allocated on demand and freed when empty", table_accounting),
-        ("map errors: already mapped, not mapped, out of range, misaligned", map_errors),
+        (
+            "page tables allocated on demand and freed when empty",
+            table_accounting,
+        ),
+        (
+            "map errors: already mapped, not mapped, out of range, misaligned",
+            map_errors,
+        ),
         ("kmap and kmap_local reach every frame", kmap_test),
     ];
     for (name, test) in tests {
@@ -64,15 +79,21 @@ fn final_directory(_: &mut Buddy) -> Result<(), &'static str> {
         return Err("paging_init did not record the switch");
     }
     let identity = KERNEL_PHYS_BASE + 0x1000; // was identity-mapped at boot
-    let fault = probe_read(identity).err().ok_or("the identity map is still there")?;
+    let fault = probe_read(identity)
+        .err()
+        .ok_or("the identity map is still there")?;
     if fault.error.present() {
         return Err("identity address faulted, but not as not-present");
     }
     log_fault("identity address", &fault);
     probe_read(0).err().ok_or("the null page is mapped")?;
     let (guard, _, _) = boot_stack();
-    probe_read(guard).err().ok_or("the stack guard page is mapped")?;
-    probe_read(PAGE_OFFSET).err().ok_or("physical page 0 is mapped")?;
+    probe_read(guard)
+        .err()
+        .ok_or("the stack guard page is mapped")?;
+    probe_read(PAGE_OFFSET)
+        .err()
+        .ok_or("physical page 0 is mapped")?;
     // The kernel is reachable at PAGE_OFFSET + its physical address.
     let text = run as *const () as u32;
     probe_read(text).map_err(|_| "kernel text does not read")?;
@@ -212,7 +233,9 @@ fn unmapped_faults(b: &mut Buddy) -> Result<(), &'static str> {
     if mapped != 0x5555_5555 {
         return Err("the mapped page read wrong");
     }
-    let fault = probe_read(TEST_VA).err().ok_or("the unmapped page still reads")?;
+    let fault = probe_read(TEST_VA)
+        .err()
+        .ok_or("the unmapped page still reads")?;
     log_fault("read after unmap", &fault);
     if fault.cr2 != TEST_VA || fault.error.present() || fault.error.write() {
         return Err("the fault is not a not-present read of the page");
@@ -353,13 +376,22 @@ fn kmap_test(b: &mut Buddy) -> Result<(), &'static str> {
     let nested = kmap_local(pfns[0], |p0| {
         kmap_local(pfns[1], |p1| {
             // SAFETY: both frames are ours, mapped for these closures.
-            unsafe { (core::ptr::read_volatile(p0 as *const u32), core::ptr::read_volatile(p1 as *const u32), p0 as u32, p1 as u32) }
+            unsafe {
+                (
+                    core::ptr::read_volatile(p0 as *const u32),
+                    core::ptr::read_volatile(p1 as *const u32),
+                    p0 as u32,
+                    p1 as u32,
+                )
+            }
         })
     });
     let mut all_tags = true;
     for &pfn in &pfns[2..] {
         // SAFETY: our frame, mapped for the closure.
-        let tag = kmap_local(pfn, |p| unsafe { core::ptr::read_volatile(p as *const u32) });
+        let tag = kmap_local(pfn, |p| unsafe {
+            core::ptr::read_volatile(p as *const u32)
+        });
         all_tags &= tag == pfn ^ 0xC0DE_0000;
     }
     info!(target: "selftest", "  {N} HighMem frames from pfn {:#x}: kmap at {first_va:#010x}.., tags read back through kmap_local slots {:#010x} and {:#010x} (nested)",
