@@ -245,7 +245,7 @@ pub enum Region {
     Pkmap,
     /// `[EARLY_MAP_BASE, +4 MiB)`: the early map window.
     EarlyMap,
-    /// `[FIXADDR_START, FIXADDR_TOP]`: the fixmap slots.
+    /// `[FIXADDR_START, FIXADDR_TOP)`: the fixmap slots.
     Fixmap,
     /// Anything else (between the early map and the fixmap, the last page).
     Unmapped,

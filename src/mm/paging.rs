@@ -440,6 +440,15 @@ impl AddressSpace {
         (self.start, self.end)
     }
 
+    /// Moves the end of the managed range to `end`: the kernel stops
+    /// managing the areas above `PKMAP_BASE` through this API once their
+    /// tables exist, since their slots have their own bookkeeping. Tables
+    /// installed earlier stay, and [`AddressSpace::remove_table`] and
+    /// [`AddressSpace::dump`] still reach them.
+    pub fn set_end(&mut self, end: u64) {
+        self.end = end;
+    }
+
     fn check(&self, va: u32, pa: u32) -> Result<(), MapError> {
         if !(va | pa).is_multiple_of(PAGE_SIZE) {
             return Err(MapError::Misaligned { va, pa });
@@ -517,7 +526,8 @@ impl AddressSpace {
     /// map table.
     ///
     /// # Errors
-    /// [`MapError::OutOfRange`], or [`MapError::AlreadyMapped`] if the entry
+    /// [`MapError::OutOfRange`], [`MapError::Misaligned`] (a table address
+    /// that is not page-aligned), or [`MapError::AlreadyMapped`] if the entry
     /// is present.
     pub fn install_table(
         &mut self,
@@ -545,6 +555,7 @@ impl AddressSpace {
     /// [`AddressSpace::install_table`] (its 4 MiB become unmapped).
     ///
     /// # Errors
+    /// [`MapError::OutOfRange`] below the managed start,
     /// [`MapError::NotMapped`] if the entry is not present,
     /// [`MapError::OwnedTable`] if the table was not installed with
     /// [`AddressSpace::install_table`].
@@ -553,7 +564,9 @@ impl AddressSpace {
         mem: &mut impl PageTableMemory,
         va: u32,
     ) -> Result<TlbFlush, MapError> {
-        self.check(va & !PDE_MASK, 0)?;
+        if va < self.start {
+            return Err(MapError::OutOfRange { va });
+        }
         if !self.pde(mem, va).is_present() {
             return Err(MapError::NotMapped { va });
         }
@@ -573,8 +586,7 @@ impl AddressSpace {
     /// # Errors
     /// [`MapError::Misaligned`], [`MapError::OutOfRange`],
     /// [`MapError::AlreadyMapped`], [`MapError::NoMemory`],
-    /// [`MapError::LargePage`]. On error no entry changed (a page table may
-    /// have been allocated; it stays, empty, for the next mapping).
+    /// [`MapError::LargePage`]. On error no entry changed.
     pub fn map_page(
         &mut self,
         mem: &mut impl PageTableMemory,
@@ -624,6 +636,12 @@ impl AddressSpace {
     /// left empty is freed (unless pinned) and its directory entry cleared;
     /// the token's flush also covers that (an `invlpg` drops cached
     /// paging-structure entries too, Intel SDM Vol. 3A §4.10.4.1).
+    ///
+    /// The freed table goes back to the frame source at once, before the
+    /// caller flushes: flush the token before the next allocation, or a CPU
+    /// with paging-structure caches could still walk the old directory entry
+    /// into the frame's next use (Linux defers the free instead,
+    /// `tlb_remove_table`).
     ///
     /// # Errors
     /// [`MapError::Misaligned`], [`MapError::OutOfRange`],
@@ -682,7 +700,8 @@ impl AddressSpace {
     /// As [`AddressSpace::map_page`], for the first page that cannot be
     /// mapped, and [`MapError::FrameOutOfRange`] if the frames run past
     /// 4 GiB. Every page is checked before any entry is written, so on error
-    /// no entry changed.
+    /// no entry changed; after [`MapError::NoMemory`], page tables allocated
+    /// for the first part of the range stay, empty, for later mappings.
     pub fn map_range(
         &mut self,
         mem: &mut impl PageTableMemory,
@@ -803,11 +822,12 @@ impl AddressSpace {
         Ok(TlbFlush::new(va, pages))
     }
 
-    /// Calls `out` with the present mappings in `[self.start, self.end)`,
-    /// folded: runs of pages mapped to consecutive frames with equal flags
-    /// (Accessed and Dirty ignored) become one [`DumpRange`].
+    /// Calls `out` with the present mappings from `start` to 4 GiB (past
+    /// the managed end too: borrowed and pinned tables are shown), folded:
+    /// runs of pages mapped to consecutive frames with equal flags (Accessed
+    /// and Dirty ignored) become one [`DumpRange`].
     pub fn dump(&self, mem: &mut impl PageTableMemory, out: impl FnMut(&DumpRange)) {
-        dump(mem, self.pgd, self.start, self.end, out)
+        dump(mem, self.pgd, self.start, 1 << 32, out)
     }
 }
 

@@ -4,6 +4,7 @@
 use super::tlb;
 use crate::mm::early_map::{EarlyMapError, EarlyMapWindow, TEMP_SLOT, TEMP_SLOT_VA, temp_slot_pte};
 use crate::mm::layout::ENTRIES_PER_TABLE;
+use portable_atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 
 unsafe extern "C" {
@@ -13,15 +14,33 @@ unsafe extern "C" {
 
 static WINDOW: Mutex<EarlyMapWindow> = Mutex::new(EarlyMapWindow::new());
 
+/// Set by [`retire`]: the window's page table is no longer in the page
+/// directory.
+static RETIRED: AtomicBool = AtomicBool::new(false);
+
+/// Records that the final page directory no longer maps the window
+/// (`paging::retire_early_map`); later use panics instead of faulting.
+pub fn retire() {
+    RETIRED.store(true, Ordering::SeqCst);
+}
+
 /// Maps physical `[pa, pa + len)` read-only and returns it as a byte slice
 /// (Linux: `early_memremap_ro()`).
 ///
-/// The mapping is never removed while the boot page directory is in use,
-/// hence `'static`.
+/// The mapping lives until `paging::retire_early_map` removes the whole
+/// window at the end of boot (an `unsafe` call whose caller promises that no
+/// such slice is used afterwards), hence `'static`.
 ///
 /// # Errors
 /// See [`EarlyMapWindow::plan`].
+///
+/// # Panics
+/// After the window was retired.
 pub fn early_memremap_ro(pa: u64, len: usize) -> Result<&'static [u8], EarlyMapError> {
+    assert!(
+        !RETIRED.load(Ordering::SeqCst),
+        "early_memremap_ro after the early map window was retired"
+    );
     let mapping = WINDOW.lock().plan(pa, len as u64)?;
     for i in 0..mapping.nr_pages {
         let slot = (mapping.first_slot + i) as usize;
@@ -55,8 +74,17 @@ static TEMP_SLOT_LOCK: Mutex<()> = Mutex::new(());
 ///
 /// The pointer is raw: whether reading or writing the frame is sound depends
 /// on who owns it, which only the caller knows. It is valid only inside `f`.
+///
+/// # Panics
+/// When nested (there is one slot), or after the window was retired.
 pub fn with_temp_mapping<R>(pfn: u32, f: impl FnOnce(*mut u8) -> R) -> R {
-    let _guard = TEMP_SLOT_LOCK.lock();
+    assert!(
+        !RETIRED.load(Ordering::SeqCst),
+        "with_temp_mapping after the early map window was retired"
+    );
+    let Some(_guard) = TEMP_SLOT_LOCK.try_lock() else {
+        panic!("with_temp_mapping nested: the boot-time temporary slot is already in use");
+    };
     let slot = TEMP_SLOT as usize;
     // SAFETY: the slot's PTE belongs to this function (the planner never hands
     // it out) and the lock serialises its users; the table is a static mapped

@@ -1,9 +1,10 @@
 //! kmap for HighMem frames, hardware half: the pkmap window (`kmap`,
 //! `kunmap`) and the fixmap's stacked temporary slots (`kmap_local`).
 //!
-//! A lowmem frame is always reachable through the direct map, so both
-//! return its direct-map address and change nothing. A HighMem frame (above
-//! `max_low_pfn`) gets a slot:
+//! A frame in the live direct map (all of lowmem once the final page
+//! directory is loaded; the first 16 MiB before) is reachable there, so both
+//! return its direct-map address and change nothing. Any other frame (HighMem,
+//! above `max_low_pfn`) gets a slot:
 //! - `kmap(pfn)`: a pkmap slot, shared and counted, held until the matching
 //!   `kunmap(pfn)` (bookkeeping in `crate::mm::highmem::Pkmap`). May be held
 //!   across other work; a leak is reported by [`report_leaks`].
@@ -45,7 +46,8 @@ fn pte(pfn: u32) -> PTEntry {
 fn write_slot(table: &AtomicU32, va: u32, entry: PTEntry) {
     let table = PAddr(table.load(Ordering::Relaxed));
     // SAFETY: `table` is the pkmap or fixmap page table, a page-table frame
-    // only this module writes.
+    // only this module writes (the kernel address space's map API ends at
+    // PKMAP_BASE, below both).
     let mut mem = unsafe { KernelPtMem::new() };
     set_pte(&mut mem, table, VAddr(va), entry).flush(&mut ArchTlb);
 }
@@ -55,10 +57,12 @@ fn write_slot(table: &AtomicU32, va: u32, entry: PTEntry) {
 /// HighMem.
 ///
 /// # Errors
-/// [`KmapError::Full`] when every pkmap slot is held.
+/// [`KmapError::Full`] when every pkmap slot is held,
+/// [`KmapError::TooManyUsers`] when the frame's user count would overflow.
 ///
 /// # Panics
-/// For a HighMem frame before the final page directory is loaded.
+/// For a frame outside the live direct map before the final page directory
+/// is loaded (there is no pkmap window yet).
 pub fn kmap(pfn: u32) -> Result<*mut u8, KmapError> {
     if in_direct_map(pfn) {
         return Ok(phys_to_virt(pfn << PAGE_SHIFT) as *mut u8);
@@ -99,7 +103,8 @@ pub fn kunmap(pfn: u32) -> Result<(), KmapError> {
 /// Runs `f` with frame `pfn` mapped writable at a temporary address (Linux
 /// `kmap_local_page` ... `kunmap_local`): the direct-map address for lowmem;
 /// else the next fixmap slot, or the early map's temporary slot before the
-/// final page directory exists. Nested calls take the next slot.
+/// final page directory exists. Nested calls take the next slot (before the
+/// final page directory, there is only the one slot: nesting panics).
 ///
 /// The pointer is raw and valid only inside `f`: whether reading or writing
 /// the frame is sound depends on who owns it, which only the caller knows.

@@ -202,6 +202,8 @@ struct DoubleFaultStack([u8; 8192]);
 static mut DOUBLE_FAULT_STACK: DoubleFaultStack = DoubleFaultStack([0; 8192]);
 
 static EXPECT_BREAKPOINT: AtomicBool = AtomicBool::new(false);
+/// CR2 of the page fault being reported.
+static FAULT_CR2: AtomicU32 = AtomicU32::new(0);
 static BREAKPOINTS_CAUGHT: AtomicU32 = AtomicU32::new(0);
 
 /// Fills the double-fault TSS, builds the IDT and loads it.
@@ -328,14 +330,17 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
     }
     if vector == trap::PAGE_FAULT_VECTOR {
         let cr2 = cpu::read_cr2();
-        if probe::fixup(frame, cr2) {
-            return; // a probe's expected fault: it returns "faulted"
-        }
+        // As Linux's do_page_fault: first let the region resolve the fault
+        // (demand paging), then the exception fixup (a probe), else fatal.
         if let Some(handler) = page_fault_handler(describe_address(cr2))
             && handler(cr2, PageFaultError(frame.error_code))
         {
             return; // resolved (e.g. demand paging): retry the instruction
         }
+        if probe::fixup(frame, cr2) {
+            return; // a probe's expected fault: it returns "faulted"
+        }
+        FAULT_CR2.store(cr2, Ordering::SeqCst);
     }
     let (mnemonic, name) = trap::exception_name(vector);
     report(format_args!(
@@ -365,7 +370,9 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
         cpu::read_cr3()
     ));
     if vector == trap::PAGE_FAULT_VECTOR {
-        let cr2 = cpu::read_cr2();
+        // CR2 as read on entry (a fault inside a region handler would have
+        // changed the register since).
+        let cr2 = FAULT_CR2.load(Ordering::SeqCst);
         let code = trap::PageFaultError(frame.error_code);
         let region = describe_address(cr2);
         report(format_args!("  CR2 {cr2:#010x} lies in {region}"));

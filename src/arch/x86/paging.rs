@@ -67,7 +67,8 @@ pub fn write_protect_enabled() -> bool {
     WP_ENABLED.load(Ordering::Relaxed)
 }
 
-/// Whether frame `pfn` is reachable through the live direct map.
+/// Whether frame `pfn` lies in the live direct map's range (the stack guard
+/// page's frame too, although it is the one hole besides page 0).
 pub fn in_direct_map(pfn: u32) -> bool {
     (1..direct_map_end_pfn()).contains(&pfn)
 }
@@ -160,6 +161,9 @@ pub struct PagingReport {
 /// Builds the final page directory, loads it, and sets CR0.WP where the CPU
 /// has it (Linux `paging_init`, `mark_rodata_ro`).
 ///
+/// The direct map covers `[0, max(max_low_pfn, end of the kernel image))`,
+/// so that a `mem=` below the image's end cannot unmap the running kernel.
+///
 /// # Panics
 /// If the buddy allocator cannot supply the page tables.
 ///
@@ -179,6 +183,10 @@ pub unsafe fn paging_init(
     };
     let mut space = AddressSpace::new(buddy, PAGE_OFFSET, 1 << 32)
         .unwrap_or_else(|e| fail("page directory", e));
+    // The running kernel must stay mapped even if `mem=` cut RAM below the
+    // end of its image (memblock keeps the image reserved either way).
+    let image_end_pfn = virt_to_phys(super::kernel_image().1).div_ceil(PAGE_SIZE);
+    let max_low_pfn = max_low_pfn.max(image_end_pfn);
 
     // The direct map, with its holes and read-only kernel code.
     let (guard, _, _) = boot_stack();
@@ -226,6 +234,9 @@ pub unsafe fn paging_init(
         .unwrap_or_else(|e| fail("early map window", e))
         .ignore("the new page directory is not loaded yet: CR3 load flushes");
 
+    // From here on the map API manages [PAGE_OFFSET, PKMAP_BASE) only: the
+    // pkmap, early map and fixmap tables belong to their own bookkeeping.
+    space.set_end(u64::from(PKMAP_BASE));
     let pgd = space.pgd().as_u32();
     // SAFETY: the new directory maps everything the running code touches
     // from here on: the kernel image (code, data, this stack, GDT, IDT,
@@ -365,15 +376,32 @@ pub fn walk_current(va: u32) -> Option<Walk> {
     if !in_direct_map(pgd >> PAGE_SHIFT) {
         return None;
     }
-    // SAFETY: only the page directory and the page table it names pass
-    // through it, both checked to lie in the direct map; reads only.
-    let mut mem = unsafe { KernelPtMem::new() };
+    let mut mem = SnapshotPtMem;
     let pde =
         crate::mm::paging::PDEntry(mem.with_table(PAddr(pgd), |t| t[layout::pdx(va) as usize]));
     if pde.is_present() && !pde.is_page() && !in_direct_map(pde.address().as_u32() >> PAGE_SHIFT) {
         return None;
     }
     Some(crate::mm::paging::walk(&mut mem, PAddr(pgd), va))
+}
+
+/// Page tables read through the direct map into a copy (volatile reads, no
+/// reference to the live table), so that a fault handler can walk them while
+/// the interrupted code holds a `&mut` to one. Writes go to the copy only.
+struct SnapshotPtMem;
+
+impl PageTableMemory for SnapshotPtMem {
+    fn with_table<R>(&mut self, table: PAddr, f: impl FnOnce(&mut Table) -> R) -> R {
+        assert!(in_direct_map(table.as_u32() >> PAGE_SHIFT));
+        let live = phys_to_virt(table.as_u32()) as *const u32;
+        let mut copy: Table = [0; 1024];
+        for (i, e) in copy.iter_mut().enumerate() {
+            // SAFETY: the table lies in the live direct map (asserted), 4 KiB
+            // and aligned; volatile reads create no reference to it.
+            *e = unsafe { live.add(i).read_volatile() };
+        }
+        f(&mut copy)
+    }
 }
 
 /// Unmaps the early map window: the boot information is no longer
@@ -386,4 +414,5 @@ pub unsafe fn retire_early_map() {
     with_space(|s, mem| s.remove_table(mem, EARLY_MAP_BASE))
         .unwrap_or_else(|e| super::exit::fatal(format_args!("retiring the early map: {e}")))
         .flush(&mut ArchTlb);
+    super::early_map::retire();
 }

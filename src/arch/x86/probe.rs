@@ -83,11 +83,15 @@ fn last_fault() -> ProbeFault {
 ///
 /// # Errors
 /// The fault, if the read faulted.
-pub fn probe_read(va: u32) -> Result<u32, ProbeFault> {
+///
+/// # Safety
+/// `va` must not be memory-mapped I/O (the direct map covers the ISA hole
+/// at 0xA0000-0xFFFFF, where a read may have side effects), nor memory
+/// another `&mut` reference is writing.
+pub unsafe fn probe_read(va: u32) -> Result<u32, ProbeFault> {
     let mut value = 0;
-    // SAFETY: the probe reads 4 bytes at `va`; a page fault there is caught
-    // by `fixup`. A successful read has no side effect on mapped RAM, which
-    // is all the self-tests probe.
+    // SAFETY: the probe reads 4 bytes at `va`, which the caller vouches for;
+    // a page fault there is caught by `fixup`.
     let faulted = unsafe { kernel_probe_read(va, &mut value) };
     if faulted == 0 {
         Ok(value)
