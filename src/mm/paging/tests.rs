@@ -962,7 +962,7 @@ fn out_of_range_requests_change_nothing() {
     );
     assert_eq!(
         m.space.remove_table(&mut m.mem, below).unwrap_err(),
-        e(0xBFC0_0000)
+        e(below)
     );
     m.assert_unchanged(&before, "out of range");
 
