@@ -595,18 +595,7 @@ impl AddressSpace {
         pa: PAddr,
         flags: PTFlags,
     ) -> Result<TlbFlush, MapError> {
-        let (va, pa) = (va.as_u32(), pa.as_u32());
-        self.check(va, pa)?;
-        if let Ok((old, _)) = self.translate(mem, VAddr(va)) {
-            return Err(MapError::AlreadyMapped {
-                va,
-                pa: old.as_u32(),
-            });
-        }
-        let table = self.ensure_table(mem, frames, va, false)?;
-        let entry = PTEntry::new(PAddr(pa), flags | PTFlags::P);
-        mem.with_table(table, |t| t[ptx(va) as usize] = entry.0);
-        Ok(TlbFlush::new(va, 1))
+        self.map_range(mem, frames, va, pa, 1, flags)
     }
 
     /// Points the mapped page at `va` to frame `pa` with `flags`, returning

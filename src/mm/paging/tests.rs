@@ -270,6 +270,15 @@ impl TlbFlusher for Mmu {
     }
 }
 
+/// What a read of an unmapped `va` gives: a not-present read fault.
+fn not_present<T>(va: u32) -> Result<T, Fault> {
+    Err(Fault {
+        va,
+        write: false,
+        present: false,
+    })
+}
+
 /// Everything a failed request must leave as it was.
 struct Snapshot {
     ram: Vec<u8>,
@@ -462,14 +471,7 @@ fn mapped_page_reads_and_writes_reach_the_frame() {
     assert_eq!(m.read(page(VA, 3) + 0x124), Ok(0x1234_5678));
     // The neighbours stay unmapped.
     for va in [page(VA, 2), page(VA, 4)] {
-        assert_eq!(
-            m.read(va),
-            Err(Fault {
-                va,
-                write: false,
-                present: false
-            })
-        );
+        assert_eq!(m.read(va), not_present(va));
     }
 }
 
@@ -609,11 +611,6 @@ fn unmap_and_read(has_invlpg: bool, neighbour: bool, flush: bool) -> Result<u32,
 
 #[test]
 fn unmap_without_flush_still_reads_until_flushed() {
-    let not_present = Err(Fault {
-        va: VA,
-        write: false,
-        present: false,
-    });
     for has_invlpg in [true, false] {
         for neighbour in [true, false] {
             let why = format!("invlpg={has_invlpg} neighbour={neighbour}");
@@ -624,7 +621,7 @@ fn unmap_without_flush_still_reads_until_flushed() {
             );
             assert_eq!(
                 unmap_and_read(has_invlpg, neighbour, true),
-                not_present,
+                not_present(VA),
                 "{why}"
             );
         }
@@ -653,14 +650,7 @@ fn unmap_range_and_flush(has_invlpg: bool, pages: u32) -> Machine {
     for i in 0..pages {
         let va = page(VA, i);
         assert!(!m.mmu.cached(va), "{va:#x} still cached");
-        assert_eq!(
-            m.read(va),
-            Err(Fault {
-                va,
-                write: false,
-                present: false
-            })
-        );
+        assert_eq!(m.read(va), not_present(va));
     }
     m
 }
@@ -1234,14 +1224,7 @@ fn map_linear_maps_holes_and_read_only_pages_across_tables() {
             present: true
         })
     );
-    assert_eq!(
-        m.read(hole),
-        Err(Fault {
-            va: hole,
-            write: false,
-            present: false
-        })
-    );
+    assert_eq!(m.read(hole), not_present(hole));
     let data = lin_va(0x0060_0000) + 0x40;
     m.write(data, 0x600D).unwrap();
     assert_eq!(m.mem.read_u32(0x0060_0040), 0x600D);
@@ -1479,14 +1462,7 @@ fn remove_table_unmaps_the_window_without_freeing_the_table() {
     m.flush(t);
     assert_eq!(m.walk(PKMAP_BASE).pde.0, 0);
     assert_eq!(m.translate(slot5), Err(MapError::NotMapped { va: slot5 }));
-    assert_eq!(
-        m.read(slot5),
-        Err(Fault {
-            va: slot5,
-            write: false,
-            present: false
-        })
-    );
+    assert_eq!(m.read(slot5), not_present(slot5));
     assert!(m.frames.freed.is_empty());
     assert_eq!(m.space.nr_pt_pages(), 0);
     // The owner's table is intact (the MMU set Accessed in it).
@@ -1542,14 +1518,7 @@ fn set_pte_changes_an_owned_table_and_needs_its_flush() {
     // Cleared: not present once flushed; the pinned table stays.
     let t = set_pte(&mut m.mem, table, VAddr(slot), PTEntry(0));
     m.flush(t);
-    assert_eq!(
-        m.read(slot),
-        Err(Fault {
-            va: slot,
-            write: false,
-            present: false
-        })
-    );
+    assert_eq!(m.read(slot), not_present(slot));
     assert_eq!(m.walk(slot).pde.address(), table);
     assert_eq!(m.space.nr_pt_pages(), 1);
 }
@@ -1748,15 +1717,7 @@ fn check_page(m: &mut Machine, model: &Model, va: u32, why: &str) {
         }
         None => {
             assert_eq!(m.translate(va), Err(MapError::NotMapped { va }), "{why}");
-            assert_eq!(
-                m.read(va),
-                Err(Fault {
-                    va,
-                    write: false,
-                    present: false
-                }),
-                "{why}: MMU read of {va:#x}"
-            );
+            assert_eq!(m.read(va), not_present(va), "{why}: MMU read of {va:#x}");
         }
     }
 }
