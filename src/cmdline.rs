@@ -13,6 +13,7 @@
 //! | `selftest` | run the in-kernel self-tests before `KERNEL OK` |
 //! | `tlb=auto\|invlpg\|cr3` | TLB invalidation method (default `auto`: `invlpg` on a 486 or later) |
 //! | `memblock=debug` | print the memblock regions in Linux's format |
+//! | `slub_debug` | kmalloc debugging: allocation headers, poison, red zones (always on in self-tests) |
 //! | `mem=<size>[K\|M\|G]` | ignore RAM at and above `size` bytes (Linux's `mem=`) |
 //! | `crashtest=<what>` | test only: fail on purpose to exercise the fatal path (see [`CrashTest`]) |
 //!
@@ -110,11 +111,22 @@ pub enum CrashTest {
     Stack,
     /// `crashtest=panic`: a Rust `panic!`.
     Panic,
+    /// `crashtest=vmalloc`: touch the guard page after a demand-paged
+    /// vmalloc area (page fault in the vmalloc region outside any area's
+    /// pages: the demand handler refuses it).
+    Vmalloc,
+    /// `crashtest=oom`: a `Vec` larger than all memory; the allocation
+    /// failure goes through Rust's `alloc` error handler.
+    Oom,
+    /// `crashtest=kfree`: `kfree` of a pointer kmalloc never returned,
+    /// reported and then escalated by this test (a kmalloc report is
+    /// otherwise not fatal).
+    Kfree,
 }
 
 impl CrashTest {
     /// Every variant with its command-line spelling.
-    pub const ALL: [(CrashTest, &'static str); 8] = [
+    pub const ALL: [(CrashTest, &'static str); 11] = [
         (CrashTest::Null, "null"),
         (CrashTest::Unmapped, "unmapped"),
         (CrashTest::Rodata, "rodata"),
@@ -123,6 +135,9 @@ impl CrashTest {
         (CrashTest::Gp, "gp"),
         (CrashTest::Stack, "stack"),
         (CrashTest::Panic, "panic"),
+        (CrashTest::Vmalloc, "vmalloc"),
+        (CrashTest::Oom, "oom"),
+        (CrashTest::Kfree, "kfree"),
     ];
 
     /// The spelling used on the command line.
@@ -146,6 +161,8 @@ pub struct BootOptions {
     pub tlb: TlbMode,
     /// `memblock=debug`.
     pub memblock_debug: bool,
+    /// `slub_debug`: kmalloc's debug layer (header, poison, red zones).
+    pub slub_debug: bool,
     /// `mem=`: usable RAM limit in bytes, if given.
     pub mem_limit_bytes: Option<u64>,
     /// `crashtest=`: a deliberate failure (tests only).
@@ -159,6 +176,7 @@ impl Default for BootOptions {
             selftest: false,
             tlb: TlbMode::Auto,
             memblock_debug: false,
+            slub_debug: false,
             mem_limit_bytes: None,
             crashtest: None,
         }
@@ -170,11 +188,12 @@ impl fmt::Display for BootOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "loglevel={} selftest={} tlb={} memblock={}",
+            "loglevel={} selftest={} tlb={} memblock={} slub_debug={}",
             self.loglevel.name(),
             if self.selftest { "on" } else { "off" },
             self.tlb.name(),
             if self.memblock_debug { "debug" } else { "off" },
+            if self.slub_debug { "on" } else { "off" },
         )?;
         match self.mem_limit_bytes {
             Some(bytes) => write!(f, " mem={bytes:#x}")?,
@@ -249,13 +268,16 @@ pub fn parse<'a>(cmdline: &'a str, mut warn: impl FnMut(CmdlineWarning<'a>)) -> 
             },
             ("memblock", Some("debug")) => opts.memblock_debug = true,
             ("memblock", Some(_)) => warn(bad("debug")),
+            ("slub_debug", None) => opts.slub_debug = true,
             ("mem", Some(v)) => match parse_size(v) {
                 Some(bytes) if bytes > 0 => opts.mem_limit_bytes = Some(bytes),
                 _ => warn(bad("<size>[K|M|G], greater than 0")),
             },
             ("crashtest", Some(v)) => match CrashTest::ALL.iter().find(|(_, n)| *n == v) {
                 Some((c, _)) => opts.crashtest = Some(*c),
-                None => warn(bad("null|unmapped|rodata|ud|div0|gp|stack|panic")),
+                None => warn(bad(
+                    "null|unmapped|rodata|ud|div0|gp|stack|panic|vmalloc|oom|kfree",
+                )),
             },
             _ => warn(CmdlineWarning::Unknown(word)),
         }
@@ -315,13 +337,15 @@ mod tests {
 
     #[test]
     fn every_option_is_recognised() {
-        let (opts, warnings) =
-            parse_collect("loglevel=debug selftest tlb=cr3 memblock=debug mem=64M crashtest=stack");
+        let (opts, warnings) = parse_collect(
+            "loglevel=debug selftest tlb=cr3 memblock=debug slub_debug mem=64M crashtest=stack",
+        );
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(opts.loglevel, LogLevel::Debug);
         assert!(opts.selftest);
         assert_eq!(opts.tlb, TlbMode::Cr3);
         assert!(opts.memblock_debug);
+        assert!(opts.slub_debug);
         assert_eq!(opts.mem_limit_bytes, Some(64 << 20));
         assert_eq!(opts.crashtest, Some(CrashTest::Stack));
     }
@@ -387,7 +411,7 @@ mod tests {
         let (opts, _) = parse_collect("mem=0x2000000 crashtest=null");
         assert_eq!(
             opts.to_string(),
-            "loglevel=info selftest=off tlb=auto memblock=off mem=0x2000000 crashtest=null"
+            "loglevel=info selftest=off tlb=auto memblock=off slub_debug=off mem=0x2000000 crashtest=null"
         );
     }
 }

@@ -19,6 +19,8 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+extern crate alloc;
+
 pub mod boot_info;
 pub mod cmdline;
 pub mod cpu_info;

@@ -7,15 +7,17 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+extern crate alloc;
+
 use core::panic::PanicInfo;
 use kernel::arch::x86::{
     self, cpu,
     direct_map::{self, BootDirectMap},
     early_map, exit,
     exit::{ExitCode, fatal},
-    gdt, highmem, idt,
+    gdt, highmem, idt, kmalloc,
     paging::{self, ArchTlb, PagingReport},
-    selftest, serial, tlb,
+    selftest, serial, tlb, vmalloc,
 };
 use kernel::boot_info::{
     BootInfo, BootInfoError, COMMAND_LINE_SIZE, MAX_BOOT_DATA, MAX_MODULES, Protocol, mb1, mb2,
@@ -165,7 +167,18 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
         passed += selftest::paging(&mut buddy);
     }
 
-    // 11. The loader's data checked; then the early map window, the last
+    // 11. kmalloc: the buddy allocator moves behind the mm lock, the slab
+    // caches start empty; Rust's heap (Box, Vec, ...) works from here, and
+    // vmalloc with demand paging on top.
+    kmalloc::kmem_init(buddy, opts.slub_debug || opts.selftest);
+    vmalloc::vmalloc_init();
+    log_kmem_init(&opts);
+    kmem_demo();
+    if opts.selftest {
+        passed += selftest::kmem();
+    }
+
+    // 12. The loader's data checked; then the early map window, the last
     // user of the boot information, goes away.
     check_boot_data(&boot, &checksums);
     drop(boot);
@@ -175,13 +188,13 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
     info!(target: "paging", "early map window [{EARLY_MAP_BASE:#010x}, {:#010x}) unmapped: boot information no longer needed",
         EARLY_MAP_BASE as u64 + (EARLY_MAP_PAGES * PAGE_SIZE) as u64);
 
-    // 12. Self-test summary, a deliberate failure if one was asked for, and
+    // 13. Self-test summary, a deliberate failure if one was asked for, and
     // the closing counters.
     if opts.selftest {
         info!(target: "selftest", "all {passed} self-tests passed");
     }
     if let Some(crash) = opts.crashtest {
-        crash_on_purpose(crash, &mut buddy);
+        crash_on_purpose(crash);
     }
     log_closing_counters();
 
@@ -499,7 +512,7 @@ fn log_final_paging(r: &PagingReport, opts: &BootOptions) {
             "vmalloc",
             layout::VMALLOC_START,
             u64::from(layout::VMALLOC_END),
-            "vmalloc() (issue 6)",
+            "vmalloc(), demand-paged areas",
         ),
         (
             "pkmap",
@@ -564,7 +577,106 @@ static LOGGER_NAME: &str = "klog";
 
 /// The last lines before `KERNEL OK`: TLB flushes by kind, kmap use and
 /// leaks.
+/// kmalloc's caches and the vmalloc region, right after `kmem_init`.
+fn log_kmem_init(opts: &BootOptions) {
+    kmalloc::with_mm(|mm| {
+        let k = &mm.kmalloc;
+        info!(target: "kmalloc",
+            "{} caches kmalloc-8 .. kmalloc-2k (slabs of 1-8 lowmem pages from the buddy allocator, via the direct map); larger sizes as whole pages; slub_debug {}{}",
+            k.caches().len(),
+            if k.debug() { "on" } else { "off" },
+            if k.debug() && !opts.slub_debug { " (for the self-tests)" } else { "" });
+        info!(target: "kmalloc",
+            "alignment: each object aligned to the largest power of two dividing its class (8 -> 8, 96 -> 32, 2048 -> 2048), pages for large ones; kmalloc(0) = ZERO_SIZE_PTR (0x10)");
+        debug!(target: "slabinfo", "{}", kernel::mm::slab::SLABINFO_HEADER);
+        for c in k.caches() {
+            debug!(target: "slabinfo", "{c}   stride {} align {}", c.stride(), c.align());
+        }
+    });
+    let s = vmalloc::stats();
+    info!(target: "vmalloc",
+        "vmalloc region [{:#010x}, {:#010x}): {} MiB of kernel virtual space; areas get a guard page; demand-paging fault handler registered",
+        layout::VMALLOC_START, layout::VMALLOC_END, s.free_bytes >> 20);
+}
+
+/// kmalloc, the Rust collections and vmalloc at work, in a few log lines:
+/// what every boot shows (the self-tests go much further).
+fn kmem_demo() {
+    use alloc::{collections::BTreeMap, string::String, vec::Vec};
+    let mut samples = [core::ptr::null_mut(); 4];
+    for (slot, size) in samples.iter_mut().zip([13, 100, 700, 5000]) {
+        *slot = kmalloc::kmalloc(size, GFP_KERNEL);
+        let cache = match kernel::mm::slab::kmalloc_index(size) {
+            Some(i) => kmalloc::with_mm(|mm| mm.kmalloc.caches()[i].name()),
+            None => "whole pages",
+        };
+        let ksize = kmalloc::ksize(*slot).unwrap_or(0);
+        info!(target: "kmalloc", "kmalloc({size}) = {:#010x} from {cache} (ksize {ksize})", *slot as u32);
+    }
+    for p in samples {
+        let _ = kmalloc::kfree(p);
+    }
+    let squares: Vec<u32> = (1..=1000).map(|i| i * i).collect();
+    let mut names = BTreeMap::new();
+    for z in ["DMA", "Normal", "HighMem"] {
+        names.insert(z, String::from(z).to_lowercase());
+    }
+    info!(target: "kmalloc", "Rust collections on kmalloc: Vec of {} squares (last {}, capacity {} bytes at {:#010x}), BTreeMap {:?}",
+        squares.len(), squares[999], squares.capacity() * 4, squares.as_ptr() as u32, names);
+    drop(squares);
+    let Ok(p) = vmalloc::vmalloc(64 << 10) else {
+        warn!(target: "vmalloc", "vmalloc(64 KiB) failed");
+        return;
+    };
+    let frames = (0..16)
+        .filter_map(|i| paging::translate(p as u32 + i * PAGE_SIZE).ok())
+        .map(|(pa, _)| pa >> 12);
+    let (first, last) = frames.fold((u32::MAX, 0), |(lo, hi), pfn| (lo.min(pfn), hi.max(pfn)));
+    info!(target: "vmalloc", "vmalloc(64 KiB) = {:#010x}: 16 pages mapped now, frames pfn {first:#x}..{last:#x} (HighMem first when there is some)", p as u32);
+    let _ = vmalloc::vfree(p);
+    let Ok(d) = vmalloc::vmalloc_demand(16 * PAGE_SIZE as usize) else {
+        warn!(target: "vmalloc", "vmalloc_demand(64 KiB) failed");
+        return;
+    };
+    let faults = vmalloc::demand_faults();
+    let va = d as u32 + 5 * PAGE_SIZE;
+    let mapped_before = paging::translate(va).is_ok();
+    // SAFETY: inside the demand area just reserved: the first touch faults
+    // and the handler maps a zeroed frame.
+    let value = unsafe { core::ptr::read_volatile(va as *const u32) };
+    let (pa, _) = paging::translate(va).unwrap_or((0, PTFlags::empty()));
+    info!(target: "vmalloc", "vmalloc_demand(64 KiB) = {:#010x}: nothing mapped; reading {va:#010x} (mapped before: {mapped_before}) took {} demand fault, mapped frame {pa:#010x}, read {value}",
+        d as u32, vmalloc::demand_faults() - faults);
+    let _ = vmalloc::vfree(d);
+}
+
+/// The one-line kmalloc summary (and `/proc/slabinfo` under
+/// `loglevel=debug`), the vmalloc totals.
+fn log_kmem_summary() {
+    kmalloc::kmem_shrink();
+    kmalloc::with_mm(|mm| {
+        let k = &mm.kmalloc;
+        let objs: u32 = k.caches().iter().map(|c| c.active_objs()).sum();
+        let slabs: u32 = k.caches().iter().map(|c| c.nr_slabs()).sum();
+        let allocs: u64 = k.caches().iter().map(|c| c.allocs()).sum::<u64>() + k.large().allocs;
+        let frees: u64 = k.caches().iter().map(|c| c.frees()).sum::<u64>() + k.large().frees;
+        let slab_pages = k.pages() - k.large().pages;
+        info!(target: "kmalloc",
+            "{objs} objects in use in {slabs} slabs ({} KiB), {} large allocations ({} KiB); {allocs} allocations, {frees} frees since boot; {} problems reported; slub_debug {}",
+            slab_pages * 4, k.large().live, k.large().pages * 4, k.reports(),
+            if k.debug() { "on" } else { "off" });
+        debug!(target: "slabinfo", "{}", kernel::mm::slab::SLABINFO_HEADER);
+        for c in k.caches() {
+            debug!(target: "slabinfo", "{c}");
+        }
+    });
+    let s = vmalloc::stats();
+    info!(target: "vmalloc", "{} areas, {} KiB reserved; {} demand faults since boot",
+        s.nr_areas, s.used_bytes >> 10, vmalloc::demand_faults());
+}
+
 fn log_closing_counters() {
+    log_kmem_summary();
     let (invlpg, cr3) = tlb::flush_counts();
     let method = if tlb::uses_invlpg() {
         "invlpg"
@@ -580,7 +692,7 @@ fn log_closing_counters() {
 }
 
 /// `crashtest=...`: fail on purpose, so that the tests see each fatal path.
-fn crash_on_purpose(crash: CrashTest, buddy: &mut BuddyAllocator<'static>) -> ! {
+fn crash_on_purpose(crash: CrashTest) -> ! {
     warn!(target: "crashtest", "crashtest={}: failing on purpose", crash.name());
     // Each asm arm raises its CPU exception at the first instruction that can
     // change state; the exception handler ends on the fatal path.
@@ -590,16 +702,21 @@ fn crash_on_purpose(crash: CrashTest, buddy: &mut BuddyAllocator<'static>) -> ! 
             core::arch::asm!("mov eax, dword ptr [0]", out("eax") _);
         },
         CrashTest::Unmapped => {
-            let va = layout::VMALLOC_START;
-            let frame = buddy
-                .alloc_pages(GFP_KERNEL, 0)
-                .unwrap_or_else(|| fatal(format_args!("crashtest=unmapped: no page")));
-            paging::map_page(buddy, va, frame.phys_addr(), PTFlags::RW)
-                .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")))
-                .flush(&mut ArchTlb);
-            let (_, flush) = paging::unmap_page(buddy, va)
-                .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")));
-            flush.flush(&mut ArchTlb);
+            // The last page of the vmalloc region: no area reaches it (the
+            // demand handler leaves the fault alone).
+            let va = layout::VMALLOC_END - PAGE_SIZE;
+            kmalloc::with_mm(|mm| {
+                let frame = mm
+                    .buddy
+                    .alloc_pages(GFP_KERNEL, 0)
+                    .unwrap_or_else(|| fatal(format_args!("crashtest=unmapped: no page")));
+                paging::map_page(&mut mm.buddy, va, frame.phys_addr(), PTFlags::RW)
+                    .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")))
+                    .flush(&mut ArchTlb);
+                let (_, flush) = paging::unmap_page(&mut mm.buddy, va)
+                    .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")));
+                flush.flush(&mut ArchTlb);
+            });
             warn!(target: "crashtest", "page {va:#010x} mapped, unmapped and flushed; now reading it");
             // SAFETY: a read of a page just unmapped (and flushed): #PF.
             unsafe { core::ptr::read_volatile(va as *const u32) };
@@ -629,6 +746,31 @@ fn crash_on_purpose(crash: CrashTest, buddy: &mut BuddyAllocator<'static>) -> ! 
             fatal(format_args!("crashtest=stack: recursion returned {depth}"));
         }
         CrashTest::Panic => panic!("crashtest=panic: a deliberate Rust panic"),
+        CrashTest::Vmalloc => {
+            let p = vmalloc::vmalloc_demand(2 * PAGE_SIZE as usize)
+                .unwrap_or_else(|e| fatal(format_args!("crashtest=vmalloc: {e}")));
+            // SAFETY: the first page of a demand area: mapped on this touch.
+            unsafe { core::ptr::write_volatile(p as *mut u32, 1) };
+            let guard = p as u32 + 2 * PAGE_SIZE;
+            warn!(target: "crashtest", "demand area at {:#010x} touched ({} demand faults); now reading its guard page {guard:#010x}",
+                p as u32, vmalloc::demand_faults());
+            // SAFETY: a read of the area's guard page, never mapped: #PF
+            // that the demand handler refuses.
+            unsafe { core::ptr::read_volatile(guard as *const u32) };
+        }
+        CrashTest::Oom => {
+            let bytes = 1usize << 30;
+            warn!(target: "crashtest", "allocating a Vec of {bytes} bytes (more than all low memory)");
+            let v: alloc::vec::Vec<u8> = alloc::vec::Vec::with_capacity(bytes);
+            core::hint::black_box(&v);
+        }
+        CrashTest::Kfree => {
+            let local = 0u32;
+            let p = &local as *const u32 as *mut u8;
+            if let Err(e) = kmalloc::kfree(p) {
+                fatal(format_args!("crashtest=kfree: kfree reported: {e}"));
+            }
+        }
     }
     fatal(format_args!(
         "crashtest={}: the expected exception did not happen",

@@ -58,7 +58,7 @@ pub use check::{CheckError, ListId};
 
 use super::gfp::{Gfp, gfp_zone};
 use super::layout::{PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE};
-use super::page::{MAX_PFN_LIMIT, Page, PageFlags};
+use super::page::{MAX_PFN_LIMIT, Page, PageFlags, PageUse};
 use super::zone::{
     MAX_DMA_PFN, MAX_LOW_PFN_LIMIT, MAX_NR_ZONES, MAX_PAGE_ORDER, Zone, ZoneType,
     calculate_min_free_kbytes, pcp_batch, zone_watermarks,
@@ -208,6 +208,12 @@ pub enum BadPageReason {
     },
     /// `order > MAX_PAGE_ORDER`.
     OrderTooLarge,
+    /// The block is still marked as used by the slab allocator (a slab
+    /// page or a large kmalloc block): it must be freed with `kfree()`.
+    InUse {
+        /// The mark found on the head page.
+        page_use: PageUse,
+    },
     /// A virtual address that is not a page in the direct map.
     BadVirtAddr {
         /// The address passed in.
@@ -240,6 +246,15 @@ impl fmt::Display for BadPageReason {
             BadPageReason::OrderTooLarge => {
                 write!(f, "order above MAX_PAGE_ORDER ({MAX_PAGE_ORDER})")
             }
+            BadPageReason::InUse { page_use } => match page_use {
+                PageUse::Slab { cache } => {
+                    write!(
+                        f,
+                        "page still in use by slab cache {cache} (free it with kfree)"
+                    )
+                }
+                _ => f.write_str("page still in use by kmalloc (free it with kfree)"),
+            },
             BadPageReason::BadVirtAddr { va } => {
                 write!(f, "not a direct-mapped page address (va {va:#010x})")
             }
@@ -718,12 +733,38 @@ impl<'a> BuddyAllocator<'a> {
         if !flags.contains(PageFlags::HEAD) {
             return Err(bad(BadPageReason::NotAllocated));
         }
+        if page.page_use() != PageUse::None {
+            return Err(bad(BadPageReason::InUse {
+                page_use: page.page_use(),
+            }));
+        }
         if page.order() != order {
             return Err(bad(BadPageReason::WrongOrder {
                 expected: page.order(),
             }));
         }
         Ok(())
+    }
+
+    /// Marks the `nr_pages` pages from `pfn` as used by the slab allocator
+    /// (or clears the mark with [`PageUse::None`]); `kfree()` reads the mark
+    /// back with [`page`](Self::page) (Linux `__folio_set_slab()` and
+    /// `slab->slab_cache`). The pages must belong to a block the caller
+    /// allocated; a head that is still marked cannot be freed
+    /// ([`BadPageReason::InUse`]).
+    ///
+    /// # Panics
+    /// If the range goes beyond `mem_map`, or the first page is not the head
+    /// of an allocated block.
+    pub fn set_page_use(&mut self, pfn: u32, nr_pages: u32, page_use: PageUse) {
+        let pages = &mut self.mem_map[pfn as usize..(pfn + nr_pages) as usize];
+        assert!(
+            pages[0].has(PageFlags::HEAD),
+            "set_page_use: pfn {pfn:#x} is not the head of an allocated block"
+        );
+        for page in pages {
+            page.set_page_use(page_use);
+        }
     }
 
     /// Frees a block [`free_pages_check`](Self::free_pages_check) accepted.

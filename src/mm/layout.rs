@@ -29,7 +29,7 @@
 //!  0xFF40_0000 +-----------------------------+  PKMAP_BASE
 //!              | 2 guard pages               |
 //!  0xFF3F_E000 +-----------------------------+  VMALLOC_END
-//!              | vmalloc area                |  (issue 6: vmalloc, demand paging)
+//!              | vmalloc area                |  (vmalloc, vmalloc_demand: mapped on first touch)
 //!  0xF880_0000 +-----------------------------+  VMALLOC_START
 //!              | 8 MiB gap (VMALLOC_OFFSET)  |  catches overruns of the direct map
 //!  0xF800_0000 +-----------------------------+  PAGE_OFFSET + MAXMEM

@@ -35,4 +35,6 @@ pub mod memblock;
 pub mod page;
 pub mod paging;
 pub mod setup;
+pub mod slab;
+pub mod vmalloc;
 pub mod zone;

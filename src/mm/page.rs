@@ -45,6 +45,8 @@ const LINK_MASK: u64 = NIL_PFN as u64;
 const ORDER_MASK: u64 = 0xF;
 const ZONE_MASK: u64 = 0x3;
 const FLAGS_MASK: u64 = 0xF;
+const USE_SHIFT: u32 = 52;
+const USE_MASK: u64 = 0x7F;
 
 bitflags! {
     /// The page state bits of a descriptor (Linux `PG_*` flags and page
@@ -90,14 +92,37 @@ impl fmt::Display for PageFlags {
     }
 }
 
+/// What an allocated page is used for above the buddy allocator: the slab
+/// allocator's mark that lets `kfree(ptr)` find the owner of any address
+/// (Linux: the `PGTY_slab` page type with `slab->slab_cache`, and the
+/// large-kmalloc folio flag).
+///
+/// Every page of a slab carries its cache (not only the head), so that the
+/// slab of an object is found from the object's own page: the slab is the
+/// naturally aligned block of `1 << order` pages around it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PageUse {
+    /// Not marked: free, or owned by whoever called `alloc_pages()`.
+    None,
+    /// A page of a slab of kmalloc cache number `cache` (below 32).
+    Slab {
+        /// Index of the cache in the kmalloc cache table.
+        cache: u8,
+    },
+    /// The head page of a kmalloc allocation too large for the caches,
+    /// served as whole pages (the order is the block's, in the descriptor).
+    LargeKmalloc,
+}
+
 /// One page frame's descriptor, an entry of `mem_map` (Linux `struct page`).
 ///
 /// ```text
-///  63      52 51    48 47 46 45   42 41            21 20             0
-/// +----------+--------+-----+-------+----------------+----------------+
-/// | unused   | flags  |zone | order | prev pfn (21)  | next pfn (21)  |
-/// |   (12)   |  (4)   | (2) |  (4)  |                |                |
-/// +----------+--------+-----+-------+----------------+----------------+
+///  63 59 58   52 51    48 47 46 45   42 41            21 20             0
+/// +-----+-------+--------+-----+-------+----------------+----------------+
+/// |unus.|  use  | flags  |zone | order | prev pfn (21)  | next pfn (21)  |
+/// | (5) |  (7)  |  (4)   | (2) |  (4)  |                |                |
+/// +-----+-------+--------+-----+-------+----------------+----------------+
+///   use:   0 none, 1 | cache << 2 slab page, 2 large kmalloc (PageUse)
 ///   flags: bit 48 BUDDY, 49 RESERVED, 50 HEAD, 51 PCP   (PageFlags << 48)
 ///   zone:  0 DMA, 1 Normal, 2 HighMem (3 is never stored)
 ///   links: NIL_PFN = 0x1F_FFFF when not on a list
@@ -178,6 +203,37 @@ impl Page {
         self.0 = (self.0 & !(ORDER_MASK << ORDER_SHIFT)) | u64::from(order) << ORDER_SHIFT;
     }
 
+    /// What the page is used for above the buddy allocator.
+    #[inline]
+    pub const fn page_use(self) -> PageUse {
+        let bits = (self.0 >> USE_SHIFT) & USE_MASK;
+        match bits & 3 {
+            0 => PageUse::None,
+            1 => PageUse::Slab {
+                cache: (bits >> 2) as u8,
+            },
+            _ => PageUse::LargeKmalloc,
+        }
+    }
+
+    /// Records what the page is used for (the buddy allocator refuses to
+    /// free a block whose head is still marked).
+    ///
+    /// # Panics
+    /// If a slab cache index is 32 or more.
+    #[inline]
+    pub fn set_page_use(&mut self, page_use: PageUse) {
+        let bits = match page_use {
+            PageUse::None => 0,
+            PageUse::Slab { cache } => {
+                assert!(cache < 32, "set_page_use: cache index {cache}");
+                1 | u64::from(cache) << 2
+            }
+            PageUse::LargeKmalloc => 2,
+        };
+        self.0 = (self.0 & !(USE_MASK << USE_SHIFT)) | bits << USE_SHIFT;
+    }
+
     /// The zone this page frame belongs to (fixed at `mem_map` creation).
     #[inline]
     pub const fn zone(self) -> ZoneType {
@@ -212,7 +268,9 @@ impl Page {
     /// whatever the zone and links: one masked compare.
     #[inline]
     pub(crate) const fn is(self, flags: PageFlags, order: u8) -> bool {
-        const MASK: u64 = FLAGS_MASK << FLAGS_SHIFT | ORDER_MASK << ORDER_SHIFT;
+        // The use bits are compared too (with 0): a marked page is not plain.
+        const MASK: u64 =
+            USE_MASK << USE_SHIFT | FLAGS_MASK << FLAGS_SHIFT | ORDER_MASK << ORDER_SHIFT;
         self.0 & MASK == ((flags.bits() as u64) << FLAGS_SHIFT | (order as u64) << ORDER_SHIFT)
     }
 
@@ -305,6 +363,11 @@ impl fmt::Debug for Page {
         fmt_link(f, self.next())?;
         f.write_str(" prev ")?;
         fmt_link(f, self.prev())?;
+        match self.page_use() {
+            PageUse::None => {}
+            PageUse::Slab { cache } => write!(f, " slab cache {cache}")?,
+            PageUse::LargeKmalloc => f.write_str(" large kmalloc")?,
+        }
         f.write_str(")")
     }
 }

@@ -163,7 +163,7 @@ isa_check
 boot grub-multiboot2 ok -- \
     '^\[INFO \] boot: booted by GRUB .* via Multiboot2; boot information at \['"$HEX"', '"$HEX"'\), [0-9]+ bytes$' \
     '^\[INFO \] boot: basic meminfo: lower 639 KiB, upper [0-9]+ KiB \(128 MiB total\)$' \
-    '^\[INFO \] cmdline: options: loglevel=info selftest=off tlb=auto memblock=off mem=all$' \
+    '^\[INFO \] cmdline: options: loglevel=info selftest=off tlb=auto memblock=off slub_debug=off mem=all$' \
     '^\[INFO \] cpu: family [0-9]+ model [0-9]+ stepping [0-9]+ \(.*\), via CPUID$' \
     '^\[INFO \] tlb: invalidation by invlpg' \
     '^\[INFO \] paging: boot map: physical \[0x00001000, ' \

@@ -289,7 +289,7 @@ pub fn describe_address(addr: u32) -> Region {
     region_of(addr, &paging::kernel_layout())
 }
 
-/// A handler for page faults in one region (issue 6: demand paging of
+/// A handler for page faults in one region (the demand paging of
 /// vmalloc): returns `true` if it resolved the fault (the instruction is
 /// retried), `false` to let the fault be fatal.
 pub type PageFaultHandler = fn(cr2: u32, error: PageFaultError) -> bool;

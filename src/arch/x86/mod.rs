@@ -14,12 +14,14 @@ pub mod exit;
 pub mod gdt;
 pub mod highmem;
 pub mod idt;
+pub mod kmalloc;
 pub mod paging;
 pub mod probe;
 pub mod selftest;
 pub mod serial;
 pub mod sync;
 pub mod tlb;
+pub mod vmalloc;
 
 unsafe extern "C" {
     // Linker-script and boot-stub symbols; only their addresses are used.

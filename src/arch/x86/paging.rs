@@ -299,6 +299,22 @@ pub fn map_page(
     with_space(|s, mem| s.map_page(mem, buddy, VAddr(va), PAddr(pa), flags))
 }
 
+/// [`map_page`] for the page-fault handler: `None` instead of waiting when
+/// the address space is locked (the fault hit code that holds it; waiting
+/// would spin for ever on this one-CPU kernel).
+pub fn try_map_page(
+    buddy: &mut BuddyAllocator<'static>,
+    va: u32,
+    pa: u32,
+    flags: PTFlags,
+) -> Option<Result<TlbFlush, MapError>> {
+    let mut guard = KERNEL_SPACE.try_lock()?;
+    let space = guard.as_mut()?;
+    // SAFETY: the AddressSpace only passes its own page-table frames.
+    let mut mem = unsafe { KernelPtMem::new() };
+    Some(space.map_page(&mut mem, buddy, VAddr(va), PAddr(pa), flags))
+}
+
 /// Maps `pages` pages from `va` to consecutive frames from `pa`.
 ///
 /// # Errors

@@ -14,7 +14,9 @@ use crate::mm::page::PageFlags;
 use crate::mm::zone::{MAX_DMA_PFN, ZoneType};
 use log::{info, warn};
 
+mod kmem;
 mod mmu;
+pub use kmem::run as kmem;
 pub use mmu::run as paging;
 
 /// A self-test: `Err` says what it saw instead of the expected.

@@ -1,0 +1,306 @@
+//! kmalloc in the kernel: the buddy allocator and the slab caches behind one
+//! lock, the direct map as their memory, and Rust's global allocator on top.
+//!
+//! After final paging, `kernel_entry` moves the buddy allocator in here
+//! ([`kmem_init`], Linux `kmem_cache_init()` + `mm_core_init()`); from then
+//! on every page and every object comes through [`with_mm`]'s lock:
+//! `kmalloc`, `kfree`, `vmalloc`'s pages, page tables. `Box`, `Vec`,
+//! `String` and `BTreeMap` work through [`KernelAllocator`], the
+//! `#[global_allocator]`.
+//!
+//! The lock is a spin lock (one CPU, no interrupt handler allocates), so it
+//! can only be found held when code allocates *while holding it*, for
+//! example a `Vec` pushed inside a `with_mm` closure. That would deadlock;
+//! instead it panics naming the problem.
+
+use super::paging::direct_map_end_pfn;
+use crate::mm::buddy::BuddyAllocator;
+use crate::mm::gfp::{GFP_KERNEL, Gfp};
+use crate::mm::layout::{PAGE_OFFSET, PAGE_SHIFT};
+use crate::mm::slab::{KMALLOC_MIN_SIZE, Kmalloc, KmallocError, SlabMemory};
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+use spin::Mutex;
+
+/// The memory-management state after boot: the page allocator and kmalloc.
+pub struct Mm {
+    /// The zoned buddy page allocator.
+    pub buddy: BuddyAllocator<'static>,
+    /// The kmalloc caches.
+    pub kmalloc: Kmalloc,
+}
+
+static MM: Mutex<Option<Mm>> = Mutex::new(None);
+
+/// Takes over the buddy allocator and creates the kmalloc caches (empty;
+/// slabs come on first use), with the `slub_debug` layer if `debug`.
+///
+/// # Panics
+/// If called twice, or before final paging (the caches need the direct map
+/// of all low memory).
+pub fn kmem_init(buddy: BuddyAllocator<'static>, debug: bool) {
+    assert!(
+        super::paging::is_final(),
+        "kmem_init before the final page directory"
+    );
+    let mut mm = MM.lock();
+    assert!(mm.is_none(), "kmem_init called twice");
+    *mm = Some(Mm {
+        buddy,
+        kmalloc: Kmalloc::new(debug),
+    });
+}
+
+/// Whether [`kmem_init`] has run.
+pub fn is_ready() -> bool {
+    MM.try_lock().is_some_and(|mm| mm.is_some())
+}
+
+/// Runs `f` with the page allocator and kmalloc locked.
+///
+/// # Panics
+/// Before [`kmem_init`]; and if the lock is held already, which on this
+/// one-CPU kernel means `f` (or a caller up the stack) allocated while
+/// holding it.
+pub fn with_mm<R>(f: impl FnOnce(&mut Mm) -> R) -> R {
+    let mut guard = MM.try_lock().unwrap_or_else(|| {
+        panic!("mm lock already held: allocation from inside with_mm (would deadlock)")
+    });
+    let mm = guard
+        .as_mut()
+        .expect("memory allocator used before kmem_init");
+    f(mm)
+}
+
+/// Like [`with_mm`] but `None` instead of panicking when the lock is held
+/// or kmalloc is not up (for the page-fault handler).
+pub fn try_with_mm<R>(f: impl FnOnce(&mut Mm) -> R) -> Option<R> {
+    let mut guard = MM.try_lock()?;
+    guard.as_mut().map(f)
+}
+
+/// kmalloc's view of memory: the direct map of low memory at
+/// `PAGE_OFFSET` (Linux `page_address()`/`virt_to_page()` for lowmem).
+pub struct DirectMap;
+
+impl SlabMemory for DirectMap {
+    #[inline]
+    fn page_address(&self, pfn: u32) -> usize {
+        (PAGE_OFFSET + (pfn << PAGE_SHIFT)) as usize
+    }
+
+    #[inline]
+    fn virt_to_pfn(&self, addr: usize) -> Option<u32> {
+        let pfn = (addr as u32).checked_sub(PAGE_OFFSET)? >> PAGE_SHIFT;
+        (pfn < direct_map_end_pfn()).then_some(pfn)
+    }
+
+    #[inline]
+    fn read_word(&self, addr: usize) -> usize {
+        // SAFETY: kmalloc passes addresses inside pages it owns (slab
+        // headers and objects), all in the live direct map, aligned.
+        unsafe { ptr::read_volatile(addr as *const usize) }
+    }
+
+    #[inline]
+    fn write_word(&mut self, addr: usize, value: usize) {
+        // SAFETY: as in `read_word`.
+        unsafe { ptr::write_volatile(addr as *mut usize, value) }
+    }
+
+    #[inline]
+    fn read_u32(&self, addr: usize) -> u32 {
+        // SAFETY: as in `read_word`.
+        unsafe { ptr::read_volatile(addr as *const u32) }
+    }
+
+    #[inline]
+    fn write_u32(&mut self, addr: usize, value: u32) {
+        // SAFETY: as in `read_word`.
+        unsafe { ptr::write_volatile(addr as *mut u32, value) }
+    }
+
+    #[inline]
+    fn read_u8(&self, addr: usize) -> u8 {
+        // SAFETY: as in `read_word`.
+        unsafe { ptr::read_volatile(addr as *const u8) }
+    }
+
+    #[inline]
+    fn fill(&mut self, addr: usize, len: usize, byte: u8) {
+        // SAFETY: `[addr, addr + len)` lies in pages kmalloc owns.
+        unsafe { ptr::write_bytes(addr as *mut u8, byte, len) }
+    }
+
+    fn find_mismatch(&self, addr: usize, len: usize, byte: u8) -> Option<usize> {
+        // SAFETY: `[addr, addr + len)` lies in pages kmalloc owns; nothing
+        // else writes them during the check (the mm lock is held).
+        let bytes = unsafe { core::slice::from_raw_parts(addr as *const u8, len) };
+        bytes.iter().position(|&b| b != byte)
+    }
+
+    #[inline]
+    fn copy(&mut self, dst: usize, src: usize, len: usize) {
+        // SAFETY: two distinct live objects of at least `len` bytes.
+        unsafe { ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, len) }
+    }
+}
+
+fn log_report(e: &KmallocError) {
+    log::error!(target: "kmalloc", "{e}");
+}
+
+/// Runs a kmalloc operation; a problem found along the way that the
+/// operation itself does not return (a write after free found while
+/// allocating) is logged too.
+fn kmem_call<R>(f: impl FnOnce(&mut Mm) -> R) -> R {
+    let (r, found) = with_mm(|mm| {
+        let before = mm.kmalloc.reports();
+        let r = f(mm);
+        let found = (mm.kmalloc.reports() != before)
+            .then(|| mm.kmalloc.last_report())
+            .flatten();
+        (r, found)
+    });
+    if let Some(e) = found {
+        log_report(&e);
+    }
+    r
+}
+
+/// `kmalloc(size, gfp)`: null on failure (see `Kmalloc::kmalloc`).
+pub fn kmalloc(size: usize, gfp: Gfp) -> *mut u8 {
+    kmem_call(|mm| mm.kmalloc.kmalloc(&mut mm.buddy, &mut DirectMap, size, gfp))
+        .map_or(ptr::null_mut(), |a| a as *mut u8)
+}
+
+/// `kzalloc(size, gfp)`: zeroed; null on failure.
+pub fn kzalloc(size: usize, gfp: Gfp) -> *mut u8 {
+    kmalloc(size, gfp | Gfp::ZERO)
+}
+
+/// `kfree(ptr)`; a problem is logged as a `BUG kmalloc-..` line and
+/// returned.
+///
+/// # Errors
+/// See `Kmalloc::kfree`.
+pub fn kfree(ptr: *mut u8) -> Result<(), KmallocError> {
+    with_mm(|mm| {
+        mm.kmalloc
+            .kfree(&mut mm.buddy, &mut DirectMap, ptr as usize)
+    })
+    .inspect_err(log_report)
+}
+
+/// `ksize(ptr)`: the usable size.
+///
+/// # Errors
+/// See `Kmalloc::ksize` (logged).
+pub fn ksize(ptr: *mut u8) -> Result<usize, KmallocError> {
+    with_mm(|mm| {
+        mm.kmalloc
+            .ksize(&mut mm.buddy, &mut DirectMap, ptr as usize)
+    })
+    .inspect_err(log_report)
+}
+
+/// `krealloc(ptr, new_size, gfp)`: `Ok(null)` when out of memory (the old
+/// object stays).
+///
+/// # Errors
+/// See `Kmalloc::krealloc` (logged).
+pub fn krealloc(ptr: *mut u8, new_size: usize, gfp: Gfp) -> Result<*mut u8, KmallocError> {
+    kmem_call(|mm| {
+        mm.kmalloc
+            .krealloc(&mut mm.buddy, &mut DirectMap, ptr as usize, new_size, gfp)
+    })
+    .map(|a| a.map_or(ptr::null_mut(), |a| a as *mut u8))
+    .inspect_err(log_report)
+}
+
+/// Returns the empty slabs to the buddy allocator; the pages freed.
+pub fn kmem_shrink() -> u32 {
+    with_mm(|mm| mm.kmalloc.shrink(&mut mm.buddy, &mut DirectMap))
+}
+
+/// Rust's global allocator on kmalloc (`GFP_KERNEL`).
+///
+/// A `Layout`'s alignment up to a page is honoured through the size
+/// classes' alignment guarantee (`Kmalloc::kmalloc_aligned`); a larger one
+/// fails. A failure returns null, and Rust's `alloc` error handler then
+/// panics with "memory allocation of N bytes failed", printed as a `PANIC:`
+/// line.
+pub struct KernelAllocator;
+
+// SAFETY: every block returned is `layout.size()` bytes at least, aligned
+// to `layout.align()`, owned by the caller until `dealloc` (the slab and
+// page bookkeeping never hands out a live object twice); the lock
+// serialises all calls.
+unsafe impl GlobalAlloc for KernelAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if !is_ready_for_alloc() {
+            return ptr::null_mut();
+        }
+        kmem_call(|mm| {
+            mm.kmalloc.kmalloc_aligned(
+                &mut mm.buddy,
+                &mut DirectMap,
+                layout.size(),
+                layout.align(),
+                GFP_KERNEL,
+            )
+        })
+        .map_or(ptr::null_mut(), |a| a as *mut u8)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if !is_ready_for_alloc() {
+            return ptr::null_mut();
+        }
+        kmem_call(|mm| {
+            mm.kmalloc.kmalloc_aligned(
+                &mut mm.buddy,
+                &mut DirectMap,
+                layout.size(),
+                layout.align(),
+                GFP_KERNEL | Gfp::ZERO,
+            )
+        })
+        .map_or(ptr::null_mut(), |a| a as *mut u8)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        // A failure here is a heap corruption bug in the caller; it is
+        // logged (BUG line) and the caches stay intact.
+        let _ = kfree(ptr);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let align = layout.align().max(KMALLOC_MIN_SIZE as usize);
+        kmem_call(|mm| {
+            mm.kmalloc.krealloc_aligned(
+                &mut mm.buddy,
+                &mut DirectMap,
+                ptr as usize,
+                new_size,
+                align,
+                GFP_KERNEL,
+            )
+        })
+        .inspect_err(log_report)
+        .ok()
+        .flatten()
+        .map_or(ptr::null_mut(), |a| a as *mut u8)
+    }
+}
+
+/// Whether the global allocator can serve: after [`kmem_init`]. Before it,
+/// an allocation fails (null), which the `alloc` error handler turns into a
+/// `PANIC:` line.
+fn is_ready_for_alloc() -> bool {
+    // The lock being held is not "not ready": with_mm reports that case.
+    MM.try_lock().is_none_or(|mm| mm.is_some())
+}
+
+#[global_allocator]
+static ALLOCATOR: KernelAllocator = KernelAllocator;
