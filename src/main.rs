@@ -702,9 +702,9 @@ fn crash_on_purpose(crash: CrashTest) -> ! {
             core::arch::asm!("mov eax, dword ptr [0]", out("eax") _);
         },
         CrashTest::Unmapped => {
-            // The last page of the vmalloc region: no area reaches it (the
-            // demand handler leaves the fault alone).
-            let va = layout::VMALLOC_END - PAGE_SIZE;
+            // No vmalloc area is live here, so the demand handler leaves the
+            // fault alone.
+            let va = layout::VMALLOC_START;
             kmalloc::with_mm(|mm| {
                 let frame = mm
                     .buddy

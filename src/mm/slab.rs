@@ -1102,7 +1102,7 @@ impl Kmalloc {
     ) -> Option<usize> {
         let order = self.caches[index].order;
         let gfp = gfp.difference(Gfp::HIGHMEM | Gfp::ZERO);
-        let (pfn, _) = buddy.alloc_pages(gfp, order)?.into_raw();
+        let (pfn, _) = self.alloc_pages_reclaim(buddy, mem, gfp, order)?;
         buddy.set_page_use(pfn, 1 << order, PageUse::Slab { cache: index as u8 });
         let slab = mem.page_address(pfn);
         let c = &mut self.caches[index];
@@ -1126,6 +1126,28 @@ impl Kmalloc {
             }
         }
         Some(slab)
+    }
+
+    /// Pages from the buddy allocator; if there are none, the empty slabs
+    /// of every cache are given back and the allocation is tried once more
+    /// (the role of Linux's slab shrinkers under memory pressure). The
+    /// first attempt does not warn when a retry may follow.
+    fn alloc_pages_reclaim(
+        &mut self,
+        buddy: &mut BuddyAllocator<'_>,
+        mem: &mut impl SlabMemory,
+        gfp: Gfp,
+        order: u8,
+    ) -> Option<(u32, u8)> {
+        let has_empty = self.caches.iter().any(|c| c.nr_empty() > 0);
+        let first = if has_empty { gfp | Gfp::NOWARN } else { gfp };
+        if let Some(block) = buddy.alloc_pages(first, order) {
+            return Some(block.into_raw());
+        }
+        if !has_empty || self.shrink(buddy, mem) == 0 {
+            return None;
+        }
+        buddy.alloc_pages(gfp, order).map(|b| b.into_raw())
     }
 
     /// Takes an empty slab off cache `index`'s empty list (it is then on no
@@ -1168,9 +1190,8 @@ impl Kmalloc {
     ) -> Option<usize> {
         let size = u32::try_from(size).ok()?;
         let order = get_order(size);
-        let (pfn, _) = buddy
-            .alloc_pages(gfp.difference(Gfp::HIGHMEM | Gfp::ZERO), order)?
-            .into_raw();
+        let page_gfp = gfp.difference(Gfp::HIGHMEM | Gfp::ZERO);
+        let (pfn, _) = self.alloc_pages_reclaim(buddy, mem, page_gfp, order)?;
         buddy.set_page_use(pfn, 1, PageUse::LargeKmalloc);
         self.large.live += 1;
         self.large.pages += 1 << order;
@@ -1453,5 +1474,7 @@ const _: () = assert!(PAGE_SHIFT == 12);
 
 #[cfg(test)]
 pub(crate) mod host;
+#[cfg(test)]
+mod stress_tests;
 #[cfg(test)]
 mod tests;

@@ -208,7 +208,7 @@ boot cmdline-options ok --cmdline "quiet loglevel=loud mem=64M tlb=cr3 memblock=
     "^\[WARN \] cmdline: unknown option 'quiet' ignored$" \
     "^\[WARN \] cmdline: bad value in 'loglevel=loud' ignored \(expected error\|warn\|info\|debug\|trace\)$" \
     '^\[INFO \] cmdline: command line: "quiet loglevel=loud mem=64M tlb=cr3 memblock=debug"$' \
-    '^\[INFO \] cmdline: options: loglevel=info selftest=off tlb=cr3 memblock=debug mem=0x4000000$' \
+    '^\[INFO \] cmdline: options: loglevel=info selftest=off tlb=cr3 memblock=debug slub_debug=off mem=0x4000000$' \
     '^\[INFO \] tlb: invalidation by CR3 reload \(whole TLB\) \(forced on the command line\)'
 
 boot loglevel-warn ok --cmdline "loglevel=warn nosuchoption" -- \
@@ -374,6 +374,57 @@ boot kmap-3g-cr3 ok --mem 3G --cpu 486 --cmdline "selftest tlb=cr3" -- "${KMAP_S
 boot kmap-none-128m ok --cmdline "selftest" -- \
     '^\[INFO \] selftest:   no HighMem zone: kmap of lowmem frame 0x[0-9a-f]{8} returned its direct-map address 0xc[0-9a-f]{7}$'
 
+# ---- kmalloc, Rust collections, vmalloc, demand paging ---------------------
+# Every boot shows a few allocations with their caches, the collections, a
+# vmalloc area and one demand fault, and ends with the kmalloc summary.
+boot kmalloc-demo ok -- \
+    '^\[INFO \] kmalloc: 11 caches kmalloc-8 \.\. kmalloc-2k .*; slub_debug off$' \
+    '^\[INFO \] kmalloc: kmalloc\(13\) = 0xc[0-9a-f]{7} from kmalloc-16 \(ksize 16\)$' \
+    '^\[INFO \] kmalloc: kmalloc\(100\) = 0xc[0-9a-f]{7} from kmalloc-128 \(ksize 128\)$' \
+    '^\[INFO \] kmalloc: kmalloc\(5000\) = 0xc[0-9a-f]{4}000 from whole pages \(ksize 8192\)$' \
+    '^\[INFO \] kmalloc: Rust collections on kmalloc: Vec of 1000 squares \(last 1000000, .*BTreeMap \{"DMA": "dma", "HighMem": "highmem", "Normal": "normal"\}$' \
+    '^\[INFO \] vmalloc: vmalloc\(64 KiB\) = 0xf8800000: 16 pages mapped now' \
+    '^\[INFO \] vmalloc: vmalloc_demand\(64 KiB\) = 0xf88[0-9a-f]{5}: nothing mapped; reading 0xf88[0-9a-f]{5} \(mapped before: false\) took 1 demand fault, mapped frame 0x[0-9a-f]{8}, read 0$' \
+    '^\[INFO \] kmalloc: [0-9]+ objects in use in [0-9]+ slabs \([0-9]+ KiB\), 0 large allocations \(0 KiB\); [0-9]+ allocations, [0-9]+ frees since boot; 0 problems reported; slub_debug off$' \
+    '^\[INFO \] vmalloc: 0 areas, 0 KiB reserved; 1 demand faults since boot$' \
+    '!^\[(WARN |ERROR)\]' '^KERNEL OK$'
+
+# The kmalloc self-tests (slub_debug forced on): the detections are logged
+# as BUG lines, every test ends "... ok"; /proc/slabinfo under loglevel=debug.
+KMEM_SELFTESTS=(
+    '^\[INFO \] kmalloc: 11 caches .*; slub_debug on( \(for the self-tests\))?$'
+    '^\[INFO \] selftest: kmalloc: sample allocations and their caches \.\.\. ok$'
+    '^\[INFO \] selftest: kmalloc: every size 1\.\.8193, aligned and disjoint \.\.\. ok$'
+    '^\[INFO \] selftest: kmalloc: 20000 random alloc/realloc/free with patterns \.\.\. ok$'
+    '^\[INFO \] selftest: Box, Vec, String, BTreeMap on the kernel heap \.\.\. ok$'
+    '^\[INFO \] selftest: Layout alignments up to a page \.\.\. ok$'
+    '^\[ERROR\] kmalloc: BUG kmalloc-64: double free of object 0xc[0-9a-f]{7}$'
+    '^\[ERROR\] kmalloc: BUG kmalloc-16: red zone overwritten at object 0xc[0-9a-f]{7}\+10 \(byte 0x00, expected 0xcc\); restored$'
+    '^\[ERROR\] kmalloc: BUG kmalloc-32: red zone overwritten at object 0xc[0-9a-f]{7}\+32 '
+    '^\[ERROR\] kmalloc: BUG kmalloc: free of 0xc[0-9a-f]{4}000, which kmalloc never returned '
+    '^\[ERROR\] kmalloc: BUG kmalloc-128: free of 0xc[0-9a-f]{7}, which is not the start of an object$'
+    '^\[ERROR\] kmalloc: BUG kmalloc-256: object 0xc[0-9a-f]{7} modified after free at offset 5 \(byte 0x42\); quarantined$'
+    '^\[INFO \] selftest: slub_debug: double free, red zone, foreign pointer, use after free detected \.\.\. ok$'
+    '^\[INFO \] selftest: vmalloc: up to 4 MiB virtually contiguous, scattered frames \.\.\. ok$'
+    '^\[INFO \] vmalloc:   0xf88[0-9a-f]{5}-0xf8[0-9a-f]{6} +[0-9]+ demand pages=64 faults=16$'
+    '^\[INFO \] vmalloc:   16 pages touched twice in scattered order \(11, 48, 21, \.\.\.\): 16 demand faults$'
+    '^\[INFO \] selftest: demand paging: scattered first touches fault once each \.\.\. ok$'
+    '^\[INFO \] selftest: everything freed: buddy free pages back to the start \.\.\. ok$'
+    '^\[INFO \] kmalloc: [0-9]+ objects in use .* 6 problems reported; slub_debug on$'
+    'self-tests passed$' '^KERNEL OK$'
+)
+boot kmalloc-selftest ok --cmdline "selftest loglevel=debug" -- \
+    '^\[DEBUG\] slabinfo: # name +<active> <total> <size> <obj/slab> <pages/slab>$' \
+    '^\[DEBUG\] slabinfo: kmalloc-8 +[0-9]+ +[0-9]+ +8 +[0-9]+ +[0-9]+ +stride 24 align 8$' \
+    '^\[DEBUG\] slabinfo: kmalloc-2k +[0-9]+ +[0-9]+ +2048 +[0-9]+ +8$' \
+    '^\[INFO \] vmalloc:   vmalloc\(4096 KiB\) = 0xf88[0-9a-f]{5}: 1024 pages, 0 from HighMem' \
+    "${KMEM_SELFTESTS[@]}"
+boot kmalloc-3g-highmem ok --mem 3G --cmdline "selftest slub_debug" -- \
+    '^\[INFO \] vmalloc:   vmalloc\(4096 KiB\) = 0xf88[0-9a-f]{5}: 1024 pages, [1-9][0-9]* from HighMem' \
+    '^\[INFO \] kmalloc: 11 caches .*; slub_debug on$' \
+    "${KMEM_SELFTESTS[@]}"
+boot kmalloc-3m ok --loader qemu-mb1 --mem 3M --cmdline "selftest" -- "${KMEM_SELFTESTS[@]}"
+
 # ---- Deliberate failures: a decoded PANIC: line and status 35 --------------
 boot crash-null panic --cmdline "crashtest=null" -- \
     '^\[ERROR\] trap: CPU exception 14 #PF \(page fault\), error code 0x00000000$' \
@@ -417,12 +468,25 @@ boot crash-stack-overflow panic --cmdline "crashtest=stack" -- \
 boot crash-panic panic --cmdline "crashtest=panic" -- \
     '^PANIC: crashtest=panic: a deliberate Rust panic at src/main.rs:[0-9]+$'
 
+boot crash-vmalloc-guard panic --cmdline "crashtest=vmalloc" -- \
+    '^\[WARN \] crashtest: demand area at 0xf88[0-9a-f]{5} touched \([0-9]+ demand faults\); now reading its guard page 0xf88[0-9a-f]{5}$' \
+    '^\[ERROR\] trap:   CR2 0xf88[0-9a-f]{5} lies in vmalloc: ' \
+    '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0xf88[0-9a-f]{5} \(vmalloc\)$'
+
+boot crash-oom panic --cmdline "crashtest=oom" -- \
+    '^\[WARN \] crashtest: allocating a Vec of 1073741824 bytes' \
+    '^PANIC: memory allocation of 1073741824 bytes failed'
+
+boot crash-kfree panic --cmdline "crashtest=kfree" -- \
+    '^\[ERROR\] kmalloc: BUG kmalloc: free of 0xc0[0-9a-f]{6}, which kmalloc never returned \(not a slab or large-kmalloc page\)$' \
+    '^PANIC: crashtest=kfree: kfree reported: BUG kmalloc: free of 0xc0[0-9a-f]{6}, which kmalloc never returned'
+
 # ---- Bochs: a Pentium that enforces CPUID features (no PGE, no PAE) --------
 boot bochs-selftest ok --loader bochs --cmdline "selftest" -- \
     '^\[INFO \] boot: booted by GRUB .* via Multiboot2' \
     '^\[INFO \] cpu: family 5 ' 'features: invlpg yes PSE yes PGE no PAE no' \
     '^\[INFO \] paging: CR0\.WP set: kernel writes to read-only pages fault$' \
-    "${PAGING_SELFTESTS[@]}"
+    "${PAGING_SELFTESTS[@]}" "${KMEM_SELFTESTS[@]}"
 
 boot bochs-crash-stack-overflow panic --loader bochs --cmdline "crashtest=stack" -- \
     '^PANIC: #DF double fault at EIP 0xc0[0-9a-f]{6}: kernel stack overflow'

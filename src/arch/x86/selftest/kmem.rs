@@ -38,7 +38,7 @@ pub fn run() -> u32 {
             detections,
         ),
         (
-            "vmalloc: 4 MiB virtually contiguous, scattered frames",
+            "vmalloc: up to 4 MiB virtually contiguous, scattered frames",
             vmalloc_big,
         ),
         (
@@ -135,8 +135,42 @@ fn samples() -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Bytes the tests may keep live at once: an eighth of the free memory
+/// (the tests also run with 3 MiB of RAM, and slabs hold more than their
+/// objects).
+fn budget() -> usize {
+    let free = with_mm(|mm| mm.buddy.nr_free_pages()) as usize;
+    free * PAGE_SIZE as usize / 8
+}
+
+/// Checks that the live objects are pairwise disjoint and their first and
+/// last bytes intact, then frees them all.
+fn check_and_free(live: &mut Vec<(usize, usize)>) -> Result<(), &'static str> {
+    live.sort_unstable();
+    for w in live.windows(2) {
+        if w[0].0 + w[0].1 > w[1].0 {
+            return Err("two live objects overlap");
+        }
+    }
+    for &(p, size) in live.iter() {
+        // SAFETY: a live object of `size` bytes.
+        let (a, b) = unsafe {
+            let p = p as *const u8;
+            (p.read_volatile(), p.add(size - 1).read_volatile())
+        };
+        if (size == 1 && a != 0xa5) || (size > 1 && (a != 0x5a || b != 0xa5)) {
+            return Err("an object's first or last byte changed");
+        }
+        kmalloc::kfree(p as *mut u8).map_err(|_| "kfree refused a live object")?;
+    }
+    live.clear();
+    Ok(())
+}
+
 fn every_size() -> Result<(), &'static str> {
+    let budget = budget();
     let mut live: Vec<(usize, usize)> = Vec::with_capacity(8193);
+    let mut held = 0;
     for size in 1..=2 * PAGE_SIZE as usize + 1 {
         let p = kmalloc::kmalloc(size, GFP_KERNEL);
         if p.is_null() {
@@ -150,33 +184,22 @@ fn every_size() -> Result<(), &'static str> {
             return Err("object not aligned as its class guarantees");
         }
         // Only the first and last byte: the whole-object pattern is the
-        // stress test's job, and 8193 sizes would take long under TCG.
+        // stress test's job, and 8193 sizes would take long under Bochs.
         // SAFETY: a live object of `size` bytes.
         unsafe {
             p.write_volatile(0x5a);
             p.add(size - 1).write_volatile(0xa5);
         }
         live.push((p as usize, size));
-    }
-    live.sort_unstable();
-    for w in live.windows(2) {
-        if w[0].0 + w[0].1 > w[1].0 {
-            return Err("two live objects overlap");
+        held += kmalloc::ksize(p).map_err(|_| "ksize refused a live object")?;
+        // All live at once when memory allows (128 MiB: every size); in
+        // batches otherwise.
+        if held > budget {
+            check_and_free(&mut live)?;
+            held = 0;
         }
     }
-    for &(p, size) in &live {
-        // SAFETY: as above.
-        let (a, b) = unsafe {
-            (
-                (p as *const u8).read_volatile(),
-                (p as *const u8).add(size - 1).read_volatile(),
-            )
-        };
-        if (size == 1 && a != 0xa5) || (size > 1 && (a != 0x5a || b != 0xa5)) {
-            return Err("an object's first or last byte changed");
-        }
-        kmalloc::kfree(p as *mut u8).map_err(|_| "kfree refused a live object")?;
-    }
+    check_and_free(&mut live)?;
     with_mm(|mm| mm.kmalloc.validate(&mm.buddy, &DirectMap))
 }
 
@@ -199,10 +222,14 @@ impl Rng {
 fn stress() -> Result<(), &'static str> {
     let mut rng = Rng(0x1234_5678);
     let mut live: Vec<(*mut u8, usize, u32)> = Vec::with_capacity(600);
+    // At most 500 objects, and at most half the budget in requested bytes
+    // (large objects round up to whole pages).
+    let budget = budget() / 2;
+    let mut held = 0;
     for op in 0..20_000u32 {
         let r = rng.next() % 8;
-        if live.len() < 500 && (r < 4 || live.is_empty()) {
-            let size = rng.size();
+        let size = rng.size();
+        if live.len() < 500 && held + 2 * size < budget && (r < 4 || live.is_empty()) {
             let p = if r == 0 {
                 let p = kmalloc::kzalloc(size, GFP_KERNEL);
                 // SAFETY: a live object of `size` bytes.
@@ -218,8 +245,12 @@ fn stress() -> Result<(), &'static str> {
             }
             fill(p, size, op);
             live.push((p, size, op));
-        } else if r < 6 {
+            held += size;
+        } else if live.is_empty() {
+            continue;
+        } else if r < 6 || held + 2 * size >= budget {
             let (p, size, seed) = live.swap_remove(rng.next() as usize % live.len());
+            held -= size;
             if !check(p, size, seed) {
                 return Err("an object's contents changed before its free");
             }
@@ -227,7 +258,13 @@ fn stress() -> Result<(), &'static str> {
         } else {
             let i = rng.next() as usize % live.len();
             let (p, size, seed) = live[i];
-            let new_size = rng.size();
+            let new_size = size;
+            let new_size = if rng.next() % 2 == 0 {
+                new_size / 2 + 1
+            } else {
+                new_size + new_size / 2 + 1
+            };
+            let new_size = new_size.min(8192);
             let q = kmalloc::krealloc(p, new_size, GFP_KERNEL).map_err(|_| "krealloc refused")?;
             if q.is_null() {
                 return Err("krealloc failed");
@@ -237,6 +274,7 @@ fn stress() -> Result<(), &'static str> {
             }
             fill(q, new_size, op);
             live[i] = (q, new_size, op);
+            held = held - size + new_size;
         }
         if op % 5000 == 4999 {
             with_mm(|mm| mm.kmalloc.validate(&mm.buddy, &DirectMap))?;
@@ -388,9 +426,10 @@ fn detections() -> Result<(), &'static str> {
 }
 
 fn vmalloc_big() -> Result<(), &'static str> {
-    const SIZE: usize = 4 << 20;
-    let p = vmalloc(SIZE).map_err(|_| "vmalloc failed")?;
-    let words = SIZE / 4;
+    // 4 MiB, or what the budget allows on a small machine.
+    let size = (4usize << 20).min(2 * budget() & !(PAGE_SIZE as usize - 1));
+    let p = vmalloc(size).map_err(|_| "vmalloc failed")?;
+    let words = size / 4;
     let w = p as *mut u32;
     for i in (0..words).step_by(256) {
         // SAFETY: inside the 4 MiB area just mapped.
@@ -405,7 +444,7 @@ fn vmalloc_big() -> Result<(), &'static str> {
     // Physically scattered: count frames not following their predecessor.
     let mut breaks = 0;
     let mut prev = 0;
-    for i in 0..(SIZE as u32 >> PAGE_SHIFT) {
+    for i in 0..(size as u32 >> PAGE_SHIFT) {
         let (pa, _) =
             paging::translate(p as u32 + (i << PAGE_SHIFT)).map_err(|_| "hole in vmalloc area")?;
         if i > 0 && pa != prev + PAGE_SIZE {
@@ -415,8 +454,8 @@ fn vmalloc_big() -> Result<(), &'static str> {
     }
     let high = vmalloc::highmem_pages();
     let has_highmem = with_mm(|mm| mm.buddy.max_pfn() > mm.buddy.max_low_pfn());
-    info!(target: "vmalloc", "  vmalloc(4 MiB) = {p:#010x?}: {} pages, {high} from HighMem, {breaks} physical discontinuities",
-        SIZE >> PAGE_SHIFT);
+    info!(target: "vmalloc", "  vmalloc({} KiB) = {p:#010x?}: {} pages, {high} from HighMem, {breaks} physical discontinuities",
+        size >> 10, size >> PAGE_SHIFT);
     if has_highmem && high == 0 {
         return Err("vmalloc took no HighMem pages although HighMem exists");
     }
