@@ -800,7 +800,7 @@ impl Kmalloc {
         }
         let old_size = self.requested_size(buddy, mem, addr)?;
         let usable = self.ksize_quiet(buddy, mem, addr)?;
-        if aligned_size(new_size, align) <= usable && addr % align == 0 {
+        if aligned_size(new_size, align) <= usable && addr.is_multiple_of(align) {
             if self.debug
                 && let Some(index) = kmalloc_index(usable)
                 && usable <= KMALLOC_MAX_CACHE_SIZE as usize
