@@ -17,7 +17,8 @@
 //! 2048 (Linux guarantees natural alignment for power-of-two sizes since
 //! v5.4); large allocations are page aligned. [`Kmalloc::kmalloc_aligned`]
 //! honours any `align` up to [`PAGE_SIZE`] by moving to a class whose
-//! guarantee suffices (`max(size, align)` when `align` exceeds the class's),
+//! guarantee suffices (`size` rounded up to a multiple of `align` when
+//! `align` exceeds the class's guarantee),
 //! which is how Rust's `Layout`s are served. The guarantee holds with
 //! `slub_debug` too: the debug header and red zones are laid out around the
 //! aligned object.
@@ -222,7 +223,9 @@ pub enum KmallocErrorKind {
     /// not belong to kmalloc. Nothing changed.
     NotKmalloc,
     /// The address is inside a slab but not at the start of an object, or
-    /// inside a large allocation but not at its start. Nothing changed.
+    /// inside the first page of a large allocation but not at its start (an
+    /// address in a later page of it is [`NotKmalloc`](Self::NotKmalloc):
+    /// only the head page is marked). Nothing changed.
     NotObjectStart,
     /// The slab's header (at the start of its first page) was overwritten.
     /// Nothing changed.
@@ -619,7 +622,9 @@ impl Kmalloc {
 
     /// Allocates `size` bytes (Linux `kmalloc()`), aligned as the size
     /// class guarantees (see the module docs). `__GFP_ZERO` zeroes the
-    /// `size` bytes (that is [`kzalloc`](Self::kzalloc)); `__GFP_HIGHMEM`
+    /// whole usable size ([`ksize`](Self::ksize); under `slub_debug` the
+    /// `size` bytes, the rest being red zone): that is
+    /// [`kzalloc`](Self::kzalloc). `__GFP_HIGHMEM`
     /// is ignored (objects need a permanent address).
     ///
     /// `size` 0 returns [`ZERO_SIZE_PTR`]. Returns `None` when the buddy
@@ -657,9 +662,10 @@ impl Kmalloc {
 
     /// Allocates `size` bytes aligned to `align` bytes (a power of two up
     /// to [`PAGE_SIZE`]): what `GlobalAlloc` needs for a `Layout`. Uses the
-    /// class of `size` when its alignment suffices, else the class of
-    /// `max(size, align)` (power-of-two classes are naturally aligned; 4096
-    /// is a page).
+    /// class of `size` when its alignment suffices, else the class of `size`
+    /// rounded up to a multiple of `align` (power-of-two classes are
+    /// naturally aligned; 4096 is a page). Example: 65 bytes aligned to 64
+    /// come from kmalloc-128, not kmalloc-96 (which is 32-aligned).
     ///
     /// Returns `None` if `align` is not a power of two or exceeds a page,
     /// or as [`kmalloc`](Self::kmalloc) does.
@@ -761,7 +767,10 @@ impl Kmalloc {
     /// `slub_debug`, the usable size otherwise, at most `new_size`) and the
     /// old one freed. Null `addr` is [`kmalloc`](Self::kmalloc); `new_size`
     /// 0 frees and returns [`ZERO_SIZE_PTR`]. With `__GFP_ZERO` the grown
-    /// part is zeroed.
+    /// part is zeroed, provided the object came from `kzalloc` (or every
+    /// earlier `krealloc` had `__GFP_ZERO` too): without `slub_debug` the
+    /// requested size is not recorded, so zeroing relies on the bytes past
+    /// it being zero, as in Linux.
     ///
     /// # Errors
     /// `Ok(None)` when no memory is left (the old object is untouched);
@@ -807,23 +816,38 @@ impl Kmalloc {
             {
                 self.set_requested_size(mem, index, addr, new_size);
             }
-            if gfp.contains(Gfp::ZERO) && new_size > old_size {
-                mem.fill(addr + old_size, new_size - old_size, 0);
+            if gfp.contains(Gfp::ZERO) {
+                if new_size > old_size {
+                    mem.fill(addr + old_size, new_size - old_size, 0);
+                }
+                // Where the requested size is not recorded, keep the bytes
+                // past it zero, so that a later growth in place is zeroed
+                // (the invariant kzalloc starts; Linux zeroes the tail the
+                // same way).
+                if old_size == usable && new_size < usable {
+                    mem.fill(addr + new_size, usable - new_size, 0);
+                }
             }
             return Ok(Some(addr));
         }
-        let Some(new) =
-            self.kmalloc_aligned(buddy, mem, new_size, align, gfp.difference(Gfp::ZERO))
-        else {
+        let Some(new) = self.kmalloc_aligned(buddy, mem, new_size, align, gfp) else {
             return Ok(None);
         };
-        let keep = old_size.min(new_size);
-        mem.copy(new, addr, keep);
-        if gfp.contains(Gfp::ZERO) && new_size > keep {
-            mem.fill(new + keep, new_size - keep, 0);
+        mem.copy(new, addr, old_size.min(new_size));
+        match self.kfree(buddy, mem, addr) {
+            // Reported and counted; the old object is freed and the data
+            // already moved, so the caller gets the new object.
+            Ok(())
+            | Err(KmallocError {
+                kind: KmallocErrorKind::RedzoneOverwritten { .. },
+                ..
+            }) => Ok(Some(new)),
+            Err(e) => {
+                // The old object was not freed: give the new one back.
+                let _ = self.kfree(buddy, mem, new);
+                Err(e)
+            }
         }
-        self.kfree(buddy, mem, addr)?;
-        Ok(Some(new))
     }
 
     /// Returns every empty slab to the buddy allocator (Linux
@@ -1009,7 +1033,13 @@ impl Kmalloc {
                 self.set_allocated(mem, index, addr, size);
             }
             if gfp.contains(Gfp::ZERO) {
-                mem.fill(addr, size, 0);
+                // The whole object unless slub_debug red-zones its tail.
+                let len = if self.debug {
+                    size
+                } else {
+                    c_size(self, index)
+                };
+                mem.fill(addr, len, 0);
             }
             return Some(addr);
         }
@@ -1147,6 +1177,10 @@ impl Kmalloc {
         if !has_empty || self.shrink(buddy, mem) == 0 {
             return None;
         }
+        // Freed order-0 slabs sit on the per-cpu lists, which the
+        // watermark check does not count: drain them (Linux drains before
+        // retrying a failed allocation too).
+        buddy.drain_pages();
         buddy.alloc_pages(gfp, order).map(|b| b.into_raw())
     }
 
@@ -1198,7 +1232,7 @@ impl Kmalloc {
         self.large.allocs += 1;
         let addr = mem.page_address(pfn);
         if gfp.contains(Gfp::ZERO) {
-            mem.fill(addr, size as usize, 0);
+            mem.fill(addr, (PAGE_SIZE as usize) << order, 0);
         }
         Some(addr)
     }
@@ -1358,8 +1392,9 @@ impl Kmalloc {
         result
     }
 
-    /// Checks a free object before reuse: header says free, poison intact,
-    /// red zones inactive (Linux `alloc_debug_processing()`).
+    /// Checks a free object before reuse: header says free, poison intact
+    /// (Linux `alloc_debug_processing()`; the red zones of a free object are
+    /// not checked).
     fn check_free_object(
         &self,
         mem: &impl SlabMemory,
@@ -1396,6 +1431,11 @@ impl Kmalloc {
     }
 }
 
+/// The size class of cache `index`, in bytes.
+fn c_size(k: &Kmalloc, index: usize) -> usize {
+    k.caches[index].object_size as usize
+}
+
 /// What an address belongs to.
 enum Owner {
     Slab { index: usize, slab: usize, obj: u32 },
@@ -1407,7 +1447,8 @@ fn error(kind: KmallocErrorKind, addr: usize, cache: &'static str) -> KmallocErr
 }
 
 /// The size to request so that a class's alignment guarantee covers
-/// `align`: `size` if its class is aligned enough, else `max(size, align)`.
+/// `align`: `size` if its class is aligned enough, else `size` rounded up
+/// to a multiple of `align`.
 #[inline]
 fn aligned_size(size: usize, align: usize) -> usize {
     if align <= KMALLOC_MIN_SIZE as usize {
@@ -1415,7 +1456,10 @@ fn aligned_size(size: usize, align: usize) -> usize {
     }
     match kmalloc_index(size) {
         Some(i) if KMALLOC_SIZES[i] as usize & (align - 1) == 0 => size,
-        Some(_) => size.max(align),
+        // The next multiple of `align` is in a class aligned enough: the
+        // power-of-two classes are naturally aligned, and a multiple of a
+        // power of two above 64 never lands in 96 or 192.
+        Some(_) => size.next_multiple_of(align),
         // Large allocations are page aligned already.
         None => size,
     }
