@@ -475,6 +475,7 @@ boot crash-vmalloc-guard panic --cmdline "crashtest=vmalloc" -- \
 
 boot crash-oom panic --cmdline "crashtest=oom" -- \
     '^\[WARN \] crashtest: allocating a Vec of 1073741824 bytes' \
+    '^\[ERROR\] kmalloc: global allocator: 1073741824 bytes aligned to 1 not available \([0-9]+ pages free; at most 4096 KiB in one block, order 10\)$' \
     '^PANIC: memory allocation of 1073741824 bytes failed'
 
 boot crash-kfree panic --cmdline "crashtest=kfree" -- \

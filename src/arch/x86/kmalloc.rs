@@ -16,8 +16,9 @@
 use super::paging::direct_map_end_pfn;
 use crate::mm::buddy::BuddyAllocator;
 use crate::mm::gfp::{GFP_KERNEL, Gfp};
-use crate::mm::layout::{PAGE_OFFSET, PAGE_SHIFT};
+use crate::mm::layout::{PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE};
 use crate::mm::slab::{KMALLOC_MIN_SIZE, Kmalloc, KmallocError, SlabMemory};
+use crate::mm::zone::MAX_PAGE_ORDER;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 use spin::Mutex;
@@ -239,7 +240,7 @@ pub struct KernelAllocator;
 unsafe impl GlobalAlloc for KernelAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if !is_ready_for_alloc() {
-            return ptr::null_mut();
+            return alloc_failed(layout.size(), layout.align());
         }
         kmem_call(|mm| {
             mm.kmalloc.kmalloc_aligned(
@@ -250,12 +251,15 @@ unsafe impl GlobalAlloc for KernelAllocator {
                 GFP_KERNEL,
             )
         })
-        .map_or(ptr::null_mut(), |a| a as *mut u8)
+        .map_or_else(
+            || alloc_failed(layout.size(), layout.align()),
+            |a| a as *mut u8,
+        )
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if !is_ready_for_alloc() {
-            return ptr::null_mut();
+            return alloc_failed(layout.size(), layout.align());
         }
         kmem_call(|mm| {
             mm.kmalloc.kmalloc_aligned(
@@ -266,7 +270,10 @@ unsafe impl GlobalAlloc for KernelAllocator {
                 GFP_KERNEL | Gfp::ZERO,
             )
         })
-        .map_or(ptr::null_mut(), |a| a as *mut u8)
+        .map_or_else(
+            || alloc_failed(layout.size(), layout.align()),
+            |a| a as *mut u8,
+        )
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
@@ -290,8 +297,21 @@ unsafe impl GlobalAlloc for KernelAllocator {
         .inspect_err(log_report)
         .ok()
         .flatten()
-        .map_or(ptr::null_mut(), |a| a as *mut u8)
+        .map_or_else(|| alloc_failed(new_size, align), |a| a as *mut u8)
     }
+}
+
+/// Logs why a `GlobalAlloc` request failed, before Rust's `alloc` error
+/// handler turns it into the `PANIC:` line; returns null.
+fn alloc_failed(size: usize, align: usize) -> *mut u8 {
+    if let Some(free) = try_with_mm(|mm| mm.buddy.nr_free_pages()) {
+        log::error!(target: "kmalloc",
+            "global allocator: {size} bytes aligned to {align} not available ({free} pages free; at most {} KiB in one block, order {MAX_PAGE_ORDER})",
+            (PAGE_SIZE as usize) << MAX_PAGE_ORDER >> 10);
+    } else {
+        log::error!(target: "kmalloc", "global allocator: {size} bytes requested before kmem_init");
+    }
+    ptr::null_mut()
 }
 
 /// Whether the global allocator can serve: after [`kmem_init`]. Before it,
