@@ -12,7 +12,8 @@
 //! through [`mm::early_map`]) → command line ([`cmdline`]) → logger
 //! ([`klog`]) → memory map and memblock ([`mm::setup`], [`mm::memblock`]) →
 //! mem_map, zones and the hand-off to the buddy allocator ([`mm::buddy`]) →
-//! self-tests → boot data checked intact → `KERNEL OK`.
+//! final paging ([`mm::paging`]) → kmalloc and vmalloc ([`mm::slab`],
+//! [`mm::vmalloc`]) → self-tests → boot data checked intact → `KERNEL OK`.
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]

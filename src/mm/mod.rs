@@ -1,6 +1,6 @@
 //! Memory management: the address-space layout, the early map window,
-//! memblock, the buddy allocator, final paging and kmap (and, as the next
-//! stage lands, kmalloc).
+//! memblock, the buddy allocator, final paging and kmap, kmalloc and
+//! vmalloc.
 //!
 //! Boot order (the same sequence of calls as in `kernel_entry`):
 //! 1. `boot/entry.S`: temporary page directory mapping physical
@@ -25,6 +25,10 @@
 //!    replaces the boot one; every later mapping change goes through
 //!    [`paging::AddressSpace`] and returns a TLB flush token. HighMem frames
 //!    are reached through [`highmem`]'s kmap slots.
+//! 6. [`slab`]: kmalloc. Eleven size-class caches carve slabs out of buddy
+//!    pages (reached through the direct map), larger requests get whole
+//!    pages; Rust's global allocator sits on top. [`vmalloc`] hands out
+//!    ranges of the vmalloc region, mapped at once or on first touch.
 
 pub mod buddy;
 pub mod early_map;
