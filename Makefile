@@ -67,12 +67,15 @@ test-boot: kernel
 	@scripts/deps.sh iso qemu bochs isa
 	tests/boot/run-tests.sh
 
-# Host benchmarks of the buddy page allocator (criterion, release build), then
-# a ratio table against a free-list stack and buddy_system_allocator. About
-# 2 minutes; BENCH_QUICK=1 for a smoke run. Missed targets do not fail.
+# Host benchmarks (criterion, release build), each followed by its ratio
+# table: the buddy page allocator against a free-list stack and
+# buddy_system_allocator, then kmalloc against talc, linked_list_allocator
+# and segregated free lists. About 4 minutes; BENCH_QUICK=1 for a smoke run.
+# Missed targets do not fail.
 bench:
 	@scripts/deps.sh host
 	$(HOST_CARGO) bench --bench buddy
+	$(HOST_CARGO) bench --bench kmalloc
 
 # Formatting and clippy on both targets (needs rustfmt and clippy).
 lint:

@@ -110,6 +110,7 @@ use super::buddy::{BadPage, BuddyAllocator, get_order};
 use super::gfp::Gfp;
 use super::layout::{PAGE_SHIFT, PAGE_SIZE};
 use super::page::PageUse;
+use super::zone::MAX_PAGE_ORDER;
 use core::fmt;
 
 /// Linux's kmalloc size classes in bytes (`kmalloc_info[]` from 8 up to
@@ -140,6 +141,11 @@ pub const ZERO_SIZE_PTR: usize = 16;
 /// this kernel boots with as little as 8 MiB, where 10 empty order-3 slabs
 /// per cache would be 2.5 MiB.)
 pub const MIN_PARTIAL: u32 = 2;
+
+/// Value: 32. Objects a cache's array cache holds (Linux SLAB's
+/// `array_cache.limit`; the role of SLUB's per-cpu freelist and of Bonwick's
+/// magazines).
+pub const ARRAY_CACHE_LIMIT: usize = 32;
 
 /// Value: 3. The largest slab order (8 pages; Linux
 /// `slub_max_order` = `PAGE_ALLOC_COSTLY_ORDER`).
@@ -342,6 +348,11 @@ pub struct KmemCache {
     allocs: u64,
     frees: u64,
     quarantined: u32,
+    /// Objects freed through [`Kmalloc::kfree_sized`] and not yet given
+    /// back to their slabs, newest last (Linux SLAB `array_cache.entry[]`).
+    array: [usize; ARRAY_CACHE_LIMIT],
+    /// Entries used in `array` (Linux `array_cache.avail`).
+    avail: u32,
 }
 
 impl KmemCache {
@@ -374,6 +385,8 @@ impl KmemCache {
             allocs: 0,
             frees: 0,
             quarantined: 0,
+            array: [0; ARRAY_CACHE_LIMIT],
+            avail: 0,
         }
     }
 
@@ -403,7 +416,8 @@ impl KmemCache {
     pub fn order(&self) -> u8 {
         self.order
     }
-    /// Objects allocated (including quarantined ones).
+    /// Objects allocated, including quarantined ones and those waiting in
+    /// the array cache (as Linux's slabinfo counts them).
     pub fn active_objs(&self) -> u32 {
         self.active_objs
     }
@@ -426,6 +440,10 @@ impl KmemCache {
     /// Successful frees since boot.
     pub fn frees(&self) -> u64 {
         self.frees
+    }
+    /// Freed objects waiting in the array cache.
+    pub fn array_avail(&self) -> u32 {
+        self.avail
     }
     /// Objects quarantined after a write-after-free was found.
     pub fn quarantined(&self) -> u32 {
@@ -630,7 +648,33 @@ impl Kmalloc {
     /// `size` 0 returns [`ZERO_SIZE_PTR`]. Returns `None` when the buddy
     /// allocator has no pages for a new slab or a large allocation, or for
     /// `__GFP_DMA` (no DMA caches here; use `alloc_pages(GFP_DMA, ..)`).
+    #[inline]
     pub fn kmalloc(
+        &mut self,
+        buddy: &mut BuddyAllocator<'_>,
+        mem: &mut impl SlabMemory,
+        size: usize,
+        gfp: Gfp,
+    ) -> Option<usize> {
+        // Fast path, inlined into the caller: the array cache's top.
+        if let Some(index) = kmalloc_index(size)
+            && size != 0
+            && !gfp.intersects(Gfp::DMA | Gfp::ZERO)
+        {
+            let c = &mut self.caches[index];
+            if c.avail > 0 {
+                c.avail -= 1;
+                c.allocs += 1;
+                return Some(c.array[c.avail as usize]);
+            }
+        }
+        self.kmalloc_slow(buddy, mem, size, gfp)
+    }
+
+    /// Everything but the array-cache fast path of
+    /// [`kmalloc`](Self::kmalloc).
+    #[inline(never)]
+    fn kmalloc_slow(
         &mut self,
         buddy: &mut BuddyAllocator<'_>,
         mem: &mut impl SlabMemory,
@@ -669,6 +713,7 @@ impl Kmalloc {
     ///
     /// Returns `None` if `align` is not a power of two or exceeds a page,
     /// or as [`kmalloc`](Self::kmalloc) does.
+    #[inline]
     pub fn kmalloc_aligned(
         &mut self,
         buddy: &mut BuddyAllocator<'_>,
@@ -721,6 +766,134 @@ impl Kmalloc {
             Err(e) => Err(e),
         };
         result.map_err(|e| self.report(e))
+    }
+
+    /// Frees `addr`, allocated with `kmalloc_aligned(size, align)`: the free
+    /// of Rust's `GlobalAlloc::dealloc`, which knows the `Layout`.
+    ///
+    /// Without `slub_debug`, a small object goes onto its cache's *array
+    /// cache*, a stack of up to [`ARRAY_CACHE_LIMIT`] recently freed
+    /// objects that the next allocation of that size pops (Linux SLAB's
+    /// `array_cache`, SLUB's per-cpu freelist, Bonwick's magazines): no
+    /// page lookup, no slab header, no bitmap, a few nanoseconds. When the
+    /// stack is full, its older half goes back to the slabs through the
+    /// checked path of [`kfree`](Self::kfree) (Linux `cache_flusharray()`);
+    /// [`shrink`](Self::shrink) empties it. Everything else takes
+    /// [`kfree`](Self::kfree).
+    ///
+    /// The fast path trusts `size` and `align`, as `GlobalAlloc` may: a
+    /// wrong pair is caught only when the object is flushed. It catches
+    /// the naive double free (the object on top of the stack again), as
+    /// SLUB's hardened freelist does; other double frees through this path
+    /// go unnoticed until the flush. `slub_debug` turns the fast path off.
+    ///
+    /// # Errors
+    /// As [`kfree`](Self::kfree), for this object or (when the stack was
+    /// flushed) an older one.
+    #[inline]
+    pub fn kfree_sized(
+        &mut self,
+        buddy: &mut BuddyAllocator<'_>,
+        mem: &mut impl SlabMemory,
+        addr: usize,
+        size: usize,
+        align: usize,
+    ) -> Result<(), KmallocError> {
+        if !self.debug
+            && addr != 0
+            && addr != ZERO_SIZE_PTR
+            && let Some(index) = kmalloc_index(aligned_size(size.max(1), align))
+        {
+            let c = &mut self.caches[index];
+            let avail = c.avail as usize;
+            if avail > 0 && avail < ARRAY_CACHE_LIMIT && c.array[avail - 1] != addr {
+                c.array[avail] = addr;
+                c.avail += 1;
+                c.frees += 1;
+                return Ok(());
+            }
+        }
+        self.kfree_sized_slow(buddy, mem, addr, size, align)
+    }
+
+    /// [`kfree_sized`](Self::kfree_sized) when the fast path does not
+    /// apply: debug, an empty or full array cache, a double free.
+    #[inline(never)]
+    fn kfree_sized_slow(
+        &mut self,
+        buddy: &mut BuddyAllocator<'_>,
+        mem: &mut impl SlabMemory,
+        addr: usize,
+        size: usize,
+        align: usize,
+    ) -> Result<(), KmallocError> {
+        if self.debug || addr == 0 || addr == ZERO_SIZE_PTR {
+            return self.kfree(buddy, mem, addr);
+        }
+        let Some(index) = kmalloc_index(aligned_size(size.max(1), align)) else {
+            return self.kfree(buddy, mem, addr);
+        };
+        let c = &mut self.caches[index];
+        let avail = c.avail as usize;
+        if avail > 0 && c.array[avail - 1] == addr {
+            let e = error(KmallocErrorKind::DoubleFree, addr, c.name);
+            return Err(self.report(e));
+        }
+        let mut flushed = Ok(());
+        if avail == ARRAY_CACHE_LIMIT {
+            flushed = self.flush_array(buddy, mem, index, ARRAY_CACHE_LIMIT / 2);
+        }
+        let c = &mut self.caches[index];
+        c.array[c.avail as usize] = addr;
+        c.avail += 1;
+        c.frees += 1;
+        flushed
+    }
+
+    /// Gives the oldest `n` objects of cache `index`'s array cache back to
+    /// their slabs, each checked as [`kfree`](Self::kfree) checks it (Linux
+    /// `cache_flusharray()`); returns the first problem found, after
+    /// flushing all `n`.
+    fn flush_array(
+        &mut self,
+        buddy: &mut BuddyAllocator<'_>,
+        mem: &mut impl SlabMemory,
+        index: usize,
+        n: usize,
+    ) -> Result<(), KmallocError> {
+        let mut first_error = Ok(());
+        for i in 0..n {
+            let addr = self.caches[index].array[i];
+            let r = match self.lookup(buddy, mem, addr) {
+                Ok(Owner::Slab {
+                    index: owner,
+                    slab,
+                    obj,
+                }) if owner == index => {
+                    let r = self.slab_free(buddy, mem, index, slab, obj);
+                    // Counted when it entered the array cache.
+                    self.caches[index].frees -= 1;
+                    r
+                }
+                Ok(_) => Err(error(
+                    KmallocErrorKind::NotObjectStart,
+                    addr,
+                    self.caches[index].name,
+                )),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                let e = self.report(e);
+                if first_error.is_ok() {
+                    first_error = Err(e);
+                }
+            }
+        }
+        let c = &mut self.caches[index];
+        let avail = c.avail as usize;
+        c.array.copy_within(n..avail, 0);
+        c.avail = (avail - n) as u32;
+        first_error
     }
 
     /// The usable size of the object at `addr` (Linux `ksize()`): its size
@@ -824,7 +997,8 @@ impl Kmalloc {
                 // past it zero, so that a later growth in place is zeroed
                 // (the invariant kzalloc starts; Linux zeroes the tail the
                 // same way).
-                if old_size == usable && new_size < usable {
+                let recorded = self.debug && usable <= KMALLOC_MAX_CACHE_SIZE as usize;
+                if !recorded && old_size == usable && new_size < usable {
                     mem.fill(addr + new_size, usable - new_size, 0);
                 }
             }
@@ -853,9 +1027,14 @@ impl Kmalloc {
     /// Returns every empty slab to the buddy allocator (Linux
     /// `kmem_cache_shrink()` on each kmalloc cache); returns the pages
     /// freed.
+    ///
+    /// The array caches are emptied first (their objects go back to the
+    /// slabs; a problem found then is reported and counted).
     pub fn shrink(&mut self, buddy: &mut BuddyAllocator<'_>, mem: &mut impl SlabMemory) -> u32 {
         let mut pages = 0;
         for index in 0..NR_KMALLOC_CACHES {
+            let avail = self.caches[index].avail as usize;
+            let _ = self.flush_array(buddy, mem, index, avail);
             while let Some(slab) = self.pop_empty(mem, index) {
                 pages += self.discard_slab(buddy, mem, index, slab);
             }
@@ -1004,6 +1183,17 @@ impl Kmalloc {
         size: usize,
         gfp: Gfp,
     ) -> Option<usize> {
+        let c = &mut self.caches[index];
+        if c.avail > 0 {
+            // The array cache: the most recently freed object, still warm.
+            c.avail -= 1;
+            let addr = c.array[c.avail as usize];
+            c.allocs += 1;
+            if gfp.contains(Gfp::ZERO) {
+                mem.fill(addr, c.object_size as usize, 0);
+            }
+            return Some(addr);
+        }
         loop {
             let slab = match self.caches[index].lists[ListId::Partial as usize - 1].head {
                 0 => match self.pop_empty(mem, index) {
@@ -1059,7 +1249,13 @@ impl Kmalloc {
                 break w * usize::BITS + bits.trailing_zeros();
             }
             w += 1;
-            debug_assert!(w < c.bitmap_words, "slab on partial list has no free bit");
+            // A partial slab has a free bit; a header overwritten (by a
+            // write just before object 0) might not: stop at the bitmap.
+            assert!(
+                w < c.bitmap_words,
+                "BUG {}: slab at {slab:#x} on the partial list has no free object (slab header overwritten)",
+                c.name
+            );
         };
         set_hdr(mem, slab, HDR_HINT, w as usize);
         let inuse = hdr(mem, slab, HDR_INUSE) + 1;
@@ -1169,7 +1365,8 @@ impl Kmalloc {
         gfp: Gfp,
         order: u8,
     ) -> Option<(u32, u8)> {
-        let has_empty = self.caches.iter().any(|c| c.nr_empty() > 0);
+        // Reclaim cannot help a request larger than any block.
+        let has_empty = order <= MAX_PAGE_ORDER && self.caches.iter().any(|c| c.nr_empty() > 0);
         let first = if has_empty { gfp | Gfp::NOWARN } else { gfp };
         if let Some(block) = buddy.alloc_pages(first, order) {
             return Some(block.into_raw());

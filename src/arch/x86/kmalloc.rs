@@ -276,10 +276,21 @@ unsafe impl GlobalAlloc for KernelAllocator {
         )
     }
 
-    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        // A failure here is a heap corruption bug in the caller; it is
-        // logged (BUG line) and the caches stay intact.
-        let _ = kfree(ptr);
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // The Layout names the cache: the array-cache fast path
+        // (`Kmalloc::kfree_sized`). A problem found is a heap corruption
+        // bug in the caller; it is logged (BUG line) and the caches stay
+        // intact.
+        let _ = with_mm(|mm| {
+            mm.kmalloc.kfree_sized(
+                &mut mm.buddy,
+                &mut DirectMap,
+                ptr as usize,
+                layout.size(),
+                layout.align(),
+            )
+        })
+        .inspect_err(log_report);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {

@@ -130,3 +130,75 @@ fn large_alloc_roundtrip() {
     assert_eq!(buddy.nr_free_pages(), free0);
     let _ = HostRam::new(1);
 }
+
+#[test]
+fn array_cache_lifo_and_flush() {
+    let (mut buddy, mut ram) = machine(1024);
+    let free0 = buddy.nr_free_pages();
+    let mut k = Kmalloc::new(false);
+    let objs: std::vec::Vec<usize> = (0..40)
+        .map(|_| {
+            k.kmalloc_aligned(&mut buddy, &mut ram, 64, 8, GFP_KERNEL)
+                .unwrap()
+        })
+        .collect();
+    // Sized frees go to the array cache; the next allocation pops the last.
+    k.kfree_sized(&mut buddy, &mut ram, objs[0], 64, 8).unwrap();
+    k.kfree_sized(&mut buddy, &mut ram, objs[1], 64, 8).unwrap();
+    assert_eq!(k.caches()[3].array_avail(), 2);
+    assert_eq!(
+        k.caches()[3].active_objs(),
+        40,
+        "cached objects still count"
+    );
+    let again = k.kmalloc(&mut buddy, &mut ram, 60, GFP_KERNEL).unwrap();
+    assert_eq!(again, objs[1]);
+    // The naive double free is caught and changes nothing.
+    let e = k
+        .kfree_sized(&mut buddy, &mut ram, objs[0], 64, 8)
+        .unwrap_err();
+    assert_eq!(e.kind, KmallocErrorKind::DoubleFree);
+    assert_eq!(k.caches()[3].array_avail(), 1);
+    // Filling the array flushes its older half to the slabs.
+    k.kfree_sized(&mut buddy, &mut ram, again, 64, 8).unwrap();
+    for &o in &objs[2..40] {
+        k.kfree_sized(&mut buddy, &mut ram, o, 64, 8).unwrap();
+    }
+    let c = &k.caches()[3];
+    assert!(c.array_avail() as usize <= ARRAY_CACHE_LIMIT);
+    assert_eq!(c.active_objs(), c.array_avail(), "only cached objects left");
+    assert_eq!(c.frees(), 41);
+    k.validate(&buddy, &ram).unwrap();
+    // shrink empties the array caches and gives every page back.
+    k.shrink(&mut buddy, &mut ram);
+    assert_eq!(k.caches()[3].array_avail(), 0);
+    assert_eq!(k.caches()[3].active_objs(), 0);
+    buddy.drain_pages();
+    assert_eq!(buddy.nr_free_pages(), free0);
+    assert_eq!(k.reports(), 1);
+}
+
+#[test]
+fn array_cache_flush_reports_a_wrong_layout() {
+    let (mut buddy, mut ram) = machine(1024);
+    let mut k = Kmalloc::new(false);
+    let small = k.kmalloc(&mut buddy, &mut ram, 16, GFP_KERNEL).unwrap();
+    // Freed with a 64-byte layout: trusted now, caught at the flush.
+    k.kfree_sized(&mut buddy, &mut ram, small, 64, 8).unwrap();
+    let e = k.flush_array(&mut buddy, &mut ram, 3, 1).unwrap_err();
+    assert_eq!(e.kind, KmallocErrorKind::NotObjectStart);
+    assert_eq!(e.addr, small);
+    k.kfree(&mut buddy, &mut ram, small).unwrap();
+    k.validate(&buddy, &ram).unwrap();
+}
+
+#[test]
+fn debug_bypasses_the_array_cache() {
+    let (mut buddy, mut ram) = machine(1024);
+    let mut k = Kmalloc::new(true);
+    let a = k.kmalloc(&mut buddy, &mut ram, 64, GFP_KERNEL).unwrap();
+    k.kfree_sized(&mut buddy, &mut ram, a, 64, 8).unwrap();
+    assert_eq!(k.caches()[3].array_avail(), 0);
+    let e = k.kfree_sized(&mut buddy, &mut ram, a, 64, 8).unwrap_err();
+    assert_eq!(e.kind, KmallocErrorKind::DoubleFree);
+}
