@@ -614,7 +614,8 @@ fn kmem_demo() {
         info!(target: "kmalloc", "kmalloc({size}) = {:#010x} from {cache} (ksize {ksize})", *slot as u32);
     }
     for p in samples {
-        let _ = kmalloc::kfree(p);
+        // SAFETY: the samples are not used after this.
+        let _ = unsafe { kmalloc::kfree(p) };
     }
     let squares: Vec<u32> = (1..=1000).map(|i| i * i).collect();
     let mut names = BTreeMap::new();
@@ -633,7 +634,8 @@ fn kmem_demo() {
         .map(|(pa, _)| pa >> 12);
     let (first, last) = frames.fold((u32::MAX, 0), |(lo, hi), pfn| (lo.min(pfn), hi.max(pfn)));
     info!(target: "vmalloc", "vmalloc(64 KiB) = {:#010x}: 16 pages mapped now, frames pfn {first:#x}..{last:#x} (HighMem first when there is some)", p as u32);
-    let _ = vmalloc::vfree(p);
+    // SAFETY: the area is not touched after this.
+    let _ = unsafe { vmalloc::vfree(p) };
     let Ok(d) = vmalloc::vmalloc_demand(16 * PAGE_SIZE as usize) else {
         warn!(target: "vmalloc", "vmalloc_demand(64 KiB) failed");
         return;
@@ -647,7 +649,8 @@ fn kmem_demo() {
     let (pa, _) = paging::translate(va).unwrap_or((0, PTFlags::empty()));
     info!(target: "vmalloc", "vmalloc_demand(64 KiB) = {:#010x}: nothing mapped; reading {va:#010x} (mapped before: {mapped_before}) took {} demand fault, mapped frame {pa:#010x}, read {value}",
         d as u32, vmalloc::demand_faults() - faults);
-    let _ = vmalloc::vfree(d);
+    // SAFETY: as above.
+    let _ = unsafe { vmalloc::vfree(d) };
 }
 
 /// The one-line kmalloc summary (and `/proc/slabinfo` under
@@ -767,7 +770,9 @@ fn crash_on_purpose(crash: CrashTest) -> ! {
         CrashTest::Kfree => {
             let local = 0u32;
             let p = &local as *const u32 as *mut u8;
-            if let Err(e) = kmalloc::kfree(p) {
+            // SAFETY: a stack address, which kfree must refuse without
+            // touching it.
+            if let Err(e) = unsafe { kmalloc::kfree(p) } {
                 fatal(format_args!("crashtest=kfree: kfree reported: {e}"));
             }
         }

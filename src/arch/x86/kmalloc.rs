@@ -10,7 +10,8 @@
 //!
 //! The lock is a spin lock (one CPU, no interrupt handler allocates), so it
 //! can only be found held when code allocates *while holding it*, for
-//! example a `Vec` pushed inside a `with_mm` closure. That would deadlock;
+//! example a `Vec` pushed inside a `with_mm` closure, or when a demand
+//! fault (vmalloc) is taken inside such a closure. That would deadlock;
 //! instead it panics naming the problem.
 
 use super::paging::direct_map_end_pfn;
@@ -52,11 +53,6 @@ pub fn kmem_init(buddy: BuddyAllocator<'static>, debug: bool) {
     });
 }
 
-/// Whether [`kmem_init`] has run.
-pub fn is_ready() -> bool {
-    MM.try_lock().is_some_and(|mm| mm.is_some())
-}
-
 /// Runs `f` with the page allocator and kmalloc locked.
 ///
 /// # Panics
@@ -82,7 +78,17 @@ pub fn try_with_mm<R>(f: impl FnOnce(&mut Mm) -> R) -> Option<R> {
 
 /// kmalloc's view of memory: the direct map of low memory at
 /// `PAGE_OFFSET` (Linux `page_address()`/`virt_to_page()` for lowmem).
-pub struct DirectMap;
+///
+/// Its accessors read and write any address they are given, so only this
+/// module makes one, for the `Kmalloc` calls it makes under the mm lock.
+pub struct DirectMap(());
+
+/// The direct map for one `Kmalloc` call.
+fn dm() -> DirectMap {
+    // Only passed as the memory argument of `Kmalloc` methods, which
+    // access pages kmalloc owns (its slabs and large allocations).
+    DirectMap(())
+}
 
 impl SlabMemory for DirectMap {
     #[inline]
@@ -135,7 +141,7 @@ impl SlabMemory for DirectMap {
 
     fn find_mismatch(&self, addr: usize, len: usize, byte: u8) -> Option<usize> {
         // SAFETY: `[addr, addr + len)` lies in pages kmalloc owns; nothing
-        // else writes them during the check (the mm lock is held).
+        // else runs during the check (one CPU, interrupts off).
         let bytes = unsafe { core::slice::from_raw_parts(addr as *const u8, len) };
         bytes.iter().position(|&b| b != byte)
     }
@@ -151,27 +157,35 @@ fn log_report(e: &KmallocError) {
     log::error!(target: "kmalloc", "{e}");
 }
 
-/// Runs a kmalloc operation; a problem found along the way that the
-/// operation itself does not return (a write after free found while
-/// allocating) is logged too.
+/// Runs a kmalloc operation and logs, after the lock is dropped, every
+/// problem it reported (the last one in full, the count of any earlier
+/// ones): the one place kmalloc reports reach the log.
 fn kmem_call<R>(f: impl FnOnce(&mut Mm) -> R) -> R {
-    let (r, found) = with_mm(|mm| {
+    let (r, new, last) = with_mm(|mm| {
         let before = mm.kmalloc.reports();
         let r = f(mm);
-        let found = (mm.kmalloc.reports() != before)
-            .then(|| mm.kmalloc.last_report())
-            .flatten();
-        (r, found)
+        (r, mm.kmalloc.reports() - before, mm.kmalloc.last_report())
     });
-    if let Some(e) = found {
+    if let (1.., Some(e)) = (new, last) {
+        if new > 1 {
+            log::error!(target: "kmalloc", "{} more problems found in this call; the last:", new - 1);
+        }
         log_report(&e);
     }
     r
 }
 
+/// Checks every cache (`Kmalloc::validate`), for the self-tests.
+///
+/// # Errors
+/// The first inconsistency found.
+pub fn kmem_validate() -> Result<(), &'static str> {
+    with_mm(|mm| mm.kmalloc.validate(&mm.buddy, &dm()))
+}
+
 /// `kmalloc(size, gfp)`: null on failure (see `Kmalloc::kmalloc`).
 pub fn kmalloc(size: usize, gfp: Gfp) -> *mut u8 {
-    kmem_call(|mm| mm.kmalloc.kmalloc(&mut mm.buddy, &mut DirectMap, size, gfp))
+    kmem_call(|mm| mm.kmalloc.kmalloc(&mut mm.buddy, &mut dm(), size, gfp))
         .map_or(ptr::null_mut(), |a| a as *mut u8)
 }
 
@@ -185,12 +199,13 @@ pub fn kzalloc(size: usize, gfp: Gfp) -> *mut u8 {
 ///
 /// # Errors
 /// See `Kmalloc::kfree`.
-pub fn kfree(ptr: *mut u8) -> Result<(), KmallocError> {
-    with_mm(|mm| {
-        mm.kmalloc
-            .kfree(&mut mm.buddy, &mut DirectMap, ptr as usize)
-    })
-    .inspect_err(log_report)
+///
+/// # Safety
+/// Nothing may use the object after this call: kfree detects double frees
+/// and foreign pointers, not a use after free through another reference
+/// (such as a `Box` that still owns the object).
+pub unsafe fn kfree(ptr: *mut u8) -> Result<(), KmallocError> {
+    kmem_call(|mm| mm.kmalloc.kfree(&mut mm.buddy, &mut dm(), ptr as usize))
 }
 
 /// `ksize(ptr)`: the usable size.
@@ -198,11 +213,7 @@ pub fn kfree(ptr: *mut u8) -> Result<(), KmallocError> {
 /// # Errors
 /// See `Kmalloc::ksize` (logged).
 pub fn ksize(ptr: *mut u8) -> Result<usize, KmallocError> {
-    with_mm(|mm| {
-        mm.kmalloc
-            .ksize(&mut mm.buddy, &mut DirectMap, ptr as usize)
-    })
-    .inspect_err(log_report)
+    kmem_call(|mm| mm.kmalloc.ksize(&mut mm.buddy, &mut dm(), ptr as usize))
 }
 
 /// `krealloc(ptr, new_size, gfp)`: `Ok(null)` when out of memory (the old
@@ -210,18 +221,21 @@ pub fn ksize(ptr: *mut u8) -> Result<usize, KmallocError> {
 ///
 /// # Errors
 /// See `Kmalloc::krealloc` (logged).
-pub fn krealloc(ptr: *mut u8, new_size: usize, gfp: Gfp) -> Result<*mut u8, KmallocError> {
+///
+/// # Safety
+/// As [`kfree`]: once the object has moved, the old pointer must not be
+/// used.
+pub unsafe fn krealloc(ptr: *mut u8, new_size: usize, gfp: Gfp) -> Result<*mut u8, KmallocError> {
     kmem_call(|mm| {
         mm.kmalloc
-            .krealloc(&mut mm.buddy, &mut DirectMap, ptr as usize, new_size, gfp)
+            .krealloc(&mut mm.buddy, &mut dm(), ptr as usize, new_size, gfp)
     })
     .map(|a| a.map_or(ptr::null_mut(), |a| a as *mut u8))
-    .inspect_err(log_report)
 }
 
 /// Returns the empty slabs to the buddy allocator; the pages freed.
 pub fn kmem_shrink() -> u32 {
-    with_mm(|mm| mm.kmalloc.shrink(&mut mm.buddy, &mut DirectMap))
+    with_mm(|mm| mm.kmalloc.shrink(&mut mm.buddy, &mut dm()))
 }
 
 /// Rust's global allocator on kmalloc (`GFP_KERNEL`).
@@ -245,7 +259,7 @@ unsafe impl GlobalAlloc for KernelAllocator {
         kmem_call(|mm| {
             mm.kmalloc.kmalloc_aligned(
                 &mut mm.buddy,
-                &mut DirectMap,
+                &mut dm(),
                 layout.size(),
                 layout.align(),
                 GFP_KERNEL,
@@ -264,7 +278,7 @@ unsafe impl GlobalAlloc for KernelAllocator {
         kmem_call(|mm| {
             mm.kmalloc.kmalloc_aligned(
                 &mut mm.buddy,
-                &mut DirectMap,
+                &mut dm(),
                 layout.size(),
                 layout.align(),
                 GFP_KERNEL | Gfp::ZERO,
@@ -281,16 +295,15 @@ unsafe impl GlobalAlloc for KernelAllocator {
         // (`Kmalloc::kfree_sized`). A problem found is a heap corruption
         // bug in the caller; it is logged (BUG line) and the caches stay
         // intact.
-        let _ = with_mm(|mm| {
+        let _ = kmem_call(|mm| {
             mm.kmalloc.kfree_sized(
                 &mut mm.buddy,
-                &mut DirectMap,
+                &mut dm(),
                 ptr as usize,
                 layout.size(),
                 layout.align(),
             )
-        })
-        .inspect_err(log_report);
+        });
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -298,16 +311,18 @@ unsafe impl GlobalAlloc for KernelAllocator {
         kmem_call(|mm| {
             mm.kmalloc.krealloc_aligned(
                 &mut mm.buddy,
-                &mut DirectMap,
+                &mut dm(),
                 ptr as usize,
                 new_size,
                 align,
                 GFP_KERNEL,
             )
         })
-        .inspect_err(log_report)
-        .ok()
-        .flatten()
+        .unwrap_or_else(|e| {
+            // A bad pointer, not a lack of memory: say so, instead of
+            // letting the alloc error handler blame the size.
+            super::exit::fatal(format_args!("realloc of {:#010x}: {e}", ptr as usize))
+        })
         .map_or_else(|| alloc_failed(new_size, align), |a| a as *mut u8)
     }
 }

@@ -22,7 +22,8 @@
 //! `VMAP` (the area tree) → the mm lock (pages, page tables, and the tree's
 //! own nodes, which come from kmalloc) → the kernel address space. The
 //! fault handler only try-locks, so a fault taken while one of them is held
-//! fails loudly instead of spinning for ever.
+//! fails loudly instead of spinning for ever; and it does not log (a fault
+//! taken while a log line holds the serial port would wait for it).
 
 use super::idt;
 use super::kmalloc::{try_with_mm, with_mm};
@@ -128,7 +129,10 @@ pub fn vmalloc_demand(size: usize) -> Result<*mut u8, VmallocFailure> {
 /// # Errors
 /// [`VmallocError::NotAllocated`] (nothing changed) when `addr` does not
 /// start an area.
-pub fn vfree(addr: *mut u8) -> Result<VmArea, VmallocFailure> {
+///
+/// # Safety
+/// Nothing may use the area's memory after this call.
+pub unsafe fn vfree(addr: *mut u8) -> Result<VmArea, VmallocFailure> {
     let addr = addr as u32;
     let area = with_vmap(|v| v.find(addr).copied())
         .filter(|a| a.addr == addr)
@@ -204,37 +208,32 @@ fn demand_fault(cr2: u32, error: PageFaultError) -> bool {
         return false;
     }
     let va = cr2 & !(PAGE_SIZE - 1);
+    // Nothing here logs: the fault may have been taken while a log line
+    // held the serial port. A failure panics (the panic path writes to the
+    // port without its lock).
     let mapped = try_with_mm(|mm| {
-        let (pfn, _) = mm
-            .buddy
-            .alloc_pages(GFP_HIGHUSER | Gfp::ZERO, 0)?
-            .into_raw();
+        let Some(block) = mm.buddy.alloc_pages(GFP_HIGHUSER | Gfp::ZERO, 0) else {
+            panic!("demand fault at {cr2:#010x}: out of memory for a demand page");
+        };
+        let (pfn, _) = block.into_raw();
         match paging::try_map_page(&mut mm.buddy, va, pfn << PAGE_SHIFT, PTFlags::RW) {
             Some(Ok(flush)) => {
                 // Not-present entries are never cached (SDM §4.10.4.3).
                 flush.ignore("the PTE was not present");
                 count_highmem(&mm.buddy, pfn);
-                Some(pfn)
             }
-            other => {
-                let _ = mm.buddy.free_pages_raw(pfn, 0);
-                log::error!(target: "vmalloc", "demand fault at {cr2:#010x}: mapping failed: {other:?}");
-                None
+            Some(Err(e)) => panic!("demand fault at {cr2:#010x}: mapping failed: {e:?}"),
+            None => {
+                panic!("demand fault at {cr2:#010x} while the kernel address-space lock is held")
             }
         }
     });
-    match mapped {
-        Some(Some(pfn)) => {
-            area.demand_faults += 1;
-            DEMAND_FAULTS.fetch_add(1, Ordering::Relaxed);
-            log::debug!(target: "vmalloc", "demand fault at {cr2:#010x}: mapped frame pfn {pfn:#x} at {va:#010x}");
-            true
-        }
-        Some(None) => {
-            panic!("demand fault at {cr2:#010x}: out of memory for a demand page")
-        }
-        None => panic!("demand fault at {cr2:#010x} while the mm lock is held"),
+    if mapped.is_none() {
+        panic!("demand fault at {cr2:#010x} while the mm lock is held");
     }
+    area.demand_faults += 1;
+    DEMAND_FAULTS.fetch_add(1, Ordering::Relaxed);
+    true
 }
 
 /// Demand faults resolved since boot.

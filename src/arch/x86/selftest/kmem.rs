@@ -3,12 +3,14 @@
 //! `slub_debug` layer is always on here, and the deliberate double free,
 //! red-zone overwrite and write-after-free are detected.
 
-use super::super::kmalloc::{self, DirectMap, with_mm};
+use super::super::kmalloc::{self, with_mm};
 use super::super::paging;
-use super::super::vmalloc::{self, vfree, vmalloc, vmalloc_demand};
+use super::super::vmalloc::{self, VmallocFailure, vmalloc, vmalloc_demand};
 use crate::mm::gfp::GFP_KERNEL;
 use crate::mm::layout::{PAGE_SHIFT, PAGE_SIZE};
+use crate::mm::slab::KmallocError;
 use crate::mm::slab::{KMALLOC_SIZES, KmallocErrorKind, ZERO_SIZE_PTR, kmalloc_index};
+use crate::mm::vmalloc::VmArea;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -17,6 +19,25 @@ use alloc::vec::Vec;
 use log::info;
 
 type KmemTest = fn() -> Result<(), &'static str>;
+
+/// `kfree` for the self-tests: they free objects they own and never touch
+/// again, or (on purpose) pointers kfree must refuse without using them.
+fn free(p: *mut u8) -> Result<(), KmallocError> {
+    // SAFETY: see above: no freed object is used afterwards.
+    unsafe { kmalloc::kfree(p) }
+}
+
+/// `krealloc` for the self-tests: the old pointer is dropped for the new.
+fn realloc(p: *mut u8, new_size: usize, gfp: crate::mm::gfp::Gfp) -> Result<*mut u8, KmallocError> {
+    // SAFETY: the caller replaces `p` with the result and never uses `p`.
+    unsafe { kmalloc::krealloc(p, new_size, gfp) }
+}
+
+/// `vfree` of an area the test owns and no longer touches.
+fn vfree_own(p: *mut u8) -> Result<VmArea, VmallocFailure> {
+    // SAFETY: the self-tests free areas after their last access.
+    unsafe { vmalloc::vfree(p) }
+}
 
 /// Runs the kmalloc and vmalloc self-tests; returns how many passed (all,
 /// or it does not return).
@@ -124,13 +145,13 @@ fn samples() -> Result<(), &'static str> {
         return Err("kmalloc(0) is not ZERO_SIZE_PTR");
     }
     info!(target: "kmalloc", "  kmalloc(0) = {z:#x?} (ZERO_SIZE_PTR: not null, faults if used); kfree(NULL) is a no-op");
-    kmalloc::kfree(z).map_err(|_| "kfree(ZERO_SIZE_PTR)")?;
-    kmalloc::kfree(core::ptr::null_mut()).map_err(|_| "kfree(NULL)")?;
+    free(z).map_err(|_| "kfree(ZERO_SIZE_PTR)")?;
+    free(core::ptr::null_mut()).map_err(|_| "kfree(NULL)")?;
     for (p, size) in ptrs {
         if !check(p, size, size as u32) {
             return Err("an object's contents changed");
         }
-        kmalloc::kfree(p).map_err(|_| "kfree refused a live object")?;
+        free(p).map_err(|_| "kfree refused a live object")?;
     }
     Ok(())
 }
@@ -161,7 +182,7 @@ fn check_and_free(live: &mut Vec<(usize, usize)>) -> Result<(), &'static str> {
         if (size == 1 && a != 0xa5) || (size > 1 && (a != 0x5a || b != 0xa5)) {
             return Err("an object's first or last byte changed");
         }
-        kmalloc::kfree(p as *mut u8).map_err(|_| "kfree refused a live object")?;
+        free(p as *mut u8).map_err(|_| "kfree refused a live object")?;
     }
     live.clear();
     Ok(())
@@ -200,7 +221,7 @@ fn every_size() -> Result<(), &'static str> {
         }
     }
     check_and_free(&mut live)?;
-    with_mm(|mm| mm.kmalloc.validate(&mm.buddy, &DirectMap))
+    kmalloc::kmem_validate()
 }
 
 /// xorshift32: deterministic random numbers.
@@ -254,7 +275,7 @@ fn stress() -> Result<(), &'static str> {
             if !check(p, size, seed) {
                 return Err("an object's contents changed before its free");
             }
-            kmalloc::kfree(p).map_err(|_| "kfree refused a live object")?;
+            free(p).map_err(|_| "kfree refused a live object")?;
         } else {
             let i = rng.next() as usize % live.len();
             let (p, size, seed) = live[i];
@@ -265,7 +286,7 @@ fn stress() -> Result<(), &'static str> {
                 new_size + new_size / 2 + 1
             };
             let new_size = new_size.min(8192);
-            let q = kmalloc::krealloc(p, new_size, GFP_KERNEL).map_err(|_| "krealloc refused")?;
+            let q = realloc(p, new_size, GFP_KERNEL).map_err(|_| "krealloc refused")?;
             if q.is_null() {
                 return Err("krealloc failed");
             }
@@ -277,16 +298,16 @@ fn stress() -> Result<(), &'static str> {
             held = held - size + new_size;
         }
         if op % 5000 == 4999 {
-            with_mm(|mm| mm.kmalloc.validate(&mm.buddy, &DirectMap))?;
+            kmalloc::kmem_validate()?;
         }
     }
     for (p, size, seed) in live {
         if !check(p, size, seed) {
             return Err("an object's contents changed");
         }
-        kmalloc::kfree(p).map_err(|_| "kfree refused a live object")?;
+        free(p).map_err(|_| "kfree refused a live object")?;
     }
-    with_mm(|mm| mm.kmalloc.validate(&mm.buddy, &DirectMap))
+    kmalloc::kmem_validate()
 }
 
 fn collections() -> Result<(), &'static str> {
@@ -355,8 +376,8 @@ fn detections() -> Result<(), &'static str> {
     };
     // Double free.
     let p = kmalloc::kmalloc(64, GFP_KERNEL);
-    kmalloc::kfree(p).map_err(|_| "first free refused")?;
-    expect(|k| k == KmallocErrorKind::DoubleFree, kmalloc::kfree(p))?;
+    free(p).map_err(|_| "first free refused")?;
+    expect(|k| k == KmallocErrorKind::DoubleFree, free(p))?;
     // Red zone: one byte past a 10-byte object (the unused tail of its
     // 16-byte class), then past the class.
     let p = kmalloc::kmalloc(10, GFP_KERNEL);
@@ -365,33 +386,27 @@ fn detections() -> Result<(), &'static str> {
     unsafe { p.add(10).write_volatile(0) };
     expect(
         |k| matches!(k, KmallocErrorKind::RedzoneOverwritten { offset: 10, .. }),
-        kmalloc::kfree(p),
+        free(p),
     )?;
     let p = kmalloc::kmalloc(32, GFP_KERNEL);
     // SAFETY: as above: the first byte of the right red zone.
     unsafe { p.add(32).write_volatile(0) };
     expect(
         |k| matches!(k, KmallocErrorKind::RedzoneOverwritten { offset: 32, .. }),
-        kmalloc::kfree(p),
+        free(p),
     )?;
     // A pointer kmalloc never returned, and the middle of an object.
     let page = with_mm(|mm| mm.buddy.get_free_pages(GFP_KERNEL, 0)).ok_or("no page")?;
-    expect(
-        |k| k == KmallocErrorKind::NotKmalloc,
-        kmalloc::kfree(page as *mut u8),
-    )?;
+    expect(|k| k == KmallocErrorKind::NotKmalloc, free(page as *mut u8))?;
     with_mm(|mm| mm.buddy.free_pages_va(page, 0)).map_err(|_| "page free")?;
     let p = kmalloc::kmalloc(128, GFP_KERNEL);
     // The middle of the object: only an address, never dereferenced.
     let middle = p.wrapping_add(8);
-    expect(
-        |k| k == KmallocErrorKind::NotObjectStart,
-        kmalloc::kfree(middle),
-    )?;
-    kmalloc::kfree(p).map_err(|_| "free refused")?;
+    expect(|k| k == KmallocErrorKind::NotObjectStart, free(middle))?;
+    free(p).map_err(|_| "free refused")?;
     // Write after free: found when the object is about to be reused.
     let p = kmalloc::kmalloc(256, GFP_KERNEL);
-    kmalloc::kfree(p).map_err(|_| "free refused")?;
+    free(p).map_err(|_| "free refused")?;
     // SAFETY: a deliberate write after free into a slab object, which stays
     // slab memory (the slab is kept: it is the cache's partial or empty one).
     unsafe { p.add(5).write_volatile(0x42) };
@@ -414,16 +429,16 @@ fn detections() -> Result<(), &'static str> {
     }
     info!(target: "selftest", "  detected as expected: {last}");
     for q in taken {
-        kmalloc::kfree(q).map_err(|_| "free refused")?;
+        free(q).map_err(|_| "free refused")?;
     }
     let reports = with_mm(|mm| mm.kmalloc.reports()) - reports0;
     if reports != 6 {
         return Err("wrong number of reports");
     }
-    with_mm(|mm| mm.kmalloc.validate(&mm.buddy, &DirectMap))?;
+    kmalloc::kmem_validate()?;
     // The caches still work.
     let p = kmalloc::kmalloc(256, GFP_KERNEL);
-    kmalloc::kfree(p).map_err(|_| "cache broken after the detections")
+    free(p).map_err(|_| "cache broken after the detections")
 }
 
 fn vmalloc_big() -> Result<(), &'static str> {
@@ -461,7 +476,7 @@ fn vmalloc_big() -> Result<(), &'static str> {
         return Err("vmalloc took no HighMem pages although HighMem exists");
     }
     vmalloc::vmallocinfo(|a| info!(target: "vmalloc", "  {a}"));
-    vfree(p).map_err(|_| "vfree failed")?;
+    vfree_own(p).map_err(|_| "vfree failed")?;
     if vmalloc::highmem_pages() != 0 {
         return Err("HighMem pages still mapped after vfree");
     }
@@ -506,7 +521,7 @@ fn demand_paging() -> Result<(), &'static str> {
             return Err("a demand page lost its contents");
         }
     }
-    vfree(p as *mut u8).map_err(|_| "vfree failed")?;
+    vfree_own(p as *mut u8).map_err(|_| "vfree failed")?;
     if paging::translate(p + order(0) * PAGE_SIZE).is_ok() {
         return Err("demand page still mapped after vfree");
     }
@@ -530,5 +545,5 @@ fn nothing_leaked() -> Result<(), &'static str> {
     if now != start || large != 0 {
         return Err("pages leaked (vmalloc frames, page tables or large allocations)");
     }
-    with_mm(|mm| mm.kmalloc.validate(&mm.buddy, &DirectMap))
+    kmalloc::kmem_validate()
 }
