@@ -29,7 +29,10 @@
 //! usual arguments work (`cargo bench --bench buddy -- fill`), and rows whose
 //! benchmarks were filtered out show `n/a`.
 
+mod common;
+
 use buddy_system_allocator::FrameAllocator;
+use common::{criterion_dir, mean_ns};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
 use kernel::mm::buddy::{BuddyAllocator, PageBlock};
@@ -37,10 +40,10 @@ use kernel::mm::gfp::{GFP_HIGHUSER, Gfp};
 use kernel::mm::page::Page;
 use kernel::mm::zone::{DEFAULT_MAX_LOW_PFN, MAX_PAGE_ORDER, ZoneType};
 use std::collections::BTreeMap;
+use std::env;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
-use std::{env, fs, process::Command};
 
 /// Every allocation: HighMem first, falling back to Normal then DMA, so that
 /// all zones of both machines are used; failures (the end of a fill) are
@@ -287,37 +290,6 @@ fn bench_fill(c: &mut Criterion, s: &Settings, m: Machine, ops: &mut FillOps) {
     record("bsa", bsa_fill(&mut f, &mut held_frames));
     g.bench_function("bsa", |b| b.iter(|| bsa_fill(&mut f, &mut held_frames)));
     g.finish();
-}
-
-/// Where criterion writes, found as criterion finds it: `$CRITERION_HOME`,
-/// else `$CARGO_TARGET_DIR/criterion`, else cargo's target directory.
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = env::var_os("CRITERION_HOME") {
-        return home.into();
-    }
-    if let Some(target) = env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    let from_cargo = env::var_os("CARGO").and_then(|cargo| {
-        let out = Command::new(cargo)
-            .args(["metadata", "--format-version", "1", "--no-deps"])
-            .output()
-            .ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        Some(PathBuf::from(v["target_directory"].as_str()?).join("criterion"))
-    });
-    from_cargo.unwrap_or_else(|| PathBuf::from("target/criterion"))
-}
-
-/// Mean time per iteration in ns of benchmark `id` ("group/bench"), if
-/// criterion wrote it after `since` (this run).
-fn mean_ns(dir: &Path, id: &str, since: SystemTime) -> Option<f64> {
-    let path = dir.join(id).join("new").join("estimates.json");
-    if fs::metadata(&path).ok()?.modified().ok()? < since {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&fs::read(&path).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
 }
 
 #[derive(Clone, Copy)]

@@ -60,6 +60,9 @@
 //! -- mix`), and rows whose benchmarks were filtered out show `n/a` (the
 //! `lla` fill runs only when `fill_free/kmalloc` was measured).
 
+mod common;
+
+use common::{criterion_dir, mean_ns};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
 use kernel::mm::buddy::BuddyAllocator;
@@ -69,10 +72,10 @@ use kernel::mm::slab::{Kmalloc, SlabMemory};
 use kernel::mm::zone::ZoneType;
 use std::alloc::{Layout, handle_alloc_error};
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::ptr::{self, NonNull};
 use std::time::{Duration, Instant, SystemTime};
-use std::{env, fs, process::Command, slice};
+use std::{env, slice};
 use talc::{ErrOnOom, Span, Talc};
 
 /// Bytes of each allocator's region (65536 pages for kmalloc).
@@ -834,37 +837,6 @@ fn memory_stats(r: &Regions, script: &MixScript) -> (Vec<MixMemory>, KmallocMemo
 }
 
 // ---- the table ------------------------------------------------------------
-
-/// Where criterion writes, found as criterion finds it: `$CRITERION_HOME`,
-/// else `$CARGO_TARGET_DIR/criterion`, else cargo's target directory.
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = env::var_os("CRITERION_HOME") {
-        return home.into();
-    }
-    if let Some(target) = env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    let from_cargo = env::var_os("CARGO").and_then(|cargo| {
-        let out = Command::new(cargo)
-            .args(["metadata", "--format-version", "1", "--no-deps"])
-            .output()
-            .ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        Some(PathBuf::from(v["target_directory"].as_str()?).join("criterion"))
-    });
-    from_cargo.unwrap_or_else(|| PathBuf::from("target/criterion"))
-}
-
-/// Mean time per iteration in ns of benchmark `id` ("group/bench"), if
-/// criterion wrote it after `since` (this run).
-fn mean_ns(dir: &Path, id: &str, since: SystemTime) -> Option<f64> {
-    let path = dir.join(id).join("new").join("estimates.json");
-    if fs::metadata(&path).ok()?.modified().ok()? < since {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&fs::read(&path).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
-}
 
 fn fmt_ns(ns: f64) -> String {
     if ns >= 1e6 {
