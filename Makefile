@@ -26,7 +26,7 @@ KERNEL_CARGO_FLAGS := --release --features kernel --target $(TARGET).json \
 # Host cargo: whatever `cargo` is on PATH (rustup's or Debian's).
 HOST_CARGO := $(shell command -v cargo 2>/dev/null || echo /usr/bin/cargo)
 
-.PHONY: all kernel iso run run-bochs debug test test-host test-boot bench lint clean
+.PHONY: all kernel iso run run-bochs debug test test-host test-boot test-docs bench lint clean
 
 all: kernel
 
@@ -57,7 +57,7 @@ debug: iso
 		-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-cdrom $(ISO) -boot d -s -S
 
-test: test-host test-boot
+test: test-host test-boot test-docs
 
 test-host:
 	@scripts/deps.sh host
@@ -66,6 +66,11 @@ test-host:
 test-boot: kernel
 	@scripts/deps.sh iso qemu bochs isa
 	tests/boot/run-tests.sh
+
+# Every log excerpt quoted in README.md and docs/ must still appear in the
+# log of the boot test it names (run after test-boot, which writes them).
+test-docs:
+	tests/docs/check-excerpts.sh
 
 # Host benchmarks (criterion, release build), each followed by its ratio
 # table: the buddy page allocator against a free-list stack and
