@@ -121,8 +121,11 @@ _start:
     orl $0x80000000, %eax                   /* CR0.PG (bit 31) */
     movl %eax, %cr0
 
-    /* Jump to the higher half. An indirect jump: a direct jmp would be
-     * PC-relative and stay in the identity half. */
+    /* Jump to the higher half: load the absolute address the linker gave
+     * higher_half (0xC01.....) and jump there. (A direct jmp would land
+     * there too, since .boot is linked at its physical address and the
+     * displacement is computed between link addresses; the absolute form
+     * makes the change of half visible.) */
     movl $higher_half, %eax
     jmp *%eax
     .size _start, . - _start

@@ -13,7 +13,9 @@ target remote localhost:1234
 # '*kernel_entry': the first instruction, before the prologue moves the stack.
 hbreak *kernel_entry
 continue
-# Now at kernel_entry(magic, info_pa), called by boot/entry.S. Try:
+# Now at kernel_entry(magic, info_pa), called by boot/entry.S. GDB is in
+# Rust mode here; for the C-style casts below, first: set language c
+# Then try:
 #   info registers cr0 cr3                     paging on (PG), the boot page directory
 #   x/3xw $esp                                 return address, magic, info_pa
 #   x/xw (char *)&boot_page_directory + 768*4  the PDE that maps 0xC0000000
