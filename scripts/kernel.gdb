@@ -3,10 +3,11 @@
 #
 #   gdb -x scripts/kernel.gdb        (from the repository root)
 #
-# A hardware breakpoint (hbreak), not a software one: GDB inserts a software
-# breakpoint by writing an int3 at the address, and 0xC01xxxxx is not mapped
-# until the boot stub has turned paging on. A hardware breakpoint compares
-# linear addresses and fires once paging maps the kernel there.
+# A hardware breakpoint (hbreak): the CPU compares linear addresses, so
+# nothing is written into guest memory, and it fires once paging maps the
+# kernel at 0xC01xxxxx. (QEMU's emulator also honours a software `break`
+# there, since its GDB stub never writes an int3; a stub that does, such as
+# QEMU under KVM, could not before the boot stub has mapped the address.)
 set architecture i386
 file build/kernel.elf
 target remote localhost:1234
