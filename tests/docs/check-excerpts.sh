@@ -76,8 +76,8 @@ while IFS=$'\t' read -r file lineno case mode text; do
         bad=$((bad + 1))
         continue
     fi
-    if [ -z "${seen_case[$file:$case:$mode]:-}" ]; then
-        seen_case[$file:$case:$mode]=1
+    if [ -z "${seen_case[$case]:-}" ]; then
+        seen_case[$case]=1
         blocks=$((blocks + 1))
     fi
     [ -f "$tmp/$case.masked" ] || mask <"$log" >"$tmp/$case.masked"
@@ -93,7 +93,7 @@ done <"$tmp/quoted"
 
 echo
 if [ "$bad" -eq 0 ]; then
-    echo "docs: all $lines quoted log lines found (from $blocks boot logs, in ${#files[@]} files)"
+    echo "docs: all $lines quoted log lines found (quoting $blocks boot logs, in ${#files[@]} files)"
     exit 0
 fi
 echo "docs: $bad problems in $lines quoted log lines (refresh the excerpts from build/test/*.log)"
