@@ -606,10 +606,7 @@ fn kmem_demo() {
     let mut samples = [core::ptr::null_mut(); 4];
     for (slot, size) in samples.iter_mut().zip([13, 100, 700, 5000]) {
         *slot = kmalloc::kmalloc(size, GFP_KERNEL);
-        let cache = match kernel::mm::slab::kmalloc_index(size) {
-            Some(i) => kmalloc::with_mm(|mm| mm.kmalloc.caches()[i].name()),
-            None => "whole pages",
-        };
+        let cache = kernel::mm::slab::kmalloc_cache_name(size).unwrap_or("whole pages");
         let ksize = kmalloc::ksize(*slot).unwrap_or(0);
         info!(target: "kmalloc", "kmalloc({size}) = {:#010x} from {cache} (ksize {ksize})", *slot as u32);
     }

@@ -565,6 +565,12 @@ pub const fn kmalloc_index(size: usize) -> Option<usize> {
     Some((usize::BITS - (size - 1).leading_zeros()) as usize - 1)
 }
 
+/// The name of the cache serving `size` bytes (`kmalloc-64`), `None` for
+/// sizes served as whole pages.
+pub fn kmalloc_cache_name(size: usize) -> Option<&'static str> {
+    kmalloc_index(size).map(|i| CACHE_NAMES[i])
+}
+
 /// kmalloc's counters and large allocations, for the summary line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LargeStats {
@@ -659,13 +665,20 @@ impl Kmalloc {
         // Fast path, inlined into the caller: the array cache's top.
         if let Some(index) = kmalloc_index(size)
             && size != 0
-            && !gfp.intersects(Gfp::DMA | Gfp::ZERO)
+            && !gfp.contains(Gfp::DMA)
         {
             let c = &mut self.caches[index];
             if c.avail > 0 {
+                // The most recently freed object, still warm (only ever
+                // filled without slub_debug, so zeroing the whole class is
+                // right).
                 c.avail -= 1;
                 c.allocs += 1;
-                return Some(c.array[c.avail as usize]);
+                let addr = c.array[c.avail as usize];
+                if gfp.contains(Gfp::ZERO) {
+                    mem.fill(addr, c.object_size as usize, 0);
+                }
+                return Some(addr);
             }
         }
         self.kmalloc_slow(buddy, mem, size, gfp)
@@ -913,25 +926,11 @@ impl Kmalloc {
         if addr == 0 || addr == ZERO_SIZE_PTR {
             return Ok(0);
         }
-        match self.lookup(buddy, mem, addr) {
-            Ok(Owner::Slab { index, slab, obj }) => {
-                let (name, class) = (
-                    self.caches[index].name,
-                    self.caches[index].object_size as usize,
-                );
-                if !bit_is_free(mem, slab, obj) {
-                    if self.debug {
-                        self.check_header(mem, index, addr)
-                            .map_err(|e| self.report(e))?;
-                        mem.write_u32(addr - DEBUG_HEADER_SIZE as usize, class as u32);
-                    }
-                    return Ok(class);
-                }
-                Err(self.report(error(KmallocErrorKind::DoubleFree, addr, name)))
-            }
-            Ok(Owner::Large { order, .. }) => Ok((PAGE_SIZE as usize) << order),
-            Err(e) => Err(self.report(e)),
+        let usable = self.ksize_quiet(buddy, mem, addr)?;
+        if self.debug && usable <= KMALLOC_MAX_CACHE_SIZE as usize {
+            mem.write_u32(addr - DEBUG_HEADER_SIZE as usize, usable as u32);
         }
+        Ok(usable)
     }
 
     /// Resizes the object at `addr` to `new_size` bytes (Linux
@@ -980,8 +979,8 @@ impl Kmalloc {
             self.kfree(buddy, mem, addr)?;
             return Ok(Some(ZERO_SIZE_PTR));
         }
-        let old_size = self.requested_size(buddy, mem, addr)?;
         let usable = self.ksize_quiet(buddy, mem, addr)?;
+        let old_size = self.requested_size(mem, addr, usable);
         if aligned_size(new_size, align) <= usable && addr.is_multiple_of(align) {
             if self.debug
                 && let Some(index) = kmalloc_index(usable)
@@ -1183,17 +1182,7 @@ impl Kmalloc {
         size: usize,
         gfp: Gfp,
     ) -> Option<usize> {
-        let c = &mut self.caches[index];
-        if c.avail > 0 {
-            // The array cache: the most recently freed object, still warm.
-            c.avail -= 1;
-            let addr = c.array[c.avail as usize];
-            c.allocs += 1;
-            if gfp.contains(Gfp::ZERO) {
-                mem.fill(addr, c.object_size as usize, 0);
-            }
-            return Some(addr);
-        }
+        // (The array cache was tried by `kmalloc`'s fast path.)
         loop {
             let slab = match self.caches[index].lists[ListId::Partial as usize - 1].head {
                 0 => match self.pop_empty(mem, index) {
@@ -1227,7 +1216,7 @@ impl Kmalloc {
                 let len = if self.debug {
                     size
                 } else {
-                    c_size(self, index)
+                    self.caches[index].object_size as usize
                 };
                 mem.fill(addr, len, 0);
             }
@@ -1436,17 +1425,11 @@ impl Kmalloc {
 
     /// The size the caller asked for: from the debug header under
     /// `slub_debug`, else the usable size.
-    fn requested_size(
-        &mut self,
-        buddy: &mut BuddyAllocator<'_>,
-        mem: &mut impl SlabMemory,
-        addr: usize,
-    ) -> Result<usize, KmallocError> {
-        let usable = self.ksize_quiet(buddy, mem, addr)?;
+    fn requested_size(&self, mem: &impl SlabMemory, addr: usize, usable: usize) -> usize {
         if self.debug && usable <= KMALLOC_MAX_CACHE_SIZE as usize {
-            return Ok(mem.read_u32(addr - DEBUG_HEADER_SIZE as usize) as usize);
+            return mem.read_u32(addr - DEBUG_HEADER_SIZE as usize) as usize;
         }
-        Ok(usable)
+        usable
     }
 
     /// [`ksize`](Self::ksize) without widening the debug size.
@@ -1626,11 +1609,6 @@ impl Kmalloc {
         }
         Ok(())
     }
-}
-
-/// The size class of cache `index`, in bytes.
-fn c_size(k: &Kmalloc, index: usize) -> usize {
-    k.caches[index].object_size as usize
 }
 
 /// What an address belongs to.

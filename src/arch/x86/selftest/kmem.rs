@@ -8,8 +8,9 @@ use super::super::paging;
 use super::super::vmalloc::{self, VmallocFailure, vmalloc, vmalloc_demand};
 use crate::mm::gfp::GFP_KERNEL;
 use crate::mm::layout::{PAGE_SHIFT, PAGE_SIZE};
-use crate::mm::slab::KmallocError;
-use crate::mm::slab::{KMALLOC_SIZES, KmallocErrorKind, ZERO_SIZE_PTR, kmalloc_index};
+use crate::mm::slab::{
+    KMALLOC_SIZES, KmallocError, KmallocErrorKind, ZERO_SIZE_PTR, kmalloc_cache_name, kmalloc_index,
+};
 use crate::mm::vmalloc::VmArea;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -104,10 +105,7 @@ fn free_pages() -> u32 {
 }
 
 fn cache_of(size: usize) -> &'static str {
-    match kmalloc_index(size) {
-        Some(i) => with_mm(|mm| mm.kmalloc.caches()[i].name()),
-        None => "large (whole pages)",
-    }
+    kmalloc_cache_name(size).unwrap_or("large (whole pages)")
 }
 
 fn fill(p: *mut u8, len: usize, seed: u32) {
