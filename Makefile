@@ -5,8 +5,9 @@
 #
 # Other targets: kernel (default), iso, run-bochs, debug, bench, lint, clean.
 # Variables: MEM=128M  CPU=<qemu -cpu model>  CMDLINE="<kernel command line>"
-#            TIMEOUT=<seconds>  KERNEL_TOOLCHAIN=debian|nightly
-# Missing tools are installed on Debian/Ubuntu (scripts/deps.sh).
+#            TIMEOUT=<seconds>  KERNEL_TOOLCHAIN=<rustup toolchain>|debian|<dir>
+# The Rust toolchain is chosen by scripts/toolchain.sh (README, Toolchain);
+# other missing tools are installed on Debian/Ubuntu (scripts/deps.sh).
 
 MEM      ?= 128M
 CPU      ?=
@@ -19,12 +20,17 @@ KERNEL_ELF := $(BUILD)/kernel.elf
 ISO        := $(BUILD)/kernel.iso
 TARGET     := i686-kernel
 # Kernel-only cargo flags: kept here (not in .cargo/config.toml) so that a
-# plain `cargo test` builds for the host.
+# plain `cargo test` builds for the host. scripts/kcargo adds
+# -Zjson-target-spec where cargo wants it. trim-paths "macro" (cargo's
+# -Ztrim-paths) keeps the build machine's paths out of the kernel's strings:
+# panic locations read src/..., /rustc/<commit>/library/... and
+# <crate>-<version>/src/..., while the debug info keeps absolute paths for GDB.
 KERNEL_CARGO_FLAGS := --release --features kernel --target $(TARGET).json \
-	-Zjson-target-spec -Zbuild-std=core,compiler_builtins,alloc \
-	-Zbuild-std-features=compiler-builtins-mem
-# Host cargo: whatever `cargo` is on PATH (rustup's or Debian's).
-HOST_CARGO := $(shell command -v cargo 2>/dev/null || echo /usr/bin/cargo)
+	-Zbuild-std=core,compiler_builtins,alloc \
+	-Zbuild-std-features=compiler-builtins-mem \
+	-Ztrim-paths --config 'profile.release.trim-paths="macro"'
+# Host cargo: the same toolchain choice, without the library source.
+HOST_CARGO := scripts/kcargo --host
 
 .PHONY: all kernel iso run run-bochs debug test test-host test-boot test-docs bench lint clean
 

@@ -1,33 +1,32 @@
 #!/usr/bin/env bash
 # scripts/deps.sh GROUP...: make sure the tools a build step needs are here.
 #
-# Groups:  kernel  Rust with the standard-library source (for -Zbuild-std) + ld.lld
-#          lint    clippy for the kernel target (Debian's rust-web-clippy)
-#          host    cargo for the host unit tests
+# Groups:  kernel  a Rust toolchain that can build the kernel (chosen, and
+#                  completed with rust-src, by scripts/toolchain.sh) + ld.lld
+#          lint    clippy and rustfmt for that toolchain
+#          host    a Rust toolchain for the host unit tests
 #          iso     grub-mkrescue with the BIOS (i386-pc) GRUB, xorriso, mtools
 #          isa     objdump, to check the kernel's instruction set
 #          qemu    qemu-system-i386
 #          bochs   Bochs with its BIOS, VGA BIOS and the "term" display library
+# scripts/deps.sh --install PACKAGE...: install Debian packages (used by
+# scripts/toolchain.sh for Debian's Rust).
 #
 # On Debian/Ubuntu, missing packages are installed with apt-get (as root, or
 # through passwordless sudo). Elsewhere it stops with one line saying what to
 # install. Checks are cheap, so every Makefile target calls this.
 set -euo pipefail
 
-debian_rust_ok() {
-    [ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ] &&
-        [ -d /usr/lib/rustlib/src/rust/library/core ]
-}
-
-nightly_rust_ok() {
-    command -v rustup >/dev/null 2>&1 || return 1
-    local sysroot
-    sysroot=$(rustup run nightly rustc --print sysroot 2>/dev/null) || return 1
-    [ -d "$sysroot/lib/rustlib/src/rust/library/core" ]
-}
+here=$(cd "$(dirname "$0")" && pwd)
 
 missing_pkgs=()
 missing_what=()
+if [ "${1:-}" = --install ]; then
+    shift
+    missing_pkgs=("$@")
+    missing_what=("$*")
+    set --
+fi
 need() { # need PACKAGE WHAT TEST...
     local pkg=$1 what=$2
     shift 2
@@ -40,24 +39,25 @@ need() { # need PACKAGE WHAT TEST...
 for group in "$@"; do
     case $group in
     kernel)
-        if ! debian_rust_ok && ! nightly_rust_ok; then
-            missing_pkgs+=(rustc-web cargo-web rust-web-src)
-            missing_what+=("Rust with library source (Debian rustc-web/cargo-web/rust-web-src, or rustup nightly + rust-src)")
-        fi
+        # Picks a toolchain and adds rust-src or installs Debian's Rust if
+        # needed; one line says what to install if nothing works.
+        "$here/toolchain.sh" >/dev/null
         need lld "ld.lld" command -v ld.lld
         ;;
     lint)
-        # Debian's toolchain has clippy and rustfmt as separate packages.
-        if debian_rust_ok; then
-            need rust-web-clippy "clippy for Debian's Rust" test -x /usr/bin/clippy-driver
-            need rustfmt-web "rustfmt for Debian's Rust" test -x /usr/bin/rustfmt
+        choice=$("$here/toolchain.sh")
+        eval "$choice"
+        if [ ! -x "$KTC_BIN/clippy-driver" ] || [ ! -x "$KTC_BIN/rustfmt" ]; then
+            if [ -n "$KTC_RUSTUP" ]; then
+                rustup component add clippy rustfmt --toolchain "$KTC_RUSTUP" >&2
+            else # Debian's toolchain has them as separate packages.
+                need rust-web-clippy "clippy for Debian's Rust" test -x "$KTC_BIN/clippy-driver"
+                need rustfmt-web "rustfmt for Debian's Rust" test -x "$KTC_BIN/rustfmt"
+            fi
         fi
         ;;
     host)
-        if ! command -v cargo >/dev/null 2>&1 && ! [ -x /usr/bin/cargo ]; then
-            missing_pkgs+=(cargo-web rustc-web)
-            missing_what+=("cargo")
-        fi
+        "$here/toolchain.sh" --host >/dev/null
         ;;
     iso)
         need grub-common "grub-mkrescue" command -v grub-mkrescue

@@ -40,9 +40,13 @@ fn eflags_bit_toggles(bit: u32) -> bool {
 }
 
 fn cpuid(leaf: u32, subleaf: u32) -> CpuIdResult {
-    // Only called after the EFLAGS.ID test showed that CPUID exists (core
-    // declares the intrinsic safe, assuming every x86 CPU has it).
-    let r = core::arch::x86::__cpuid_count(leaf, subleaf);
+    // Newer `core` declares the intrinsic safe (assuming every x86 CPU has
+    // CPUID; 1.95 does), older releases unsafe (1.91 does): the block keeps
+    // the kernel building on the oldest supported compiler (Cargo.toml's
+    // rust-version).
+    #[allow(unused_unsafe)]
+    // SAFETY: only called after the EFLAGS.ID test showed that CPUID exists.
+    let r = unsafe { core::arch::x86::__cpuid_count(leaf, subleaf) };
     CpuIdResult {
         eax: r.eax,
         ebx: r.ebx,
