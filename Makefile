@@ -32,7 +32,8 @@ KERNEL_CARGO_FLAGS := --release --features kernel --target $(TARGET).json \
 # Host cargo: the same toolchain choice, without the library source.
 HOST_CARGO := scripts/kcargo --host
 
-.PHONY: all kernel iso run run-bochs debug test test-host test-boot test-docs bench lint clean
+.PHONY: all kernel iso run run-bochs debug test test-toolchain test-host test-boot test-docs \
+	test-repro bench lint clean
 
 all: kernel
 
@@ -63,7 +64,13 @@ debug: iso
 		-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-cdrom $(ISO) -boot d -s -S
 
-test: test-host test-boot test-docs
+test: test-toolchain test-host test-boot test-docs test-repro
+
+# The toolchain choice (scripts/toolchain.sh, scripts/kcargo) against stub
+# rustc/cargo/rustup/apt programs: seconds, and first, because every other
+# step depends on it.
+test-toolchain:
+	tests/toolchain/run-tests.sh
 
 test-host:
 	@scripts/deps.sh host
@@ -77,6 +84,11 @@ test-boot: kernel
 # log of the boot test it names (run after test-boot, which writes them).
 test-docs:
 	tests/docs/check-excerpts.sh
+
+# The kernel built again from a copy of the tree at another path must have
+# the same loaded bytes, and no build-machine path in its strings.
+test-repro: kernel
+	tests/repro/check.sh
 
 # Host benchmarks (criterion, release build), each followed by its ratio
 # table: the buddy page allocator against a free-list stack and
