@@ -29,7 +29,7 @@
 # docs/*.md; run after tests/boot/run-tests.sh, which writes the logs;
 # `make test` does both).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 
 LOGS=build/test
 files=("$@")

@@ -8,7 +8,7 @@
 # Usage: tests/repro/check.sh   (after `make kernel`; `make test` runs it).
 # The second build takes about as long as the first one.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 here=$PWD
 
 ELF=build/kernel.elf

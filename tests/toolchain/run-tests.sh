@@ -10,7 +10,7 @@
 #
 # Usage: tests/toolchain/run-tests.sh   (`make test` runs it)
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 root=$PWD
 
 msrv=$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml)
