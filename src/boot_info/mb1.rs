@@ -156,6 +156,7 @@ pub fn parse<'a>(
         None
     };
 
+    let mut mmap_ignored = 0;
     let memory_map = if flags & flag::MMAP != 0 {
         let length = read_u32(bytes, 44)?;
         let addr = read_u32(bytes, 48)?;
@@ -165,7 +166,9 @@ pub fn parse<'a>(
         } else {
             read_phys(addr, length as usize)?
         };
-        Some(parse_mmap(buf, length)?)
+        let (map, ignored) = parse_mmap(buf, length)?;
+        mmap_ignored = ignored;
+        Some(map)
     } else {
         None
     };
@@ -178,6 +181,7 @@ pub fn parse<'a>(
         loader_name,
         meminfo,
         memory_map,
+        mmap_ignored,
         modules,
         elf_sections,
         boot_data,
@@ -208,11 +212,12 @@ fn read_string<'a>(
 /// # Errors
 /// [`BootInfoError::BadMmapEntrySize`] for an entry `size` below 20,
 /// [`BootInfoError::MmapEntryPastEnd`] for an entry that runs past `length`,
-/// [`BootInfoError::TooMany`] past [`MAX_MMAP_ENTRIES`].
+/// Entries past the first [`MAX_MMAP_ENTRIES`] are walked and counted (the
+/// second value) but not kept.
 pub fn parse_mmap(
     buf: &[u8],
     length: u32,
-) -> Result<heapless::Vec<MemoryMapEntry, MAX_MMAP_ENTRIES>, BootInfoError> {
+) -> Result<(heapless::Vec<MemoryMapEntry, MAX_MMAP_ENTRIES>, u32), BootInfoError> {
     if buf.len() < length as usize {
         return Err(BootInfoError::Truncated {
             needed: length as usize,
@@ -221,6 +226,7 @@ pub fn parse_mmap(
     }
     let buf = &buf[..length as usize];
     let mut map = heapless::Vec::new();
+    let mut ignored = 0;
     let mut offset = 0usize;
     // Each step advances by size + 4 >= 24 bytes, so the walk ends.
     while offset < buf.len() {
@@ -242,11 +248,10 @@ pub fn parse_mmap(
             length: read_u64(buf, offset + 12)?,
             typ: read_u32(buf, offset + 20)?,
         };
-        map.push(entry).map_err(|_| BootInfoError::TooMany {
-            what: "memory-map entries",
-            max: MAX_MMAP_ENTRIES,
-        })?;
+        if map.push(entry).is_err() {
+            ignored += 1;
+        }
         offset = next;
     }
-    Ok(map)
+    Ok((map, ignored))
 }

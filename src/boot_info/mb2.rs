@@ -179,6 +179,7 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
     // The memory map is read here, from the raw entries, because the crate
     // insists on entry_size == 24 while the spec allows larger entries.
     let mut memory_map = None;
+    let mut mmap_ignored = 0;
     walk(bytes, |t| {
         if t.typ == tag::MMAP {
             let entry_size = read_u32(t.payload, 0)? as usize;
@@ -190,10 +191,9 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
                     length: read_u64(raw, 8)?,
                     typ: read_u32(raw, 16)?,
                 };
-                map.push(entry).map_err(|_| BootInfoError::TooMany {
-                    what: "memory-map entries",
-                    max: MAX_MMAP_ENTRIES,
-                })?;
+                if map.push(entry).is_err() {
+                    mmap_ignored += 1;
+                }
             }
             memory_map = Some(map);
         }
@@ -282,6 +282,7 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
         loader_name: loader_name.map(|s| rebase_str(bytes, s)),
         meminfo,
         memory_map,
+        mmap_ignored,
         modules,
         elf_sections,
         boot_data,

@@ -4,7 +4,12 @@
 //! Where it sits: between the boot information and memblock. A loader's map
 //! (from the BIOS's E820 call) may be unsorted, overlap itself, hold
 //! zero-length entries, cross 4 GiB, or end past 2^64; this module turns it
-//! into a clean description, the way Linux's `e820__update_table()` does:
+//! into a clean description, the way Linux's `e820__update_table()` does.
+//! Entries whose `base + length` does not fit in 64 bits are dropped, not
+//! clipped, as Linux drops them: such an entry is corrupt, and clipping one
+//! at 1 MiB would invent RAM up to 4 GiB (phantom frames the buddy
+//! allocator would hand out).
+//!
 //!
 //! Basic algorithm: collect every entry's start and end as change points and
 //! sort them; between two consecutive change points, the region has the type
@@ -57,7 +62,8 @@ pub fn type_name(typ: u32) -> &'static str {
 pub struct Region {
     /// First byte.
     pub base: u64,
-    /// One past the last byte (`u64::MAX` for a region clipped at 2^64).
+    /// One past the last byte (at most `u64::MAX`: entries reaching 2^64
+    /// are dropped).
     pub end: u64,
     /// Memory-map type.
     pub typ: u32,
@@ -90,26 +96,29 @@ pub struct SanitizedMap {
     pub regions: heapless::Vec<Region, MAX_REGIONS>,
     /// Entries of length 0, dropped.
     pub zero_length: u32,
-    /// Entries whose end overflowed 64 bits, clipped at 2^64 - 1.
+    /// Entries whose end `base + length` reaches or passes 2^64: dropped.
     pub overflowing: u32,
+    /// The first [`MAX_REPORTED`] of them, as received, for the log.
+    pub overflowing_entries: heapless::Vec<MemoryMapEntry, MAX_REPORTED>,
 }
+
+/// How many dropped entries [`SanitizedMap`] keeps to name in the log.
+pub const MAX_REPORTED: usize = 8;
 
 /// Sanitizes `entries` (see the module docs).
 pub fn sanitize(entries: &[MemoryMapEntry]) -> SanitizedMap {
     let mut out = SanitizedMap::default();
-    // Each entry as [base, end), ends clipped at u64::MAX.
+    // Each entry as [base, end); an end past 2^64 drops the entry.
     let mut spans: heapless::Vec<(u64, u64, u32), MAX_MMAP_ENTRIES> = heapless::Vec::new();
     for e in entries {
         if e.length == 0 {
             out.zero_length += 1;
             continue;
         }
-        let end = match e.base.checked_add(e.length) {
-            Some(end) => end,
-            None => {
-                out.overflowing += 1;
-                u64::MAX
-            }
+        let Some(end) = e.base.checked_add(e.length) else {
+            out.overflowing += 1;
+            let _ = out.overflowing_entries.push(*e);
+            continue;
         };
         // entries.len() <= MAX_MMAP_ENTRIES (the parsers enforce it).
         let _ = spans.push((e.base, end, e.typ));
@@ -279,13 +288,34 @@ mod tests {
     }
 
     #[test]
-    fn an_end_past_2_pow_64_is_clipped_and_counted() {
+    fn an_end_past_2_pow_64_drops_the_entry() {
         let map = sanitize(&[e(0xFFFF_FFFF_0000_0000, u64::MAX, 1)]);
         assert_eq!(map.overflowing, 1);
-        assert_eq!(map.regions[0].end, u64::MAX);
+        assert!(map.regions.is_empty());
         let ram = usable_ram(&map);
         assert!(ram.ranges.is_empty());
-        assert_eq!(ram.above_4g_bytes, u64::MAX - 0xFFFF_FFFF_0000_0000);
+        assert_eq!(ram.above_4g_bytes, 0);
+    }
+
+    #[test]
+    fn a_wrapping_entry_at_1_mib_adds_no_phantom_ram() {
+        // Issue 13: on a 128 MiB guest, a usable entry at 1 MiB whose end
+        // wraps past 2^64 used to be clipped to 2^64 and turned into RAM up
+        // to 4 GiB. It is dropped; the honest entries stay as they were.
+        let honest = [e(0, 0x9_fc00, 1), e(0x10_0000, 0x7ee_0000, 1), e(0xfffc_0000, 0x4_0000, 2)];
+        let wrapping = e(0x10_0000, u64::MAX - 0x8_0000, 1);
+        let mut with = honest.to_vec();
+        with.insert(1, wrapping);
+        let map = sanitize(&with);
+        assert_eq!(map.overflowing, 1);
+        assert_eq!(map.overflowing_entries.as_slice(), [wrapping]);
+        assert_eq!(map.regions, sanitize(&honest).regions);
+        let ram = usable_ram(&map);
+        assert_eq!(ram.total_bytes(), usable_ram(&sanitize(&honest)).total_bytes());
+        assert_eq!(ram.above_4g_bytes, 0);
+        // An end of exactly 2^64 does not fit either.
+        let map = sanitize(&[e(1 << 63, 1 << 63, 1)]);
+        assert_eq!((map.overflowing, map.regions.len()), (1, 0));
     }
 
     #[test]

@@ -50,8 +50,9 @@ pub const MULTIBOOT2_INFO_MAX: u32 = 1 << 20;
 /// `COMMAND_LINE_SIZE`).
 pub const COMMAND_LINE_SIZE: usize = 2048;
 
-/// Most memory-map entries accepted (BIOS E820 maps have a few dozen; Linux's
-/// `E820_MAX_ENTRIES_ZEROPAGE` is 128).
+/// Most memory-map entries kept (BIOS E820 maps have a few dozen; Linux's
+/// `E820_MAX_ENTRIES_ZEROPAGE` is 128). Entries past it are counted in
+/// [`BootInfo::mmap_ignored`] and logged, never a reason to refuse the boot.
 pub const MAX_MMAP_ENTRIES: usize = 128;
 
 /// Most modules accepted.
@@ -328,8 +329,13 @@ pub struct BootInfo<'a> {
     pub loader_name: Option<&'a str>,
     /// Basic memory information, if present.
     pub meminfo: Option<BasicMemInfo>,
-    /// The memory map as received, if present (in the loader's order).
+    /// The memory map as received, if present (in the loader's order): its
+    /// first [`MAX_MMAP_ENTRIES`] entries.
     pub memory_map: Option<heapless::Vec<MemoryMapEntry, MAX_MMAP_ENTRIES>>,
+    /// Entries past the first [`MAX_MMAP_ENTRIES`], not kept (Linux's
+    /// `__e820__range_add()` also ignores what does not fit its table,
+    /// with a warning; the boot goes on).
+    pub mmap_ignored: u32,
     /// Modules, in the loader's order.
     pub modules: heapless::Vec<Module<'a>, MAX_MODULES>,
     /// ELF section headers, if passed.

@@ -399,16 +399,15 @@ fn multiboot2_module_ending_before_its_start_is_rejected() {
 }
 
 #[test]
-fn multiboot2_too_many_entries_or_modules_are_refused() {
-    let entries: Vec<_> = (0..129u64).map(|i| (i << 12, 0x1000, 1)).collect();
+fn multiboot2_memory_map_entries_past_128_are_counted_and_too_many_modules_refused() {
+    // Issue 13: a map of 300 entries (UEFI firmware passes hundreds) used to
+    // refuse the boot; the first 128 are kept, the rest counted.
+    let entries: Vec<_> = (0..300u64).map(|i| (i << 12, 0x1000, 1)).collect();
     let mbi = Mb2Builder::new().mmap(24, &entries).build();
-    assert_eq!(
-        mb2::parse(0x1000, mbi.bytes()),
-        Err(BootInfoError::TooMany {
-            what: "memory-map entries",
-            max: 128
-        })
-    );
+    let info = mb2::parse(0x1000, mbi.bytes()).unwrap();
+    let map = info.memory_map.unwrap();
+    assert_eq!((map.len(), info.mmap_ignored), (128, 172));
+    assert_eq!(map[127].base, 127 << 12);
     let mut b = Mb2Builder::new().meminfo(1, 2);
     for i in 0..17 {
         b = b.module(i << 12, (i << 12) + 1, "m");
@@ -633,10 +632,16 @@ fn multiboot1_memory_map_entry_errors() {
         mb1_mmap_entry(20, 0x10_0000, 0x1000, 1),
     ]
     .concat();
-    let map = mb1::parse_mmap(&mmap, mmap.len() as u32).unwrap();
-    assert_eq!(map[1].base, 0x10_0000);
+    let (map, ignored) = mb1::parse_mmap(&mmap, mmap.len() as u32).unwrap();
+    assert_eq!((map[1].base, ignored), (0x10_0000, 0));
     // An empty map is an empty map.
-    assert!(mb1::parse_mmap(&[], 0).unwrap().is_empty());
+    assert!(mb1::parse_mmap(&[], 0).unwrap().0.is_empty());
+    // Past 128 entries: kept up to 128, the rest walked and counted.
+    let many: Vec<u8> = (0..200u64)
+        .flat_map(|i| mb1_mmap_entry(20, i << 12, 0x1000, 1))
+        .collect();
+    let (map, ignored) = mb1::parse_mmap(&many, many.len() as u32).unwrap();
+    assert_eq!((map.len(), ignored), (128, 72));
     // A size near 2^32 is past the end, not a wrap (i386 usize is 32 bits).
     let huge = mb1_mmap_entry(20, 0, 0x1000, 1);
     let mut huge_size = huge.clone();

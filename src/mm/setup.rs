@@ -16,7 +16,7 @@ use super::layout::PAGE_SIZE;
 use super::memblock::{Memblock, MemblockError, PhysMem};
 use super::zone::{MAX_DMA_PFN, MAX_NR_ZONES, ZoneType};
 use crate::boot_info::memmap::{self, SanitizedMap, UsableRam};
-use crate::boot_info::{BootInfo, MemoryMapEntry};
+use crate::boot_info::{self, BootInfo, MemoryMapEntry};
 use log::{debug, info, warn};
 
 /// Value: 1 MiB. Linux x86 reserves all of `[0, 1 MiB)`: the real-mode IVT and
@@ -102,12 +102,22 @@ pub fn memblock_setup(
     for e in entries {
         info!(target: "memmap", "  received: {}", Raw(e));
     }
+    if boot.mmap_ignored > 0 {
+        warn!(target: "memmap",
+            "  ... and {} more entries ignored: only the first {} are kept (Linux's e820 table also ignores what does not fit)",
+            boot.mmap_ignored, boot_info::MAX_MMAP_ENTRIES);
+    }
     let map = memmap::sanitize(entries);
     if map.zero_length > 0 {
         warn!(target: "memmap", "{} zero-length entries dropped", map.zero_length);
     }
-    if map.overflowing > 0 {
-        warn!(target: "memmap", "{} entries end past 2^64: clipped", map.overflowing);
+    for e in &map.overflowing_entries {
+        warn!(target: "memmap",
+            "  dropped: {}: a corrupt entry, ignored (Linux's e820 drops it too)", Raw(e));
+    }
+    if map.overflowing as usize > map.overflowing_entries.len() {
+        warn!(target: "memmap", "  dropped: {} more entries ending past 2^64",
+            map.overflowing as usize - map.overflowing_entries.len());
     }
     info!(target: "memmap", "sanitized, {} regions:", map.regions.len());
     for r in &map.regions {
