@@ -86,7 +86,12 @@ pub fn memblock_setup(
     let fallback;
     let entries: &[MemoryMapEntry] = match (&boot.memory_map, boot.meminfo) {
         (Some(map), _) => {
-            info!(target: "memmap", "memory map from the boot loader, {} entries:", map.len());
+            if boot.mmap_ignored == 0 {
+                info!(target: "memmap", "memory map from the boot loader, {} entries:", map.len());
+            } else {
+                info!(target: "memmap", "memory map from the boot loader, {} entries, the first {} kept:",
+                    map.len() + boot.mmap_ignored as usize, map.len());
+            }
             map
         }
         (None, Some(m)) => {
@@ -104,7 +109,7 @@ pub fn memblock_setup(
     }
     if boot.mmap_ignored > 0 {
         warn!(target: "memmap",
-            "  ... and {} more entries ignored: only the first {} are kept (Linux's e820 table also ignores what does not fit)",
+            "{} entries past the first {} ignored (Linux's e820 table also drops what does not fit)",
             boot.mmap_ignored, boot_info::MAX_MMAP_ENTRIES);
     }
     let map = memmap::sanitize(entries);

@@ -238,6 +238,16 @@ boot mem-limit ok --cmdline "mem=64M memblock=debug" -- \
     '^\[INFO \] memblock: mem=0x4000000: [0-9]+ KiB of RAM at and above 0x04000000 removed$' \
     $'memory\\[0x1\\]\t\\[0x00100000-0x03ffffff\\]'
 
+# 149 holes cut by GRUB make a real memory map of 155 entries: the first 128
+# are kept, the rest ignored with a warning, and the boot goes on (it used to
+# be refused).
+many_holes=$(for n in $(seq 2 150); do
+    printf 'cutmem 0x%x 0x%x; ' $(((n << 20) + 0x80000)) $(((n << 20) + 0x81000))
+done)
+boot mmap-155-entries ok --mem 256M --prelude "$many_holes" --cmdline "selftest" -- \
+    '^\[INFO \] memmap: memory map from the boot loader, 155 entries, the first 128 kept:$' \
+    '^\[WARN \] memmap: 27 entries past the first 128 ignored \(Linux.s e820 table also drops what does not fit\)$' \
+    'self-tests passed$'
 boot cutmem-holes ok --prelude "cutmem 0x800800 0x800c00; cutmem 0xff0000 0x1010000" \
     --cmdline "memblock=debug selftest" -- \
     '^\[INFO \] memmap:   received: \[mem 0x0000000000800c00-0x0000000000feffff\] usable$' \
