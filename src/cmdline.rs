@@ -232,6 +232,53 @@ impl fmt::Display for CmdlineWarning<'_> {
     }
 }
 
+/// What [`copy_lossy`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LossyCopy {
+    /// Bytes written to the buffer, all valid UTF-8.
+    pub len: usize,
+    /// Invalid byte sequences replaced by U+FFFD.
+    pub replaced: u32,
+    /// Whether the buffer was too small and the copy was cut (at a
+    /// character boundary).
+    pub cut: bool,
+}
+
+/// Copies the loader's command-line bytes `raw` into `buf` as UTF-8, the
+/// way `String::from_utf8_lossy` would: each invalid sequence becomes one
+/// U+FFFD REPLACEMENT CHARACTER. A word holding one then matches no option
+/// and is warned about and ignored by [`parse`]; the boot goes on. The copy
+/// is cut at a character boundary if `buf` is too small.
+pub fn copy_lossy(raw: &[u8], buf: &mut [u8]) -> LossyCopy {
+    let mut out = LossyCopy {
+        len: 0,
+        replaced: 0,
+        cut: false,
+    };
+    let mut put = |s: &str, out: &mut LossyCopy| {
+        for c in s.chars() {
+            let n = c.len_utf8();
+            if out.len + n > buf.len() {
+                out.cut = true;
+                return;
+            }
+            c.encode_utf8(&mut buf[out.len..out.len + n]);
+            out.len += n;
+        }
+    };
+    for chunk in raw.utf8_chunks() {
+        put(chunk.valid(), &mut out);
+        if !chunk.invalid().is_empty() && !out.cut {
+            put("\u{FFFD}", &mut out);
+            out.replaced += u32::from(!out.cut);
+        }
+        if out.cut {
+            break;
+        }
+    }
+    out
+}
+
 /// Parses a command line into [`BootOptions`], reporting every ignored word
 /// through `warn`.
 ///
@@ -326,6 +373,45 @@ mod tests {
         let mut warnings = Vec::new();
         let opts = parse(s, |w| warnings.push(w.to_string()));
         (opts, warnings)
+    }
+
+    fn lossy(raw: &[u8], cap: usize) -> (String, LossyCopy) {
+        let mut buf = vec![0u8; cap];
+        let r = copy_lossy(raw, &mut buf);
+        (String::from_utf8(buf[..r.len].to_vec()).unwrap(), r)
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_replaced_and_their_word_ignored() {
+        // Issue 13: one 0xff byte used to refuse the boot.
+        let (s, r) = lossy(b"selftest sel\xffx loglevel=debug", 64);
+        assert_eq!(s, "selftest sel\u{FFFD}x loglevel=debug");
+        assert_eq!((r.replaced, r.cut), (1, false));
+        let (opts, warnings) = parse_collect(&s);
+        assert!(opts.selftest);
+        assert_eq!(opts.loglevel, LogLevel::Debug);
+        assert_eq!(warnings, ["unknown option 'sel\u{FFFD}x' ignored"]);
+        // A truncated sequence and a stray continuation byte: one each,
+        // as from_utf8_lossy counts them.
+        let raw = b"mem=64M\xe2\x82 \x80tlb=cr3";
+        let (s, r) = lossy(raw, 64);
+        assert_eq!(s, String::from_utf8_lossy(raw));
+        assert_eq!(r.replaced, 2);
+        let (opts, warnings) = parse_collect(&s);
+        assert_eq!((opts.mem_limit_bytes, opts.tlb), (None, TlbMode::Auto));
+        assert_eq!(warnings.len(), 2);
+        // Valid UTF-8 passes unchanged.
+        assert_eq!(lossy("mem=1G é".as_bytes(), 64).0, "mem=1G é");
+    }
+
+    #[test]
+    fn a_lossy_copy_is_cut_at_a_character_boundary() {
+        let (s, r) = lossy("abé".as_bytes(), 3);
+        assert_eq!((s.as_str(), r.cut), ("ab", true));
+        let (s, r) = lossy(b"ab\xff", 4);
+        assert_eq!((s.as_str(), r.cut, r.replaced), ("ab", true, 0));
+        let (s, r) = lossy(b"ab", 2);
+        assert_eq!((s.as_str(), r.cut), ("ab", false));
     }
 
     #[test]

@@ -69,7 +69,7 @@ static LOGGER: Logger = Logger::new(serial::write_fmt);
 
 /// The command line, copied out of the loader's memory (Linux:
 /// `boot_command_line`), which later stages may reuse.
-static COMMAND_LINE: spin::Once<([u8; COMMAND_LINE_SIZE], usize)> = spin::Once::new();
+static COMMAND_LINE: spin::Once<([u8; COMMAND_LINE_SIZE], cmdline::LossyCopy)> = spin::Once::new();
 
 /// Called by `boot/entry.S` on the boot stack, with paging on and the kernel
 /// running at its higher-half address.
@@ -98,7 +98,7 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
     let protocol = Protocol::from_magic(magic).unwrap_or_else(|e| fatal(format_args!("{e}")));
     let boot = read_boot_info(protocol, info_pa)
         .unwrap_or_else(|e| fatal(format_args!("{protocol} boot information: {e}")));
-    let (cmdline, truncated) = save_command_line(boot.cmdline);
+    let (cmdline, copy) = save_command_line(boot.cmdline);
     let checksums = boot_checksums(&boot);
 
     // 5. The command line decides the log level, so it is parsed before the
@@ -134,7 +134,7 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
     for (i, m) in boot.modules.iter().enumerate() {
         info!(target: "boot", "module {i} '{}' at [{:#010x}-{:#010x})", m.string, m.start, m.end);
     }
-    log_command_line(cmdline, truncated, &opts);
+    log_command_line(cmdline, copy, &opts);
 
     // 6. CPU identification and the TLB policy.
     log_cpu(&cpu, &opts);
@@ -364,25 +364,25 @@ fn check_boot_data(boot: &BootInfo<'_>, before: &BootChecksums) {
         boot.modules.len());
 }
 
-/// Copies the command line into [`COMMAND_LINE`], cut to fit (at a character
-/// boundary). Returns the copy and whether it was cut.
-fn save_command_line(cmdline: &str) -> (&'static str, bool) {
-    let mut len = cmdline.len().min(COMMAND_LINE_SIZE - 1);
-    while !cmdline.is_char_boundary(len) {
-        len -= 1;
-    }
-    let (buf, len) = COMMAND_LINE.call_once(|| {
+/// Copies the loader's command-line bytes into [`COMMAND_LINE`] as UTF-8
+/// (`cmdline::copy_lossy`: bytes that are not UTF-8 replaced, cut to fit).
+fn save_command_line(raw: &[u8]) -> (&'static str, cmdline::LossyCopy) {
+    let (buf, copy) = COMMAND_LINE.call_once(|| {
         let mut buf = [0u8; COMMAND_LINE_SIZE];
-        buf[..len].copy_from_slice(&cmdline.as_bytes()[..len]);
-        (buf, len)
+        let copy = cmdline::copy_lossy(raw, &mut buf[..COMMAND_LINE_SIZE - 1]);
+        (buf, copy)
     });
-    let saved = core::str::from_utf8(&buf[..*len]).unwrap_or("");
-    (saved, *len < cmdline.len())
+    (core::str::from_utf8(&buf[..copy.len]).unwrap_or(""), *copy)
 }
 
-fn log_command_line(cmdline: &str, truncated: bool, opts: &BootOptions) {
+fn log_command_line(cmdline: &str, copy: cmdline::LossyCopy, opts: &BootOptions) {
     info!(target: "cmdline", "command line: \"{cmdline}\"");
-    if truncated {
+    if copy.replaced > 0 {
+        warn!(target: "cmdline",
+            "{} byte sequences that are not UTF-8 replaced by U+FFFD (the words holding them match no option)",
+            copy.replaced);
+    }
+    if copy.cut {
         warn!(target: "cmdline", "command line longer than {} bytes: cut", COMMAND_LINE_SIZE - 1);
     }
     cmdline::parse(cmdline, |w| warn!(target: "cmdline", "{w}"));

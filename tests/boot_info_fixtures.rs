@@ -182,7 +182,7 @@ fn qemu_multiboot1_through_parse_and_setup() {
     };
     let info = mb1::parse(0x9500, read).unwrap();
     assert_eq!(info.protocol, Protocol::Multiboot1);
-    assert!(info.cmdline.ends_with("selftest"), "{}", info.cmdline);
+    assert!(info.cmdline.ends_with(b"selftest"), "{:?}", info.cmdline);
     assert_eq!(info.loader_name, Some("qemu"));
     let map = info.memory_map.as_ref().unwrap();
     assert!(map.iter().any(|e| e.base == 0x10_0000 && e.typ == 1));

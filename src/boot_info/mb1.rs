@@ -90,11 +90,18 @@ pub fn parse<'a>(
 
     let cmdline = if flags & flag::CMDLINE != 0 {
         let pa = read_u32(bytes, 16)?;
-        let s = read_string(&mut read_phys, pa, "command line")?;
-        keep("command line", pa, cstr_span(pa, s));
+        // Raw bytes: the kernel's copy replaces what is not UTF-8.
+        let len = (COMMAND_LINE_SIZE as u64).min((1u64 << 32) - u64::from(pa)) as usize;
+        let s = read_phys(pa, len)?;
+        let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
+        keep(
+            "command line",
+            pa,
+            (s.len() as u64 + 1).min((1u64 << 32) - u64::from(pa)) as usize,
+        );
         s
     } else {
-        ""
+        &[]
     };
     let loader_name = if flags & flag::BOOT_LOADER_NAME != 0 {
         let pa = read_u32(bytes, 64)?;
@@ -211,7 +218,8 @@ fn read_string<'a>(
 ///
 /// # Errors
 /// [`BootInfoError::BadMmapEntrySize`] for an entry `size` below 20,
-/// [`BootInfoError::MmapEntryPastEnd`] for an entry that runs past `length`,
+/// [`BootInfoError::MmapEntryPastEnd`] for an entry that runs past `length`.
+///
 /// Entries past the first [`MAX_MMAP_ENTRIES`] are walked and counted (the
 /// second value) but not kept.
 pub fn parse_mmap(

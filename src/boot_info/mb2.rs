@@ -14,8 +14,8 @@
 //! ```
 
 use super::{
-    BasicMemInfo, BootData, BootInfo, BootInfoError, ElfSections, MAX_MMAP_ENTRIES, MAX_MODULES,
-    MemoryMapEntry, Module, Protocol, multiboot2_total_size, read_u32, read_u64,
+    BasicMemInfo, BootData, BootInfo, BootInfoError, ElfSections, MAX_MODULES, MemoryMapEntry,
+    Module, Protocol, multiboot2_total_size, read_u32, read_u64,
 };
 
 /// Tag types this module checks (Multiboot2 spec §3.6).
@@ -180,7 +180,14 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
     // insists on entry_size == 24 while the spec allows larger entries.
     let mut memory_map = None;
     let mut mmap_ignored = 0;
+    // The command line from the raw tag as well: the crate refuses one that
+    // is not UTF-8, the kernel replaces the bad bytes and boots.
+    let mut cmdline: &[u8] = &[];
     walk(bytes, |t| {
+        if t.typ == tag::CMDLINE {
+            // `validate` checked that the tag holds a NUL.
+            cmdline = t.payload.split(|&b| b == 0).next().unwrap_or(&[]);
+        }
         if t.typ == tag::MMAP {
             let entry_size = read_u32(t.payload, 0)? as usize;
             let entries = &t.payload[8..];
@@ -209,12 +216,6 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
     let mbi = unsafe { multiboot2::BootInformation::load(bytes.as_ptr().cast()) }
         .map_err(|_| BootInfoError::Multiboot2Invalid)?;
 
-    let cmdline = match mbi.command_line_tag() {
-        Some(t) => t
-            .cmdline()
-            .map_err(|_| BootInfoError::BadString("command line"))?,
-        None => "",
-    };
     let loader_name = match mbi.boot_loader_name_tag() {
         Some(t) => Some(
             t.name()
@@ -278,7 +279,7 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
         protocol: Protocol::Multiboot2,
         info_pa,
         info_size: total,
-        cmdline: rebase_str(bytes, cmdline),
+        cmdline,
         loader_name: loader_name.map(|s| rebase_str(bytes, s)),
         meminfo,
         memory_map,

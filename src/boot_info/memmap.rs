@@ -302,7 +302,11 @@ mod tests {
         // Issue 13: on a 128 MiB guest, a usable entry at 1 MiB whose end
         // wraps past 2^64 used to be clipped to 2^64 and turned into RAM up
         // to 4 GiB. It is dropped; the honest entries stay as they were.
-        let honest = [e(0, 0x9_fc00, 1), e(0x10_0000, 0x7ee_0000, 1), e(0xfffc_0000, 0x4_0000, 2)];
+        let honest = [
+            e(0, 0x9_fc00, 1),
+            e(0x10_0000, 0x7ee_0000, 1),
+            e(0xfffc_0000, 0x4_0000, 2),
+        ];
         let wrapping = e(0x10_0000, u64::MAX - 0x8_0000, 1);
         let mut with = honest.to_vec();
         with.insert(1, wrapping);
@@ -311,7 +315,10 @@ mod tests {
         assert_eq!(map.overflowing_entries.as_slice(), [wrapping]);
         assert_eq!(map.regions, sanitize(&honest).regions);
         let ram = usable_ram(&map);
-        assert_eq!(ram.total_bytes(), usable_ram(&sanitize(&honest)).total_bytes());
+        assert_eq!(
+            ram.total_bytes(),
+            usable_ram(&sanitize(&honest)).total_bytes()
+        );
         assert_eq!(ram.above_4g_bytes, 0);
         // An end of exactly 2^64 does not fit either.
         let map = sanitize(&[e(1 << 63, 1 << 63, 1)]);

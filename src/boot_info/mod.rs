@@ -323,8 +323,10 @@ pub struct BootInfo<'a> {
     pub info_pa: u32,
     /// Size of the structure in bytes.
     pub info_size: u32,
-    /// The command line (empty if the loader gave none).
-    pub cmdline: &'a str,
+    /// The command line as the loader gave it, without its NUL (empty if
+    /// there is none). Raw bytes: they may not be UTF-8, and the kernel's
+    /// copy (`cmdline::copy_lossy`) replaces what is not.
+    pub cmdline: &'a [u8],
     /// The loader's name, if it gave one.
     pub loader_name: Option<&'a str>,
     /// Basic memory information, if present.

@@ -238,6 +238,16 @@ boot mem-limit ok --cmdline "mem=64M memblock=debug" -- \
     '^\[INFO \] memblock: mem=0x4000000: [0-9]+ KiB of RAM at and above 0x04000000 removed$' \
     $'memory\\[0x1\\]\t\\[0x00100000-0x03ffffff\\]'
 
+# A command-line byte that is not UTF-8 (0xff) is replaced and its word
+# ignored with a warning; the boot goes on (it used to be refused). Through
+# QEMU's Multiboot 1 loader and GRUB's Multiboot2.
+for loader in qemu-mb1 grub2; do
+    boot "cmdline-not-utf8-$loader" ok --loader "$loader" --cmdline $'selftest sel\xffx loglevel=info' -- \
+        '^\[WARN \] cmdline: 1 byte sequences that are not UTF-8 replaced by U\+FFFD \(the words holding them match no option\)$' \
+        "^\\[WARN \\] cmdline: unknown option 'sel.+x' ignored$" \
+        '^\[INFO \] cmdline: options: .*selftest=on' 'self-tests passed$'
+done
+
 # 149 holes cut by GRUB make a real memory map of 155 entries: the first 128
 # are kept, the rest ignored with a warning, and the boot goes on (it used to
 # be refused).
