@@ -18,9 +18,9 @@
 //! (Multiboot 0.6.96 §3.3).
 
 use super::{
-    BasicMemInfo, BootData, BootInfo, BootInfoError, COMMAND_LINE_SIZE, ElfSections, MAX_BOOT_DATA,
-    MAX_MMAP_ENTRIES, MAX_MODULES, MULTIBOOT1_INFO_SIZE, MemoryMapEntry, Module, Protocol, cstr,
-    read_u32, read_u64,
+    BasicMemInfo, BootData, BootInfo, BootInfoError, COMMAND_LINE_SIZE, ELF_SECTIONS_MAX,
+    ElfSections, MAX_BOOT_DATA, MAX_MMAP_ENTRIES, MAX_MODULES, MB1_MMAP_MAX, MULTIBOOT1_INFO_SIZE,
+    MemoryMapEntry, Module, Protocol, cstr, read_u32, read_u64,
 };
 
 /// `flags` bits (Multiboot 0.6.96 §3.3).
@@ -156,6 +156,13 @@ pub fn parse<'a>(
             shndx: read_u32(bytes, 40)?,
         };
         let table = u64::from(e.num) * u64::from(e.entsize);
+        if table > ELF_SECTIONS_MAX {
+            return Err(BootInfoError::TooLarge {
+                what: "ELF section headers",
+                size: table,
+                max: ELF_SECTIONS_MAX,
+            });
+        }
         let room = (1u64 << 32) - u64::from(e.addr);
         keep("ELF section headers", e.addr, table.min(room) as usize);
         Some(e)
@@ -167,6 +174,13 @@ pub fn parse<'a>(
     let memory_map = if flags & flag::MMAP != 0 {
         let length = read_u32(bytes, 44)?;
         let addr = read_u32(bytes, 48)?;
+        if length > MB1_MMAP_MAX {
+            return Err(BootInfoError::TooLarge {
+                what: "Multiboot 1 memory map",
+                size: u64::from(length),
+                max: u64::from(MB1_MMAP_MAX),
+            });
+        }
         keep("Multiboot 1 memory map", addr, length as usize);
         let buf = if length == 0 {
             &[][..]
@@ -180,6 +194,7 @@ pub fn parse<'a>(
         None
     };
 
+    let mmap_tags = u32::from(memory_map.is_some());
     let info = BootInfo {
         protocol: Protocol::Multiboot1,
         info_pa,
@@ -189,6 +204,7 @@ pub fn parse<'a>(
         meminfo,
         memory_map,
         mmap_ignored,
+        mmap_tags,
         modules,
         elf_sections,
         boot_data,

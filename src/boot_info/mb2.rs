@@ -104,6 +104,12 @@ fn walk<'a>(
                 if size != 8 {
                     return Err(BootInfoError::TagTooSmall { typ, size, offset });
                 }
+                if end != bytes.len() {
+                    return Err(BootInfoError::TrailingBytes {
+                        offset,
+                        total: bytes.len() as u32,
+                    });
+                }
                 return Ok(());
             }
             tag::CMDLINE | tag::BOOT_LOADER_NAME | tag::MODULE => {
@@ -113,7 +119,7 @@ fn walk<'a>(
                     payload
                 };
                 if !string.contains(&0) {
-                    return Err(BootInfoError::BadString(tag_string_name(typ)));
+                    return Err(BootInfoError::Unterminated(tag_string_name(typ)));
                 }
             }
             tag::MMAP => {
@@ -180,6 +186,7 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
     // insists on entry_size == 24 while the spec allows larger entries.
     let mut memory_map = None;
     let mut mmap_ignored = 0;
+    let mut mmap_tags = 0;
     // The command line from the raw tag as well: the crate refuses one that
     // is not UTF-8, the kernel replaces the bad bytes and boots.
     let mut cmdline: &[u8] = &[];
@@ -188,7 +195,10 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
             // `validate` checked that the tag holds a NUL.
             cmdline = t.payload.split(|&b| b == 0).next().unwrap_or(&[]);
         }
-        if t.typ == tag::MMAP {
+        if t.typ == tag::MMAP && {
+            mmap_tags += 1;
+            mmap_tags == 1
+        } {
             let entry_size = read_u32(t.payload, 0)? as usize;
             let entries = &t.payload[8..];
             let mut map = heapless::Vec::new();
@@ -259,12 +269,23 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
     let mut elf_sections = None;
     walk(bytes, |t| {
         if t.typ == tag::ELF_SECTIONS {
-            elf_sections = Some(ElfSections {
+            let e = ElfSections {
                 num: read_u32(t.payload, 0)?,
                 entsize: read_u32(t.payload, 4)?,
                 shndx: read_u32(t.payload, 8)?,
                 addr: info_pa + t.offset as u32 + 20,
-            });
+            };
+            // The headers follow inside the tag.
+            let table = u64::from(e.num) * u64::from(e.entsize);
+            if table > (t.payload.len() - 12) as u64 {
+                return Err(BootInfoError::TagPastEnd {
+                    typ: t.typ,
+                    size: (table + 20).min(u64::from(u32::MAX)) as u32,
+                    offset: t.offset,
+                    total,
+                });
+            }
+            elf_sections = Some(e);
         }
         Ok(())
     })?;
@@ -284,6 +305,7 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
         meminfo,
         memory_map,
         mmap_ignored,
+        mmap_tags,
         modules,
         elf_sections,
         boot_data,

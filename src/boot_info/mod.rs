@@ -58,6 +58,17 @@ pub const MAX_MMAP_ENTRIES: usize = 128;
 /// Most modules accepted.
 pub const MAX_MODULES: usize = 16;
 
+/// Largest Multiboot 1 memory-map buffer (`mmap_length`) accepted, in bytes:
+/// 2730 entries of 24 bytes, far more than any firmware hands over. A
+/// corrupt length must not make the kernel map and read gigabytes.
+pub const MB1_MMAP_MAX: u32 = 64 << 10;
+
+/// Largest ELF section-header table (`num * entsize`) accepted, in bytes:
+/// 1638 ELF32 section headers of 40 bytes. The kernel reserves and
+/// checksums the table, so a corrupt `num` or `entsize` must not reach
+/// gigabytes.
+pub const ELF_SECTIONS_MAX: u64 = 64 << 10;
+
 /// Most ranges of loader data that must be reserved (see
 /// [`BootInfo::boot_data`]).
 pub const MAX_BOOT_DATA: usize = 8 + 2 * MAX_MODULES;
@@ -177,9 +188,28 @@ pub enum BootInfoError {
     NoMemoryInfo,
     /// The `multiboot2` crate rejected the structure after validation passed.
     Multiboot2Invalid,
-    /// A string (command line, loader name, module string) is not UTF-8, or
-    /// (Multiboot2) not NUL-terminated within its tag.
+    /// A string (loader name, module string) is not UTF-8. (The command
+    /// line is passed on raw.)
     BadString(&'static str),
+    /// A Multiboot2 string tag (command line, loader name, module) without
+    /// the NUL that ends its string.
+    Unterminated(&'static str),
+    /// Bytes between the Multiboot2 end tag and `total_size`.
+    TrailingBytes {
+        /// Offset of the end tag.
+        offset: usize,
+        /// The structure's `total_size`.
+        total: u32,
+    },
+    /// A loader-supplied table larger than the kernel accepts.
+    TooLarge {
+        /// What: "Multiboot 1 memory map", "ELF section headers".
+        what: &'static str,
+        /// Its size as the loader gives it, in bytes.
+        size: u64,
+        /// The limit, in bytes.
+        max: u64,
+    },
     /// Physical memory the information points to could not be mapped.
     Unmappable {
         /// Start of the range.
@@ -249,6 +279,20 @@ impl fmt::Display for BootInfoError {
             }
             BootInfoError::BadString(what) => {
                 write!(f, "boot information {what} is not a valid UTF-8 string")
+            }
+            BootInfoError::Unterminated(what) => {
+                write!(f, "Multiboot2 {what} tag has no NUL to end its string")
+            }
+            BootInfoError::TrailingBytes { offset, total } => write!(
+                f,
+                "Multiboot2 end tag at offset {offset} is followed by {} more bytes before total_size {total}",
+                total as usize - offset - 8
+            ),
+            BootInfoError::TooLarge { what, size, max } => {
+                write!(
+                    f,
+                    "{what} of {size} bytes is larger than the {max}-byte limit"
+                )
             }
             BootInfoError::Unmappable { pa, len } => {
                 write!(f, "cannot map [{pa:#010x}, +{len:#x}) to read it")
@@ -338,6 +382,9 @@ pub struct BootInfo<'a> {
     /// `__e820__range_add()` also ignores what does not fit its table,
     /// with a warning; the boot goes on).
     pub mmap_ignored: u32,
+    /// Memory-map tags in the information (Multiboot2; 1 normally). With
+    /// more than one, the first is used and the kernel says so.
+    pub mmap_tags: u32,
     /// Modules, in the loader's order.
     pub modules: heapless::Vec<Module<'a>, MAX_MODULES>,
     /// ELF section headers, if passed.

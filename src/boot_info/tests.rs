@@ -375,12 +375,92 @@ fn multiboot2_memory_map_entry_size_below_24_is_rejected() {
 }
 
 #[test]
-fn multiboot2_string_without_nul_is_rejected() {
-    let mbi = Mb2Builder::new().meminfo(1, 2).tag(1, b"abcd").build();
+fn multiboot2_string_without_nul_is_called_unterminated() {
+    // Issue 13: it used to be reported as "not a valid UTF-8 string".
+    for (typ, what) in [(1, "command line"), (2, "boot loader name")] {
+        let mbi = Mb2Builder::new().meminfo(1, 2).tag(typ, b"abcd").build();
+        let err = mb2::parse(0x1000, mbi.bytes()).unwrap_err();
+        assert_eq!(err, BootInfoError::Unterminated(what));
+        assert_eq!(
+            err.to_string(),
+            format!("Multiboot2 {what} tag has no NUL to end its string")
+        );
+    }
+    let mut module = [0x1000u32.to_le_bytes(), 0x2000u32.to_le_bytes()].concat();
+    module.extend_from_slice(b"name");
+    let mbi = Mb2Builder::new().meminfo(1, 2).tag(3, &module).build();
     assert_eq!(
         mb2::parse(0x1000, mbi.bytes()),
-        Err(BootInfoError::BadString("command line"))
+        Err(BootInfoError::Unterminated("module string"))
     );
+}
+
+#[test]
+fn multiboot2_bytes_after_the_end_tag_are_refused_by_our_validator() {
+    // Issue 13: the multiboot2 crate refused these with a vague message.
+    let good = Mb2Builder::new().meminfo(1, 2).build();
+    let junk = good.patched(|raw| {
+        raw.extend_from_slice(&[0xAA; 16]);
+        let total = raw.len() as u32;
+        raw[0..4].copy_from_slice(&total.to_le_bytes());
+    });
+    let err = mb2::validate(junk.bytes()).unwrap_err();
+    assert_eq!(
+        err,
+        BootInfoError::TrailingBytes {
+            offset: 24,
+            total: 48
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "Multiboot2 end tag at offset 24 is followed by 16 more bytes before total_size 48"
+    );
+    assert_eq!(mb2::parse(0x1000, junk.bytes()), Err(err));
+}
+
+#[test]
+fn multiboot2_second_memory_map_tag_is_counted_and_the_first_used() {
+    let mbi = Mb2Builder::new()
+        .mmap(24, &[(0, 0x9_f000, 1)])
+        .mmap(24, &[(0, 0x1000, 2), (0x10_0000, 0x100_0000, 1)])
+        .build();
+    let info = mb2::parse(0x1000, mbi.bytes()).unwrap();
+    assert_eq!(info.mmap_tags, 2);
+    assert_eq!(
+        info.memory_map.unwrap().as_slice(),
+        [MemoryMapEntry {
+            base: 0,
+            length: 0x9_f000,
+            typ: 1
+        }]
+    );
+}
+
+#[test]
+fn multiboot2_elf_section_table_must_fit_its_tag() {
+    let mbi = Mb2Builder::new()
+        .meminfo(1, 2)
+        .elf_sections(3, 40, 2)
+        .build();
+    assert!(
+        mb2::parse(0x1000, mbi.bytes())
+            .unwrap()
+            .elf_sections
+            .is_some()
+    );
+    // num = entsize = 0xffffffff in a tag of 20 bytes.
+    let payload = [
+        u32::MAX.to_le_bytes(),
+        u32::MAX.to_le_bytes(),
+        0u32.to_le_bytes(),
+    ]
+    .concat();
+    let mbi = Mb2Builder::new().meminfo(1, 2).tag(9, &payload).build();
+    assert!(matches!(
+        mb2::parse(0x1000, mbi.bytes()),
+        Err(BootInfoError::TagPastEnd { typ: 9, .. })
+    ));
 }
 
 #[test]
@@ -692,4 +772,35 @@ fn multiboot1_command_line_is_cut_at_the_bound_and_kept_raw_if_not_utf8() {
     world.0[5].1[16..20].copy_from_slice(&0x9700u32.to_le_bytes());
     let info = mb1::parse(0x9500, |pa, len| world.read(pa, len)).unwrap();
     assert_eq!(info.cmdline, b"bad \xff utf-8");
+}
+
+#[test]
+fn multiboot1_tables_larger_than_their_limits_are_refused_before_reading() {
+    // Issue 13: num = entsize = 0xffffffff made the kernel reserve and read
+    // [2 MiB, 4 GiB); a huge mmap_length would be mapped and walked.
+    let mut world = mb1_world(mb1::flag::MEM | mb1::flag::ELF_SHDR, vec![]);
+    world.0[5].1[28..32].copy_from_slice(&u32::MAX.to_le_bytes());
+    world.0[5].1[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = mb1::parse(0x9500, |pa, len| world.read(pa, len)).unwrap_err();
+    assert_eq!(
+        err,
+        BootInfoError::TooLarge {
+            what: "ELF section headers",
+            size: u64::from(u32::MAX) * u64::from(u32::MAX),
+            max: ELF_SECTIONS_MAX
+        }
+    );
+    let mut world = mb1_world(mb1::flag::MEM | mb1::flag::MMAP, vec![]);
+    world.0[5].1[44..48].copy_from_slice(&0x1000_0000u32.to_le_bytes());
+    let mut reads = 0;
+    let err = mb1::parse(0x9500, |pa, len| {
+        reads += usize::from(pa == 0x9400);
+        world.read(pa, len)
+    })
+    .unwrap_err();
+    assert_eq!(reads, 0, "the map buffer must not be read");
+    assert_eq!(
+        err.to_string(),
+        "Multiboot 1 memory map of 268435456 bytes is larger than the 65536-byte limit"
+    );
 }
