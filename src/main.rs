@@ -21,7 +21,7 @@ use kernel::arch::x86::{
 };
 use kernel::boot_info::{
     BootInfo, BootInfoError, COMMAND_LINE_SIZE, MAX_BOOT_DATA, MAX_MODULES, Protocol, mb1, mb2,
-    multiboot2_total_size,
+    multiboot2_total_size, ranges,
 };
 use kernel::cmdline::{self, BootOptions, CrashTest, TlbMode};
 use kernel::klog::Logger;
@@ -98,8 +98,8 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
     let protocol = Protocol::from_magic(magic).unwrap_or_else(|e| fatal(format_args!("{e}")));
     let boot = read_boot_info(protocol, info_pa)
         .unwrap_or_else(|e| fatal(format_args!("{protocol} boot information: {e}")));
+    check_loader_ranges(&boot);
     let (cmdline, copy) = save_command_line(boot.cmdline);
-    let checksums = boot_checksums(&boot);
 
     // 5. The command line decides the log level, so it is parsed before the
     // first log line, and again once logging is on to report what it ignored.
@@ -135,6 +135,7 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
         info!(target: "boot", "module {i} '{}' at [{:#010x}-{:#010x})", m.string, m.start, m.end);
     }
     log_command_line(cmdline, copy, &opts);
+    let checksums = boot_checksums(&boot, true);
 
     // 6. CPU identification and the TLB policy.
     log_cpu(&cpu, &opts);
@@ -227,36 +228,81 @@ fn read_boot_info(protocol: Protocol, info_pa: u32) -> Result<BootInfo<'static>,
 /// `[pa, pa + len)`, read a page at a time through `kmap_local` (the direct
 /// map where it reaches, else a temporary mapping), so a module of any size
 /// can be checked without filling the early map window.
-fn crc32_phys(pa: u32, len: u32) -> u32 {
+/// CRC-32 of `[pa, pa + len)`, reading every `step`-th page of it
+/// (`ranges::checksum_step`: every page up to 16 MiB).
+fn crc32_phys(pa: u64, len: u64, step: u64) -> u32 {
     const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
     let mut digest = CRC32.digest();
-    let end = u64::from(pa) + u64::from(len);
-    let mut at = u64::from(pa);
+    let end = pa + len;
+    let mut at = pa;
+    let mut index = 0;
     while at < end {
         let page = at & !u64::from(PAGE_SIZE - 1);
         let chunk_end = end.min(page + u64::from(PAGE_SIZE));
         let (offset, n) = ((at - page) as usize, (chunk_end - at) as usize);
-        highmem::kmap_local((page >> 12) as u32, |ptr| {
-            // SAFETY: `ptr` maps the frame for this closure; the bytes are
-            // loader data that nothing writes (reserved in memblock).
-            digest.update(unsafe { core::slice::from_raw_parts(ptr.add(offset), n) });
-        });
+        if index % step == 0 {
+            highmem::kmap_local((page >> 12) as u32, |ptr| {
+                // SAFETY: `ptr` maps the frame for this closure; the bytes
+                // are loader data in RAM (checked by `check_loader_ranges`)
+                // that nothing writes (reserved in memblock).
+                digest.update(unsafe { core::slice::from_raw_parts(ptr.add(offset), n) });
+            });
+        }
         at = chunk_end;
+        index += 1;
     }
     digest.finalize()
+}
+
+/// Refuses the boot if a module or a loader structure is not in RAM or
+/// overlaps the kernel image (`boot_info::ranges`), before anything reads it.
+fn check_loader_ranges(boot: &BootInfo<'_>) {
+    let phys = |va: u32| {
+        u64::from(if va >= PAGE_OFFSET {
+            virt_to_phys(va)
+        } else {
+            va
+        })
+    };
+    let kernel = x86::image_sections().map(|s| ranges::KernelSection {
+        name: s.name,
+        base: phys(s.start),
+        end: phys(s.end),
+    });
+    if let Err(e) = ranges::check(boot, &boot.sanitized_map(), &kernel) {
+        fatal(format_args!("{} boot information: {e}", boot.protocol));
+    }
 }
 
 /// Checksums of the loader's data (boot information, then modules), taken
 /// before memory initialisation and compared after it.
 type BootChecksums = heapless::Vec<u32, { MAX_BOOT_DATA + MAX_MODULES }>;
 
-fn boot_checksums(boot: &BootInfo<'_>) -> BootChecksums {
-    let data = boot.boot_data.iter().map(|d| crc32_phys(d.base, d.size));
-    let modules = boot
-        .modules
-        .iter()
-        .map(|m| crc32_phys(m.start, m.end - m.start));
-    data.chain(modules).collect()
+/// CRC-32 of every loader range (`ranges::loader_ranges`: the loader's
+/// structures, then the modules), large ones sampled; with `log`, says what
+/// is read.
+fn boot_checksums(boot: &BootInfo<'_>, log: bool) -> BootChecksums {
+    let (mut bytes, mut read) = (0u64, 0u64);
+    let sums = ranges::loader_ranges(boot)
+        .map(|r| {
+            let len = r.end - r.base;
+            let step = ranges::checksum_step(r.base, len);
+            bytes += len;
+            read += len.div_ceil(step);
+            if log && step > 1 {
+                info!(target: "boot",
+                    "{r}: {} MiB, its CRC-32 reads one page in {step} (at most {} pages per range)",
+                    len >> 20, ranges::CHECKSUM_MAX_PAGES);
+            }
+            crc32_phys(r.base, len, step)
+        })
+        .collect();
+    if log {
+        info!(target: "boot",
+            "CRC-32 of {} loader ranges and {} modules: {bytes} bytes, about {} KiB read",
+            boot.boot_data.len(), boot.modules.len(), read.div_ceil(1024));
+    }
+    sums
 }
 
 /// Memory initialisation, stage by stage: the map, memblock, reservations.
@@ -339,7 +385,7 @@ fn buddy_init(memblock: &mut Memblock, phys: &mut BootDirectMap) -> BuddyAllocat
 /// Checks that the loader's data survived memory initialisation and logs
 /// each module with its checksum.
 fn check_boot_data(boot: &BootInfo<'_>, before: &BootChecksums) {
-    let after = boot_checksums(boot);
+    let after = boot_checksums(boot, false);
     let n = boot.boot_data.len();
     for (i, d) in boot.boot_data.iter().enumerate() {
         if before[i] != after[i] {

@@ -31,6 +31,7 @@ use core::fmt;
 pub mod mb1;
 pub mod mb2;
 pub mod memmap;
+pub mod ranges;
 
 /// EAX value from a Multiboot2 loader (Multiboot2 spec §3.3).
 pub const MULTIBOOT2_BOOTLOADER_MAGIC: u32 = 0x36D7_6289;
@@ -405,6 +406,16 @@ impl BootInfo<'_> {
             return Err(BootInfoError::NoMemoryInfo);
         }
         Ok(())
+    }
+
+    /// The memory map the kernel goes by, sanitized: the loader's map, or
+    /// without one the basic meminfo (`memmap::entries_from_meminfo`).
+    pub fn sanitized_map(&self) -> memmap::SanitizedMap {
+        match (&self.memory_map, self.meminfo) {
+            (Some(map), _) => memmap::sanitize(map),
+            (None, Some(m)) => memmap::sanitize(&memmap::entries_from_meminfo(m)),
+            (None, None) => memmap::SanitizedMap::default(),
+        }
     }
 }
 
