@@ -327,6 +327,7 @@ fn memory_init(boot: &BootInfo<'_>, opts: &BootOptions) -> (Memblock, BootDirect
             "no usable RAM below 4 GiB (check the memory map above and mem=)"
         ));
     }
+    setup::check_free_memory(&memblock).unwrap_or_else(|e| fatal(format_args!("{e}")));
     info!(target: "memblock",
         "allocations limited to [0, {BOOT_MAP_LIMIT:#010x}) (memblock current_limit: the boot direct map), {}",
         if memblock.bottom_up() { "bottom-up" } else { "top-down" });

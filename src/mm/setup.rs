@@ -107,6 +107,11 @@ pub fn memblock_setup(
     for e in entries {
         info!(target: "memmap", "  received: {}", Raw(e));
     }
+    if boot.mmap_tags > 1 {
+        warn!(target: "memmap",
+            "{} memory-map tags in the boot information: the first one (above) is used, the others ignored",
+            boot.mmap_tags);
+    }
     if boot.mmap_ignored > 0 {
         warn!(target: "memmap",
             "{} entries past the first {} ignored (Linux's e820 table also drops what does not fit)",
@@ -237,6 +242,64 @@ impl core::fmt::Display for HandoffMismatch {
     }
 }
 
+/// Not enough memory left free after memblock's reservations for the boot
+/// to reach the buddy allocator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoFreeMemory {
+    /// RAM memblock manages, in bytes.
+    pub ram: u64,
+    /// Bytes free below the allocation limit.
+    pub free: u64,
+    /// Bytes the next step needs: `mem_map`, one descriptor per frame.
+    pub needed: u64,
+    /// memblock's `current_limit`.
+    pub limit: u64,
+}
+
+impl core::fmt::Display for NoFreeMemory {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "no free memory after reservations: {} KiB free below {:#010x}, mem_map needs {} KiB \
+             ({} KiB of RAM, the rest reserved: the first MiB, the kernel image, boot data, modules)",
+            self.free >> 10,
+            self.limit,
+            self.needed >> 10,
+            self.ram >> 10
+        )
+    }
+}
+
+/// Checks, right after [`memblock_setup`], that memblock can still allocate
+/// `mem_map` (one `Page` descriptor per frame up to the end of RAM, in whole
+/// pages) below its `current_limit`: the first allocation the boot cannot do
+/// without. A machine whose free RAM is all reserved stops here with one
+/// clear message instead of failing in a later stage or self-test.
+///
+/// # Errors
+/// [`NoFreeMemory`] with the numbers.
+pub fn check_free_memory(memblock: &Memblock) -> Result<(), NoFreeMemory> {
+    let limit = memblock.current_limit();
+    let end_pfn = memblock
+        .memory
+        .regions()
+        .last()
+        .map_or(0, |r| r.end() / u64::from(PAGE_SIZE));
+    let desc = core::mem::size_of::<super::page::Page>() as u64;
+    let needed = (end_pfn * desc).next_multiple_of(u64::from(PAGE_SIZE));
+    let mut free = 0;
+    memblock.for_each_free_range(|base, end| free += end.min(limit).saturating_sub(base));
+    if free < needed.max(u64::from(PAGE_SIZE)) {
+        return Err(NoFreeMemory {
+            ram: memblock.memory.total_size(),
+            free,
+            needed,
+            limit,
+        });
+    }
+    Ok(())
+}
+
 /// Memblock hands its free memory to the buddy allocator (Linux:
 /// `memblock_free_all()`): every page of `memory` becomes present in its
 /// zone, and every whole page of memory that no reservation touches is
@@ -349,6 +412,34 @@ mod tests {
         start: 0x10_0000,
         end: 0x13_0000,
     };
+
+    #[test]
+    fn all_ram_reserved_is_reported_before_anything_allocates() {
+        // Issue 13: RAM only from 1 MiB to the end of the kernel image (and
+        // low memory, reserved whole): nothing is free.
+        let mbi = Mb2Builder::new()
+            .mmap(24, &[(0, 0x9fc00, 1), (0x10_0000, 0x3_0000, 1)])
+            .build();
+        let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
+        let mut mb = memblock();
+        memblock_setup(&info, None, IMAGE, &mut mb, &mut NoMem).unwrap();
+        let err = check_free_memory(&mb).unwrap_err();
+        assert_eq!((err.free, err.needed), (0, 0x1000));
+        assert!(
+            err.to_string()
+                .starts_with("no free memory after reservations: 0 KiB free"),
+            "{err}"
+        );
+        // One page more than the image: mem_map (0x131 frames * 8 bytes)
+        // fits in it.
+        let mbi = Mb2Builder::new()
+            .mmap(24, &[(0, 0x9fc00, 1), (0x10_0000, 0x3_1000, 1)])
+            .build();
+        let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
+        let mut mb = memblock();
+        memblock_setup(&info, None, IMAGE, &mut mb, &mut NoMem).unwrap();
+        assert_eq!(check_free_memory(&mb), Ok(()));
+    }
 
     #[test]
     fn without_a_memory_map_basic_meminfo_describes_ram() {

@@ -248,6 +248,14 @@ for loader in qemu-mb1 grub2; do
         '^\[INFO \] cmdline: options: .*selftest=on' 'self-tests passed$'
 done
 
+# RAM cut away from the end of the kernel image up: everything left is
+# reserved. The boot stops with one clear line before any self-test (a
+# memblock self-test used to fail first).
+kernel_end_pa=$(printf '0x%x' $((0x$(nm "$ELF" | awk '$3 == "__kernel_end" { print $1 }') - 0xc0000000)))
+boot no-free-memory panic --prelude "cutmem $kernel_end_pa 0x8000000" --cmdline "selftest" -- \
+    '^PANIC: no free memory after reservations: 0 KiB free below 0x01000000, mem_map needs 4 KiB \([0-9]+ KiB of RAM, the rest reserved: the first MiB, the kernel image, boot data, modules\)$' \
+    '!selftest: .* failed'
+
 # 149 holes cut by GRUB make a real memory map of 155 entries: the first 128
 # are kept, the rest ignored with a warning, and the boot goes on (it used to
 # be refused).
