@@ -77,7 +77,7 @@ test-host:
 	$(HOST_CARGO) test
 
 test-boot: kernel
-	@scripts/deps.sh iso qemu bochs isa
+	@scripts/deps.sh iso qemu bochs isa forge
 	tests/boot/run-tests.sh
 
 # Every log excerpt quoted in README.md and docs/ must still appear in the

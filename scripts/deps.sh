@@ -7,6 +7,7 @@
 #          host    a Rust toolchain for the host unit tests
 #          iso     grub-mkrescue with the BIOS (i386-pc) GRUB, xorriso, mtools
 #          isa     objdump, to check the kernel's instruction set
+#          forge   gcc and ld.lld for the forging loader of the boot tests
 #          qemu    qemu-system-i386
 #          bochs   Bochs with its BIOS, VGA BIOS and the "term" display library
 # scripts/deps.sh --install PACKAGE...: install Debian packages (used by
@@ -68,6 +69,10 @@ for group in "$@"; do
         ;;
     isa)
         need binutils "objdump" command -v objdump
+        ;;
+    forge)
+        need gcc "gcc (builds the forging loader, tests/forge/forge.c)" command -v gcc
+        need lld "ld.lld" command -v ld.lld
         ;;
     qemu)
         need qemu-system-x86 "qemu-system-i386" command -v qemu-system-i386

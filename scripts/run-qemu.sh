@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# scripts/run-qemu.sh [--iso ISO | --kernel ELF [--append CMDLINE]] [--log FILE]
+# scripts/run-qemu.sh [--iso ISO | --kernel ELF [--append CMDLINE] [--initrd FILES]] [--log FILE]
+#
+# --initrd: Multiboot 1 modules for --kernel, comma-separated (QEMU -initrd).
 #
 # Boots the kernel headless in qemu-system-i386, serial on stdout (and in the
 # log file), and turns the outcome into an exit status:
@@ -21,6 +23,7 @@ while [ $# -gt 0 ]; do
     --iso) boot=(-cdrom "$2" -boot d); shift 2 ;;
     --kernel) boot=(-kernel "$2"); shift 2 ;;
     --append) boot+=(-append "$2"); shift 2 ;;
+    --initrd) boot+=(-initrd "$2"); shift 2 ;;
     --log) log=$2; shift 2 ;;
     *) echo "run-qemu.sh: unknown argument $1" >&2; exit 2 ;;
     esac
