@@ -33,7 +33,7 @@ KERNEL_CARGO_FLAGS := --release --features kernel --target $(TARGET).json \
 HOST_CARGO := scripts/kcargo --host
 
 .PHONY: all kernel iso run run-bochs debug test test-toolchain test-host test-boot test-docs \
-	test-repro bench lint clean
+	test-repro fuzz bench lint clean
 
 all: kernel
 
@@ -89,6 +89,15 @@ test-docs:
 # the same loaded bytes, and no build-machine path in its strings.
 test-repro: kernel
 	tests/repro/check.sh
+
+# Structured fuzzing of the boot-information readers (tests/boot_info_props.rs:
+# mutated GRUB/QEMU captures through the parsers, the sanitizer, the range
+# checks and memblock setup; random memory maps; command-line bytes), with
+# FUZZ_CASES cases per property in release mode. `make test` runs 256.
+FUZZ_CASES ?= 200000
+fuzz:
+	@scripts/deps.sh host
+	PROPTEST_CASES=$(FUZZ_CASES) $(HOST_CARGO) test --release --test boot_info_props
 
 # Host benchmarks (criterion, release build), each followed by its ratio
 # table: the buddy page allocator against a free-list stack and
