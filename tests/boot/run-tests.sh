@@ -52,6 +52,7 @@ LINE_FORMAT='^(\[(ERROR|WARN |INFO |DEBUG|TRACE)\] [a-z0-9_-]+: .*|KERNEL OK|PAN
 
 # boot NAME ok|panic [--cpu C] [--mem M] [--cmdline S] [--loader grub2|grub1|qemu-mb1|forge|bochs]
 #      [--prelude "GRUB commands; ..."] [--modules "FILE..."] -- PATTERN...
+#      (--modules for qemu-mb1: comma-separated, QEMU's -initrd)
 boot() {
     local name=$1 expect=$2
     shift 2
@@ -87,8 +88,10 @@ boot() {
         MEM=$mem CPU=$cpu TIMEOUT=60 scripts/run-qemu.sh --iso "$iso" --log "$log" >/dev/null 2>"$log.err"
         rc=$? ;;
     qemu-mb1)
+        local initrd=()
+        [ -n "$modules" ] && initrd=(--initrd "$modules")
         MEM=$mem CPU=$cpu TIMEOUT=60 scripts/run-qemu.sh --kernel "$ELF" --append "$cmdline" \
-            --log "$log" >/dev/null 2>"$log.err"
+            "${initrd[@]}" --log "$log" >/dev/null 2>"$log.err"
         rc=$? ;;
     forge) # cmdline: "SCENARIO -- KERNEL COMMAND LINE" (tests/forge/forge.c)
         MEM=$mem CPU=$cpu TIMEOUT=60 scripts/run-qemu.sh --kernel "$FORGE" --initrd "$ELF" \
@@ -294,6 +297,16 @@ kernel_end_pa=$(printf '0x%x' $((0x$(nm "$ELF" | awk '$3 == "__kernel_end" { pri
 boot no-free-memory panic --prelude "cutmem $kernel_end_pa 0x8000000" --cmdline "selftest" -- \
     '^PANIC: no free memory after reservations: 0 KiB free below 0x01000000, mem_map needs 4 KiB \([0-9]+ KiB of RAM, the rest reserved: the first MiB, the kernel image, boot data, modules\)$' \
     '!selftest: .* failed'
+
+# A 24 MiB module: its checksum reads one page in two (at most 4096 pages
+# per range). QEMU puts it right after the kernel, over the rest of the
+# 16 MiB boot direct map where memblock must find mem_map, so the boot stops
+# with the free-memory report rather than a failure further on.
+head -c $((24 << 20)) /dev/zero | tr '\0' 'm' >"$MODDIR/big.bin"
+boot big-module-sampled panic --loader qemu-mb1 --modules "$MODDIR/big.bin" --cmdline "selftest" -- \
+    '^\[INFO \] boot: module 0 \[0x[0-9a-f]{8}, 0x[0-9a-f]{8}\): 24 MiB, its CRC-32 reads one page in 2 \(at most 4096 pages per range\)$' \
+    '^\[INFO \] boot: CRC-32 of [0-9]+ loader ranges and 1 modules: [0-9]+ bytes, about 1228[0-9] KiB read$' \
+    '^PANIC: no free memory after reservations: [0-9]+ KiB free below 0x01000000, mem_map needs 256 KiB '
 
 # 149 holes cut by GRUB make a real memory map of 155 entries: the first 128
 # are kept, the rest ignored with a warning, and the boot goes on (it used to
