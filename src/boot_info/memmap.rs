@@ -10,6 +10,12 @@
 //! at 1 MiB would invent RAM up to 4 GiB (phantom frames the buddy
 //! allocator would hand out).
 //!
+//! The basic meminfo is not used to cut the map: Multiboot says `mem_upper`
+//! is *at most* the RAM up to the first hole and "not guaranteed to be this
+//! value" (Multiboot 0.6.96 §3.3; old BIOS calls cap it at 15 or 64 MiB), so
+//! RAM beyond it is no contradiction. It describes RAM only when there is no
+//! map ([`entries_from_meminfo`]).
+//!
 //!
 //! Basic algorithm: collect every entry's start and end as change points and
 //! sort them; between two consecutive change points, the region has the type
