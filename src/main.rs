@@ -257,17 +257,10 @@ fn crc32_phys(pa: u64, len: u64, step: u64) -> u32 {
 /// Refuses the boot if a module or a loader structure is not in RAM or
 /// overlaps the kernel image (`boot_info::ranges`), before anything reads it.
 fn check_loader_ranges(boot: &BootInfo<'_>) {
-    let phys = |va: u32| {
-        u64::from(if va >= PAGE_OFFSET {
-            virt_to_phys(va)
-        } else {
-            va
-        })
-    };
     let kernel = x86::image_sections().map(|s| ranges::KernelSection {
         name: s.name,
-        base: phys(s.start),
-        end: phys(s.end),
+        base: u64::from(s.phys_start()),
+        end: u64::from(s.phys_start() + (s.end - s.start)),
     });
     if let Err(e) = ranges::check(boot, &boot.sanitized_map(), &kernel) {
         fatal(format_args!("{} boot information: {e}", boot.protocol));
@@ -468,13 +461,8 @@ fn log_layout() {
         "kernel image [{start:#010x}, {end:#010x}) = physical [{:#010x}, {:#010x}), {} KiB",
         virt_to_phys(start), virt_to_phys(end), (end - start) / 1024);
     for s in x86::image_sections() {
-        let pa = if s.start < PAGE_OFFSET {
-            s.start
-        } else {
-            virt_to_phys(s.start)
-        };
         info!(target: "layout", "  {:<8} [{:#010x}, {:#010x}) at physical {:#010x}, {:>4} KiB",
-            s.name, s.start, s.end, pa, (s.end - s.start).div_ceil(1024));
+            s.name, s.start, s.end, s.phys_start(), (s.end - s.start).div_ceil(1024));
     }
     info!(target: "paging",
         "boot page directory at physical {:#010x} (CR3 {:#010x}), paging on (CR0 {:#010x})",

@@ -195,10 +195,11 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
             // `validate` checked that the tag holds a NUL.
             cmdline = t.payload.split(|&b| b == 0).next().unwrap_or(&[]);
         }
-        if t.typ == tag::MMAP && {
+        if t.typ == tag::MMAP {
             mmap_tags += 1;
-            mmap_tags == 1
-        } {
+        }
+        // The first memory map is used; later ones are only counted.
+        if t.typ == tag::MMAP && mmap_tags == 1 {
             let entry_size = read_u32(t.payload, 0)? as usize;
             let entries = &t.payload[8..];
             let mut map = heapless::Vec::new();

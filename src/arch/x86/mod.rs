@@ -54,6 +54,18 @@ pub struct ImageSection {
     pub end: u32,
 }
 
+impl ImageSection {
+    /// Physical address of the first byte: `.boot` is linked at its
+    /// physical address, the others at physical + `PAGE_OFFSET`.
+    pub fn phys_start(&self) -> u32 {
+        if self.start < crate::mm::layout::PAGE_OFFSET {
+            self.start
+        } else {
+            crate::mm::layout::virt_to_phys(self.start)
+        }
+    }
+}
+
 macro_rules! sym {
     ($s:ident) => {
         // Taking the address of an extern static never reads it.
