@@ -91,14 +91,9 @@ pub fn parse<'a>(
     let cmdline = if flags & flag::CMDLINE != 0 {
         let pa = read_u32(bytes, 16)?;
         // Raw bytes: the kernel's copy replaces what is not UTF-8.
-        let len = (COMMAND_LINE_SIZE as u64).min((1u64 << 32) - u64::from(pa)) as usize;
-        let s = read_phys(pa, len)?;
+        let s = read_phys(pa, string_bound(pa))?;
         let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
-        keep(
-            "command line",
-            pa,
-            (s.len() as u64 + 1).min((1u64 << 32) - u64::from(pa)) as usize,
-        );
+        keep("command line", pa, cstr_span(pa, s.len()));
         s
     } else {
         &[]
@@ -106,7 +101,7 @@ pub fn parse<'a>(
     let loader_name = if flags & flag::BOOT_LOADER_NAME != 0 {
         let pa = read_u32(bytes, 64)?;
         let s = read_string(&mut read_phys, pa, "boot loader name")?;
-        keep("boot loader name", pa, cstr_span(pa, s));
+        keep("boot loader name", pa, cstr_span(pa, s.len()));
         Some(s)
     } else {
         None
@@ -139,7 +134,7 @@ pub fn parse<'a>(
             }
             let string = if string_pa != 0 {
                 let s = read_string(&mut read_phys, string_pa, "module string")?;
-                keep("module string", string_pa, cstr_span(string_pa, s));
+                keep("module string", string_pa, cstr_span(string_pa, s.len()));
                 s
             } else {
                 ""
@@ -213,10 +208,16 @@ pub fn parse<'a>(
     Ok(info)
 }
 
-/// Bytes a string at `pa` occupies: its text and the NUL, but never past
+/// Bytes a string of `len` bytes at `pa` occupies: its text and the NUL, but never past
 /// 4 GiB (a string cut at the top of memory has no NUL).
-fn cstr_span(pa: u32, s: &str) -> usize {
-    (s.len() as u64 + 1).min((1u64 << 32) - u64::from(pa)) as usize
+fn cstr_span(pa: u32, len: usize) -> usize {
+    (len as u64 + 1).min((1u64 << 32) - u64::from(pa)) as usize
+}
+
+/// How many bytes a string at `pa` may take: [`COMMAND_LINE_SIZE`], fewer
+/// near 4 GiB.
+fn string_bound(pa: u32) -> usize {
+    (COMMAND_LINE_SIZE as u64).min((1u64 << 32) - u64::from(pa)) as usize
 }
 
 /// Reads the NUL-terminated string at physical `pa`, at most
@@ -226,8 +227,7 @@ fn read_string<'a>(
     pa: u32,
     what: &'static str,
 ) -> Result<&'a str, BootInfoError> {
-    let len = (COMMAND_LINE_SIZE as u64).min((1u64 << 32) - u64::from(pa)) as usize;
-    cstr(read_phys(pa, len)?, what)
+    cstr(read_phys(pa, string_bound(pa))?, what)
 }
 
 /// Walks a Multiboot 1 memory-map buffer of `length` bytes.
