@@ -1,25 +1,12 @@
 //! Real boot information (tests/data, captured from GRUB and QEMU) through the
 //! parsers, the memory-map sanitizer and memblock setup.
 
+mod common;
+use common::{aligned, as_bytes};
 use kernel::boot_info::memmap::{self, E820_TYPE_RAM};
 use kernel::boot_info::{BootInfo, BootInfoError, Protocol, mb1, mb2};
 use kernel::mm::memblock::{Memblock, MemblockRegion, PhysMem};
 use kernel::mm::setup::{self, KernelImage};
-
-/// 8-byte aligned copy of a fixture, as a loader would place it.
-fn aligned(bytes: &[u8]) -> Vec<u64> {
-    let mut words = vec![0u64; bytes.len().div_ceil(8)];
-    for (i, b) in bytes.iter().enumerate() {
-        words[i / 8] |= u64::from(*b) << (8 * (i % 8));
-    }
-    words
-}
-
-fn as_bytes(words: &[u64], len: usize) -> &[u8] {
-    // SAFETY: any u64 memory is valid as bytes; u8 has alignment 1.
-    let (_, body, _) = unsafe { words.align_to::<u8>() };
-    &body[..len]
-}
 
 fn with_mb2<R>(raw: &[u8], f: impl FnOnce(BootInfo<'_>) -> R) -> R {
     let words = aligned(raw);

@@ -13,6 +13,8 @@
 //! `make test` runs proptest's default number of cases per property (256);
 //! `make fuzz` runs many more (`PROPTEST_CASES`, in release mode).
 
+mod common;
+use common::{aligned, as_bytes};
 use kernel::boot_info::memmap::{self, E820_TYPE_RAM, FOUR_GIB, SanitizedMap};
 use kernel::boot_info::ranges::{self, KernelSection};
 use kernel::boot_info::{BootInfo, BootInfoError, MemoryMapEntry, mb1, mb2};
@@ -110,21 +112,6 @@ fn apply(bytes: &mut Vec<u8>, muts: &[Mutation]) {
             _ => {}
         }
     }
-}
-
-/// 8-byte aligned storage for Multiboot2 bytes.
-fn aligned(bytes: &[u8]) -> Vec<u64> {
-    let mut words = vec![0u64; bytes.len().div_ceil(8)];
-    for (i, b) in bytes.iter().enumerate() {
-        words[i / 8] |= u64::from(*b) << (8 * (i % 8));
-    }
-    words
-}
-
-fn as_bytes(words: &[u64], len: usize) -> &[u8] {
-    // SAFETY: any u64 memory is valid as bytes; u8 has alignment 1.
-    let (_, body, _) = unsafe { words.align_to::<u8>() };
-    &body[..len]
 }
 
 /// Is `[base, end)` covered by the union of `spans`?
