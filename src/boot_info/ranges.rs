@@ -18,9 +18,10 @@
 //! the parsers' own limits (`MB1_MMAP_MAX`, `ELF_SECTIONS_MAX`,
 //! `MULTIBOOT2_INFO_MAX`, `COMMAND_LINE_SIZE`, `MAX_MODULES`).
 //!
-//! Linux trusts its boot loader here (`reserve_initrd()` only checks that
-//! the initrd lies below the end of RAM); the kernel of this project is fed
-//! forged boot information in its tests, so it checks every range.
+//! Linux trusts its boot loader more: the i386 boot path reserves the
+//! initrd where the loader says (`early_reserve_initrd()`, in older kernels
+//! `i386_start_kernel()`) without checking the e820 map there. This kernel
+//! is fed forged boot information in its tests, so it checks every range.
 
 use super::BootInfo;
 use super::memmap::{E820_TYPE_RAM, SanitizedMap, type_name};
