@@ -22,12 +22,16 @@
 
 extern crate alloc;
 
+pub mod addr;
 pub mod boot_info;
 pub mod cmdline;
 pub mod cpu_info;
 pub mod klog;
 pub mod mm;
 pub mod trap;
+
+#[cfg(test)]
+pub mod test_support;
 
 #[cfg(all(target_arch = "x86", target_os = "none"))]
 pub mod arch;
