@@ -60,7 +60,7 @@ use super::gfp::{Gfp, gfp_zone};
 use super::layout::{PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE};
 use super::page::{MAX_PFN_LIMIT, Page, PageFlags, PageUse};
 use super::zone::{
-    MAX_DMA_PFN, MAX_LOW_PFN_LIMIT, MAX_NR_ZONES, MAX_PAGE_ORDER, Zone, ZoneType,
+    DEFAULT_MAX_LOW_PFN, MAX_DMA_PFN, MAX_NR_ZONES, MAX_PAGE_ORDER, Zone, ZoneType,
     calculate_min_free_kbytes, pcp_batch, zone_watermarks,
 };
 use core::fmt;
@@ -365,10 +365,9 @@ impl<'a> BuddyAllocator<'a> {
     ///
     /// # Arguments
     /// - `max_low_pfn`: end of low memory, normally
-    ///   [`super::zone::DEFAULT_MAX_LOW_PFN`] (896 MiB); clamped to
-    ///   `[min(4096, max_pfn), max_pfn]` and to 1 GiB
-    ///   ([`MAX_LOW_PFN_LIMIT`], the most the direct map holds). Tests lower
-    ///   it to get a HighMem zone cheaply.
+    ///   [`DEFAULT_MAX_LOW_PFN`] (896 MiB, the most the direct map
+    ///   holds, and the upper clamp); clamped to `[min(4096, max_pfn),
+    ///   max_pfn]`. Tests lower it to get a HighMem zone cheaply.
     /// - `zero`: called for `__GFP_ZERO` allocations.
     ///
     /// # Panics
@@ -381,7 +380,7 @@ impl<'a> BuddyAllocator<'a> {
         );
         let max_pfn = mem_map.len() as u32;
         let dma_end = MAX_DMA_PFN.min(max_pfn);
-        let low_end = max_low_pfn.min(MAX_LOW_PFN_LIMIT).clamp(dma_end, max_pfn);
+        let low_end = max_low_pfn.min(DEFAULT_MAX_LOW_PFN).clamp(dma_end, max_pfn);
         let zones = [
             Zone::new(ZoneType::Dma, 0, dma_end),
             Zone::new(ZoneType::Normal, dma_end, low_end),

@@ -102,6 +102,12 @@ pub const PAGE_OFFSET_PDE: u32 = pdx(PAGE_OFFSET);
 /// Value: 1022. Page-directory index of the early map window.
 pub const EARLY_MAP_PDE: u32 = pdx(EARLY_MAP_BASE);
 
+/// Value: 16 MiB. The first 16 MiB of physical memory, which ISA DMA
+/// controllers reach with 24-bit addresses: ZONE_DMA (Linux
+/// `MAX_DMA_ADDRESS - PAGE_OFFSET`). Equal to [`BOOT_MAP_LIMIT`] by
+/// coincidence only.
+pub const ISA_DMA_LIMIT: u32 = 16 << 20;
+
 /// Value: 896 MiB (0x3800_0000). The most physical memory the direct map
 /// holds (Linux `MAXMEM` with the default split): 1 GiB of kernel space minus
 /// 128 MiB for the areas above it. RAM above it is HighMem.

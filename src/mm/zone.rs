@@ -28,6 +28,7 @@
 
 #![forbid(unsafe_code)]
 
+use super::layout::{ISA_DMA_LIMIT, MAXMEM, PAGE_SHIFT};
 use super::page::PageList;
 use core::fmt;
 
@@ -42,17 +43,14 @@ pub const NR_PAGE_ORDERS: usize = MAX_PAGE_ORDER as usize + 1;
 /// Value: 3. Number of zones (Linux `MAX_NR_ZONES` on i386 with HIGHMEM).
 pub const MAX_NR_ZONES: usize = 3;
 
-/// Value: 4096. First pfn above ZONE_DMA: 16 MiB >> 12, the reach of ISA DMA
-/// (Linux `MAX_DMA_PFN`).
-pub const MAX_DMA_PFN: u32 = (16 << 20) >> 12;
+/// Value: 4096. First pfn above ZONE_DMA: [`ISA_DMA_LIMIT`] (16 MiB), the
+/// reach of ISA DMA, in frames (Linux `MAX_DMA_PFN`).
+pub const MAX_DMA_PFN: u32 = ISA_DMA_LIMIT >> PAGE_SHIFT;
 
-/// Value: 229376. Default end of low memory: 896 MiB >> 12 (Linux
-/// `MAXMEM_PFN` with the 3G/1G split and the 128 MiB vmalloc reserve).
-pub const DEFAULT_MAX_LOW_PFN: u32 = (896 << 20) >> 12;
-
-/// Value: 262144. 1 GiB >> 12: the direct map `[PAGE_OFFSET, 4 GiB)` cannot
-/// hold more, so `max_low_pfn` is clamped here.
-pub const MAX_LOW_PFN_LIMIT: u32 = ((1u64 << 32) - 0xC000_0000) as u32 >> 12;
+/// Value: 229376. End of low memory: [`MAXMEM`] (896 MiB) in frames (Linux
+/// `MAXMEM_PFN` with the 3G/1G split and the 128 MiB vmalloc reserve). The
+/// direct map holds no more, so `max_low_pfn` never exceeds it.
+pub const DEFAULT_MAX_LOW_PFN: u32 = MAXMEM >> PAGE_SHIFT;
 
 /// Value: 128. Lower clamp of `min_free_kbytes`.
 pub const MIN_FREE_KBYTES_MIN: u64 = 128;
@@ -433,7 +431,6 @@ mod tests {
     fn constants_have_their_documented_values() {
         assert_eq!(MAX_DMA_PFN, 4096);
         assert_eq!(DEFAULT_MAX_LOW_PFN, 229_376);
-        assert_eq!(MAX_LOW_PFN_LIMIT, 262_144);
         assert_eq!(NR_PAGE_ORDERS, 11);
     }
 
