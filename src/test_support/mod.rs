@@ -4,6 +4,7 @@
 //! Random tests print nothing on success; on failure they name the seed, and
 //! `Rng::new(seed)` replays the same sequence on any host.
 
+use rand::distr::uniform::SampleUniform;
 use rand::{RngExt, SeedableRng};
 use rand_xorshift::XorShiftRng;
 
@@ -28,22 +29,25 @@ impl Rng {
         rand::Rng::next_u32(&mut self.0)
     }
 
-    /// Uniform in `[0, n)`.
+    /// Uniform in `[0, n)`, for any integer type.
     ///
     /// # Panics
     /// If `n` is 0.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0.random_range(0..n)
+    pub fn below<T: SampleUniform + PartialOrd + From<u8>>(&mut self, n: T) -> T {
+        self.0.random_range(T::from(0)..n)
     }
 
     /// Uniform in `[lo, hi)`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+    ///
+    /// # Panics
+    /// If the range is empty.
+    pub fn range<T: SampleUniform + PartialOrd>(&mut self, lo: T, hi: T) -> T {
         self.0.random_range(lo..hi)
     }
 
     /// True with probability `percent` / 100.
     pub fn chance(&mut self, percent: u32) -> bool {
-        self.below(100) < u64::from(percent)
+        self.below(100u32) < percent
     }
 
     /// One element of `items`, uniformly.
@@ -51,7 +55,7 @@ impl Rng {
     /// # Panics
     /// If `items` is empty.
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
+        &items[self.below(items.len())]
     }
 
     /// Fills `buf` with random bytes.
@@ -70,7 +74,7 @@ mod tests {
         let xs: Vec<u64> = (0..8).map(|_| a.next_u64()).collect();
         assert_eq!(xs, (0..8).map(|_| b.next_u64()).collect::<Vec<_>>());
         assert_ne!(xs, (0..8).map(|_| c.next_u64()).collect::<Vec<_>>());
-        assert!((0..1000).all(|_| a.below(10) < 10));
-        assert!((0..1000).all(|_| (5..9).contains(&a.range(5, 9))));
+        assert!((0..1000).all(|_| a.below(10u32) < 10));
+        assert!((0..1000).all(|_| (5..9).contains(&a.range(5u64, 9))));
     }
 }

@@ -12,35 +12,12 @@ use super::tests::{free_blocks, leak_mem_map, record_zero, snapshot, take_zeroed
 use super::*;
 use crate::mm::gfp::{GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL};
 use crate::mm::zone::DEFAULT_MAX_LOW_PFN;
+use crate::test_support::Rng;
 use std::collections::HashMap;
 use std::vec::Vec;
 
 /// Operations per layout.
 const OPS: u32 = 30_000;
-
-/// SplitMix64 (Steele, Lea, Flood 2014): small, fast, and the same on
-/// every host, so a failing seed reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, n)`.
-    fn below(&mut self, n: u32) -> u32 {
-        (self.next_u64() % u64::from(n)) as u32
-    }
-
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u32) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// A memory layout: `mem_map` size, `max_low_pfn`, RAM ranges, and the
 /// reserved ranges inside them (pfn, half-open).
@@ -303,7 +280,7 @@ fn run(layout: &Layout, seed: u64) {
 
     let mut h = Harness {
         b,
-        rng: Rng(seed),
+        rng: Rng::new(seed),
         ram: std::vec![0; layout.max_pfn as usize],
         held: Vec::new(),
         heads: HashMap::new(),
