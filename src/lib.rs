@@ -16,6 +16,7 @@
 //! [`mm::vmalloc`]) → self-tests → boot data checked intact → `KERNEL OK`.
 
 #![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
@@ -34,4 +35,12 @@ pub mod trap;
 pub mod test_support;
 
 #[cfg(all(target_arch = "x86", target_os = "none"))]
+#[allow(
+    unsafe_code,
+    reason = "the hardware layer: inline assembly, port I/O, registers, page tables"
+)]
 pub mod arch;
+#[cfg(all(target_arch = "x86", target_os = "none"))]
+pub mod init;
+#[cfg(all(target_arch = "x86", target_os = "none"))]
+pub mod runtime;
