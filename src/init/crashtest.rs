@@ -14,6 +14,10 @@ use crate::runtime::{kmalloc, vmalloc};
 use log::warn;
 
 /// `crashtest=...`: fail on purpose, so that the tests see each fatal path.
+///
+/// `#[track_caller]`: the `crashtest=panic` message names the call in
+/// `kernel_entry` (`src/main.rs:<line>`), where the boot stops.
+#[track_caller]
 #[allow(
     unsafe_code,
     reason = "touches unmapped, read-only and guard pages on purpose"
