@@ -49,7 +49,9 @@ pub fn crash_on_purpose(crash: CrashTest) -> ! {
             unsafe { core::ptr::read_volatile(va as *const u32) };
         }
         CrashTest::Rodata => {
-            let target = crash_on_purpose as *const () as *mut u8;
+            // `recurse`, not this function: a pointer to a `#[track_caller]`
+            // function is a shim's address.
+            let target = recurse as *const () as *mut u8;
             warn!(target: "crashtest", "writing to .text at {:#010x}", target as u32);
             // SAFETY: a write to the kernel's code, mapped read-only: #PF once
             // CR0.WP is set. It writes back the byte already there, so even a
