@@ -32,8 +32,8 @@ KERNEL_CARGO_FLAGS := --release --features kernel --target $(TARGET).json \
 # Host cargo: the same toolchain choice, without the library source.
 HOST_CARGO := scripts/kcargo --host
 
-.PHONY: all kernel iso run run-bochs debug test test-toolchain test-host test-boot test-docs \
-	test-repro fuzz bench lint clean
+.PHONY: all kernel iso run run-bochs debug test test-toolchain test-structure test-host test-boot \
+	test-docs test-repro fuzz bench lint clean
 
 all: kernel
 
@@ -64,13 +64,18 @@ debug: iso
 		-no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-cdrom $(ISO) -boot d -s -S
 
-test: test-toolchain test-host test-boot test-docs test-repro
+test: test-toolchain test-structure test-host test-boot test-docs test-repro
 
 # The toolchain choice (scripts/toolchain.sh, scripts/kcargo) against stub
 # rustc/cargo/rustup/apt programs: seconds, and first, because every other
 # step depends on it.
 test-toolchain:
 	tests/toolchain/run-tests.sh
+
+# The tree's shape (tests/structure/check.sh): src/main.rs under 300 lines,
+# every src/arch file touching the hardware, no import cycle in src/arch.
+test-structure:
+	tests/structure/check.sh
 
 test-host:
 	@scripts/deps.sh host

@@ -206,13 +206,15 @@ fn grub_128m_hands_off_to_the_buddy_allocator() {
         let mut mem = FakeMem::default();
         setup::memblock_setup(&info, None, IMAGE, &mut mb, &mut mem).unwrap();
         mb.set_current_limit(16 << 20);
-        let max_pfn = (mb.memory.regions().last().unwrap().end() >> 12) as u32;
+        let max_pfn = setup::max_pfn(&mb);
         assert_eq!(max_pfn, 0x7fe0);
         // The kernel allocates mem_map from memblock before the hand-off.
-        let mem_map_pa = mb
-            .alloc_range(u64::from(max_pfn) * 8, 4096, 0, u64::MAX, &mut mem)
-            .unwrap();
-        let mut mem_map = vec![Page::reserved(ZoneType::Dma); max_pfn as usize];
+        let map = setup::alloc_mem_map(&mut mb, max_pfn, &mut mem).unwrap();
+        assert_eq!((map.nr_pages, map.desc_size), (max_pfn, 8));
+        assert_eq!(map.bytes(), u64::from(max_pfn) * 8);
+        assert_eq!(map.pa % 4096, 0);
+        let mem_map_pa = map.pa;
+        let mut mem_map = vec![Page::reserved(ZoneType::Dma); map.nr_pages as usize];
         let mut buddy = BuddyAllocator::new(&mut mem_map, DEFAULT_MAX_LOW_PFN, no_zero);
         let accounts = setup::buddy_handoff(&mb, &mut buddy).unwrap();
         let dma = accounts[ZoneType::Dma.index()];
@@ -223,11 +225,28 @@ fn grub_128m_hands_off_to_the_buddy_allocator() {
         // Reserved: the first MiB's 159 RAM pages, the image (32 pages), the
         // boot information (1 page) and mem_map (64 pages) — mem_map lies
         // below 16 MiB (top-down under current_limit), so all in DMA.
-        assert!(mem_map_pa + u64::from(max_pfn) * 8 <= 16 << 20);
+        assert!(mem_map_pa + map.bytes() <= 16 << 20);
         assert_eq!(dma.reserved, 159 + 32 + 1 + 64);
         assert_eq!(normal.reserved, 0);
         assert_eq!(dma.managed, dma.present - dma.reserved);
         assert_eq!(buddy.nr_free_pages(), dma.managed + normal.managed);
         assert_eq!(buddy.check(), Ok(()));
     });
+}
+
+#[test]
+fn max_pfn_of_an_empty_memblock_is_zero_and_mem_map_needs_room() {
+    let mut mb = fresh_memblock();
+    assert_eq!(setup::max_pfn(&mb), 0);
+    // No memory at all: memblock has nowhere to put mem_map.
+    let mut mem = FakeMem::default();
+    let err = setup::alloc_mem_map(&mut mb, 0x8000, &mut mem).unwrap_err();
+    assert_eq!(err.bytes, 0x8000 * 8);
+    assert!(
+        err.to_string()
+            .starts_with("cannot allocate mem_map (262144 bytes): ")
+    );
+    // A region ending mid-page: max_pfn rounds down.
+    mb.add(0, 0x10_0000 + 0x800, &mut mem).unwrap();
+    assert_eq!(setup::max_pfn(&mb), 0x100);
 }

@@ -102,6 +102,7 @@ impl Aligned {
         }
         Aligned(words, bytes.len())
     }
+    #[allow(unsafe_code, reason = "reinterprets the aligned words as bytes")]
     pub(crate) fn bytes(&self) -> &[u8] {
         // SAFETY: every bit pattern is a valid u8, and u8 has alignment 1.
         let (head, body, tail) = unsafe { self.0.align_to::<u8>() };

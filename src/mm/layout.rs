@@ -302,6 +302,112 @@ impl core::fmt::Display for Region {
     }
 }
 
+/// One row of the kernel address-space map ([`KERNEL_SPACE_MAP`]): a
+/// region's fixed virtual bounds and what lives there, as the final-paging
+/// report prints them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionSpan {
+    /// The region ([`region_of`] returns it for every address in the span,
+    /// given a full direct map and no kernel section or guard page there).
+    pub region: Region,
+    /// Short label for the map (`"vmalloc gap"` rather than
+    /// [`Region::name`]'s `"above the direct map"`).
+    pub label: &'static str,
+    /// First virtual address.
+    pub start: u32,
+    /// One past the last, as `u64` (a span may end at 4 GiB).
+    pub end: u64,
+    /// What the region holds.
+    pub what: &'static str,
+}
+
+/// The kernel's address space from 0 up, one [`RegionSpan`] per region that
+/// has fixed bounds (the kernel sections and the stack guard lie inside the
+/// direct map; the gaps between the early map and the fixmap are
+/// [`Region::Unmapped`] and left out). Ascending, not overlapping.
+pub const KERNEL_SPACE_MAP: [RegionSpan; 8] = [
+    RegionSpan {
+        region: Region::NullPage,
+        label: "null page",
+        start: 0,
+        end: PAGE_SIZE as u64,
+        what: "never mapped",
+    },
+    RegionSpan {
+        region: Region::Low,
+        label: "low",
+        start: PAGE_SIZE,
+        end: PAGE_OFFSET as u64,
+        what: "nothing (no identity map, no user space)",
+    },
+    RegionSpan {
+        region: Region::DirectMap,
+        label: "direct map",
+        start: PAGE_OFFSET,
+        end: DIRECT_MAP_MAX_END as u64,
+        what: "lowmem at PAGE_OFFSET + physical",
+    },
+    RegionSpan {
+        region: Region::AboveDirectMap,
+        label: "vmalloc gap",
+        start: DIRECT_MAP_MAX_END,
+        end: VMALLOC_START as u64,
+        what: "VMALLOC_OFFSET, never mapped",
+    },
+    RegionSpan {
+        region: Region::Vmalloc,
+        label: "vmalloc",
+        start: VMALLOC_START,
+        end: VMALLOC_END as u64,
+        what: "vmalloc(), demand-paged areas",
+    },
+    RegionSpan {
+        region: Region::Pkmap,
+        label: "pkmap",
+        start: PKMAP_BASE,
+        end: PKMAP_END as u64,
+        what: "kmap() of HighMem, one page table",
+    },
+    RegionSpan {
+        region: Region::EarlyMap,
+        label: "early map",
+        start: EARLY_MAP_BASE,
+        end: EARLY_MAP_BASE as u64 + (EARLY_MAP_PAGES * PAGE_SIZE) as u64,
+        what: "boot information, read-only, until checked",
+    },
+    RegionSpan {
+        region: Region::Fixmap,
+        label: "fixmap",
+        start: FIXADDR_START,
+        end: FIXADDR_TOP as u64,
+        what: "kmap_local slots, one page table",
+    },
+];
+
+#[cfg(test)]
+mod region_map_tests {
+    use super::*;
+
+    /// Every span's first and last address classify as its region, and the
+    /// spans ascend without overlapping.
+    #[test]
+    fn kernel_space_map_agrees_with_region_of() {
+        let l = KernelLayout {
+            sections: [("none", 0, 0); 5],
+            stack_guard: (0, 0),
+            direct_map_end: DIRECT_MAP_MAX_END,
+        };
+        let mut prev_end = 0;
+        for s in KERNEL_SPACE_MAP {
+            assert!(u64::from(s.start) >= prev_end, "{} overlaps", s.label);
+            assert!(u64::from(s.start) < s.end, "{} is empty", s.label);
+            assert_eq!(region_of(s.start, &l), s.region, "{}", s.label);
+            assert_eq!(region_of((s.end - 1) as u32, &l), s.region, "{}", s.label);
+            prev_end = s.end;
+        }
+    }
+}
+
 /// The run-time facts [`region_of`] needs besides the constants above.
 #[derive(Clone, Copy, Debug)]
 pub struct KernelLayout {

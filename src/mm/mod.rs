@@ -2,7 +2,7 @@
 //! memblock, the buddy allocator, final paging and kmap, kmalloc and
 //! vmalloc.
 //!
-//! Boot order (the same sequence of calls as in `kernel_entry`):
+//! Boot order (the same sequence as `kernel_entry`'s stages in `init`):
 //! 1. `boot/entry.S`: temporary page directory mapping physical
 //!    `[0x1000, BOOT_MAP_LIMIT)` at identity and at `PAGE_OFFSET`, paging on,
 //!    higher half.
@@ -13,8 +13,9 @@
 //!    MiB, the kernel image, the boot information and the modules become its
 //!    `reserved`; `mem=` trims. From here on memblock serves every
 //!    allocation, below its `current_limit` (the boot direct map).
-//! 4. [`buddy`]: `mem_map` ([`page::Page`], 8 bytes per frame) is allocated
-//!    from memblock, the [`zone`]s are laid out, and
+//! 4. [`buddy`]: `mem_map` ([`page::Page`], 8 bytes per frame, one per pfn
+//!    below [`setup::max_pfn`]) is allocated from memblock
+//!    ([`setup::alloc_mem_map`]), the [`zone`]s are laid out, and
 //!    [`setup::buddy_handoff`] releases memblock's free memory to the buddy
 //!    allocator (Linux `memblock_free_all()`), checks `managed = present -
 //!    reserved` per zone, and computes the watermarks. memblock retires;
@@ -22,13 +23,16 @@
 //! 5. [`paging`]: the final page directory, built from buddy pages by
 //!    `arch::x86::paging::paging_init` (the direct map of low memory at
 //!    `PAGE_OFFSET`, read-only kernel text, the pkmap and fixmap tables),
-//!    replaces the boot one; every later mapping change goes through
+//!    replaces the boot one (the switch is finished by
+//!    `init::memory::paging_init`: the double-fault TSS's CR3 and
+//!    `arch::x86::highmem::init`); every later mapping change goes through
 //!    [`paging::AddressSpace`] and returns a TLB flush token. HighMem frames
 //!    are reached through [`highmem`]'s kmap slots.
 //! 6. [`slab`]: kmalloc. Eleven size-class caches carve slabs out of buddy
 //!    pages (reached through the direct map), larger requests get whole
-//!    pages; Rust's global allocator sits on top. [`vmalloc`] hands out
-//!    ranges of the vmalloc region, mapped at once or on first touch.
+//!    pages; Rust's global allocator sits on top (`runtime::kmalloc`).
+//!    [`vmalloc`] hands out ranges of the vmalloc region, mapped at once or
+//!    on first touch (`runtime::vmalloc`).
 
 pub mod buddy;
 pub mod early_map;

@@ -12,8 +12,9 @@
 //! [`PhysMem`], so fixture tests run it on the host.
 
 use super::buddy::BuddyAllocator;
-use super::layout::PAGE_SIZE;
+use super::layout::{PAGE_SHIFT, PAGE_SIZE};
 use super::memblock::{Memblock, MemblockError, PhysMem};
+use super::page::Page;
 use super::zone::{MAX_DMA_PFN, MAX_NR_ZONES, ZoneType};
 use crate::boot_info::memmap::{self, SanitizedMap, UsableRam};
 use crate::boot_info::{self, BootInfo, MemoryMapEntry};
@@ -385,6 +386,77 @@ pub fn buddy_handoff(
         }
     }
     Ok(accounts)
+}
+
+/// `max_pfn` (Linux's name): one past the last page frame of RAM memblock
+/// knows, i.e. the end of its last `memory` region in pages, rounded down; 0
+/// for an empty memblock. `mem_map` holds one [`Page`] per pfn below it.
+pub fn max_pfn(memblock: &Memblock) -> u32 {
+    memblock
+        .memory
+        .regions()
+        .last()
+        .map_or(0, |r| r.end() >> PAGE_SHIFT) as u32
+}
+
+/// Where [`alloc_mem_map`] put `mem_map`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemMap {
+    /// Physical address of the first descriptor, page-aligned.
+    pub pa: u64,
+    /// Descriptors: one per pfn in `[0, max_pfn)`.
+    pub nr_pages: u32,
+    /// Bytes per descriptor (`size_of::<Page>()`).
+    pub desc_size: u32,
+}
+
+impl MemMap {
+    /// Size of the array in bytes.
+    pub fn bytes(&self) -> u64 {
+        u64::from(self.nr_pages) * u64::from(self.desc_size)
+    }
+}
+
+/// [`alloc_mem_map`] failed: memblock had no room for the array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemMapError {
+    /// The array's size in bytes.
+    pub bytes: u64,
+    /// Why memblock refused.
+    pub error: MemblockError,
+}
+
+impl core::fmt::Display for MemMapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "cannot allocate mem_map ({} bytes): {}",
+            self.bytes, self.error
+        )
+    }
+}
+
+/// Allocates (zeroed, page-aligned, anywhere below memblock's current
+/// limit) `mem_map`, one [`Page`] descriptor per pfn in `[0, max_pfn)`
+/// (Linux `alloc_node_mem_map()`). The range stays reserved for good.
+///
+/// # Errors
+/// [`MemMapError`] if memblock cannot allocate `max_pfn * 8` bytes.
+pub fn alloc_mem_map(
+    memblock: &mut Memblock,
+    max_pfn: u32,
+    mem: &mut impl PhysMem,
+) -> Result<MemMap, MemMapError> {
+    let desc_size = core::mem::size_of::<Page>() as u32;
+    let bytes = u64::from(max_pfn) * u64::from(desc_size);
+    let pa = memblock
+        .alloc_range(bytes, u64::from(PAGE_SIZE), 0, u64::MAX, mem)
+        .map_err(|error| MemMapError { bytes, error })?;
+    Ok(MemMap {
+        pa,
+        nr_pages: max_pfn,
+        desc_size,
+    })
 }
 
 #[cfg(test)]

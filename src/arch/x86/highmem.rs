@@ -14,29 +14,109 @@
 //!
 //! Every PTE change goes through `crate::mm::paging::set_pte`, whose flush
 //! token is executed right away.
+//!
+//! This module also owns the live direct map's extent ([`in_direct_map`],
+//! [`is_final`]) and [`KernelPtMem`], the page-table memory every live page
+//! table is written through: both decide between the direct map and a
+//! temporary slot, so they sit below `paging`, which uses them.
 
 use super::early_map::with_temp_mapping;
-use super::paging::{ArchTlb, KernelPtMem, in_direct_map, is_final};
+use super::tlb::ArchTlb;
 use crate::mm::highmem::{KmapError, KmapHeld, Kmapped, Pkmap};
-use crate::mm::layout::{FIX_KMAP_BEGIN, KM_SLOTS, PAGE_SHIFT, fix_to_virt, phys_to_virt};
-use crate::mm::paging::{PAddr, PTEntry, PTFlags, VAddr, set_pte};
-use portable_atomic::{AtomicU32, Ordering};
+use crate::mm::layout::{
+    BOOT_MAP_LIMIT, FIX_KMAP_BEGIN, KM_SLOTS, PAGE_SHIFT, PAGE_SIZE, fix_to_virt, phys_to_virt,
+};
+use crate::mm::paging::{PAddr, PTEntry, PTFlags, PageTableMemory, Table, VAddr, set_pte};
+use portable_atomic::{AtomicBool, AtomicU32, Ordering};
 use spin::Mutex;
+
+/// End of the live direct map, as a pfn: the boot map's 16 MiB until
+/// [`init`], `max_low_pfn` after.
+static DIRECT_MAP_END_PFN: AtomicU32 = AtomicU32::new(BOOT_MAP_LIMIT >> PAGE_SHIFT);
+/// Set by [`init`], once the final page directory is loaded.
+static FINAL: AtomicBool = AtomicBool::new(false);
 
 static PKMAP: Mutex<Pkmap> = Mutex::new(Pkmap::new());
 /// Physical addresses of the pkmap and fixmap page tables (0 before
-/// `paging::paging_init`).
+/// [`init`]).
 static PKMAP_PT: AtomicU32 = AtomicU32::new(0);
 static FIXMAP_PT: AtomicU32 = AtomicU32::new(0);
 /// `kmap_local` slots in use (they nest like a stack).
 static KM_DEPTH: AtomicU32 = AtomicU32::new(0);
 static KUNMAP_ERRORS: AtomicU32 = AtomicU32::new(0);
 
-/// Records the page tables `paging_init` made for the pkmap window and the
-/// fixmap (physical addresses).
-pub(super) fn init(pkmap_pt: u32, fixmap_pt: u32) {
+/// Records the final page directory's direct map end (a pfn) and the page
+/// tables `paging::paging_init` made for the pkmap window and the fixmap
+/// (physical addresses); from here on HighMem frames get pkmap and fixmap
+/// slots.
+///
+/// # Panics
+/// On a second call.
+pub fn init(direct_map_end_pfn: u32, pkmap_pt: u32, fixmap_pt: u32) {
+    assert!(!is_final(), "highmem::init called twice");
+    DIRECT_MAP_END_PFN.store(direct_map_end_pfn, Ordering::Relaxed);
     PKMAP_PT.store(pkmap_pt, Ordering::Relaxed);
     FIXMAP_PT.store(fixmap_pt, Ordering::Relaxed);
+    FINAL.store(true, Ordering::Relaxed);
+}
+
+/// First pfn past the live direct map.
+pub fn direct_map_end_pfn() -> u32 {
+    DIRECT_MAP_END_PFN.load(Ordering::Relaxed)
+}
+
+/// Whether the final page directory is in use ([`init`] was called).
+pub fn is_final() -> bool {
+    FINAL.load(Ordering::Relaxed)
+}
+
+/// Whether frame `pfn` lies in the live direct map's range (the stack guard
+/// page's frame too, although it is the one hole besides page 0).
+pub fn in_direct_map(pfn: u32) -> bool {
+    (1..direct_map_end_pfn()).contains(&pfn)
+}
+
+/// Page-table memory as the kernel reaches it.
+///
+/// `PageTableMemory` is a safe trait (the paging logic is pure), but this
+/// implementation writes wherever it is told, so only `unsafe`
+/// [`KernelPtMem::new`] makes one.
+pub struct KernelPtMem {
+    _private: (),
+}
+
+impl KernelPtMem {
+    /// # Safety
+    /// Pass it only page-table frames: the current page directory, frames
+    /// the page-table code allocated as tables, and the boot stub's tables.
+    /// Nothing else may hold a Rust reference into them.
+    pub unsafe fn new() -> Self {
+        KernelPtMem { _private: () }
+    }
+}
+
+impl PageTableMemory for KernelPtMem {
+    fn with_table<R>(&mut self, table: PAddr, f: impl FnOnce(&mut Table) -> R) -> R {
+        let pfn = table.as_u32() >> PAGE_SHIFT;
+        assert!(
+            table.as_u32().is_multiple_of(PAGE_SIZE),
+            "page table at {:#x} is not page-aligned",
+            table.as_u32()
+        );
+        if in_direct_map(pfn) {
+            let va = phys_to_virt(table.as_u32());
+            // SAFETY: the frame is in the live direct map (checked), mapped
+            // writable; it is a page-table frame (KernelPtMem::new's
+            // contract), so no other reference to it exists during `f`.
+            f(unsafe { &mut *(va as *mut Table) })
+        } else {
+            kmap_local(pfn, |ptr| {
+                // SAFETY: `ptr` maps the page-table frame writable for this
+                // closure; exclusive as above.
+                f(unsafe { &mut *(ptr as *mut Table) })
+            })
+        }
+    }
 }
 
 fn pte(pfn: u32) -> PTEntry {

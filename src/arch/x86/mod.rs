@@ -1,5 +1,13 @@
 //! i386: serial port, descriptor tables, exceptions, CPU identification,
-//! TLB invalidation, the early map window and the exit paths.
+//! TLB invalidation, the early map window, the live page tables (final
+//! paging, kmap), memory probes, deliberate faults and the exit paths.
+//!
+//! Every file here touches the hardware: inline assembly, port I/O, control
+//! or descriptor registers, or the live page tables
+//! (`tests/structure/check.sh` checks it, and that no two files here import
+//! each other in a circle). Import order, lowest first: `serial`, `exit`,
+//! `sync`, `cpu`, `gdt`, `tlb`, `early_map`, `highmem` (the live direct
+//! map's extent, `KernelPtMem`), `paging`, `probe`, `idt`, `fault`.
 //!
 //! Every `unsafe` block in this directory carries a `// SAFETY:` comment;
 //! functions that cannot break memory safety whatever their arguments
@@ -8,20 +16,17 @@
 //! `# Safety` section.
 
 pub mod cpu;
-pub mod direct_map;
 pub mod early_map;
 pub mod exit;
+pub mod fault;
 pub mod gdt;
 pub mod highmem;
 pub mod idt;
-pub mod kmalloc;
 pub mod paging;
 pub mod probe;
-pub mod selftest;
 pub mod serial;
 pub mod sync;
 pub mod tlb;
-pub mod vmalloc;
 
 unsafe extern "C" {
     // Linker-script and boot-stub symbols; only their addresses are used.
@@ -41,6 +46,8 @@ unsafe extern "C" {
     static boot_stack_bottom: u8;
     static boot_stack_top: u8;
     static boot_page_directory: u8;
+    // `kernel_entry` in src/main.rs, by its symbol.
+    static kernel_entry: u8;
 }
 
 /// A named `[start, end)` range of the kernel image, virtual addresses.
@@ -123,4 +130,9 @@ pub fn boot_stack() -> (u32, u32, u32) {
 /// Virtual address of the boot page directory (`boot/entry.S`).
 pub fn boot_page_directory_va() -> u32 {
     sym!(boot_page_directory)
+}
+
+/// Address of `kernel_entry` (src/main.rs), the Rust entry point.
+pub fn kernel_entry_va() -> u32 {
+    sym!(kernel_entry)
 }

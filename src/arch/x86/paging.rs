@@ -5,10 +5,10 @@
 //!
 //! The page-table logic is `crate::mm::paging` (pure, host-tested); this
 //! module supplies its three interfaces:
-//! - [`KernelPtMem`]: page-table frames through the direct map, or through
-//!   a temporary mapping for frames the boot map does not reach yet;
+//! - `highmem::KernelPtMem`: page-table frames through the direct map, or
+//!   through a temporary mapping for frames the direct map does not reach;
 //! - the buddy allocator as the `FrameSource`;
-//! - [`ArchTlb`]: `invlpg` or a CR3 reload (see [`super::tlb`]).
+//! - `tlb::ArchTlb`: `invlpg` or a CR3 reload.
 //!
 //! What the final page directory holds, and what it leaves out:
 //! - the direct map: physical `[0, max_low_pfn)` at `PAGE_OFFSET`, except
@@ -22,18 +22,20 @@
 //! No global pages: a CR3 reload must be able to flush everything, and a 386
 //! or 486 has no CR4.PGE anyway.
 
-use super::{boot_stack, cpu, highmem, idt, image_sections, tlb};
+use super::highmem::{KernelPtMem, direct_map_end_pfn, in_direct_map};
+use super::tlb::ArchTlb;
+use super::{boot_stack, cpu, image_sections};
 use crate::cpu_info::CpuInfo;
 use crate::mm::buddy::BuddyAllocator;
 use crate::mm::layout::{
-    self, BOOT_MAP_LIMIT, EARLY_MAP_BASE, FIXADDR_START, KernelLayout, PAGE_OFFSET, PAGE_SHIFT,
-    PAGE_SIZE, PKMAP_BASE, phys_to_virt, virt_to_phys,
+    self, EARLY_MAP_BASE, FIXADDR_START, KernelLayout, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE,
+    PKMAP_BASE, phys_to_virt, virt_to_phys,
 };
 use crate::mm::paging::{
-    AddressSpace, DumpRange, MapError, PAddr, PTFlags, PageTableMemory, Table, TlbFlush,
-    TlbFlusher, VAddr, Walk,
+    AddressSpace, DumpRange, MapError, PAddr, PTFlags, PageTableMemory, Table, TlbFlush, VAddr,
+    Walk,
 };
-use portable_atomic::{AtomicBool, AtomicU32, Ordering};
+use portable_atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 
 unsafe extern "C" {
@@ -41,36 +43,15 @@ unsafe extern "C" {
     static boot_early_map_table: u8;
 }
 
-/// End of the live direct map, as a pfn: the boot map's 16 MiB until
-/// [`paging_init`], `max_low_pfn` after.
-static DIRECT_MAP_END_PFN: AtomicU32 = AtomicU32::new(BOOT_MAP_LIMIT >> PAGE_SHIFT);
-/// Set once the final page directory is loaded.
-static FINAL: AtomicBool = AtomicBool::new(false);
 /// Whether CR0.WP was set (read-only pages bind the kernel too).
 static WP_ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// The kernel address space, once [`paging_init`] has built it.
 static KERNEL_SPACE: Mutex<Option<AddressSpace>> = Mutex::new(None);
 
-/// First pfn past the live direct map.
-pub fn direct_map_end_pfn() -> u32 {
-    DIRECT_MAP_END_PFN.load(Ordering::Relaxed)
-}
-
-/// Whether the final page directory is in use.
-pub fn is_final() -> bool {
-    FINAL.load(Ordering::Relaxed)
-}
-
 /// Whether CR0.WP is set, so that kernel writes to read-only pages fault.
 pub fn write_protect_enabled() -> bool {
     WP_ENABLED.load(Ordering::Relaxed)
-}
-
-/// Whether frame `pfn` lies in the live direct map's range (the stack guard
-/// page's frame too, although it is the one hole besides page 0).
-pub fn in_direct_map(pfn: u32) -> bool {
-    (1..direct_map_end_pfn()).contains(&pfn)
 }
 
 /// The address-space facts fault reports name regions with.
@@ -80,66 +61,6 @@ pub fn kernel_layout() -> KernelLayout {
         sections: image_sections().map(|s| (s.name, s.start, s.end)),
         stack_guard: (guard, bottom),
         direct_map_end: PAGE_OFFSET + (direct_map_end_pfn() << PAGE_SHIFT),
-    }
-}
-
-/// Page-table memory as the kernel reaches it.
-///
-/// `PageTableMemory` is a safe trait (the paging logic is pure), but this
-/// implementation writes wherever it is told, so only `unsafe`
-/// [`KernelPtMem::new`] makes one.
-pub struct KernelPtMem {
-    _private: (),
-}
-
-impl KernelPtMem {
-    /// # Safety
-    /// Pass it only page-table frames: the current page directory, frames
-    /// the page-table code allocated as tables, and the boot stub's tables.
-    /// Nothing else may hold a Rust reference into them.
-    pub unsafe fn new() -> Self {
-        KernelPtMem { _private: () }
-    }
-}
-
-impl PageTableMemory for KernelPtMem {
-    fn with_table<R>(&mut self, table: PAddr, f: impl FnOnce(&mut Table) -> R) -> R {
-        let pfn = table.as_u32() >> PAGE_SHIFT;
-        assert!(
-            table.as_u32().is_multiple_of(PAGE_SIZE),
-            "page table at {:#x} is not page-aligned",
-            table.as_u32()
-        );
-        if in_direct_map(pfn) {
-            let va = phys_to_virt(table.as_u32());
-            // SAFETY: the frame is in the live direct map (checked), mapped
-            // writable; it is a page-table frame (KernelPtMem::new's
-            // contract), so no other reference to it exists during `f`.
-            f(unsafe { &mut *(va as *mut Table) })
-        } else {
-            highmem::kmap_local(pfn, |ptr| {
-                // SAFETY: `ptr` maps the page-table frame writable for this
-                // closure; exclusive as above.
-                f(unsafe { &mut *(ptr as *mut Table) })
-            })
-        }
-    }
-}
-
-/// The CPU's TLB, flushed as [`tlb::init`] chose.
-pub struct ArchTlb;
-
-impl TlbFlusher for ArchTlb {
-    fn flush_page(&mut self, va: VAddr) {
-        tlb::flush_tlb_one(va.as_u32());
-    }
-
-    fn flush_all(&mut self) {
-        tlb::flush_tlb_all();
-    }
-
-    fn has_invlpg(&self) -> bool {
-        tlb::uses_invlpg()
     }
 }
 
@@ -156,10 +77,20 @@ pub struct PagingReport {
     pub ro_pages: u32,
     /// Whether CR0.WP was set.
     pub wp: bool,
+    /// First pfn past the new direct map (`highmem::init` records it).
+    pub direct_map_end_pfn: u32,
+    /// Physical address of the pinned pkmap page table.
+    pub pkmap_pt: u32,
+    /// Physical address of the pinned fixmap page table.
+    pub fixmap_pt: u32,
 }
 
 /// Builds the final page directory, loads it, and sets CR0.WP where the CPU
 /// has it (Linux `paging_init`, `mark_rodata_ro`).
+///
+/// The caller finishes the switch: the double-fault task's CR3
+/// (`idt::set_double_fault_cr3`) and the new direct map's end and kmap
+/// tables (`highmem::init`), from the returned report.
 ///
 /// The direct map covers `[0, max(max_low_pfn, end of the kernel image))`,
 /// so that a `mem=` below the image's end cannot unmap the running kernel.
@@ -245,12 +176,6 @@ pub unsafe fn paging_init(
     // Loading CR3 flushes every (non-global) TLB entry; no global pages
     // exist.
     unsafe { cpu::write_cr3(pgd) };
-    // SAFETY: the new directory stays in use for good; the double-fault
-    // task must switch to it, not to the boot one.
-    unsafe { idt::set_double_fault_cr3(pgd) };
-    DIRECT_MAP_END_PFN.store(max_low_pfn, Ordering::Relaxed);
-    highmem::init(pkmap_pt.as_u32(), fixmap_pt.as_u32());
-    FINAL.store(true, Ordering::Relaxed);
 
     let wp = cpu.has_cr0_wp();
     if wp {
@@ -266,6 +191,9 @@ pub unsafe fn paging_init(
         direct_pages,
         ro_pages,
         wp,
+        direct_map_end_pfn: max_low_pfn,
+        pkmap_pt: pkmap_pt.as_u32(),
+        fixmap_pt: fixmap_pt.as_u32(),
     };
     *KERNEL_SPACE.lock() = Some(space);
     report

@@ -9,7 +9,6 @@
 //! exit with "faulted" in EAX instead of panicking. A fault anywhere else
 //! stays fatal.
 
-use super::idt::TrapFrame;
 use crate::trap::PageFaultError;
 use portable_atomic::{AtomicU32, Ordering};
 
@@ -119,9 +118,23 @@ pub unsafe fn probe_write_u8(va: u32, value: u8) -> Result<(), ProbeFault> {
     }
 }
 
-/// Called by the page-fault handler: if the fault is a probe's, records it,
-/// makes the probe return 1, and returns `true` (resume).
-pub fn fixup(frame: &mut TrapFrame, cr2: u32) -> bool {
+/// Where a probe resumes after its fault: the exception handler sets the
+/// interrupted EIP and EAX to these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// The probe's exit label.
+    pub eip: u32,
+    /// The probe's return value: 1, "faulted".
+    pub eax: u32,
+}
+
+/// Called by the page-fault handler with the faulting `eip`, the #PF
+/// `error_code` and `cr2`: if the fault is a probe's, records it and says
+/// where the probe resumes (Linux `fixup_exception()`); `None` otherwise.
+///
+/// Takes plain registers rather than the trap frame so that this module does
+/// not depend on `idt`, which calls it.
+pub fn fixup(eip: u32, error_code: u32, cr2: u32) -> Option<Resume> {
     // Taking the address of an extern static never reads it.
     let table = [
         (
@@ -133,13 +146,9 @@ pub fn fixup(frame: &mut TrapFrame, cr2: u32) -> bool {
             core::ptr::addr_of!(kernel_probe_write_exit) as u32,
         ),
     ];
-    let Some(&(insn, exit)) = table.iter().find(|(insn, _)| *insn == frame.eip) else {
-        return false;
-    };
+    let &(insn, exit) = table.iter().find(|(insn, _)| *insn == eip)?;
     LAST_CR2.store(cr2, Ordering::SeqCst);
-    LAST_ERROR.store(frame.error_code, Ordering::SeqCst);
+    LAST_ERROR.store(error_code, Ordering::SeqCst);
     LAST_EIP.store(insn, Ordering::SeqCst);
-    frame.eip = exit;
-    frame.eax = 1;
-    true
+    Some(Resume { eip: exit, eax: 1 })
 }

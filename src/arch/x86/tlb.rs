@@ -16,6 +16,7 @@
 
 use crate::cmdline::TlbMode;
 use crate::cpu_info::CpuInfo;
+use crate::mm::paging::{TlbFlusher, VAddr};
 use portable_atomic::{AtomicBool, AtomicU32, Ordering};
 
 static USE_INVLPG: AtomicBool = AtomicBool::new(false);
@@ -92,4 +93,22 @@ pub fn flush_counts() -> (u32, u32) {
         NR_INVLPG.load(Ordering::Relaxed),
         NR_CR3_RELOAD.load(Ordering::Relaxed),
     )
+}
+
+/// The CPU's TLB as the page-table code's [`TlbFlusher`], flushed as
+/// [`init`] chose.
+pub struct ArchTlb;
+
+impl TlbFlusher for ArchTlb {
+    fn flush_page(&mut self, va: VAddr) {
+        flush_tlb_one(va.as_u32());
+    }
+
+    fn flush_all(&mut self) {
+        flush_tlb_all();
+    }
+
+    fn has_invlpg(&self) -> bool {
+        uses_invlpg()
+    }
 }

@@ -3,15 +3,15 @@
 //! `selftest: <name> ... ok` line; a failure takes the fatal path with a
 //! `PANIC:` line naming the test and what it saw.
 
-use super::direct_map::BootDirectMap;
-use super::early_map::with_temp_mapping;
-use super::{boot_page_directory_va, boot_stack, cpu, early_map, idt, tlb};
+use crate::arch::x86::early_map::with_temp_mapping;
+use crate::arch::x86::{boot_page_directory_va, boot_stack, cpu, early_map, exit, idt, tlb};
 use crate::mm::buddy::BuddyAllocator;
 use crate::mm::gfp::{GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, Gfp};
 use crate::mm::layout::{PAGE_OFFSET, align_up, pdx, phys_to_virt, ptx, virt_to_phys};
 use crate::mm::memblock::Memblock;
 use crate::mm::page::PageFlags;
 use crate::mm::zone::{MAX_DMA_PFN, ZoneType};
+use crate::runtime::direct_map::BootDirectMap;
 use log::{info, warn};
 
 mod kmem;
@@ -37,7 +37,7 @@ pub fn run() -> u32 {
     for (name, test) in tests {
         match test() {
             Ok(()) => info!(target: "selftest", "{name} ... ok"),
-            Err(why) => super::exit::fatal(format_args!("selftest '{name}' failed: {why}")),
+            Err(why) => exit::fatal(format_args!("selftest '{name}' failed: {why}")),
         }
     }
     tests.len() as u32
@@ -159,7 +159,7 @@ pub fn memblock(memblock: &mut Memblock, phys: &mut BootDirectMap) -> u32 {
     for (name, test) in tests {
         match test(memblock, phys) {
             Ok(()) => info!(target: "selftest", "{name} ... ok"),
-            Err(why) => super::exit::fatal(format_args!("selftest '{name}' failed: {why}")),
+            Err(why) => exit::fatal(format_args!("selftest '{name}' failed: {why}")),
         }
     }
     tests.len() as u32
@@ -259,7 +259,7 @@ pub fn buddy(b: &mut BuddyAllocator<'static>) -> u32 {
     for (name, test) in tests {
         match test(b) {
             Ok(()) => info!(target: "selftest", "{name} ... ok"),
-            Err(why) => super::exit::fatal(format_args!("selftest '{name}' failed: {why}")),
+            Err(why) => exit::fatal(format_args!("selftest '{name}' failed: {why}")),
         }
     }
     tests.len() as u32

@@ -14,7 +14,7 @@
 //! fault (vmalloc) is taken inside such a closure. That would deadlock;
 //! instead it panics naming the problem.
 
-use super::paging::direct_map_end_pfn;
+use crate::arch::x86::highmem::direct_map_end_pfn;
 use crate::mm::buddy::BuddyAllocator;
 use crate::mm::gfp::{GFP_KERNEL, Gfp};
 use crate::mm::layout::{PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE};
@@ -42,7 +42,7 @@ static MM: Mutex<Option<Mm>> = Mutex::new(None);
 /// of all low memory).
 pub fn kmem_init(buddy: BuddyAllocator<'static>, debug: bool) {
     assert!(
-        super::paging::is_final(),
+        crate::arch::x86::highmem::is_final(),
         "kmem_init before the final page directory"
     );
     let mut mm = MM.lock();
@@ -90,6 +90,10 @@ fn dm() -> DirectMap {
     DirectMap(())
 }
 
+#[allow(
+    unsafe_code,
+    reason = "slab words and objects read and written through the direct map"
+)]
 impl SlabMemory for DirectMap {
     #[inline]
     fn page_address(&self, pfn: u32) -> usize {
@@ -204,6 +208,7 @@ pub fn kzalloc(size: usize, gfp: Gfp) -> *mut u8 {
 /// Nothing may use the object after this call: kfree detects double frees
 /// and foreign pointers, not a use after free through another reference
 /// (such as a `Box` that still owns the object).
+#[allow(unsafe_code, reason = "callers promise no use after free")]
 pub unsafe fn kfree(ptr: *mut u8) -> Result<(), KmallocError> {
     kmem_call(|mm| mm.kmalloc.kfree(&mut mm.buddy, &mut dm(), ptr as usize))
 }
@@ -225,6 +230,7 @@ pub fn ksize(ptr: *mut u8) -> Result<usize, KmallocError> {
 /// # Safety
 /// As [`kfree`]: once the object has moved, the old pointer must not be
 /// used.
+#[allow(unsafe_code, reason = "callers promise no use of the old pointer")]
 pub unsafe fn krealloc(ptr: *mut u8, new_size: usize, gfp: Gfp) -> Result<*mut u8, KmallocError> {
     kmem_call(|mm| {
         mm.kmalloc
@@ -247,6 +253,7 @@ pub fn kmem_shrink() -> u32 {
 /// line.
 pub struct KernelAllocator;
 
+#[allow(unsafe_code, reason = "Rust's global allocator is an unsafe trait")]
 // SAFETY: every block returned is `layout.size()` bytes at least, aligned
 // to `layout.align()`, owned by the caller until `dealloc` (the slab and
 // page bookkeeping never hands out a live object twice); the lock
@@ -321,7 +328,7 @@ unsafe impl GlobalAlloc for KernelAllocator {
         .unwrap_or_else(|e| {
             // A bad pointer, not a lack of memory: say so, instead of
             // letting the alloc error handler blame the size.
-            super::exit::fatal(format_args!("realloc of {:#010x}: {e}", ptr as usize))
+            crate::arch::x86::exit::fatal(format_args!("realloc of {:#010x}: {e}", ptr as usize))
         })
         .map_or_else(|| alloc_failed(new_size, align), |a| a as *mut u8)
     }

@@ -3,15 +3,15 @@
 //! `slub_debug` layer is always on here, and the deliberate double free,
 //! red-zone overwrite and write-after-free are detected.
 
-use super::super::kmalloc::{self, with_mm};
-use super::super::paging;
-use super::super::vmalloc::{self, VmallocFailure, vmalloc, vmalloc_demand};
+use crate::arch::x86::paging;
 use crate::mm::gfp::GFP_KERNEL;
 use crate::mm::layout::{PAGE_SHIFT, PAGE_SIZE};
 use crate::mm::slab::{
     KMALLOC_SIZES, KmallocError, KmallocErrorKind, ZERO_SIZE_PTR, kmalloc_cache_name, kmalloc_index,
 };
 use crate::mm::vmalloc::VmArea;
+use crate::runtime::kmalloc::{self, with_mm};
+use crate::runtime::vmalloc::{self, VmallocFailure, vmalloc, vmalloc_demand};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -76,7 +76,9 @@ pub fn run() -> u32 {
     for (name, test) in tests {
         match test() {
             Ok(()) => info!(target: "selftest", "{name} ... ok"),
-            Err(why) => super::super::exit::fatal(format_args!("selftest '{name}' failed: {why}")),
+            Err(why) => {
+                crate::arch::x86::exit::fatal(format_args!("selftest '{name}' failed: {why}"))
+            }
         }
     }
     tests.len() as u32

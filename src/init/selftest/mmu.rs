@@ -3,9 +3,10 @@
 //! read-only pages (through the fault-tolerant probes), page-table
 //! accounting, the map API's errors, and kmap of HighMem pages.
 
-use super::super::highmem::{self, kmap, kmap_local, kunmap};
-use super::super::paging::{self, ArchTlb};
-use super::super::probe::{ProbeFault, probe_read, probe_write_u8};
+use crate::arch::x86::highmem::{self, kmap, kmap_local, kunmap};
+use crate::arch::x86::paging;
+use crate::arch::x86::probe::{ProbeFault, probe_read, probe_write_u8};
+use crate::arch::x86::tlb::ArchTlb;
 
 /// [`probe_read`] for the self-tests, which probe only RAM (the kernel, frames
 /// they own) and unmapped addresses.
@@ -14,7 +15,7 @@ fn probe(va: u32) -> Result<u32, ProbeFault> {
     // device memory, and no `&mut` to it is live.
     unsafe { probe_read(va) }
 }
-use super::super::{boot_stack, cpu, exit, tlb};
+use crate::arch::x86::{boot_stack, cpu, exit, tlb};
 use crate::mm::buddy::BuddyAllocator;
 use crate::mm::gfp::{GFP_HIGHUSER, GFP_KERNEL};
 use crate::mm::highmem::KmapError;
@@ -76,14 +77,14 @@ pub fn run(b: &mut Buddy) -> u32 {
 /// Logs a probe's fault: the decoded error code, the region, the walk.
 fn log_fault(what: &str, f: &ProbeFault) {
     info!(target: "selftest", "  {what}: #PF at {:#010x}: {} access ({})",
-        f.cr2, f.error, super::super::idt::describe_address(f.cr2));
+        f.cr2, f.error, crate::arch::x86::idt::describe_address(f.cr2));
     if let Some(w) = paging::walk_current(f.cr2) {
         info!(target: "selftest", "    page-table walk: {w}");
     }
 }
 
 fn final_directory(_: &mut Buddy) -> Result<(), &'static str> {
-    if !paging::is_final() {
+    if !highmem::is_final() {
         return Err("paging_init did not record the switch");
     }
     let identity = KERNEL_PHYS_BASE + 0x1000; // was identity-mapped at boot

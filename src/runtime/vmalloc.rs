@@ -25,9 +25,10 @@
 //! fails loudly instead of spinning for ever; and it does not log (a fault
 //! taken while a log line holds the serial port would wait for it).
 
-use super::idt;
 use super::kmalloc::{try_with_mm, with_mm};
-use super::paging::{self, ArchTlb};
+use crate::arch::x86::idt;
+use crate::arch::x86::paging;
+use crate::arch::x86::tlb::ArchTlb;
 use crate::mm::gfp::{GFP_HIGHUSER, Gfp};
 use crate::mm::layout::{PAGE_SHIFT, PAGE_SIZE, Region, VMALLOC_END, VMALLOC_START};
 use crate::mm::paging::{MapError, PTFlags};
@@ -132,6 +133,7 @@ pub fn vmalloc_demand(size: usize) -> Result<*mut u8, VmallocFailure> {
 ///
 /// # Safety
 /// Nothing may use the area's memory after this call.
+#[allow(unsafe_code, reason = "callers promise no use of the area after it")]
 pub unsafe fn vfree(addr: *mut u8) -> Result<VmArea, VmallocFailure> {
     let addr = addr as u32;
     let area = with_vmap(|v| v.find(addr).copied())

@@ -1,0 +1,165 @@
+//! The loader's data: reading the boot information through the early map
+//! window, refusing loader ranges that are not where they may be, the
+//! command-line copy, and the CRC-32 checksums that show the data survived
+//! memory initialisation (Linux: `setup_arch()`'s `early_memremap()` of the
+//! boot parameters, `boot_command_line`, `early_reserve_initrd()`'s checks).
+
+use crate::arch::x86::{self, early_map, exit::fatal, highmem};
+use crate::boot_info::{
+    BootInfo, BootInfoError, COMMAND_LINE_SIZE, MAX_BOOT_DATA, MAX_MODULES, Protocol, mb1, mb2,
+    multiboot2_total_size, ranges,
+};
+use crate::cmdline;
+use crate::mm::layout::{PAGE_SHIFT, PAGE_SIZE};
+use log::info;
+
+/// The command line, copied out of the loader's memory (Linux:
+/// `boot_command_line`), which later stages may reuse.
+static COMMAND_LINE: spin::Once<([u8; COMMAND_LINE_SIZE], cmdline::LossyCopy)> = spin::Once::new();
+
+/// The boot information the loader left at physical `info_pa`, announced by
+/// `magic` (EAX), parsed and with its ranges checked; a bad one ends the boot
+/// on the fatal path.
+pub fn read(magic: u32, info_pa: u32) -> BootInfo<'static> {
+    let protocol = Protocol::from_magic(magic).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    let boot = read_boot_info(protocol, info_pa)
+        .unwrap_or_else(|e| fatal(format_args!("{protocol} boot information: {e}")));
+    check_loader_ranges(&boot);
+    boot
+}
+
+/// Maps and parses the boot information through the early map window.
+fn read_boot_info(protocol: Protocol, info_pa: u32) -> Result<BootInfo<'static>, BootInfoError> {
+    let map = |pa: u32, len: usize| {
+        early_map::early_memremap_ro(u64::from(pa), len)
+            .map_err(|_| BootInfoError::Unmappable { pa, len })
+    };
+    match protocol {
+        Protocol::Multiboot2 => {
+            if !info_pa.is_multiple_of(8) {
+                return Err(BootInfoError::Misaligned {
+                    addr: info_pa,
+                    align: 8,
+                });
+            }
+            let total = multiboot2_total_size(map(info_pa, 8)?)?;
+            mb2::parse(info_pa, map(info_pa, total as usize)?)
+        }
+        Protocol::Multiboot1 => mb1::parse(info_pa, map),
+    }
+}
+
+/// Refuses the boot if a module or a loader structure is not in RAM or
+/// overlaps the kernel image (`boot_info::ranges`), before anything reads it.
+fn check_loader_ranges(boot: &BootInfo<'_>) {
+    let kernel = x86::image_sections().map(|s| ranges::KernelSection {
+        name: s.name,
+        base: u64::from(s.phys_start()),
+        end: u64::from(s.phys_start() + (s.end - s.start)),
+    });
+    if let Err(e) = ranges::check(boot, &boot.sanitized_map(), &kernel) {
+        fatal(format_args!("{} boot information: {e}", boot.protocol));
+    }
+}
+
+/// Copies the loader's command-line bytes into [`COMMAND_LINE`] as UTF-8
+/// (`cmdline::copy_lossy`: bytes that are not UTF-8 replaced, cut to fit).
+pub fn save_command_line(raw: &[u8]) -> (&'static str, cmdline::LossyCopy) {
+    let (buf, copy) = COMMAND_LINE.call_once(|| {
+        let mut buf = [0u8; COMMAND_LINE_SIZE];
+        let copy = cmdline::copy_lossy(raw, &mut buf[..COMMAND_LINE_SIZE - 1]);
+        (buf, copy)
+    });
+    (core::str::from_utf8(&buf[..copy.len]).unwrap_or(""), *copy)
+}
+
+/// CRC-32 (ISO-HDLC, as zlib and gzip compute it) of physical
+/// `[pa, pa + len)`, reading every `step`-th page of it
+/// (`ranges::checksum_step`: every page up to 16 MiB), a page at a time
+/// through `kmap_local` (the direct map where it reaches, else a temporary
+/// mapping), so a module of any size can be checked without filling the
+/// early map window.
+#[allow(unsafe_code, reason = "reads loader data through a temporary mapping")]
+fn crc32_phys(pa: u64, len: u64, step: u64) -> u32 {
+    const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    let mut digest = CRC32.digest();
+    let end = pa + len;
+    let mut at = pa;
+    let mut index = 0;
+    while at < end {
+        let page = at & !u64::from(PAGE_SIZE - 1);
+        let chunk_end = end.min(page + u64::from(PAGE_SIZE));
+        let (offset, n) = ((at - page) as usize, (chunk_end - at) as usize);
+        if index % step == 0 {
+            highmem::kmap_local((page >> PAGE_SHIFT) as u32, |ptr| {
+                // SAFETY: `ptr` maps the frame for this closure; the bytes
+                // are loader data in RAM (checked by `check_loader_ranges`)
+                // that nothing writes (reserved in memblock).
+                digest.update(unsafe { core::slice::from_raw_parts(ptr.add(offset), n) });
+            });
+        }
+        at = chunk_end;
+        index += 1;
+    }
+    digest.finalize()
+}
+
+/// Checksums of the loader's data (boot information, then modules), taken
+/// before memory initialisation and compared after it.
+pub type BootChecksums = heapless::Vec<u32, { MAX_BOOT_DATA + MAX_MODULES }>;
+
+/// CRC-32 of every loader range (`ranges::loader_ranges`: the loader's
+/// structures, then the modules), large ones sampled; with `log`, says what
+/// is read.
+pub fn checksums(boot: &BootInfo<'_>, log: bool) -> BootChecksums {
+    let (mut bytes, mut read) = (0u64, 0u64);
+    let sums = ranges::loader_ranges(boot)
+        .map(|r| {
+            let len = r.end - r.base;
+            let step = ranges::checksum_step(r.base, len);
+            bytes += len;
+            read += len.div_ceil(step);
+            if log && step > 1 {
+                info!(target: "boot",
+                    "{r}: {} MiB, its CRC-32 reads one page in {step} (at most {} pages per range)",
+                    len >> 20, ranges::CHECKSUM_MAX_PAGES);
+            }
+            crc32_phys(r.base, len, step)
+        })
+        .collect();
+    if log {
+        info!(target: "boot",
+            "CRC-32 of {} loader ranges and {} modules: {bytes} bytes, about {} KiB read",
+            boot.boot_data.len(), boot.modules.len(), read.div_ceil(1024));
+    }
+    sums
+}
+
+/// Checks that the loader's data survived memory initialisation (against
+/// `before`, from [`checksums`]) and logs each module with its checksum;
+/// anything overwritten ends the boot on the fatal path.
+pub fn check_intact(boot: &BootInfo<'_>, before: &BootChecksums) {
+    let after = checksums(boot, false);
+    let n = boot.boot_data.len();
+    for (i, d) in boot.boot_data.iter().enumerate() {
+        if before[i] != after[i] {
+            fatal(format_args!(
+                "{} at {:#010x} was overwritten during memory initialisation",
+                d.what, d.base
+            ));
+        }
+    }
+    for (i, m) in boot.modules.iter().enumerate() {
+        let crc = after[n + i];
+        if before[n + i] != crc {
+            fatal(format_args!(
+                "module {i} '{}' was overwritten during memory initialisation",
+                m.string
+            ));
+        }
+        info!(target: "boot", "module {i} '{}' [{:#010x}-{:#010x}), {} bytes, crc32 {crc:#010x}: intact",
+            m.string, m.start, m.end, m.end - m.start);
+    }
+    info!(target: "boot", "boot information ({n} ranges) and {} modules intact after memory initialisation",
+        boot.modules.len());
+}
