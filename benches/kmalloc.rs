@@ -65,8 +65,10 @@ mod common;
 use common::{criterion_dir, mean_ns};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
+use kernel::addr::{Pfn, VirtAddr};
 use kernel::mm::buddy::BuddyAllocator;
 use kernel::mm::gfp::GFP_KERNEL;
+use kernel::mm::layout::PAGE_OFFSET;
 use kernel::mm::page::Page;
 use kernel::mm::slab::{Kmalloc, SlabMemory};
 use kernel::mm::zone::ZoneType;
@@ -193,9 +195,10 @@ impl Region {
     }
 }
 
-/// kmalloc's view of lowmem: page `pfn` at `base + (pfn << 12)`, read and
-/// written through raw pointers (the kernel's direct map in miniature).
-/// `base` is an exposed address of a [`Region`].
+/// kmalloc's view of lowmem: page `pfn` at the 32-bit kernel address
+/// `PAGE_OFFSET + (pfn << 12)`, which is host address `base + (pfn << 12)`,
+/// read and written through raw pointers (the kernel's direct map in
+/// miniature). `base` is an exposed address of a [`Region`].
 struct RawRam {
     base: usize,
     nr_pages: u32,
@@ -203,76 +206,78 @@ struct RawRam {
 
 impl RawRam {
     fn new(region: Region) -> RawRam {
+        let nr_pages = (region.len >> PAGE_SHIFT) as u32;
+        assert!(
+            u64::from(PAGE_OFFSET) + (u64::from(nr_pages) << PAGE_SHIFT) <= 1 << 32,
+            "region larger than the kernel half"
+        );
         RawRam {
             base: region.base.expose_provenance(),
-            nr_pages: (region.len >> PAGE_SHIFT) as u32,
+            nr_pages,
         }
     }
 
+    /// The host pointer for kernel address `addr`.
     #[inline(always)]
-    fn ptr<T>(addr: usize) -> *mut T {
-        ptr::with_exposed_provenance_mut(addr)
+    fn ptr<T>(&self, addr: VirtAddr) -> *mut T {
+        ptr::with_exposed_provenance_mut(self.base + (addr.0 - PAGE_OFFSET) as usize)
+    }
+
+    /// The kernel address of host pointer `p` (in the region).
+    #[inline(always)]
+    fn addr(&self, p: *mut u8) -> VirtAddr {
+        VirtAddr(PAGE_OFFSET + (p.addr() - self.base) as u32)
     }
 }
 
 // Every address kmalloc passes lies in a page of the region that it got
 // from the buddy allocator over `[0, nr_pages)` (`SlabMemory`'s contract),
-// words and `u32`s aligned as the trait says; the region is leaked, so valid
-// for the whole run, and only kmalloc touches it (the benchmarks never write
-// into objects), so no reference aliases these accesses.
+// `u32`s aligned as the trait says; the region is leaked, so valid for the
+// whole run, and only kmalloc touches it (the benchmarks never write into
+// objects), so no reference aliases these accesses.
 impl SlabMemory for RawRam {
     #[inline(always)]
-    fn page_address(&self, pfn: u32) -> usize {
-        self.base + ((pfn as usize) << PAGE_SHIFT)
+    fn page_address(&self, pfn: Pfn) -> VirtAddr {
+        VirtAddr(PAGE_OFFSET + (pfn.0 << PAGE_SHIFT))
     }
     #[inline(always)]
-    fn virt_to_pfn(&self, addr: usize) -> Option<u32> {
-        let off = addr.wrapping_sub(self.base);
-        (off < (self.nr_pages as usize) << PAGE_SHIFT).then_some((off >> PAGE_SHIFT) as u32)
+    fn virt_to_pfn(&self, addr: VirtAddr) -> Option<Pfn> {
+        let off = addr.0.wrapping_sub(PAGE_OFFSET);
+        (off < self.nr_pages << PAGE_SHIFT).then_some(Pfn(off >> PAGE_SHIFT))
     }
     #[inline(always)]
-    fn read_word(&self, addr: usize) -> usize {
-        // SAFETY: an aligned word in the region (see the impl's comment).
-        unsafe { Self::ptr::<usize>(addr).read() }
-    }
-    #[inline(always)]
-    fn write_word(&mut self, addr: usize, value: usize) {
-        // SAFETY: an aligned word in the region (see the impl's comment).
-        unsafe { Self::ptr::<usize>(addr).write(value) }
-    }
-    #[inline(always)]
-    fn read_u32(&self, addr: usize) -> u32 {
+    fn read_u32(&self, addr: VirtAddr) -> u32 {
         // SAFETY: an aligned `u32` in the region (see the impl's comment).
-        unsafe { Self::ptr::<u32>(addr).read() }
+        unsafe { self.ptr::<u32>(addr).read() }
     }
     #[inline(always)]
-    fn write_u32(&mut self, addr: usize, value: u32) {
+    fn write_u32(&mut self, addr: VirtAddr, value: u32) {
         // SAFETY: an aligned `u32` in the region (see the impl's comment).
-        unsafe { Self::ptr::<u32>(addr).write(value) }
+        unsafe { self.ptr::<u32>(addr).write(value) }
     }
     #[inline(always)]
-    fn read_u8(&self, addr: usize) -> u8 {
+    fn read_u8(&self, addr: VirtAddr) -> u8 {
         // SAFETY: a byte in the region (see the impl's comment).
-        unsafe { Self::ptr::<u8>(addr).read() }
+        unsafe { self.ptr::<u8>(addr).read() }
     }
     #[inline(always)]
-    fn fill(&mut self, addr: usize, len: usize, byte: u8) {
+    fn fill(&mut self, addr: VirtAddr, len: u32, byte: u8) {
         // SAFETY: `[addr, addr + len)` lies in the region (see the impl's
         // comment).
-        unsafe { Self::ptr::<u8>(addr).write_bytes(byte, len) }
+        unsafe { self.ptr::<u8>(addr).write_bytes(byte, len as usize) }
     }
     #[inline(always)]
-    fn find_mismatch(&self, addr: usize, len: usize, byte: u8) -> Option<usize> {
+    fn find_mismatch(&self, addr: VirtAddr, len: u32, byte: u8) -> Option<u32> {
         // SAFETY: `[addr, addr + len)` lies in the region (see the impl's
         // comment) and nothing writes to it while the slice lives.
-        let bytes = unsafe { slice::from_raw_parts(Self::ptr::<u8>(addr), len) };
-        bytes.iter().position(|&b| b != byte)
+        let bytes = unsafe { slice::from_raw_parts(self.ptr::<u8>(addr), len as usize) };
+        bytes.iter().position(|&b| b != byte).map(|i| i as u32)
     }
     #[inline(always)]
-    fn copy(&mut self, dst: usize, src: usize, len: usize) {
+    fn copy(&mut self, dst: VirtAddr, src: VirtAddr, len: u32) {
         // SAFETY: both ranges lie in the region (see the impl's comment)
         // and do not overlap (the trait's contract).
-        unsafe { ptr::copy_nonoverlapping(Self::ptr::<u8>(src), Self::ptr::<u8>(dst), len) }
+        unsafe { ptr::copy_nonoverlapping(self.ptr::<u8>(src), self.ptr::<u8>(dst), len as usize) }
     }
 }
 
@@ -366,14 +371,15 @@ impl Allocator for KmallocHeap<'_> {
             .km
             .kmalloc_aligned(&mut self.buddy, &mut self.ram, size, ALIGN, GFP_KERNEL)
             .expect("kmalloc: out of memory");
-        RawRam::ptr(addr)
+        self.ram.ptr(addr)
     }
     #[inline(always)]
     fn free(&mut self, ptr: *mut u8, size: usize) {
         // As GlobalAlloc::dealloc does: the Layout picks the cache, and the
         // object goes to its array cache.
+        let addr = self.ram.addr(ptr);
         self.km
-            .kfree_sized(&mut self.buddy, &mut self.ram, ptr.addr(), size, ALIGN)
+            .kfree_sized(&mut self.buddy, &mut self.ram, addr, size, ALIGN)
             .expect("kfree refused an object");
     }
     fn held_bytes(&mut self, _live: &[(*mut u8, u32)]) -> usize {
@@ -806,8 +812,9 @@ fn memory_stats(r: &Regions, script: &MixScript) -> (Vec<MixMemory>, KmallocMemo
     rows.push(m);
     let mut ksize = 0;
     for &(p, _) in &live {
+        let addr = k.ram.addr(p);
         ksize +=
-            k.km.ksize(&mut k.buddy, &mut k.ram, p.addr())
+            k.km.ksize(&mut k.buddy, &mut k.ram, addr)
                 .expect("ksize of a live object");
     }
     k.verify(false, "mix statistics");

@@ -15,6 +15,7 @@
 //! instead it panics naming the problem.
 
 use crate::arch::x86::highmem::direct_map_end_pfn;
+use crate::addr::{Pfn, VirtAddr};
 use crate::mm::buddy::BuddyAllocator;
 use crate::mm::gfp::{GFP_KERNEL, Gfp};
 use crate::mm::layout::{PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE};
@@ -96,65 +97,66 @@ fn dm() -> DirectMap {
 )]
 impl SlabMemory for DirectMap {
     #[inline]
-    fn page_address(&self, pfn: u32) -> usize {
-        (PAGE_OFFSET + (pfn << PAGE_SHIFT)) as usize
+    fn page_address(&self, pfn: Pfn) -> VirtAddr {
+        VirtAddr(PAGE_OFFSET + (pfn.0 << PAGE_SHIFT))
     }
 
     #[inline]
-    fn virt_to_pfn(&self, addr: usize) -> Option<u32> {
-        let pfn = (addr as u32).checked_sub(PAGE_OFFSET)? >> PAGE_SHIFT;
-        (pfn < direct_map_end_pfn()).then_some(pfn)
+    fn virt_to_pfn(&self, addr: VirtAddr) -> Option<Pfn> {
+        let pfn = addr.0.checked_sub(PAGE_OFFSET)? >> PAGE_SHIFT;
+        (pfn < direct_map_end_pfn()).then_some(Pfn(pfn))
     }
 
     #[inline]
-    fn read_word(&self, addr: usize) -> usize {
+    fn read_u32(&self, addr: VirtAddr) -> u32 {
         // SAFETY: kmalloc passes addresses inside pages it owns (slab
         // headers and objects), all in the live direct map, aligned.
-        unsafe { ptr::read_volatile(addr as *const usize) }
+        unsafe { ptr::read_volatile(addr.as_ptr::<u32>()) }
     }
 
     #[inline]
-    fn write_word(&mut self, addr: usize, value: usize) {
-        // SAFETY: as in `read_word`.
-        unsafe { ptr::write_volatile(addr as *mut usize, value) }
+    fn write_u32(&mut self, addr: VirtAddr, value: u32) {
+        // SAFETY: as in `read_u32`.
+        unsafe { ptr::write_volatile(addr.as_mut_ptr::<u32>(), value) }
     }
 
     #[inline]
-    fn read_u32(&self, addr: usize) -> u32 {
-        // SAFETY: as in `read_word`.
-        unsafe { ptr::read_volatile(addr as *const u32) }
+    fn read_u8(&self, addr: VirtAddr) -> u8 {
+        // SAFETY: as in `read_u32`.
+        unsafe { ptr::read_volatile(addr.as_ptr::<u8>()) }
     }
 
     #[inline]
-    fn write_u32(&mut self, addr: usize, value: u32) {
-        // SAFETY: as in `read_word`.
-        unsafe { ptr::write_volatile(addr as *mut u32, value) }
-    }
-
-    #[inline]
-    fn read_u8(&self, addr: usize) -> u8 {
-        // SAFETY: as in `read_word`.
-        unsafe { ptr::read_volatile(addr as *const u8) }
-    }
-
-    #[inline]
-    fn fill(&mut self, addr: usize, len: usize, byte: u8) {
+    fn fill(&mut self, addr: VirtAddr, len: u32, byte: u8) {
         // SAFETY: `[addr, addr + len)` lies in pages kmalloc owns.
-        unsafe { ptr::write_bytes(addr as *mut u8, byte, len) }
+        unsafe { ptr::write_bytes(addr.as_mut_ptr::<u8>(), byte, len as usize) }
     }
 
-    fn find_mismatch(&self, addr: usize, len: usize, byte: u8) -> Option<usize> {
+    fn find_mismatch(&self, addr: VirtAddr, len: u32, byte: u8) -> Option<u32> {
         // SAFETY: `[addr, addr + len)` lies in pages kmalloc owns; nothing
         // else runs during the check (one CPU, interrupts off).
-        let bytes = unsafe { core::slice::from_raw_parts(addr as *const u8, len) };
-        bytes.iter().position(|&b| b != byte)
+        let bytes = unsafe { core::slice::from_raw_parts(addr.as_ptr::<u8>(), len as usize) };
+        bytes.iter().position(|&b| b != byte).map(|i| i as u32)
     }
 
     #[inline]
-    fn copy(&mut self, dst: usize, src: usize, len: usize) {
+    fn copy(&mut self, dst: VirtAddr, src: VirtAddr, len: u32) {
         // SAFETY: two distinct live objects of at least `len` bytes.
-        unsafe { ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, len) }
+        unsafe {
+            ptr::copy_nonoverlapping(src.as_ptr::<u8>(), dst.as_mut_ptr::<u8>(), len as usize)
+        }
     }
+}
+
+/// The kernel pointer for a kmalloc address (null for none).
+fn to_ptr(addr: Option<VirtAddr>) -> *mut u8 {
+    addr.map_or(ptr::null_mut(), VirtAddr::as_mut_ptr)
+}
+
+/// The kmalloc address of a kernel pointer (its low 32 bits: the kernel's
+/// pointers are 32-bit).
+fn to_addr(ptr: *mut u8) -> VirtAddr {
+    VirtAddr(ptr as usize as u32)
 }
 
 fn log_report(e: &KmallocError) {
@@ -182,15 +184,16 @@ fn kmem_call<R>(f: impl FnOnce(&mut Mm) -> R) -> R {
 /// Checks every cache (`Kmalloc::validate`), for the self-tests.
 ///
 /// # Errors
-/// The first inconsistency found.
+/// The first inconsistency found (`ValidateError`'s text).
 pub fn kmem_validate() -> Result<(), &'static str> {
-    with_mm(|mm| mm.kmalloc.validate(&mm.buddy, &dm()))
+    with_mm(|mm| mm.kmalloc.validate(&mm.buddy, &dm())).map_err(|e| e.message())
 }
 
 /// `kmalloc(size, gfp)`: null on failure (see `Kmalloc::kmalloc`).
 pub fn kmalloc(size: usize, gfp: Gfp) -> *mut u8 {
-    kmem_call(|mm| mm.kmalloc.kmalloc(&mut mm.buddy, &mut dm(), size, gfp))
-        .map_or(ptr::null_mut(), |a| a as *mut u8)
+    to_ptr(kmem_call(|mm| {
+        mm.kmalloc.kmalloc(&mut mm.buddy, &mut dm(), size, gfp)
+    }))
 }
 
 /// `kzalloc(size, gfp)`: zeroed; null on failure.
@@ -210,7 +213,7 @@ pub fn kzalloc(size: usize, gfp: Gfp) -> *mut u8 {
 /// (such as a `Box` that still owns the object).
 #[allow(unsafe_code, reason = "callers promise no use after free")]
 pub unsafe fn kfree(ptr: *mut u8) -> Result<(), KmallocError> {
-    kmem_call(|mm| mm.kmalloc.kfree(&mut mm.buddy, &mut dm(), ptr as usize))
+    kmem_call(|mm| mm.kmalloc.kfree(&mut mm.buddy, &mut dm(), to_addr(ptr)))
 }
 
 /// `ksize(ptr)`: the usable size.
@@ -218,7 +221,7 @@ pub unsafe fn kfree(ptr: *mut u8) -> Result<(), KmallocError> {
 /// # Errors
 /// See `Kmalloc::ksize` (logged).
 pub fn ksize(ptr: *mut u8) -> Result<usize, KmallocError> {
-    kmem_call(|mm| mm.kmalloc.ksize(&mut mm.buddy, &mut dm(), ptr as usize))
+    kmem_call(|mm| mm.kmalloc.ksize(&mut mm.buddy, &mut dm(), to_addr(ptr)))
 }
 
 /// `krealloc(ptr, new_size, gfp)`: `Ok(null)` when out of memory (the old
@@ -234,9 +237,9 @@ pub fn ksize(ptr: *mut u8) -> Result<usize, KmallocError> {
 pub unsafe fn krealloc(ptr: *mut u8, new_size: usize, gfp: Gfp) -> Result<*mut u8, KmallocError> {
     kmem_call(|mm| {
         mm.kmalloc
-            .krealloc(&mut mm.buddy, &mut dm(), ptr as usize, new_size, gfp)
+            .krealloc(&mut mm.buddy, &mut dm(), to_addr(ptr), new_size, gfp)
     })
-    .map(|a| a.map_or(ptr::null_mut(), |a| a as *mut u8))
+    .map(to_ptr)
 }
 
 /// Returns the empty slabs to the buddy allocator; the pages freed.
@@ -274,7 +277,7 @@ unsafe impl GlobalAlloc for KernelAllocator {
         })
         .map_or_else(
             || alloc_failed(layout.size(), layout.align()),
-            |a| a as *mut u8,
+            VirtAddr::as_mut_ptr,
         )
     }
 
@@ -293,7 +296,7 @@ unsafe impl GlobalAlloc for KernelAllocator {
         })
         .map_or_else(
             || alloc_failed(layout.size(), layout.align()),
-            |a| a as *mut u8,
+            VirtAddr::as_mut_ptr,
         )
     }
 
@@ -306,7 +309,7 @@ unsafe impl GlobalAlloc for KernelAllocator {
             mm.kmalloc.kfree_sized(
                 &mut mm.buddy,
                 &mut dm(),
-                ptr as usize,
+                to_addr(ptr),
                 layout.size(),
                 layout.align(),
             )
@@ -319,7 +322,7 @@ unsafe impl GlobalAlloc for KernelAllocator {
             mm.kmalloc.krealloc_aligned(
                 &mut mm.buddy,
                 &mut dm(),
-                ptr as usize,
+                to_addr(ptr),
                 new_size,
                 align,
                 GFP_KERNEL,
@@ -330,7 +333,7 @@ unsafe impl GlobalAlloc for KernelAllocator {
             // letting the alloc error handler blame the size.
             crate::arch::x86::exit::fatal(format_args!("realloc of {:#010x}: {e}", ptr as usize))
         })
-        .map_or_else(|| alloc_failed(new_size, align), |a| a as *mut u8)
+        .map_or_else(|| alloc_failed(new_size, align), VirtAddr::as_mut_ptr)
     }
 }
 

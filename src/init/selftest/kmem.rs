@@ -141,7 +141,7 @@ fn samples() -> Result<(), &'static str> {
         let _ = ptrs.push((p, size));
     }
     let z = kmalloc::kmalloc(0, GFP_KERNEL);
-    if z as usize != ZERO_SIZE_PTR {
+    if z != ZERO_SIZE_PTR.as_mut_ptr() {
         return Err("kmalloc(0) is not ZERO_SIZE_PTR");
     }
     info!(target: "kmalloc", "  kmalloc(0) = {z:#x?} (ZERO_SIZE_PTR: not null, faults if used); kfree(NULL) is a no-op");
@@ -423,7 +423,7 @@ fn detections() -> Result<(), &'static str> {
     }
     let last = with_mm(|mm| mm.kmalloc.last_report()).ok_or("no report")?;
     if !matches!(last.kind, KmallocErrorKind::UseAfterFree { offset: 5, .. })
-        || last.addr != p as usize
+        || last.addr.as_mut_ptr() != p
     {
         return Err("write after free not detected on reuse");
     }

@@ -2,8 +2,9 @@
 //! fake kernel addresses, so that kmalloc runs unchanged on the host.
 
 use super::SlabMemory;
+use crate::addr::{Pfn, VirtAddr};
 use crate::mm::buddy::BuddyAllocator;
-use crate::mm::layout::{PAGE_OFFSET, PAGE_SIZE};
+use crate::mm::layout::{PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE};
 use crate::mm::page::Page;
 use crate::mm::zone::ZoneType;
 use std::vec::Vec;
@@ -22,10 +23,12 @@ impl HostRam {
         }
     }
 
-    fn index(&self, addr: usize, len: usize) -> usize {
+    fn index(&self, addr: VirtAddr, len: usize) -> usize {
         let off = addr
-            .checked_sub(PAGE_OFFSET as usize)
-            .unwrap_or_else(|| panic!("HostRam: address {addr:#x} below PAGE_OFFSET"));
+            .0
+            .checked_sub(PAGE_OFFSET)
+            .unwrap_or_else(|| panic!("HostRam: address {addr:#x} below PAGE_OFFSET"))
+            as usize;
         assert!(
             off + len <= self.bytes.len(),
             "HostRam: [{addr:#x}, +{len}) beyond RAM"
@@ -34,60 +37,49 @@ impl HostRam {
     }
 
     /// The bytes `[addr, addr + len)`.
-    pub fn slice(&self, addr: usize, len: usize) -> &[u8] {
+    pub fn slice(&self, addr: VirtAddr, len: usize) -> &[u8] {
         let i = self.index(addr, len);
         &self.bytes[i..i + len]
     }
 
     /// The bytes `[addr, addr + len)`, writable.
-    pub fn slice_mut(&mut self, addr: usize, len: usize) -> &mut [u8] {
+    pub fn slice_mut(&mut self, addr: VirtAddr, len: usize) -> &mut [u8] {
         let i = self.index(addr, len);
         &mut self.bytes[i..i + len]
     }
 }
 
 impl SlabMemory for HostRam {
-    fn page_address(&self, pfn: u32) -> usize {
-        (PAGE_OFFSET + pfn * PAGE_SIZE) as usize
+    fn page_address(&self, pfn: Pfn) -> VirtAddr {
+        VirtAddr(PAGE_OFFSET + (pfn.0 << PAGE_SHIFT))
     }
-    fn virt_to_pfn(&self, addr: usize) -> Option<u32> {
-        let off = addr.checked_sub(PAGE_OFFSET as usize)?;
-        (off < self.bytes.len()).then_some((off / PAGE_SIZE as usize) as u32)
+    fn virt_to_pfn(&self, addr: VirtAddr) -> Option<Pfn> {
+        let off = addr.0.checked_sub(PAGE_OFFSET)?;
+        ((off as usize) < self.bytes.len()).then_some(Pfn(off >> PAGE_SHIFT))
     }
-    fn read_word(&self, addr: usize) -> usize {
-        assert!(
-            addr.is_multiple_of(size_of::<usize>()),
-            "unaligned word {addr:#x}"
-        );
-        usize::from_le_bytes(self.slice(addr, size_of::<usize>()).try_into().unwrap())
-    }
-    fn write_word(&mut self, addr: usize, value: usize) {
-        assert!(
-            addr.is_multiple_of(size_of::<usize>()),
-            "unaligned word {addr:#x}"
-        );
-        self.slice_mut(addr, size_of::<usize>())
-            .copy_from_slice(&value.to_le_bytes());
-    }
-    fn read_u32(&self, addr: usize) -> u32 {
-        assert!(addr.is_multiple_of(4), "unaligned u32 {addr:#x}");
+    fn read_u32(&self, addr: VirtAddr) -> u32 {
+        assert!(addr.0.is_multiple_of(4), "unaligned u32 {addr:#x}");
         u32::from_le_bytes(self.slice(addr, 4).try_into().unwrap())
     }
-    fn write_u32(&mut self, addr: usize, value: u32) {
-        assert!(addr.is_multiple_of(4), "unaligned u32 {addr:#x}");
+    fn write_u32(&mut self, addr: VirtAddr, value: u32) {
+        assert!(addr.0.is_multiple_of(4), "unaligned u32 {addr:#x}");
         self.slice_mut(addr, 4)
             .copy_from_slice(&value.to_le_bytes());
     }
-    fn read_u8(&self, addr: usize) -> u8 {
+    fn read_u8(&self, addr: VirtAddr) -> u8 {
         self.slice(addr, 1)[0]
     }
-    fn fill(&mut self, addr: usize, len: usize, byte: u8) {
-        self.slice_mut(addr, len).fill(byte);
+    fn fill(&mut self, addr: VirtAddr, len: u32, byte: u8) {
+        self.slice_mut(addr, len as usize).fill(byte);
     }
-    fn find_mismatch(&self, addr: usize, len: usize, byte: u8) -> Option<usize> {
-        self.slice(addr, len).iter().position(|&b| b != byte)
+    fn find_mismatch(&self, addr: VirtAddr, len: u32, byte: u8) -> Option<u32> {
+        self.slice(addr, len as usize)
+            .iter()
+            .position(|&b| b != byte)
+            .map(|i| i as u32)
     }
-    fn copy(&mut self, dst: usize, src: usize, len: usize) {
+    fn copy(&mut self, dst: VirtAddr, src: VirtAddr, len: u32) {
+        let len = len as usize;
         let s = self.index(src, len);
         let d = self.index(dst, len);
         self.bytes.copy_within(s..s + len, d);

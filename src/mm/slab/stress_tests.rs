@@ -3,7 +3,7 @@
 //! finding, the empty-slab limit, and a proptest of short sequences.
 //!
 //! Every live object is filled with a pattern (a slice of [`PAT`],
-//! pseudo-random bytes, at an offset derived from the object) written and
+//! random bytes, at an offset derived from the object's seed) written and
 //! compared as whole slices, so that the debug build stays fast. The
 //! geometry the tests expect (class, alignment, usable size) is computed
 //! here from [`KMALLOC_SIZES`] and [`PAGE_SIZE`], not taken from kmalloc.
@@ -13,12 +13,15 @@
 
 use super::host::{HostRam, machine};
 use super::*;
+use crate::mm::buddy::get_order;
 use crate::mm::gfp::GFP_KERNEL;
 use crate::mm::layout::PAGE_OFFSET;
+use crate::test_support::Rng;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::format;
 use std::string::ToString;
+use std::sync::LazyLock;
 use std::vec::Vec;
 
 type Buddy = BuddyAllocator<'static>;
@@ -30,22 +33,17 @@ const PAT_SPAN: usize = 4096;
 /// Long enough for a pattern of four pages (the largest request is 9000).
 const PAT_LEN: usize = PAT_SPAN + 4 * PAGE;
 
-/// Pseudo-random bytes (xorshift32): two patterns at different offsets
-/// differ almost everywhere, so a shifted copy or an overlapping write is
-/// caught.
-static PAT: [u8; PAT_LEN] = {
-    let mut a = [0u8; PAT_LEN];
-    let mut x: u32 = 0x2545_F491;
-    let mut i = 0;
-    while i < PAT_LEN {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        a[i] = (x >> 24) as u8;
-        i += 1;
-    }
-    a
-};
+/// Random bytes from the shared seeded generator: two patterns at
+/// different offsets differ almost everywhere, so a shifted copy or an
+/// overlapping write is caught. One fixed table, so that an object's
+/// expected contents stay a pure function of its seed ([`pattern`]): the
+/// checks recompute them from the seed recorded with the object instead of
+/// keeping a copy.
+static PAT: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let mut pat = std::vec![0; PAT_LEN];
+    Rng::new(0x2545_F491).fill(&mut pat);
+    pat
+});
 
 /// The `len` pattern bytes of an object with `seed`.
 fn pattern(seed: usize, len: usize) -> &'static [u8] {
@@ -53,12 +51,12 @@ fn pattern(seed: usize, len: usize) -> &'static [u8] {
     &PAT[off..off + len]
 }
 
-fn fill(ram: &mut HostRam, addr: usize, len: usize, seed: usize) {
+fn fill(ram: &mut HostRam, addr: VirtAddr, len: usize, seed: usize) {
     ram.slice_mut(addr, len).copy_from_slice(pattern(seed, len));
 }
 
 #[track_caller]
-fn check(ram: &HostRam, addr: usize, len: usize, seed: usize) {
+fn check(ram: &HostRam, addr: VirtAddr, len: usize, seed: usize) {
     let got = ram.slice(addr, len);
     let want = pattern(seed, len);
     if got != want {
@@ -98,50 +96,51 @@ fn guaranteed_align(size: usize) -> usize {
 /// both ends in pages of its cache, or the head of a large block of the
 /// right order.
 #[track_caller]
-fn check_owner(buddy: &Buddy, ram: &HostRam, addr: usize, extent: usize) {
+fn check_owner(buddy: &Buddy, ram: &HostRam, addr: VirtAddr, extent: usize) {
     let first = ram.virt_to_pfn(addr).expect("object outside RAM");
     let last = ram
-        .virt_to_pfn(addr + extent - 1)
+        .virt_to_pfn(addr + (extent as u32 - 1))
         .expect("object end outside RAM");
     if extent <= KMALLOC_MAX_CACHE_SIZE as usize {
         let cache = class_of(extent).unwrap() as u8;
         for pfn in [first, last] {
             assert_eq!(
-                buddy.page(pfn).unwrap().page_use(),
+                buddy.page(pfn.0).unwrap().page_use(),
                 PageUse::Slab { cache },
                 "object {addr:#x} (+{extent}): page {pfn:#x} not in its cache"
             );
         }
     } else {
-        let page = buddy.page(first).unwrap();
+        let page = buddy.page(first.0).unwrap();
         assert_eq!(page.page_use(), PageUse::LargeKmalloc, "{addr:#x}");
         assert_eq!(PAGE << page.order(), extent, "{addr:#x}");
-        assert_eq!(addr % PAGE, 0);
+        assert!(addr.is_page_aligned());
     }
 }
 
-/// SplitMix-seeded xorshift64: deterministic on every host.
-struct Rng(u64);
+/// The first byte past `[a, a + len)`, as a number (which may be 2^32).
+fn end(a: VirtAddr, len: usize) -> u64 {
+    u64::from(a.0) + len as u64
+}
 
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    /// Uniform in `[0, n)`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
+/// Whether `a` is a multiple of `align`.
+fn is_aligned(a: VirtAddr, align: usize) -> bool {
+    (a.0 as usize).is_multiple_of(align)
+}
+
+/// `addr + off` for a test's byte offset `off` (negative: in front).
+#[track_caller]
+fn at(addr: VirtAddr, off: isize) -> VirtAddr {
+    VirtAddr(
+        addr.0
+            .checked_add_signed(i32::try_from(off).unwrap())
+            .unwrap(),
+    )
+}
+
+/// Uniform in `[0, n)`, from the shared seeded generator.
+fn below(rng: &mut Rng, n: usize) -> usize {
+    rng.below(n as u64) as usize
 }
 
 /// Sizes on each side of every class boundary and of the page orders.
@@ -155,10 +154,10 @@ const BOUNDARY_SIZES: [usize; 40] = [
 fn random_size(rng: &mut Rng) -> usize {
     match rng.below(100) {
         0..=2 => 0,
-        3..=59 => 1 + rng.below(128),
-        60..=84 => 1 + rng.below(2048),
-        85..=91 => 2049 + rng.below(8193 - 2048),
-        _ => BOUNDARY_SIZES[rng.below(BOUNDARY_SIZES.len())],
+        3..=59 => 1 + below(rng, 128),
+        60..=84 => 1 + below(rng, 2048),
+        85..=91 => 2049 + below(rng, 8193 - 2048),
+        _ => *rng.pick(&BOUNDARY_SIZES),
     }
 }
 
@@ -175,15 +174,15 @@ struct Obj {
 /// Live objects by address, checked for overlap on every insertion.
 #[derive(Default)]
 struct Live {
-    map: BTreeMap<usize, Obj>,
+    map: BTreeMap<VirtAddr, Obj>,
 }
 
 impl Live {
     #[track_caller]
-    fn insert(&mut self, addr: usize, obj: Obj) {
+    fn insert(&mut self, addr: VirtAddr, obj: Obj) {
         if let Some((&a, o)) = self.map.range(..=addr).next_back() {
             assert!(
-                a + o.extent <= addr,
+                end(a, o.extent) <= u64::from(addr.0),
                 "new object {addr:#x} (+{}) overlaps live {a:#x} (+{})",
                 obj.extent,
                 o.extent
@@ -191,7 +190,7 @@ impl Live {
         }
         if let Some((&b, o)) = self.map.range(addr..).next() {
             assert!(
-                addr + obj.extent <= b,
+                end(addr, obj.extent) <= u64::from(b.0),
                 "new object {addr:#x} (+{}) overlaps live {b:#x} (+{})",
                 obj.extent,
                 o.extent
@@ -217,7 +216,7 @@ struct Harness {
     k: Kmalloc,
     live: Live,
     /// The addresses of `live`, for picking one at random.
-    addrs: Vec<usize>,
+    addrs: Vec<VirtAddr>,
     next_seed: usize,
     free0: u32,
 }
@@ -241,14 +240,14 @@ impl Harness {
     /// Allocates `size` bytes, checks and records the object; `None` when
     /// kmalloc runs out of memory.
     #[track_caller]
-    fn alloc(&mut self, size: usize, how: How) -> Option<usize> {
+    fn alloc(&mut self, size: usize, how: How) -> Option<VirtAddr> {
         let (b, r) = (&mut self.buddy, &mut self.ram);
         let a = match how {
             How::Kmalloc => self.k.kmalloc(b, r, size, GFP_KERNEL),
             How::Kzalloc => self.k.kzalloc(b, r, size, GFP_KERNEL),
             How::KreallocNull => self
                 .k
-                .krealloc(b, r, 0, size, GFP_KERNEL)
+                .krealloc(b, r, VirtAddr(0), size, GFP_KERNEL)
                 .unwrap_or_else(|e| panic!("krealloc(NULL, {size}): {e}")),
         }?;
         if size == 0 {
@@ -257,11 +256,13 @@ impl Harness {
             assert_eq!(self.k.kfree(b, r, a), Ok(()));
             return Some(a);
         }
-        assert!(a != 0 && a != ZERO_SIZE_PTR, "{how:?}({size}) = {a:#x}");
+        assert!(
+            a != VirtAddr(0) && a != ZERO_SIZE_PTR,
+            "{how:?}({size}) = {a:#x}"
+        );
         let align = guaranteed_align(size);
-        assert_eq!(
-            a % align,
-            0,
+        assert!(
+            is_aligned(a, align),
             "{how:?}({size}) = {a:#x}, not {align}-aligned"
         );
         let ext = extent(size);
@@ -329,7 +330,7 @@ impl Harness {
             self.live.map.get_mut(&a).unwrap().size = new_size;
         } else {
             let align = guaranteed_align(new_size);
-            assert_eq!(n % align, 0, "krealloc(.., {new_size}) = {n:#x}");
+            assert!(is_aligned(n, align), "krealloc(.., {new_size}) = {n:#x}");
             let ext = extent(new_size);
             check_owner(&self.buddy, &self.ram, n, ext);
             // The old object was live while the new one was allocated.
@@ -480,7 +481,7 @@ fn aligned(debug: bool) {
                 assert_eq!(size, 0);
                 continue;
             }
-            if !a.is_multiple_of(align) {
+            if !is_aligned(a, align) {
                 bad.push((size, align, a));
             }
             let seed = n * 7 + shift as usize;
@@ -539,16 +540,15 @@ fn bug_kmalloc_aligned_misaligns_in_kmalloc_96_and_192() {
         let (mut buddy, mut ram) = machine(1024);
         let mut k = Kmalloc::new(debug);
         for (size, align) in [(96, 64), (65, 64), (192, 128), (129, 128)] {
-            let objs: Vec<usize> = (0..4)
+            let objs: Vec<VirtAddr> = (0..4)
                 .map(|_| {
                     k.kmalloc_aligned(&mut buddy, &mut ram, size, align, GFP_KERNEL)
                         .unwrap()
                 })
                 .collect();
             for &a in &objs {
-                assert_eq!(
-                    a % align,
-                    0,
+                assert!(
+                    is_aligned(a, align),
                     "debug {debug}: kmalloc_aligned({size}, {align}) = {a:#x}"
                 );
             }
@@ -593,13 +593,13 @@ fn model_run(seed: u64, debug: bool, ops: usize) {
                     .unwrap_or_else(|| panic!("seed {seed} step {step}: kzalloc({size}) failed"));
             }
             40..=59 => {
-                let i = rng.below(n);
+                let i = below(&mut rng, n);
                 let o = h.live.map[&h.addrs[i]];
                 let new_size = match rng.below(20) {
                     0 => 0,
                     1..=4 => o.size,
-                    5..=9 => 1 + rng.below(o.size),
-                    10..=13 => o.size + rng.below(o.extent - o.size + 1),
+                    5..=9 => 1 + below(&mut rng, o.size),
+                    10..=13 => o.size + below(&mut rng, o.extent - o.size + 1),
                     _ => random_size(&mut rng).max(1),
                 };
                 assert!(
@@ -608,11 +608,11 @@ fn model_run(seed: u64, debug: bool, ops: usize) {
                 );
             }
             60..=89 => {
-                let i = rng.below(n);
+                let i = below(&mut rng, n);
                 h.free(i);
             }
             _ => {
-                let i = rng.below(n);
+                let i = below(&mut rng, n);
                 h.ksize(i);
             }
         }
@@ -833,26 +833,26 @@ fn free_of_a_pointer_kmalloc_never_returned_is_refused() {
         let a = k.kmalloc(&mut buddy, &mut ram, 64, GFP_KERNEL).unwrap();
         let big = k.kmalloc(&mut buddy, &mut ram, 5000, GFP_KERNEL).unwrap();
         let (pfn, order) = buddy.alloc_pages(GFP_KERNEL, 0).unwrap().into_raw();
-        let page = ram.page_address(pfn);
-        let end_of_ram = PAGE_OFFSET as usize + 1024 * PAGE;
+        let page = ram.page_address(Pfn(pfn));
+        let end_of_ram = VirtAddr(PAGE_OFFSET + 1024 * PAGE_SIZE);
         let cases = [
             (page, KmallocErrorKind::NotKmalloc, "kmalloc"),
             (page + 64, KmallocErrorKind::NotKmalloc, "kmalloc"),
-            (0x1000, KmallocErrorKind::NotKmalloc, "kmalloc"),
+            (VirtAddr(0x1000), KmallocErrorKind::NotKmalloc, "kmalloc"),
             (end_of_ram + 64, KmallocErrorKind::NotKmalloc, "kmalloc"),
             // A reserved page below the free range.
             (
-                PAGE_OFFSET as usize + PAGE,
+                VirtAddr(PAGE_OFFSET + PAGE_SIZE),
                 KmallocErrorKind::NotKmalloc,
                 "kmalloc",
             ),
             (a + 8, KmallocErrorKind::NotObjectStart, "kmalloc-64"),
             (a + 1, KmallocErrorKind::NotObjectStart, "kmalloc-64"),
             (a + 63, KmallocErrorKind::NotObjectStart, "kmalloc-64"),
-            (a - 8, KmallocErrorKind::NotObjectStart, "kmalloc-64"),
+            (at(a, -8), KmallocErrorKind::NotObjectStart, "kmalloc-64"),
             // The slab header.
             (
-                a & !(PAGE - 1),
+                a.page_align_down(),
                 KmallocErrorKind::NotObjectStart,
                 "kmalloc-64",
             ),
@@ -881,7 +881,9 @@ fn free_of_a_pointer_kmalloc_never_returned_is_refused() {
         // kind "inside a large allocation"; only the head page is marked,
         // so it comes out as NotKmalloc.)
         let before = snapshot(&k, &buddy);
-        let e = k.kfree(&mut buddy, &mut ram, big + PAGE + 8).unwrap_err();
+        let e = k
+            .kfree(&mut buddy, &mut ram, big + PAGE_SIZE + 8)
+            .unwrap_err();
         assert!(
             matches!(
                 e.kind,
@@ -907,8 +909,8 @@ fn right_red_zone_overwrite_is_reported_and_repaired() {
         let name = k.caches()[i].name();
         let a = k.kmalloc(&mut buddy, &mut ram, class, GFP_KERNEL).unwrap();
         fill(&mut ram, a, class, i);
-        assert_eq!(ram.read_u8(a + class), RED_ACTIVE);
-        ram.slice_mut(a + class, 1)[0] = 0x5a;
+        assert_eq!(ram.read_u8(a + class as u32), RED_ACTIVE);
+        ram.slice_mut(a + class as u32, 1)[0] = 0x5a;
         let active = k.caches()[i].active_objs();
         let reports = k.reports();
         let e = k.kfree(&mut buddy, &mut ram, a).unwrap_err();
@@ -929,12 +931,12 @@ fn right_red_zone_overwrite_is_reported_and_repaired() {
             k.kfree(&mut buddy, &mut ram, a).unwrap_err().kind,
             KmallocErrorKind::DoubleFree
         );
-        assert_eq!(ram.read_u8(a + class), RED_INACTIVE, "{name}");
+        assert_eq!(ram.read_u8(a + class as u32), RED_INACTIVE, "{name}");
         k.validate(&buddy, &ram).unwrap();
         // The slot comes back with a clean red zone and frees cleanly.
         let b = k.kmalloc(&mut buddy, &mut ram, class, GFP_KERNEL).unwrap();
         assert_eq!(b, a, "{name}");
-        assert_eq!(ram.read_u8(a + class), RED_ACTIVE, "{name}");
+        assert_eq!(ram.read_u8(a + class as u32), RED_ACTIVE, "{name}");
         fill(&mut ram, b, class, i);
         let reports = k.reports();
         k.kfree(&mut buddy, &mut ram, b).unwrap();
@@ -952,8 +954,8 @@ fn left_red_zone_overwrite_is_reported() {
     for (i, &class) in KMALLOC_SIZES.iter().enumerate().skip(1) {
         let class = class as usize;
         let a = k.kmalloc(&mut buddy, &mut ram, class, GFP_KERNEL).unwrap();
-        assert_eq!(ram.read_u8(a - 9), RED_ACTIVE);
-        ram.slice_mut(a - 9, 1)[0] = 0;
+        assert_eq!(ram.read_u8(at(a, -9)), RED_ACTIVE);
+        ram.slice_mut(at(a, -9), 1)[0] = 0;
         let e = k.kfree(&mut buddy, &mut ram, a).unwrap_err();
         assert_eq!(
             e,
@@ -1014,10 +1016,10 @@ fn kmalloc_tail_red_zone_overwrite_is_reported() {
 fn overwritten_header_is_refused_until_restored() {
     let (mut buddy, mut ram, mut k, free0) = setup(true);
     let a = k.kmalloc(&mut buddy, &mut ram, 64, GFP_KERNEL).unwrap();
-    assert_eq!(ram.read_u32(a - 4), KMALLOC_MAGIC);
-    assert_eq!(ram.read_u32(a - 8), 64);
+    assert_eq!(ram.read_u32(at(a, -4)), KMALLOC_MAGIC);
+    assert_eq!(ram.read_u32(at(a, -8)), 64);
     // The magic.
-    ram.write_u32(a - 4, 0x1234_5678);
+    ram.write_u32(at(a, -4), 0x1234_5678);
     let before = snapshot(&k, &buddy);
     let want = KmallocError {
         kind: KmallocErrorKind::HeaderOverwritten { found: 0x1234_5678 },
@@ -1031,10 +1033,10 @@ fn overwritten_header_is_refused_until_restored() {
     assert_eq!(k.reports(), 2);
     k.validate(&buddy, &ram).unwrap();
     churn(&mut k, &mut buddy, &mut ram, 64);
-    ram.write_u32(a - 4, KMALLOC_MAGIC);
+    ram.write_u32(at(a, -4), KMALLOC_MAGIC);
     // The size: zero, and beyond the class.
     for bad in [0, 65] {
-        ram.write_u32(a - 8, bad);
+        ram.write_u32(at(a, -8), bad);
         assert_eq!(
             k.kfree(&mut buddy, &mut ram, a).unwrap_err().kind,
             KmallocErrorKind::HeaderOverwritten {
@@ -1043,7 +1045,7 @@ fn overwritten_header_is_refused_until_restored() {
         );
         assert_eq!(k.caches()[3].active_objs(), 1);
     }
-    ram.write_u32(a - 8, 64);
+    ram.write_u32(at(a, -8), 64);
     k.kfree(&mut buddy, &mut ram, a).unwrap();
     assert_eq!(k.caches()[3].active_objs(), 0);
     assert_eq!(k.reports(), 4);
@@ -1058,7 +1060,7 @@ fn use_after_free_is_quarantined() {
         let a = k.kmalloc(&mut buddy, &mut ram, 64, GFP_KERNEL).unwrap();
         let b = k.kmalloc(&mut buddy, &mut ram, 64, GFP_KERNEL).unwrap();
         k.kfree(&mut buddy, &mut ram, a).unwrap();
-        ram.slice_mut(a + offset, 1)[0] = byte;
+        ram.slice_mut(a + offset as u32, 1)[0] = byte;
         let mut got = Vec::new();
         while k.reports() == 0 {
             let x = k.kmalloc(&mut buddy, &mut ram, 64, GFP_KERNEL).unwrap();
@@ -1080,7 +1082,7 @@ fn use_after_free_is_quarantined() {
         )));
         assert_eq!(k.reports(), 1);
         assert_eq!(k.caches()[3].quarantined(), 1);
-        assert_eq!(ram.read_u32(a - 4), QUARANTINE_MAGIC);
+        assert_eq!(ram.read_u32(at(a, -4)), QUARANTINE_MAGIC);
         // Never handed out again, through several slabs' worth.
         let per = k.caches()[3].objects_per_slab() as usize;
         for _ in 0..3 * per {
@@ -1114,8 +1116,8 @@ fn write_to_a_free_object_header_is_quarantined() {
     let a = k.kmalloc(&mut buddy, &mut ram, 32, GFP_KERNEL).unwrap();
     let b = k.kmalloc(&mut buddy, &mut ram, 32, GFP_KERNEL).unwrap();
     k.kfree(&mut buddy, &mut ram, a).unwrap();
-    assert_eq!(ram.read_u32(a - 4), FREE_MAGIC);
-    ram.write_u32(a - 4, 0x0bad_cafe);
+    assert_eq!(ram.read_u32(at(a, -4)), FREE_MAGIC);
+    ram.write_u32(at(a, -4), 0x0bad_cafe);
     let c = k.kmalloc(&mut buddy, &mut ram, 32, GFP_KERNEL).unwrap();
     assert!(c != a && c != b);
     assert_eq!(
@@ -1147,18 +1149,19 @@ fn slab_header_corruption_is_refused_until_restored() {
             let order = k.caches()[i].order();
             let slab_bytes = PAGE << order;
             let per = k.caches()[i].objects_per_slab() as usize;
-            let objs: Vec<usize> = (0..per)
+            let objs: Vec<VirtAddr> = (0..per)
                 .map(|_| k.kmalloc(&mut buddy, &mut ram, size, GFP_KERNEL).unwrap())
                 .collect();
             // The last object of the slab, in its last page if order > 0.
             let a = *objs.last().unwrap();
-            let slab = a & !(slab_bytes - 1);
-            assert!(objs.iter().all(|&x| x & !(slab_bytes - 1) == slab));
+            let slab_of = |x: VirtAddr| VirtAddr(x.0 & !(slab_bytes as u32 - 1));
+            let slab = slab_of(a);
+            assert!(objs.iter().all(|&x| slab_of(x) == slab));
             if order > 0 {
-                assert_ne!(a & !(PAGE - 1), slab);
+                assert_ne!(a.page_align_down(), slab);
             }
-            let magic = ram.read_word(slab);
-            ram.write_word(slab, magic ^ 0x100);
+            let magic = ram.read_u32(slab);
+            ram.write_u32(slab, magic ^ 0x100);
             let before = snapshot(&k, &buddy);
             let want = KmallocError {
                 kind: KmallocErrorKind::SlabCorrupt,
@@ -1174,7 +1177,7 @@ fn slab_header_corruption_is_refused_until_restored() {
             assert_eq!(snapshot(&k, &buddy), before);
             assert_eq!(k.reports(), 3);
             assert!(k.validate(&buddy, &ram).is_err());
-            ram.write_word(slab, magic);
+            ram.write_u32(slab, magic);
             k.validate(&buddy, &ram).unwrap();
             for x in objs {
                 k.kfree(&mut buddy, &mut ram, x).unwrap();
@@ -1312,7 +1315,7 @@ fn bug_krealloc_gfp_zero_leaves_stale_bytes_when_growing_in_place() {
         for (from, to) in [(10usize, 16usize), (5000, 8000)] {
             let (mut buddy, mut ram, mut k, _) = setup(debug);
             // Dirty RAM, as after earlier users.
-            ram.slice_mut(PAGE_OFFSET as usize + 16 * PAGE, (1024 - 16) * PAGE)
+            ram.slice_mut(VirtAddr(PAGE_OFFSET + 16 * PAGE_SIZE), (1024 - 16) * PAGE)
                 .fill(0xab);
             let a = k.kzalloc(&mut buddy, &mut ram, from, GFP_KERNEL).unwrap();
             assert!(ram.slice(a, from).iter().all(|&b| b == 0));
@@ -1324,7 +1327,7 @@ fn bug_krealloc_gfp_zero_leaves_stale_bytes_when_growing_in_place() {
             if let Some(i) = ram.slice(n, to).iter().position(|&b| b != 0) {
                 failures.push(format!(
                     "debug {debug}: kzalloc({from}) then krealloc(.., {to}, __GFP_ZERO): byte {i} is {:#04x}",
-                    ram.read_u8(n + i)
+                    ram.read_u8(n + i as u32)
                 ));
             }
         }
@@ -1364,7 +1367,7 @@ fn bug_reclaimed_order0_slabs_are_stranded_on_the_per_cpu_list() {
             // kmalloc-64 (order-0 slabs) keeps two empty slabs.
             assert_eq!(k.caches()[3].order(), 0);
             let per = k.caches()[3].objects_per_slab() as usize;
-            let objs: Vec<usize> = (0..2 * per)
+            let objs: Vec<VirtAddr> = (0..2 * per)
                 .map(|_| k.kmalloc(&mut buddy, &mut ram, 64, GFP_KERNEL).unwrap())
                 .collect();
             for a in objs {
@@ -1409,7 +1412,7 @@ fn at_most_min_partial_empty_slabs_are_kept() {
                 (c.objects_per_slab() as usize, c.order())
             };
             let slabs = MIN_PARTIAL as usize + 3;
-            let mut objs: Vec<usize> = (0..slabs * per)
+            let mut objs: Vec<VirtAddr> = (0..slabs * per)
                 .map(|_| k.kmalloc(&mut buddy, &mut ram, size, GFP_KERNEL).unwrap())
                 .collect();
             let c = &k.caches()[i];
@@ -1421,7 +1424,7 @@ fn at_most_min_partial_empty_slabs_are_kept() {
             // Free in a shuffled order.
             let mut rng = Rng::new(i as u64);
             for j in (1..objs.len()).rev() {
-                objs.swap(j, rng.below(j + 1));
+                objs.swap(j, below(&mut rng, j + 1));
             }
             for &a in &objs {
                 k.kfree(&mut buddy, &mut ram, a).unwrap();
@@ -1434,7 +1437,7 @@ fn at_most_min_partial_empty_slabs_are_kept() {
             buddy.drain_pages();
             assert_eq!(free0 - buddy.nr_free_pages(), MIN_PARTIAL << order);
             // A slab's worth of objects comes from a kept slab, no new page.
-            let again: Vec<usize> = (0..per)
+            let again: Vec<VirtAddr> = (0..per)
                 .map(|_| k.kmalloc(&mut buddy, &mut ram, size, GFP_KERNEL).unwrap())
                 .collect();
             assert_eq!(k.caches()[i].nr_empty(), MIN_PARTIAL - 1);

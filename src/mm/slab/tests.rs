@@ -1,6 +1,7 @@
 //! Unit tests of kmalloc: geometry, the worked examples of the docs, each
 //! error case. The randomized stress tests are in `stress_tests.rs`.
 
+use super::bitmap::{header_bytes, obj_to_index};
 use super::host::{HostRam, machine};
 use super::*;
 use crate::mm::gfp::GFP_KERNEL;
@@ -40,11 +41,13 @@ fn geometry_fits_and_reciprocal_is_exact() {
             assert!(c.objects >= SLAB_MIN_OBJECTS || c.order == SLAB_MAX_ORDER);
             assert_eq!((c.first_slot + c.payload) % c.align, 0, "{}", c.name);
             assert_eq!(c.stride % c.align, 0, "{}", c.name);
-            for off in 0..bytes as u64 {
-                let q = ((off * c.reciprocal) >> 32) as u32;
+            // The bitmap has a bit for every object and no whole word
+            // more.
+            assert_eq!(c.bitmap_words, c.objects.div_ceil(32), "{}", c.name);
+            for off in 0..bytes {
                 assert_eq!(
-                    u64::from(q),
-                    off / u64::from(c.stride),
+                    obj_to_index(off, c.reciprocal),
+                    off / c.stride,
                     "{} off {off}",
                     c.name
                 );
@@ -53,15 +56,67 @@ fn geometry_fits_and_reciprocal_is_exact() {
     }
 }
 
+/// The geometry docs/06-kmalloc.md quotes (the GDB dump of the running
+/// kernel, and the slabinfo lines of a `slub_debug` boot): with 32-bit
+/// header words on every target, the host has the i386 layout exactly.
 #[test]
 fn documented_geometry() {
+    // Without slub_debug: objects per slab, pages per slab, first slot.
+    let objects = [501, 252, 126, 63, 42, 31, 21, 15, 15, 15, 15];
+    let pages = [1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 8];
+    let first_slot = [88, 64, 64, 64, 32, 128, 64, 256, 512, 1024, 2048];
     let k = Kmalloc::new(false);
-    let c8 = &k.caches()[0];
-    let c2k = &k.caches()[10];
-    assert_eq!((c2k.order, c2k.objects), (3, 15));
-    if usize::BITS == 32 {
-        assert_eq!((c8.order, c8.objects), (0, 501));
+    for (i, c) in k.caches().iter().enumerate() {
+        let g = c.geometry();
+        assert_eq!(
+            (g.objects, 1u32 << g.order, g.first_slot),
+            (objects[i], pages[i], first_slot[i]),
+            "{}",
+            c.name()
+        );
+        assert_eq!(c.stride(), KMALLOC_SIZES[i], "{}", c.name());
+        // The header: six words and the bitmap, 32 bits each.
+        assert_eq!(g.header_bytes(), (6 + g.objects.div_ceil(32)) * 4);
     }
+    // The worked examples: kmalloc-8's 88-byte header (16 bitmap words)
+    // fills the page exactly; kmalloc-2k's 28-byte one takes a whole slot.
+    let c8 = k.caches()[0].geometry();
+    assert_eq!((c8.bitmap_words, c8.header_bytes()), (16, 88));
+    assert_eq!(c8.first_slot + 501 * 8, PAGE_SIZE);
+    assert_eq!(k.caches()[10].geometry().header_bytes(), 28);
+    assert_eq!(
+        calculate_order(8, 8),
+        SlabGeometry {
+            order: 0,
+            objects: 501,
+            bitmap_words: 16,
+            first_slot: 88
+        }
+    );
+
+    // With slub_debug: objects per slab, pages per slab, stride, align.
+    let objects = [168, 84, 42, 21, 25, 10, 12, 10, 10, 10, 5];
+    let pages = [1, 1, 1, 1, 1, 1, 1, 2, 4, 8, 8];
+    let stride = [24, 48, 96, 192, 160, 384, 320, 768, 1536, 3072, 6144];
+    let align = [8, 16, 32, 64, 32, 128, 64, 256, 512, 1024, 2048];
+    let k = Kmalloc::new(true);
+    for (i, c) in k.caches().iter().enumerate() {
+        assert_eq!(
+            (
+                c.objects_per_slab(),
+                1u32 << c.order(),
+                c.stride(),
+                c.align()
+            ),
+            (objects[i], pages[i], stride[i], align[i]),
+            "{}",
+            c.name()
+        );
+    }
+    // kmalloc-16 under slub_debug: payload 16 (header and 8 bytes of left
+    // red zone), 84 objects tracked by three bitmap words.
+    let c16 = &k.caches()[1];
+    assert_eq!((c16.payload, c16.bitmap_words), (16, 3));
 }
 
 #[test]
@@ -70,7 +125,7 @@ fn alloc_free_returns_pages() {
     let free0 = buddy.nr_free_pages();
     let mut k = Kmalloc::new(true);
     let a = k.kmalloc(&mut buddy, &mut ram, 10, GFP_KERNEL).unwrap();
-    assert_eq!(a % 16, 0);
+    assert_eq!(a.0 % 16, 0);
     ram.fill(a, 10, 0x11);
     assert_eq!(k.ksize(&mut buddy, &mut ram, a), Ok(16));
     k.kfree(&mut buddy, &mut ram, a).unwrap();
@@ -88,7 +143,7 @@ fn zero_size_and_null() {
         k.kmalloc(&mut buddy, &mut ram, 0, GFP_KERNEL),
         Some(ZERO_SIZE_PTR)
     );
-    assert_eq!(k.kfree(&mut buddy, &mut ram, 0), Ok(()));
+    assert_eq!(k.kfree(&mut buddy, &mut ram, VirtAddr(0)), Ok(()));
     assert_eq!(k.kfree(&mut buddy, &mut ram, ZERO_SIZE_PTR), Ok(()));
     assert_eq!(k.ksize(&mut buddy, &mut ram, ZERO_SIZE_PTR), Ok(0));
     assert_eq!(k.reports(), 0);
@@ -119,7 +174,7 @@ fn large_alloc_roundtrip() {
     let free0 = buddy.nr_free_pages();
     let mut k = Kmalloc::new(true);
     let a = k.kmalloc(&mut buddy, &mut ram, 5000, GFP_KERNEL).unwrap();
-    assert_eq!(a % PAGE_SIZE as usize, 0);
+    assert!(a.is_page_aligned());
     assert_eq!(k.ksize(&mut buddy, &mut ram, a), Ok(8192));
     assert_eq!(
         k.kfree(&mut buddy, &mut ram, a + 8).unwrap_err().kind,
@@ -136,7 +191,7 @@ fn array_cache_lifo_and_flush() {
     let (mut buddy, mut ram) = machine(1024);
     let free0 = buddy.nr_free_pages();
     let mut k = Kmalloc::new(false);
-    let objs: std::vec::Vec<usize> = (0..40)
+    let objs: std::vec::Vec<VirtAddr> = (0..40)
         .map(|_| {
             k.kmalloc_aligned(&mut buddy, &mut ram, 64, 8, GFP_KERNEL)
                 .unwrap()

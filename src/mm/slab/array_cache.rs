@@ -1,0 +1,179 @@
+//! Array caches: per-cache stacks of recently freed objects, for the sized
+//! free of Rust's `GlobalAlloc::dealloc` (Linux SLAB's `array_cache`, the
+//! role of SLUB's per-cpu freelist and of Bonwick's magazines).
+//!
+//! Without `slub_debug`, [`Kmalloc::kfree_sized`] pushes a small object on
+//! its cache's array cache, a stack of up to [`ARRAY_CACHE_LIMIT`]
+//! objects, and the next [`Kmalloc::kmalloc`] of that class pops it: no
+//! page lookup, no slab header, no bitmap, a few nanoseconds. When the
+//! stack is full its older half goes back to the slabs through the checked
+//! path of [`Kmalloc::kfree`] (Linux `cache_flusharray()`);
+//! [`Kmalloc::shrink`] empties it. Objects waiting here count as active
+//! (as Linux's slabinfo counts them).
+//!
+//! The stack lives in the cache's `array` and `avail` fields (Linux
+//! `array_cache.entry[]` and `.avail`), newest last.
+
+use super::error::{KmallocError, KmallocErrorKind};
+use super::size_class::{aligned_size, kmalloc_index};
+use super::{Kmalloc, KmemCache, Owner, SlabMemory, ZERO_SIZE_PTR};
+use crate::addr::VirtAddr;
+use crate::mm::buddy::BuddyAllocator;
+
+/// Value: 32. Objects a cache's array cache holds (Linux SLAB's
+/// `array_cache.limit`; the role of SLUB's per-cpu freelist and of Bonwick's
+/// magazines).
+pub const ARRAY_CACHE_LIMIT: usize = 32;
+
+impl KmemCache {
+    /// Pops the most recently freed object, counting the allocation.
+    #[inline]
+    pub(super) fn array_pop(&mut self) -> Option<VirtAddr> {
+        if self.avail == 0 {
+            return None;
+        }
+        self.avail -= 1;
+        self.allocs += 1;
+        Some(self.array[self.avail as usize])
+    }
+
+    /// The most recently freed object, if any.
+    #[inline]
+    fn array_top(&self) -> Option<VirtAddr> {
+        self.avail
+            .checked_sub(1)
+            .map(|top| self.array[top as usize])
+    }
+
+    /// Pushes `addr` (the stack is not full), counting the free.
+    #[inline]
+    fn array_push(&mut self, addr: VirtAddr) {
+        self.array[self.avail as usize] = addr;
+        self.avail += 1;
+        self.frees += 1;
+    }
+}
+
+impl Kmalloc {
+    /// Frees `addr`, allocated with `kmalloc_aligned(size, align)`: the free
+    /// of Rust's `GlobalAlloc::dealloc`, which knows the `Layout`.
+    ///
+    /// Without `slub_debug`, a small object goes onto its cache's *array
+    /// cache*, a stack of up to [`ARRAY_CACHE_LIMIT`] recently freed
+    /// objects that the next allocation of that size pops (Linux SLAB's
+    /// `array_cache`, SLUB's per-cpu freelist, Bonwick's magazines): no
+    /// page lookup, no slab header, no bitmap, a few nanoseconds. When the
+    /// stack is full, its older half goes back to the slabs through the
+    /// checked path of [`kfree`](Self::kfree) (Linux `cache_flusharray()`);
+    /// [`shrink`](Self::shrink) empties it. Everything else takes
+    /// [`kfree`](Self::kfree).
+    ///
+    /// The fast path trusts `size` and `align`, as `GlobalAlloc` may: a
+    /// wrong pair is caught only when the object is flushed. It catches
+    /// the naive double free (the object on top of the stack again), as
+    /// SLUB's hardened freelist does; other double frees through this path
+    /// go unnoticed until the flush. `slub_debug` turns the fast path off.
+    ///
+    /// # Errors
+    /// As [`kfree`](Self::kfree), for this object or (when the stack was
+    /// flushed) an older one.
+    #[inline]
+    pub fn kfree_sized(
+        &mut self,
+        buddy: &mut BuddyAllocator<'_>,
+        mem: &mut impl SlabMemory,
+        addr: VirtAddr,
+        size: usize,
+        align: usize,
+    ) -> Result<(), KmallocError> {
+        if !self.debug
+            && addr != VirtAddr(0)
+            && addr != ZERO_SIZE_PTR
+            && let Some(index) = kmalloc_index(aligned_size(size.max(1), align))
+        {
+            let c = &mut self.caches[index];
+            let avail = c.avail as usize;
+            if avail > 0 && avail < ARRAY_CACHE_LIMIT && c.array[avail - 1] != addr {
+                c.array_push(addr);
+                return Ok(());
+            }
+        }
+        self.kfree_sized_slow(buddy, mem, addr, size, align)
+    }
+
+    /// [`kfree_sized`](Self::kfree_sized) when the fast path does not
+    /// apply: debug, an empty or full array cache, a double free.
+    #[inline(never)]
+    fn kfree_sized_slow(
+        &mut self,
+        buddy: &mut BuddyAllocator<'_>,
+        mem: &mut impl SlabMemory,
+        addr: VirtAddr,
+        size: usize,
+        align: usize,
+    ) -> Result<(), KmallocError> {
+        if self.debug || addr == VirtAddr(0) || addr == ZERO_SIZE_PTR {
+            return self.kfree(buddy, mem, addr);
+        }
+        let Some(index) = kmalloc_index(aligned_size(size.max(1), align)) else {
+            return self.kfree(buddy, mem, addr);
+        };
+        let c = &self.caches[index];
+        if c.array_top() == Some(addr) {
+            let e = KmallocError::new(KmallocErrorKind::DoubleFree, addr, c.name);
+            return Err(self.report(e));
+        }
+        let mut flushed = Ok(());
+        if c.avail as usize == ARRAY_CACHE_LIMIT {
+            flushed = self.flush_array(buddy, mem, index, ARRAY_CACHE_LIMIT / 2);
+        }
+        self.caches[index].array_push(addr);
+        flushed
+    }
+
+    /// Gives the oldest `n` objects of cache `index`'s array cache back to
+    /// their slabs, each checked as [`kfree`](Self::kfree) checks it (Linux
+    /// `cache_flusharray()`); returns the first problem found, after
+    /// flushing all `n`.
+    pub(super) fn flush_array(
+        &mut self,
+        buddy: &mut BuddyAllocator<'_>,
+        mem: &mut impl SlabMemory,
+        index: usize,
+        n: usize,
+    ) -> Result<(), KmallocError> {
+        let mut first_error = Ok(());
+        for i in 0..n {
+            let addr = self.caches[index].array[i];
+            let r = match self.lookup(buddy, mem, addr) {
+                Ok(Owner::Slab {
+                    index: owner,
+                    slab,
+                    obj,
+                }) if owner == index => {
+                    let r = self.slab_free(buddy, mem, index, slab, obj);
+                    // Counted when it entered the array cache.
+                    self.caches[index].frees -= 1;
+                    r
+                }
+                Ok(_) => Err(KmallocError::new(
+                    KmallocErrorKind::NotObjectStart,
+                    addr,
+                    self.caches[index].name,
+                )),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                let e = self.report(e);
+                if first_error.is_ok() {
+                    first_error = Err(e);
+                }
+            }
+        }
+        let c = &mut self.caches[index];
+        let avail = c.avail as usize;
+        c.array.copy_within(n..avail, 0);
+        c.avail = (avail - n) as u32;
+        first_error
+    }
+}
