@@ -10,6 +10,7 @@
 extern crate alloc;
 
 use core::panic::PanicInfo;
+use kernel::addr::PhysAddr;
 use kernel::arch::x86::{
     self, cpu,
     direct_map::{self, BootDirectMap},
@@ -31,7 +32,7 @@ use kernel::mm::layout::{
     self, BOOT_MAP_LIMIT, BOOT_PAGE_TABLES, EARLY_MAP_BASE, EARLY_MAP_PAGES, PAGE_OFFSET,
     PAGE_SIZE, virt_to_phys,
 };
-use kernel::mm::memblock::Memblock;
+use kernel::mm::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock};
 use kernel::mm::page::Page;
 use kernel::mm::paging::{DumpRange, PTFlags};
 use kernel::mm::setup::{self, KernelImage};
@@ -312,7 +313,7 @@ fn memory_init(boot: &BootInfo<'_>, opts: &BootOptions) -> (Memblock, BootDirect
     };
     // Until the final page tables exist, memblock may only hand out memory
     // the boot direct map reaches.
-    memblock.set_current_limit(u64::from(BOOT_MAP_LIMIT));
+    memblock.set_current_limit(PhysAddr(u64::from(BOOT_MAP_LIMIT)));
     setup::memblock_setup(boot, opts.mem_limit_bytes, image, &mut memblock, &mut phys)
         .unwrap_or_else(|e| fatal(format_args!("memblock setup: {e}")));
     if memblock.memory.total_size() == 0 {
@@ -339,12 +340,18 @@ fn buddy_init(memblock: &mut Memblock, phys: &mut BootDirectMap) -> BuddyAllocat
         .memory
         .regions()
         .last()
-        .map_or(0, |r| r.end() >> layout::PAGE_SHIFT) as u32;
+        .map_or(0, |r| r.end().pfn().0);
     let max_low_pfn = max_pfn.min(DEFAULT_MAX_LOW_PFN);
     let desc = core::mem::size_of::<Page>() as u64;
     let bytes = u64::from(max_pfn) * desc;
     let pa = memblock
-        .alloc_range(bytes, u64::from(PAGE_SIZE), 0, u64::MAX, phys)
+        .alloc_range(
+            bytes,
+            u64::from(PAGE_SIZE),
+            PhysAddr(0),
+            MEMBLOCK_ALLOC_ANYWHERE,
+            phys,
+        )
         .unwrap_or_else(|e| fatal(format_args!("cannot allocate mem_map ({bytes} bytes): {e}")));
     info!(target: "buddy",
         "mem_map: {max_pfn} page descriptors of {desc} bytes = {} KiB at physical [{pa:#010x}, {:#010x})",
