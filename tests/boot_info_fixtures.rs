@@ -3,9 +3,10 @@
 
 mod common;
 use common::{aligned, as_bytes};
+use kernel::addr::PhysAddr;
 use kernel::boot_info::memmap::{self, E820_TYPE_RAM};
 use kernel::boot_info::{BootInfo, BootInfoError, Protocol, mb1, mb2};
-use kernel::mm::memblock::{Memblock, MemblockRegion, PhysMem};
+use kernel::mm::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock, MemblockRegion, PhysMem};
 use kernel::mm::setup::{self, KernelImage};
 
 fn with_mb2<R>(raw: &[u8], f: impl FnOnce(BootInfo<'_>) -> R) -> R {
@@ -26,14 +27,14 @@ const QEMU_MB1_END: &[u8] = include_bytes!("data/qemu-mb1-128M-0x0011f000.bin");
 /// zeroing is recorded and region arrays are leaked boxes.
 #[derive(Default)]
 struct FakeMem {
-    zeroed: Vec<(u64, u64)>,
+    zeroed: Vec<(PhysAddr, u64)>,
 }
 
 impl PhysMem for FakeMem {
-    fn zero(&mut self, pa: u64, len: u64) {
+    fn zero(&mut self, pa: PhysAddr, len: u64) {
         self.zeroed.push((pa, len));
     }
-    fn region_array(&mut self, _pa: u64, cap: usize) -> &'static mut [MemblockRegion] {
+    fn region_array(&mut self, _pa: PhysAddr, cap: usize) -> &'static mut [MemblockRegion] {
         Box::leak(vec![MemblockRegion::default(); cap].into_boxed_slice())
     }
 }
@@ -118,21 +119,28 @@ fn grub_128m_through_memblock_setup() {
         assert_eq!(mb.memory.total_size(), setup.usable.total_bytes());
         assert_eq!(mb.memory.cnt(), 2);
         // The first MiB, the image, the boot information.
-        assert!(mb.is_region_reserved(0, 0x1000));
-        assert!(mb.is_region_reserved(0xf_f000, 0x1000));
-        assert!(mb.is_region_reserved(IMAGE.start, 0x1000));
-        assert!(mb.is_region_reserved(0x0029_5620, 8));
-        assert!(!mb.is_region_reserved(0x40_0000, 0x1000));
+        assert!(mb.is_region_reserved(PhysAddr(0), 0x1000));
+        assert!(mb.is_region_reserved(PhysAddr(0xf_f000), 0x1000));
+        assert!(mb.is_region_reserved(PhysAddr(IMAGE.start), 0x1000));
+        assert!(mb.is_region_reserved(PhysAddr(0x0029_5620), 8));
+        assert!(!mb.is_region_reserved(PhysAddr(0x40_0000), 0x1000));
         // Every allocation avoids all of them.
-        mb.set_current_limit(0x80_0000);
+        mb.set_current_limit(PhysAddr(0x80_0000));
         let pa = mb
-            .alloc_range(0x1000, 0x1000, 0, u64::MAX, &mut mem)
+            .alloc_range(
+                0x1000,
+                0x1000,
+                PhysAddr(0),
+                MEMBLOCK_ALLOC_ANYWHERE,
+                &mut mem,
+            )
             .unwrap();
         assert_eq!(
-            pa, 0x7f_f000,
+            pa,
+            PhysAddr(0x7f_f000),
             "top-down: the highest page below current_limit"
         );
-        assert_eq!(mem.zeroed.last(), Some(&(0x7f_f000, 0x1000)));
+        assert_eq!(mem.zeroed.last(), Some(&(PhysAddr(0x7f_f000), 0x1000)));
     });
 }
 
@@ -149,8 +157,8 @@ fn mem_limit_trims_usable_ram() {
         )
         .unwrap();
         assert_eq!(
-            mb.memory.regions().last().unwrap().base + mb.memory.regions().last().unwrap().size,
-            64 << 20
+            mb.memory.regions().last().unwrap().end(),
+            PhysAddr(64 << 20)
         );
         assert_eq!(setup.mem_limit_removed, 0x7fe_0000 - (64 << 20));
     });
@@ -185,7 +193,7 @@ fn qemu_multiboot1_through_parse_and_setup() {
         .reserved
         .regions()
         .iter()
-        .map(|r| (r.base, r.base + r.size))
+        .map(|r| (r.base.0, r.end().0))
         .collect();
     // [0, 1 MiB) holds the info structure and the memory map; the command
     // line ("<kernel path> selftest" and its NUL) and the loader name "qemu"
@@ -205,14 +213,14 @@ fn grub_128m_hands_off_to_the_buddy_allocator() {
         let mut mb = fresh_memblock();
         let mut mem = FakeMem::default();
         setup::memblock_setup(&info, None, IMAGE, &mut mb, &mut mem).unwrap();
-        mb.set_current_limit(16 << 20);
+        mb.set_current_limit(PhysAddr(16 << 20));
         let max_pfn = setup::max_pfn(&mb);
         assert_eq!(max_pfn, 0x7fe0);
         // The kernel allocates mem_map from memblock before the hand-off.
         let map = setup::alloc_mem_map(&mut mb, max_pfn, &mut mem).unwrap();
         assert_eq!((map.nr_pages, map.desc_size), (max_pfn, 8));
         assert_eq!(map.bytes(), u64::from(max_pfn) * 8);
-        assert_eq!(map.pa % 4096, 0);
+        assert!(map.pa.is_page_aligned());
         let mem_map_pa = map.pa;
         let mut mem_map = vec![Page::reserved(ZoneType::Dma); map.nr_pages as usize];
         let mut buddy = BuddyAllocator::new(&mut mem_map, DEFAULT_MAX_LOW_PFN, no_zero);
@@ -225,7 +233,7 @@ fn grub_128m_hands_off_to_the_buddy_allocator() {
         // Reserved: the first MiB's 159 RAM pages, the image (32 pages), the
         // boot information (1 page) and mem_map (64 pages) — mem_map lies
         // below 16 MiB (top-down under current_limit), so all in DMA.
-        assert!(mem_map_pa + map.bytes() <= 16 << 20);
+        assert!(mem_map_pa + map.bytes() <= PhysAddr(16 << 20));
         assert_eq!(dma.reserved, 159 + 32 + 1 + 64);
         assert_eq!(normal.reserved, 0);
         assert_eq!(dma.managed, dma.present - dma.reserved);
@@ -247,6 +255,6 @@ fn max_pfn_of_an_empty_memblock_is_zero_and_mem_map_needs_room() {
             .starts_with("cannot allocate mem_map (262144 bytes): ")
     );
     // A region ending mid-page: max_pfn rounds down.
-    mb.add(0, 0x10_0000 + 0x800, &mut mem).unwrap();
+    mb.add(PhysAddr(0), 0x10_0000 + 0x800, &mut mem).unwrap();
     assert_eq!(setup::max_pfn(&mb), 0x100);
 }

@@ -15,6 +15,7 @@
 
 mod common;
 use common::{aligned, as_bytes};
+use kernel::addr::PhysAddr;
 use kernel::boot_info::memmap::{self, E820_TYPE_RAM, FOUR_GIB, SanitizedMap};
 use kernel::boot_info::ranges::{self, KernelSection};
 use kernel::boot_info::{BootInfo, BootInfoError, MemoryMapEntry, mb1, mb2};
@@ -183,8 +184,8 @@ fn check_map_meaning(entries: &[MemoryMapEntry], map: &SanitizedMap) -> Result<(
 
 struct FakeMem;
 impl PhysMem for FakeMem {
-    fn zero(&mut self, _pa: u64, _len: u64) {}
-    fn region_array(&mut self, _pa: u64, cap: usize) -> &'static mut [MemblockRegion] {
+    fn zero(&mut self, _pa: PhysAddr, _len: u64) {}
+    fn region_array(&mut self, _pa: PhysAddr, cap: usize) -> &'static mut [MemblockRegion] {
         Box::leak(vec![MemblockRegion::default(); cap].into_boxed_slice())
     }
 }
@@ -242,7 +243,7 @@ fn check_boot_info(info: &BootInfo<'_>) -> Result<(), TestCaseError> {
         let usable = setup.usable.ranges;
         for r in mb.memory.regions() {
             prop_assert!(
-                covered(r.base, r.base + r.size, &usable),
+                covered(r.base.0, r.end().0, &usable),
                 "memblock manages [{:#x}, +{:#x}) outside usable RAM",
                 r.base,
                 r.size

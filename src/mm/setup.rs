@@ -12,10 +12,11 @@
 //! [`PhysMem`], so fixture tests run it on the host.
 
 use super::buddy::BuddyAllocator;
-use super::layout::{PAGE_SHIFT, PAGE_SIZE};
-use super::memblock::{Memblock, MemblockError, PhysMem};
+use super::layout::PAGE_SIZE;
+use super::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock, MemblockError, PhysMem};
 use super::page::Page;
 use super::zone::{MAX_DMA_PFN, MAX_NR_ZONES, ZoneType};
+use crate::addr::{Pfn, PhysAddr};
 use crate::boot_info::memmap::{self, SanitizedMap, UsableRam};
 use crate::boot_info::{self, BootInfo, MemoryMapEntry};
 use log::{debug, info, warn};
@@ -154,7 +155,7 @@ pub fn memblock_setup(
             return Ok(());
         }
         info!(target: "memblock", "reserve [{base:#010x}-{:#010x}] {what}", base + size - 1);
-        memblock.reserve(base, size, mem)
+        memblock.reserve(PhysAddr(base), size, mem)
     };
     reserve(
         "low memory: IVT, BIOS data, EBDA, ROMs (Linux reserves the first 1 MiB)",
@@ -184,7 +185,7 @@ pub fn memblock_setup(
     }
 
     for &(base, end) in &usable.ranges {
-        memblock.add(base, end - base, mem)?;
+        memblock.add(PhysAddr(base), end - base, mem)?;
     }
 
     let mut mem_limit_removed = 0;
@@ -193,7 +194,7 @@ pub fn memblock_setup(
         // mem_size, E820_TYPE_RAM): RAM at and above the limit is forgotten.
         let limit = limit.min(memmap::FOUR_GIB) & !u64::from(PAGE_SIZE - 1);
         let before = memblock.memory.total_size();
-        memblock.remove(limit, memmap::FOUR_GIB - limit, mem)?;
+        memblock.remove(PhysAddr(limit), memmap::FOUR_GIB - limit, mem)?;
         mem_limit_removed = before - memblock.memory.total_size();
         info!(target: "memblock",
             "mem={limit:#x}: {} KiB of RAM at and above {limit:#010x} removed",
@@ -280,16 +281,16 @@ impl core::fmt::Display for NoFreeMemory {
 /// # Errors
 /// [`NoFreeMemory`] with the numbers.
 pub fn check_free_memory(memblock: &Memblock) -> Result<(), NoFreeMemory> {
-    let limit = memblock.current_limit();
+    let limit = memblock.current_limit().0;
     let end_pfn = memblock
         .memory
         .regions()
         .last()
-        .map_or(0, |r| r.end() / u64::from(PAGE_SIZE));
+        .map_or(0, |r| r.end().0 / u64::from(PAGE_SIZE));
     let desc = core::mem::size_of::<super::page::Page>() as u64;
     let needed = (end_pfn * desc).next_multiple_of(u64::from(PAGE_SIZE));
     let mut free = 0;
-    memblock.for_each_free_range(|base, end| free += end.min(limit).saturating_sub(base));
+    memblock.for_each_free_range(|base, end| free += end.0.min(limit).saturating_sub(base.0));
     if free < needed.max(u64::from(PAGE_SIZE)) {
         return Err(NoFreeMemory {
             ram: memblock.memory.total_size(),
@@ -326,13 +327,13 @@ pub fn buddy_handoff(
         (s, e)
     };
     for r in memblock.memory.regions() {
-        let (s, e) = pfns(r.base, r.end());
+        let (s, e) = pfns(r.base.0, r.end().0);
         if s < e {
             buddy.mark_present(s, e);
         }
     }
     memblock.for_each_free_range(|start, end| {
-        let (s, e) = pfns(start, end);
+        let (s, e) = pfns(start.0, end.0);
         if s < e {
             buddy.free_memory_range(s, e);
         }
@@ -351,7 +352,7 @@ pub fn buddy_handoff(
         }
     };
     for r in memblock.memory.regions() {
-        let (s, e) = pfns(r.base, r.end());
+        let (s, e) = pfns(r.base.0, r.end().0);
         for z in buddy.zones() {
             let (zs, ze) = (s.max(z.start_pfn()), e.min(z.end_pfn()));
             if zs < ze {
@@ -362,14 +363,14 @@ pub fn buddy_handoff(
     let mut last_counted = None;
     for r in memblock.reserved.regions() {
         // Pages [floor(base), ceil(end)) that are memory.
-        let first = r.base / page;
-        let end = r.end().div_ceil(page).min(max_pfn);
+        let first = r.base.0 / page;
+        let end = r.end().0.div_ceil(page).min(max_pfn);
         for pfn in first..end {
             let pfn = pfn as u32;
             if last_counted == Some(pfn) {
                 continue; // two reservations sharing a page count it once
             }
-            if memblock.is_region_memory(u64::from(pfn) * page, page) {
+            if memblock.is_region_memory(Pfn(pfn).phys(), page) {
                 accounts[zone_of(pfn)].reserved += 1;
                 last_counted = Some(pfn);
             }
@@ -396,14 +397,14 @@ pub fn max_pfn(memblock: &Memblock) -> u32 {
         .memory
         .regions()
         .last()
-        .map_or(0, |r| r.end() >> PAGE_SHIFT) as u32
+        .map_or(0, |r| r.end().pfn().0)
 }
 
 /// Where [`alloc_mem_map`] put `mem_map`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemMap {
     /// Physical address of the first descriptor, page-aligned.
-    pub pa: u64,
+    pub pa: PhysAddr,
     /// Descriptors: one per pfn in `[0, max_pfn)`.
     pub nr_pages: u32,
     /// Bytes per descriptor (`size_of::<Page>()`).
@@ -450,7 +451,13 @@ pub fn alloc_mem_map(
     let desc_size = core::mem::size_of::<Page>() as u32;
     let bytes = u64::from(max_pfn) * u64::from(desc_size);
     let pa = memblock
-        .alloc_range(bytes, u64::from(PAGE_SIZE), 0, u64::MAX, mem)
+        .alloc_range(
+            bytes,
+            u64::from(PAGE_SIZE),
+            PhysAddr(0),
+            MEMBLOCK_ALLOC_ANYWHERE,
+            mem,
+        )
         .map_err(|error| MemMapError { bytes, error })?;
     Ok(MemMap {
         pa,
@@ -464,20 +471,12 @@ mod tests {
     use super::*;
     use crate::boot_info::mb2;
     use crate::boot_info::tests::Mb2Builder;
-    use crate::mm::memblock::MemblockRegion;
+    use crate::test_support::phys::{self, FakePhys};
 
-    struct NoMem;
-    impl PhysMem for NoMem {
-        fn zero(&mut self, _: u64, _: u64) {}
-        fn region_array(&mut self, _: u64, cap: usize) -> &'static mut [MemblockRegion] {
-            Box::leak(vec![MemblockRegion::default(); cap].into_boxed_slice())
-        }
-    }
-
+    /// The 8-slot memblock every test starts from (small, so that adding
+    /// many ranges grows its arrays).
     fn memblock() -> Memblock {
-        let a = Box::leak(vec![MemblockRegion::default(); 8].into_boxed_slice());
-        let b = Box::leak(vec![MemblockRegion::default(); 8].into_boxed_slice());
-        Memblock::new(a, b)
+        phys::memblock(8)
     }
 
     const IMAGE: KernelImage = KernelImage {
@@ -494,7 +493,7 @@ mod tests {
             .build();
         let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
         let mut mb = memblock();
-        memblock_setup(&info, None, IMAGE, &mut mb, &mut NoMem).unwrap();
+        memblock_setup(&info, None, IMAGE, &mut mb, &mut FakePhys::empty()).unwrap();
         let err = check_free_memory(&mb).unwrap_err();
         assert_eq!((err.free, err.needed), (0, 0x1000));
         assert!(
@@ -509,7 +508,7 @@ mod tests {
             .build();
         let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
         let mut mb = memblock();
-        memblock_setup(&info, None, IMAGE, &mut mb, &mut NoMem).unwrap();
+        memblock_setup(&info, None, IMAGE, &mut mb, &mut FakePhys::empty()).unwrap();
         assert_eq!(check_free_memory(&mb), Ok(()));
     }
 
@@ -518,7 +517,7 @@ mod tests {
         let mbi = Mb2Builder::new().meminfo(639, 7 * 1024).build();
         let info = mb2::parse(0x2000, mbi.bytes()).unwrap();
         let mut mb = memblock();
-        let setup = memblock_setup(&info, None, IMAGE, &mut mb, &mut NoMem).unwrap();
+        let setup = memblock_setup(&info, None, IMAGE, &mut mb, &mut FakePhys::empty()).unwrap();
         assert_eq!(
             setup.usable.ranges.as_slice(),
             [(0, 0x9f000), (0x10_0000, 0x80_0000)]
@@ -534,30 +533,16 @@ mod tests {
             .build();
         let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
         let mut mb = memblock();
-        memblock_setup(&info, None, IMAGE, &mut mb, &mut NoMem).unwrap();
+        memblock_setup(&info, None, IMAGE, &mut mb, &mut FakePhys::empty()).unwrap();
         let reserved: Vec<_> = mb
             .reserved
             .regions()
             .iter()
-            .map(|r| (r.base, r.base + r.size))
+            .map(|r| (r.base.0, r.end().0))
             .collect();
         // [0, 1 MiB) absorbs the boot information at 0x3000 and merges with
         // the image that starts at 1 MiB.
         assert_eq!(reserved, [(0, 0x13_0000), (0x40_0000, 0x40_0010)]);
-    }
-
-    /// Records every range memblock zeroes.
-    #[derive(Default)]
-    struct Recorder(Vec<(u64, u64)>);
-    impl PhysMem for Recorder {
-        fn zero(&mut self, pa: u64, len: u64) {
-            self.0.push((pa, pa + len));
-        }
-        fn region_array(&mut self, pa: u64, cap: usize) -> &'static mut [MemblockRegion] {
-            let bytes = (cap * core::mem::size_of::<MemblockRegion>()) as u64;
-            self.0.push((pa, pa + bytes));
-            Box::leak(vec![MemblockRegion::default(); cap].into_boxed_slice())
-        }
     }
 
     #[test]
@@ -575,17 +560,38 @@ mod tests {
             .build();
         let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
         let mut mb = memblock();
-        let mut mem = Recorder::default();
+        let mut mem = FakePhys::empty();
         memblock_setup(&info, None, IMAGE, &mut mb, &mut mem).unwrap();
         assert_eq!(mb.memory.cnt(), 20);
         assert!(mb.memory.storage_pa().is_some(), "the memory array grew");
-        for &(start, end) in &mem.0 {
+        assert!(!mem.written().is_empty(), "memblock wrote nothing");
+        for (start, end) in mem.written() {
             assert!(
-                end <= top - 0x4000 || start >= top,
+                end.0 <= top - 0x4000 || start.0 >= top,
                 "[{start:#x}, {end:#x}) written over the module"
             );
         }
-        assert!(mb.is_region_reserved(top - 0x4000, 0x4000));
+        assert!(mb.is_region_reserved(PhysAddr(top - 0x4000), 0x4000));
+    }
+
+    #[test]
+    fn a_refused_region_array_fails_the_setup() {
+        // Nine RAM ranges overflow the 8-slot memory array; the fake
+        // memory refuses the bigger one, so the add fails and says why.
+        let ranges: Vec<_> = (0..9u64)
+            .map(|i| (0x100_0000 + i * 0x10_0000, 0x8_0000, 1))
+            .collect();
+        let mbi = Mb2Builder::new().mmap(24, &ranges).build();
+        let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
+        let mut mb = memblock();
+        let mut mem = FakePhys::empty().refusing_arrays();
+        assert_eq!(
+            memblock_setup(&info, None, IMAGE, &mut mb, &mut mem),
+            Err(MemblockError::ArrayFull { name: "memory" })
+        );
+        assert_eq!(mem.arrays().len(), 1);
+        assert_eq!(mb.memory.cnt(), 8);
+        mb.check().unwrap();
     }
 
     #[test]
@@ -595,9 +601,16 @@ mod tests {
             .build();
         let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
         let mut mb = memblock();
-        let setup = memblock_setup(&info, Some(0x20_0000), IMAGE, &mut mb, &mut NoMem).unwrap();
+        let setup = memblock_setup(
+            &info,
+            Some(0x20_0000),
+            IMAGE,
+            &mut mb,
+            &mut FakePhys::empty(),
+        )
+        .unwrap();
         assert_eq!(mb.memory.total_size(), 0x10_0000);
         assert_eq!(setup.mem_limit_removed, 0x700_0000 - 0x10_0000);
-        assert!(mb.is_region_reserved(IMAGE.start, IMAGE.end - IMAGE.start));
+        assert!(mb.is_region_reserved(PhysAddr(IMAGE.start), IMAGE.end - IMAGE.start));
     }
 }

@@ -86,15 +86,20 @@
 //!
 //! A failed operation changes nothing.
 //!
+//! # Addresses
+//! Area and range addresses are [`VirtAddr`]; sizes are `u32` byte counts.
+//!
 //! # Example
 //! ```
+//! use kernel::addr::VirtAddr;
 //! use kernel::mm::vmalloc::{VmapAllocator, VmKind};
 //!
-//! let mut vm = VmapAllocator::new(0xF880_0000, 0xF881_0000);
+//! let mut vm = VmapAllocator::new(VirtAddr(0xF880_0000), VirtAddr(0xF881_0000));
 //! let a = vm.alloc(5000, VmKind::Mapped).unwrap(); // 2 pages + guard
-//! assert_eq!((a.addr, a.size, a.nr_pages), (0xF880_0000, 0x3000, 2));
-//! assert_eq!(vm.find(0xF880_1FFF).unwrap().addr, a.addr);
-//! assert!(vm.find(0xF880_2000).unwrap().in_guard(0xF880_2000));
+//! assert_eq!((a.addr, a.size, a.nr_pages), (VirtAddr(0xF880_0000), 0x3000, 2));
+//! assert_eq!(vm.find(VirtAddr(0xF880_1FFF)).unwrap().addr, a.addr);
+//! let guard = VirtAddr(0xF880_2000);
+//! assert!(vm.find(guard).unwrap().in_guard(guard));
 //! assert_eq!(a.to_string(), "0xf8800000-0xf8803000   12288 vmalloc pages=2");
 //! vm.free(a.addr).unwrap();
 //! assert_eq!(vm.stats().nr_free_ranges, 1);
@@ -115,6 +120,7 @@
 #![forbid(unsafe_code)]
 
 use super::layout::{PAGE_SIZE, align_up};
+use crate::addr::VirtAddr;
 use alloc::collections::{BTreeMap, BTreeSet};
 use core::fmt;
 
@@ -154,7 +160,7 @@ impl VmKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VmArea {
     /// First virtual address of the area, page aligned.
-    pub addr: u32,
+    pub addr: VirtAddr,
     /// Bytes reserved, a multiple of `PAGE_SIZE`, *including* the guard page
     /// (as Linux's `vm_struct::size` and `/proc/vmallocinfo`).
     pub size: u32,
@@ -175,7 +181,7 @@ impl VmArea {
     /// # Panics
     /// On overflow, which cannot happen for an area returned by
     /// [`VmapAllocator`] (its areas lie below its `end`, a `u32`).
-    pub fn end(&self) -> u32 {
+    pub fn end(&self) -> VirtAddr {
         self.addr + self.size
     }
 
@@ -184,8 +190,8 @@ impl VmArea {
     ///
     /// # Panics
     /// As [`VmArea::end`], or if `size` is smaller than the guard page.
-    pub fn usable_end(&self) -> u32 {
-        self.end() - GUARD_SIZE
+    pub fn usable_end(&self) -> VirtAddr {
+        VirtAddr(self.end().0 - GUARD_SIZE)
     }
 
     /// Usable bytes, `size - GUARD_SIZE` (Linux `get_vm_area_size()`).
@@ -198,19 +204,19 @@ impl VmArea {
     }
 
     /// Whether `va` is in `[addr, end())`, guard page included.
-    pub fn contains(&self, va: u32) -> bool {
+    pub fn contains(&self, va: VirtAddr) -> bool {
         va >= self.addr && va - self.addr < self.size
     }
 
     /// Whether `va` is in the usable part `[addr, usable_end())`, where the
     /// kernel may map pages.
-    pub fn contains_usable(&self, va: u32) -> bool {
+    pub fn contains_usable(&self, va: VirtAddr) -> bool {
         va >= self.addr && va - self.addr < self.size.saturating_sub(GUARD_SIZE)
     }
 
     /// Whether `va` is in the guard page `[usable_end(), end())`: an access
     /// there is an overrun of the area and must be reported, not mapped.
-    pub fn in_guard(&self, va: u32) -> bool {
+    pub fn in_guard(&self, va: VirtAddr) -> bool {
         self.contains(va) && !self.contains_usable(va)
     }
 }
@@ -229,7 +235,7 @@ impl fmt::Display for VmArea {
             f,
             "{:#010x}-{:#010x} {:7} {} pages={}",
             self.addr,
-            u64::from(self.addr) + u64::from(self.size),
+            u64::from(self.addr.0) + u64::from(self.size),
             self.size,
             self.kind.name(),
             self.nr_pages
@@ -267,7 +273,7 @@ pub enum VmallocError {
     /// "Trying to vfree() nonexistent vm area").
     NotAllocated {
         /// The address passed to `free`.
-        addr: u32,
+        addr: VirtAddr,
     },
 }
 
@@ -292,6 +298,107 @@ impl fmt::Display for VmallocError {
                  (never allocated, already freed, or inside an area)"
             ),
         }
+    }
+}
+
+/// A violated invariant of a [`VmapAllocator`] (see the module
+/// documentation), as found by [`VmapAllocator::check`]. `at` is the start
+/// of the range where the walk from `start` found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmapCheckError {
+    /// The two free indexes have different lengths.
+    IndexLengths,
+    /// A free range is missing from the by-size index.
+    NotInSizeIndex {
+        /// Start of the free range.
+        at: VirtAddr,
+    },
+    /// A range is both free and busy.
+    FreeAndBusy {
+        /// Start of the range.
+        at: VirtAddr,
+    },
+    /// An address is neither in a free range nor in a busy area.
+    Uncovered {
+        /// The first such address.
+        at: VirtAddr,
+    },
+    /// A free range follows another free range without a gap.
+    NotMerged {
+        /// Start of the second range.
+        at: VirtAddr,
+    },
+    /// A busy area is filed under an address other than its own.
+    MisfiledArea {
+        /// The key it is filed under.
+        at: VirtAddr,
+    },
+    /// A busy area is smaller than one page plus its guard page.
+    NoUsablePage {
+        /// Start of the area.
+        at: VirtAddr,
+    },
+    /// A busy area's `nr_pages` disagrees with its size.
+    NrPages {
+        /// Start of the area.
+        at: VirtAddr,
+    },
+    /// A range is empty or not a whole number of pages.
+    NotWholePages {
+        /// Start of the range.
+        at: VirtAddr,
+    },
+    /// A range runs past the end of the managed space.
+    PastEnd {
+        /// Start of the range.
+        at: VirtAddr,
+    },
+    /// A range overlaps another or lies outside `[start, end)`.
+    Overlap,
+    /// The free byte count disagrees with the free ranges.
+    FreeBytes,
+}
+
+impl fmt::Display for VmapCheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (what, at) = match *self {
+            VmapCheckError::IndexLengths => ("the two free indexes have different lengths", None),
+            VmapCheckError::NotInSizeIndex { at } => {
+                ("a free range is missing from the by-size index", Some(at))
+            }
+            VmapCheckError::FreeAndBusy { at } => ("a range is both free and busy", Some(at)),
+            VmapCheckError::Uncovered { at } => {
+                ("an address range is neither free nor busy", Some(at))
+            }
+            VmapCheckError::NotMerged { at } => {
+                ("two adjacent free ranges were not merged", Some(at))
+            }
+            VmapCheckError::MisfiledArea { at } => {
+                ("a busy area is filed under a wrong address", Some(at))
+            }
+            VmapCheckError::NoUsablePage { at } => ("a busy area has no usable page", Some(at)),
+            VmapCheckError::NrPages { at } => {
+                ("a busy area's nr_pages disagrees with its size", Some(at))
+            }
+            VmapCheckError::NotWholePages { at } => {
+                ("a range is empty or not a whole number of pages", Some(at))
+            }
+            VmapCheckError::PastEnd { at } => {
+                ("a range runs past the end of the managed space", Some(at))
+            }
+            VmapCheckError::Overlap => (
+                "a range overlaps another or lies outside [start, end)",
+                None,
+            ),
+            VmapCheckError::FreeBytes => {
+                ("the free byte count disagrees with the free ranges", None)
+            }
+        };
+        write!(f, "vmalloc: {what}")?;
+        if let Some(at) = at {
+            write!(f, " (at {at:#010x})")?;
+        }
+        Ok(())
     }
 }
 
@@ -329,15 +436,15 @@ impl fmt::Display for VmapStats {
 #[derive(Clone, Debug)]
 pub struct VmapAllocator {
     /// First managed address, page aligned.
-    start: u32,
+    start: VirtAddr,
     /// One past the last managed address, page aligned.
-    end: u32,
+    end: VirtAddr,
     /// Free ranges, `start -> size` in bytes: finds neighbours to merge.
-    free_by_start: BTreeMap<u32, u32>,
+    free_by_start: BTreeMap<VirtAddr, u32>,
     /// The same free ranges as `(size, start)`: best-fit search.
-    free_by_size: BTreeSet<(u32, u32)>,
+    free_by_size: BTreeSet<(u32, VirtAddr)>,
     /// Busy areas by start address.
-    busy: BTreeMap<u32, VmArea>,
+    busy: BTreeMap<VirtAddr, VmArea>,
     /// Sum of the free range sizes, in bytes.
     free_bytes: u32,
 }
@@ -348,9 +455,9 @@ impl VmapAllocator {
     ///
     /// # Panics
     /// If `start` or `end` is not page aligned, or `start >= end`.
-    pub fn new(start: u32, end: u32) -> Self {
+    pub fn new(start: VirtAddr, end: VirtAddr) -> Self {
         assert!(
-            start.is_multiple_of(PAGE_SIZE) && end.is_multiple_of(PAGE_SIZE),
+            start.is_page_aligned() && end.is_page_aligned(),
             "VmapAllocator::new: [{start:#x}, {end:#x}) is not page aligned"
         );
         assert!(
@@ -370,12 +477,12 @@ impl VmapAllocator {
     }
 
     /// First managed address (bytes, page aligned).
-    pub fn start(&self) -> u32 {
+    pub fn start(&self) -> VirtAddr {
         self.start
     }
 
     /// One past the last managed address (bytes, page aligned).
-    pub fn end(&self) -> u32 {
+    pub fn end(&self) -> VirtAddr {
         self.end
     }
 
@@ -401,7 +508,8 @@ impl VmapAllocator {
         let total = self.reservation_size(size)?;
         // Best fit: the first (size, start) key not below (total, 0) is the
         // smallest free range of at least `total` bytes, lowest address first.
-        let Some(&(hole_size, hole_start)) = self.free_by_size.range((total, 0)..).next() else {
+        let Some(&(hole_size, hole_start)) = self.free_by_size.range((total, VirtAddr(0))..).next()
+        else {
             return Err(VmallocError::NoSpace {
                 size: total,
                 largest_free: self.largest_free(),
@@ -430,7 +538,7 @@ impl VmapAllocator {
     /// The page-fault handler uses it to tell a demand fault
     /// ([`VmArea::contains_usable`]) from an overrun into a guard page
     /// ([`VmArea::in_guard`]) or a stray access to free space (`None`).
-    pub fn find(&self, va: u32) -> Option<&VmArea> {
+    pub fn find(&self, va: VirtAddr) -> Option<&VmArea> {
         // The area with the greatest start <= va is the only candidate.
         let (_, area) = self.busy.range(..=va).next_back()?;
         area.contains(va).then_some(area)
@@ -439,7 +547,7 @@ impl VmapAllocator {
     /// As [`VmapAllocator::find`], but mutable, so that the fault handler can
     /// count [`VmArea::demand_faults`]. The caller must not change `addr`,
     /// `size` or `nr_pages` ([`VmapAllocator::check`] would report it).
-    pub fn find_mut(&mut self, va: u32) -> Option<&mut VmArea> {
+    pub fn find_mut(&mut self, va: VirtAddr) -> Option<&mut VmArea> {
         let (_, area) = self.busy.range_mut(..=va).next_back()?;
         if area.contains(va) { Some(area) } else { None }
     }
@@ -460,7 +568,7 @@ impl VmapAllocator {
     /// (double free, never allocated, or an address inside an area).
     ///
     /// [`alloc`]: VmapAllocator::alloc
-    pub fn free(&mut self, addr: u32) -> Result<VmArea, VmallocError> {
+    pub fn free(&mut self, addr: VirtAddr) -> Result<VmArea, VmallocError> {
         let area = self
             .busy
             .remove(&addr)
@@ -493,7 +601,7 @@ impl VmapAllocator {
 
     /// The free ranges in address order, each as `(start, end)`, i.e.
     /// `[start, end)` in bytes.
-    pub fn free_ranges(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+    pub fn free_ranges(&self) -> impl Iterator<Item = (VirtAddr, VirtAddr)> + '_ {
         self.free_by_start.iter().map(|(&s, &size)| (s, s + size))
     }
 
@@ -513,16 +621,16 @@ impl VmapAllocator {
     /// for tests and debugging.
     ///
     /// # Errors
-    /// A description of the first violated invariant.
-    pub fn check(&self) -> Result<(), &'static str> {
+    /// The first violated invariant, as a [`VmapCheckError`].
+    pub fn check(&self) -> Result<(), VmapCheckError> {
         // The two free indexes hold the same ranges: same length, and every
         // by-start entry is in the by-size set (a set has no duplicates).
         if self.free_by_start.len() != self.free_by_size.len() {
-            return Err("the two free indexes have different lengths");
+            return Err(VmapCheckError::IndexLengths);
         }
         for (&start, &size) in &self.free_by_start {
             if !self.free_by_size.contains(&(size, start)) {
-                return Err("a free range is missing from the by-size index");
+                return Err(VmapCheckError::NotInSizeIndex { at: start });
             }
         }
 
@@ -535,14 +643,15 @@ impl VmapAllocator {
         let (mut nr_free, mut nr_busy) = (0usize, 0usize);
         let mut free_bytes: u64 = 0;
         while cursor < self.end {
+            let at = cursor;
             let free = self.free_by_start.get(&cursor);
             let busy = self.busy.get(&cursor);
             let size = match (free, busy) {
-                (Some(_), Some(_)) => return Err("a range is both free and busy"),
-                (None, None) => return Err("an address range is neither free nor busy"),
+                (Some(_), Some(_)) => return Err(VmapCheckError::FreeAndBusy { at }),
+                (None, None) => return Err(VmapCheckError::Uncovered { at }),
                 (Some(&size), None) => {
                     if prev_was_free {
-                        return Err("two adjacent free ranges were not merged");
+                        return Err(VmapCheckError::NotMerged { at });
                     }
                     prev_was_free = true;
                     nr_free += 1;
@@ -551,13 +660,13 @@ impl VmapAllocator {
                 }
                 (None, Some(area)) => {
                     if area.addr != cursor {
-                        return Err("a busy area is filed under a wrong address");
+                        return Err(VmapCheckError::MisfiledArea { at });
                     }
                     if area.size < PAGE_SIZE + GUARD_SIZE {
-                        return Err("a busy area has no usable page");
+                        return Err(VmapCheckError::NoUsablePage { at });
                     }
                     if area.nr_pages != area.size / PAGE_SIZE - 1 {
-                        return Err("a busy area's nr_pages disagrees with its size");
+                        return Err(VmapCheckError::NrPages { at });
                     }
                     prev_was_free = false;
                     nr_busy += 1;
@@ -565,18 +674,18 @@ impl VmapAllocator {
                 }
             };
             if size == 0 || !size.is_multiple_of(PAGE_SIZE) {
-                return Err("a range is empty or not a whole number of pages");
+                return Err(VmapCheckError::NotWholePages { at });
             }
             if size > self.end - cursor {
-                return Err("a range runs past the end of the managed space");
+                return Err(VmapCheckError::PastEnd { at });
             }
-            cursor += size;
+            cursor = cursor + size;
         }
         if nr_free != self.free_by_start.len() || nr_busy != self.busy.len() {
-            return Err("a range overlaps another or lies outside [start, end)");
+            return Err(VmapCheckError::Overlap);
         }
         if free_bytes != u64::from(self.free_bytes) {
-            return Err("the free byte count disagrees with the free ranges");
+            return Err(VmapCheckError::FreeBytes);
         }
         Ok(())
     }
@@ -601,14 +710,14 @@ impl VmapAllocator {
 
     /// Adds `[start, start + size)` to both free indexes. The caller has
     /// already merged it with its neighbours.
-    fn insert_free(&mut self, start: u32, size: u32) {
+    fn insert_free(&mut self, start: VirtAddr, size: u32) {
         self.free_by_start.insert(start, size);
         self.free_by_size.insert((size, start));
         self.free_bytes += size;
     }
 
     /// Removes `[start, start + size)` from both free indexes.
-    fn remove_free(&mut self, start: u32, size: u32) {
+    fn remove_free(&mut self, start: VirtAddr, size: u32) {
         self.free_by_start.remove(&start);
         self.free_by_size.remove(&(size, start));
         self.free_bytes -= size;

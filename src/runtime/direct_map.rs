@@ -6,6 +6,7 @@
 //! (and asks to zero, or to hold a grown region array) lies in that map
 //! (Linux: `memblock_set_current_limit(max_pfn_mapped)` for the same reason).
 
+use crate::addr::PhysAddr;
 use crate::mm::layout::{BOOT_MAP_LIMIT, PAGE_SIZE, phys_to_virt};
 use crate::mm::memblock::{INIT_MEMBLOCK_REGIONS, MemblockRegion, PhysMem};
 use crate::mm::page::Page;
@@ -36,17 +37,17 @@ impl BootDirectMap {
 }
 
 /// Checks that physical `[pa, pa + len)` lies in the boot direct map.
-fn check(pa: u64, len: u64) -> u32 {
-    let end = pa.checked_add(len);
+fn check(pa: PhysAddr, len: u64) -> u32 {
+    let end = pa.0.checked_add(len);
     assert!(
-        pa >= u64::from(PAGE_SIZE) && end.is_some_and(|e| e <= u64::from(BOOT_MAP_LIMIT)),
+        pa.0 >= u64::from(PAGE_SIZE) && end.is_some_and(|e| e <= u64::from(BOOT_MAP_LIMIT)),
         "boot direct map: [{pa:#x}, +{len:#x}) lies outside [0x1000, {BOOT_MAP_LIMIT:#x})"
     );
-    phys_to_virt(pa as u32)
+    phys_to_virt(pa.as_u32())
 }
 
 impl PhysMem for BootDirectMap {
-    fn zero(&mut self, pa: u64, len: u64) {
+    fn zero(&mut self, pa: PhysAddr, len: u64) {
         let va = check(pa, len);
         // SAFETY: [va, va + len) is the boot direct map of [pa, pa + len)
         // (checked above), mapped writable; memblock just reserved it for the
@@ -54,7 +55,7 @@ impl PhysMem for BootDirectMap {
         unsafe { core::ptr::write_bytes(va as *mut u8, 0, len as usize) };
     }
 
-    fn region_array(&mut self, pa: u64, cap: usize) -> &'static mut [MemblockRegion] {
+    fn region_array(&mut self, pa: PhysAddr, cap: usize) -> &'static mut [MemblockRegion] {
         let bytes = (cap * core::mem::size_of::<MemblockRegion>()) as u64;
         self.zero(pa, bytes);
         let va = check(pa, bytes);
@@ -78,11 +79,7 @@ impl PhysMem for BootDirectMap {
 /// # Panics
 /// On a second call.
 pub fn initial_region_arrays() -> (&'static mut [MemblockRegion], &'static mut [MemblockRegion]) {
-    const EMPTY: MemblockRegion = MemblockRegion {
-        base: 0,
-        size: 0,
-        flags: 0,
-    };
+    const EMPTY: MemblockRegion = MemblockRegion::EMPTY;
     static mut MEMORY: [MemblockRegion; INIT_MEMBLOCK_REGIONS] = [EMPTY; INIT_MEMBLOCK_REGIONS];
     static mut RESERVED: [MemblockRegion; INIT_MEMBLOCK_REGIONS] = [EMPTY; INIT_MEMBLOCK_REGIONS];
     static TAKEN: AtomicBool = AtomicBool::new(false);
@@ -125,7 +122,7 @@ pub fn zero_pages(pfn: u32, nr_pages: u32) {
 /// purpose (reserved, lying below its current limit, so inside the boot
 /// direct map) and must not be used for anything else, ever: the slice is
 /// `'static`.
-pub unsafe fn mem_map_slice(pa: u64, nr_pages: usize) -> &'static mut [Page] {
+pub unsafe fn mem_map_slice(pa: PhysAddr, nr_pages: usize) -> &'static mut [Page] {
     let bytes = (nr_pages * core::mem::size_of::<Page>()) as u64;
     let va = check(pa, bytes);
     // SAFETY: the caller guarantees exclusive, permanent ownership of the

@@ -14,8 +14,8 @@
 //! fault (vmalloc) is taken inside such a closure. That would deadlock;
 //! instead it panics naming the problem.
 
-use crate::arch::x86::highmem::direct_map_end_pfn;
 use crate::addr::{Pfn, VirtAddr};
+use crate::arch::x86::highmem::direct_map_end_pfn;
 use crate::mm::buddy::BuddyAllocator;
 use crate::mm::gfp::{GFP_KERNEL, Gfp};
 use crate::mm::layout::{PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE};

@@ -26,6 +26,7 @@
 //! taken while a log line holds the serial port would wait for it).
 
 use super::kmalloc::{try_with_mm, with_mm};
+use crate::addr::VirtAddr;
 use crate::arch::x86::idt;
 use crate::arch::x86::paging;
 use crate::arch::x86::tlb::ArchTlb;
@@ -74,7 +75,10 @@ impl fmt::Display for VmallocFailure {
 /// the demand-paging fault handler (Linux `vmalloc_init()`). Needs kmalloc
 /// (the tree's nodes).
 pub fn vmalloc_init() {
-    *VMAP.lock() = Some(VmapAllocator::new(VMALLOC_START, VMALLOC_END));
+    *VMAP.lock() = Some(VmapAllocator::new(
+        VirtAddr(VMALLOC_START),
+        VirtAddr(VMALLOC_END),
+    ));
     idt::register_page_fault_handler(Region::Vmalloc, demand_fault);
 }
 
@@ -96,7 +100,7 @@ pub fn vmalloc(size: usize) -> Result<*mut u8, VmallocFailure> {
         .map_err(|_| VmallocFailure::Area(VmallocError::TooLarge { size: size as u64 }))?;
     let area = with_vmap(|v| v.alloc(size, VmKind::Mapped)).map_err(VmallocFailure::Area)?;
     for i in 0..area.nr_pages {
-        let va = area.addr + (i << PAGE_SHIFT);
+        let va = (area.addr + (i << PAGE_SHIFT)).0;
         if let Err(e) = map_new_page(va, GFP_HIGHUSER) {
             unmap_pages(&area);
             with_vmap(|v| v.free(area.addr)).expect("area just allocated");
@@ -106,7 +110,7 @@ pub fn vmalloc(size: usize) -> Result<*mut u8, VmallocFailure> {
             });
         }
     }
-    Ok(area.addr as *mut u8)
+    Ok(area.addr.as_mut_ptr())
 }
 
 /// Reserves `size` bytes (rounded up to pages) of the vmalloc region and
@@ -119,7 +123,7 @@ pub fn vmalloc_demand(size: usize) -> Result<*mut u8, VmallocFailure> {
     let size = u32::try_from(size)
         .map_err(|_| VmallocFailure::Area(VmallocError::TooLarge { size: size as u64 }))?;
     with_vmap(|v| v.alloc(size, VmKind::Demand))
-        .map(|a| a.addr as *mut u8)
+        .map(|a| a.addr.as_mut_ptr())
         .map_err(VmallocFailure::Area)
 }
 
@@ -135,7 +139,7 @@ pub fn vmalloc_demand(size: usize) -> Result<*mut u8, VmallocFailure> {
 /// Nothing may use the area's memory after this call.
 #[allow(unsafe_code, reason = "callers promise no use of the area after it")]
 pub unsafe fn vfree(addr: *mut u8) -> Result<VmArea, VmallocFailure> {
-    let addr = addr as u32;
+    let addr = VirtAddr(addr as u32);
     let area = with_vmap(|v| v.find(addr).copied())
         .filter(|a| a.addr == addr)
         .ok_or(VmallocFailure::Area(VmallocError::NotAllocated { addr }))?;
@@ -176,7 +180,7 @@ fn count_highmem(buddy: &crate::mm::buddy::BuddyAllocator<'_>, pfn: u32) {
 /// Unmaps every mapped page of `area` and frees its frame.
 fn unmap_pages(area: &VmArea) {
     for i in 0..area.nr_pages {
-        let va = area.addr + (i << PAGE_SHIFT);
+        let va = (area.addr + (i << PAGE_SHIFT)).0;
         if paging::translate(va).is_err() {
             continue; // a demand page never touched
         }
@@ -203,10 +207,10 @@ fn demand_fault(cr2: u32, error: PageFaultError) -> bool {
     let Some(mut vmap) = VMAP.try_lock() else {
         panic!("demand fault at {cr2:#010x} while the vmalloc lock is held");
     };
-    let Some(area) = vmap.as_mut().and_then(|v| v.find_mut(cr2)) else {
+    let Some(area) = vmap.as_mut().and_then(|v| v.find_mut(VirtAddr(cr2))) else {
         return false;
     };
-    if area.kind != VmKind::Demand || !area.contains_usable(cr2) {
+    if area.kind != VmKind::Demand || !area.contains_usable(VirtAddr(cr2)) {
         return false;
     }
     let va = cr2 & !(PAGE_SIZE - 1);
@@ -250,7 +254,7 @@ pub fn highmem_pages() -> u32 {
 
 /// The area containing `va`, if any (a copy).
 pub fn find_area(va: u32) -> Option<VmArea> {
-    with_vmap(|v| v.find(va).copied())
+    with_vmap(|v| v.find(VirtAddr(va)).copied())
 }
 
 /// Totals of the area tree.

@@ -3,6 +3,11 @@
 //!
 //! Random tests print nothing on success; on failure they name the seed, and
 //! `Rng::new(seed)` replays the same sequence on any host.
+//!
+//! Submodules: [`phys`], one fake physical memory (`FakePhys`, memblock's
+//! `PhysMem`).
+
+pub mod phys;
 
 use rand::distr::uniform::SampleUniform;
 use rand::{RngExt, SeedableRng};

@@ -3,12 +3,13 @@
 //! `selftest: <name> ... ok` line; a failure takes the fatal path with a
 //! `PANIC:` line naming the test and what it saw.
 
+use crate::addr::PhysAddr;
 use crate::arch::x86::early_map::with_temp_mapping;
 use crate::arch::x86::{boot_page_directory_va, boot_stack, cpu, early_map, exit, idt, tlb};
 use crate::mm::buddy::BuddyAllocator;
 use crate::mm::gfp::{GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, Gfp};
 use crate::mm::layout::{PAGE_OFFSET, align_up, pdx, phys_to_virt, ptx, virt_to_phys};
-use crate::mm::memblock::Memblock;
+use crate::mm::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock};
 use crate::mm::page::PageFlags;
 use crate::mm::zone::{MAX_DMA_PFN, ZoneType};
 use crate::runtime::direct_map::BootDirectMap;
@@ -171,20 +172,32 @@ fn memblock_top_down(mb: &mut Memblock, phys: &mut BootDirectMap) -> Result<(), 
     let reserved_before = mb.reserved.total_size();
     let limit = mb.current_limit();
     let pa = mb
-        .alloc_range(THREE_PAGES, 4096, 0, u64::MAX, phys)
+        .alloc_range(
+            THREE_PAGES,
+            4096,
+            PhysAddr(0),
+            MEMBLOCK_ALLOC_ANYWHERE,
+            phys,
+        )
         .map_err(|_| "allocation of 3 pages failed")?;
     if pa + THREE_PAGES > limit || !mb.is_region_reserved(pa, THREE_PAGES) {
         return Err("allocation above current_limit or not reserved");
     }
     // Dirty it, free it, allocate again: top-down returns the same highest
     // free range, and it must come back zeroed.
-    let va = phys_to_virt(pa as u32) as *mut u8;
+    let va = phys_to_virt(pa.as_u32()) as *mut u8;
     // SAFETY: [pa, pa + 3 pages) is ours (just allocated) and lies in the boot
     // direct map (below current_limit), mapped writable at `va`.
     unsafe { core::ptr::write_bytes(va, 0xA5, THREE_PAGES as usize) };
     mb.free(pa, THREE_PAGES, phys).map_err(|_| "free failed")?;
     let again = mb
-        .alloc_range(THREE_PAGES, 4096, 0, u64::MAX, phys)
+        .alloc_range(
+            THREE_PAGES,
+            4096,
+            PhysAddr(0),
+            MEMBLOCK_ALLOC_ANYWHERE,
+            phys,
+        )
         .map_err(|_| "second allocation failed")?;
     if again != pa {
         return Err("top-down allocation did not return the highest free range again");
@@ -207,10 +220,10 @@ fn memblock_bottom_up_dma(mb: &mut Memblock, phys: &mut BootDirectMap) -> Result
     const MIB: u64 = 1 << 20;
     let reserved_before = mb.reserved.total_size();
     mb.set_bottom_up(true);
-    let result = mb.phys_alloc_range(4096, 4096, MIB, 16 * MIB, phys);
+    let result = mb.phys_alloc_range(4096, 4096, PhysAddr(MIB), PhysAddr(16 * MIB), phys);
     mb.set_bottom_up(false);
     let pa = result.map_err(|_| "allocation below 16 MiB failed")?;
-    if !(MIB..16 * MIB).contains(&pa) || !mb.is_region_reserved(pa, 4096) {
+    if !(MIB..16 * MIB).contains(&pa.0) || !mb.is_region_reserved(pa, 4096) {
         return Err("allocation outside [1 MiB, 16 MiB) or not reserved");
     }
     if mb.reserved.total_size() != reserved_before + 4096 {
@@ -222,9 +235,9 @@ fn memblock_bottom_up_dma(mb: &mut Memblock, phys: &mut BootDirectMap) -> Result
     let mut lowest_after = None;
     mb.for_each_free_range(|start, end| {
         // The lowest page-aligned free page at or above 1 MiB.
-        let first = align_up(start.max(MIB), 4096);
-        if lowest_after.is_none() && first + 4096 <= end {
-            lowest_after = Some(first);
+        let first = align_up(start.0.max(MIB), 4096);
+        if lowest_after.is_none() && first + 4096 <= end.0 {
+            lowest_after = Some(PhysAddr(first));
         }
     });
     if lowest_after != Some(pa) {

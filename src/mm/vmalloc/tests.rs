@@ -2,9 +2,20 @@
 //! whole real vmalloc range, and a randomized comparison with a simple model.
 
 use super::*;
-use crate::mm::layout::{VMALLOC_END, VMALLOC_START};
+use crate::mm::layout;
+use crate::test_support::Rng;
 use std::string::ToString;
 use std::vec::Vec;
+
+/// `layout::VMALLOC_START` as an address.
+const VMALLOC_START: VirtAddr = VirtAddr(layout::VMALLOC_START);
+/// `layout::VMALLOC_END` as an address.
+const VMALLOC_END: VirtAddr = VirtAddr(layout::VMALLOC_END);
+
+/// `VirtAddr(x)`, short for the literal addresses below.
+const fn va(x: u32) -> VirtAddr {
+    VirtAddr(x)
+}
 
 /// Bytes in `n` pages.
 const fn pages(n: u32) -> u32 {
@@ -24,7 +35,7 @@ fn alloc_ok(vm: &mut VmapAllocator, size: u32, kind: VmKind) -> VmArea {
 }
 
 /// Frees and checks the invariants.
-fn free_ok(vm: &mut VmapAllocator, addr: u32) -> VmArea {
+fn free_ok(vm: &mut VmapAllocator, addr: VirtAddr) -> VmArea {
     let area = vm.free(addr).expect("free");
     vm.check().unwrap();
     area
@@ -58,20 +69,20 @@ fn first_alloc_at_start_rounded_with_guard() {
     let mut vm = small();
     // 5000 bytes -> 2 pages, plus the guard page.
     let a = alloc_ok(&mut vm, 5000, VmKind::Mapped);
-    assert_eq!(a.addr, 0xF880_0000);
+    assert_eq!(a.addr, va(0xF880_0000));
     assert_eq!(a.size, 0x3000);
     assert_eq!(a.nr_pages, 2);
     assert_eq!(a.demand_faults, 0);
-    assert_eq!(a.end(), 0xF880_3000);
-    assert_eq!(a.usable_end(), 0xF880_2000);
+    assert_eq!(a.end(), va(0xF880_3000));
+    assert_eq!(a.usable_end(), va(0xF880_2000));
     assert_eq!(a.usable_size(), 0x2000);
     // 1 byte -> 1 page + guard, right after the first area's guard page.
     let b = alloc_ok(&mut vm, 1, VmKind::Demand);
-    assert_eq!((b.addr, b.size, b.nr_pages), (0xF880_3000, 0x2000, 1));
+    assert_eq!((b.addr, b.size, b.nr_pages), (va(0xF880_3000), 0x2000, 1));
     assert_eq!(b.kind, VmKind::Demand);
     // Exactly one page is not rounded further.
     let c = alloc_ok(&mut vm, PAGE_SIZE, VmKind::Mapped);
-    assert_eq!((c.addr, c.size, c.nr_pages), (0xF880_5000, 0x2000, 1));
+    assert_eq!((c.addr, c.size, c.nr_pages), (va(0xF880_5000), 0x2000, 1));
     // The returned copies equal what the allocator keeps.
     let kept: Vec<VmArea> = vm.areas().copied().collect();
     assert_eq!(kept, [a, b, c]);
@@ -97,26 +108,32 @@ fn guard_page_is_never_part_of_another_area() {
 #[test]
 fn find_inside_guard_outside() {
     let mut vm = small();
-    let a = alloc_ok(&mut vm, 5000, VmKind::Mapped); // [0xF880_0000, 0xF880_3000)
+    let a = alloc_ok(&mut vm, 5000, VmKind::Mapped); // [va(0xF880_0000), va(0xF880_3000))
     // Inside, usable part.
-    for va in [a.addr, a.addr + 1, 0xF880_1FFF] {
+    for va in [a.addr, a.addr + 1, va(0xF880_1FFF)] {
         let f = vm.find(va).unwrap();
         assert_eq!(f.addr, a.addr);
         assert!(f.contains_usable(va) && !f.in_guard(va));
     }
     // Guard page: found, but not usable.
-    for va in [0xF880_2000, 0xF880_2FFF] {
+    for va in [va(0xF880_2000), va(0xF880_2FFF)] {
         let f = vm.find(va).unwrap();
         assert_eq!(f.addr, a.addr);
         assert!(f.in_guard(va) && !f.contains_usable(va) && f.contains(va));
     }
     // Free space after the area, below the start, above the end.
-    for va in [0xF880_3000, VMALLOC_START - 1, vm.end(), 0, u32::MAX] {
+    for va in [
+        va(0xF880_3000),
+        VirtAddr(layout::VMALLOC_START - 1),
+        vm.end(),
+        VirtAddr(0),
+        VirtAddr(u32::MAX),
+    ] {
         assert_eq!(vm.find(va), None, "{va:#x}");
     }
     // The predicates alone.
-    assert!(!a.contains(a.addr - 1) && !a.contains(a.end()));
-    assert!(!a.in_guard(a.end()) && !a.in_guard(a.addr - 1));
+    assert!(!a.contains(VirtAddr(a.addr.0 - 1)) && !a.contains(a.end()));
+    assert!(!a.in_guard(a.end()) && !a.in_guard(VirtAddr(a.addr.0 - 1)));
 }
 
 #[test]
@@ -128,7 +145,7 @@ fn find_mut_counts_demand_faults() {
         area.demand_faults += 1;
     }
     assert!(vm.find_mut(a.end()).is_none());
-    assert!(vm.find_mut(a.addr - 1).is_none());
+    assert!(vm.find_mut(VirtAddr(a.addr.0 - 1)).is_none());
     assert_eq!(vm.find(a.addr).unwrap().demand_faults, 3);
     vm.check().unwrap();
     // free returns the area as it was, with its fault count.
@@ -272,8 +289,8 @@ fn not_allocated_for_a_non_start_address_and_for_double_free() {
         a.addr + PAGE_SIZE,
         a.usable_end(),
         b.end(),
-        0,
-        u32::MAX,
+        VirtAddr(0),
+        VirtAddr(u32::MAX),
     ] {
         assert_eq!(vm.free(addr), Err(VmallocError::NotAllocated { addr }));
         vm.check().unwrap();
@@ -331,21 +348,21 @@ fn too_large() {
 
 #[test]
 fn top_of_the_address_space_does_not_overflow() {
-    // The last managed byte is 0xFFFF_EFFF: ends are computed without
+    // The last managed byte is va(0xFFFF_EFFF): ends are computed without
     // overflow and find() of addresses above works.
-    let mut vm = VmapAllocator::new(0xFFFF_0000, 0xFFFF_F000);
+    let mut vm = VmapAllocator::new(va(0xFFFF_0000), va(0xFFFF_F000));
     let a = alloc_ok(&mut vm, pages(7), VmKind::Mapped);
     let b = alloc_ok(&mut vm, pages(6), VmKind::Mapped);
-    assert_eq!(b.end(), 0xFFFF_F000);
-    assert!(vm.find(0xFFFF_EFFF).unwrap().in_guard(0xFFFF_EFFF));
-    assert_eq!(vm.find(0xFFFF_F000), None);
-    assert_eq!(vm.find(u32::MAX), None);
+    assert_eq!(b.end(), va(0xFFFF_F000));
+    assert!(vm.find(va(0xFFFF_EFFF)).unwrap().in_guard(va(0xFFFF_EFFF)));
+    assert_eq!(vm.find(va(0xFFFF_F000)), None);
+    assert_eq!(vm.find(VirtAddr(u32::MAX)), None);
     assert!(vm.alloc(1, VmKind::Mapped).is_err());
     free_ok(&mut vm, b.addr);
     free_ok(&mut vm, a.addr);
     assert_eq!(
         vm.free_ranges().collect::<Vec<_>>(),
-        [(0xFFFF_0000, 0xFFFF_F000)]
+        [(va(0xFFFF_0000), va(0xFFFF_F000))]
     );
 }
 
@@ -358,7 +375,7 @@ fn new_panics_on_unaligned_start() {
 #[test]
 #[should_panic(expected = "not page aligned")]
 fn new_panics_on_unaligned_end() {
-    VmapAllocator::new(VMALLOC_START, VMALLOC_END - 1);
+    VmapAllocator::new(VMALLOC_START, VirtAddr(layout::VMALLOC_END - 1));
 }
 
 #[test]
@@ -406,7 +423,9 @@ fn error_messages() {
             "largest free range is 4096 bytes",
         ),
         (
-            VmallocError::NotAllocated { addr: 0xF880_1000 },
+            VmallocError::NotAllocated {
+                addr: va(0xF880_1000),
+            },
             "0xf8801000 is not the start of an allocated area",
         ),
     ];
@@ -439,7 +458,14 @@ fn check_detects_corruption() {
     bad.free_bytes -= size;
     bad.insert_free(s, PAGE_SIZE);
     bad.insert_free(s + PAGE_SIZE, size - PAGE_SIZE);
-    assert_eq!(bad.check(), Err("two adjacent free ranges were not merged"));
+    assert_eq!(
+        bad.check(),
+        Err(VmapCheckError::NotMerged { at: s + PAGE_SIZE })
+    );
+    assert_eq!(
+        bad.check().unwrap_err().to_string(),
+        "vmalloc: two adjacent free ranges were not merged (at 0xf8804000)"
+    );
 }
 
 // ------------------------------------------------- the real vmalloc range ---
@@ -521,37 +547,22 @@ fn fill_with_mixed_sizes_then_free_in_reverse() {
 
 // ------------------------------------------------------------ randomized ---
 
-/// xorshift64 (Marsaglia): a tiny deterministic PRNG, so that a failing seed
-/// can be replayed.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// Uniform-ish in `[0, n)`.
-    fn below(&mut self, n: u32) -> u32 {
-        (self.next() % u64::from(n)) as u32
-    }
+/// Uniform in `[0, n)` for `u32` bounds.
+fn below(rng: &mut Rng, n: u32) -> u32 {
+    rng.below(u64::from(n)) as u32
 }
 
 /// The obviously correct model: the busy areas as sorted `(start, end)`
 /// pairs, searched linearly.
 struct Model {
-    start: u32,
-    end: u32,
-    busy: Vec<(u32, u32)>,
+    start: VirtAddr,
+    end: VirtAddr,
+    busy: Vec<(VirtAddr, VirtAddr)>,
 }
 
 impl Model {
     /// The free gaps between busy areas, as `(start, len)` in address order.
-    fn gaps(&self) -> Vec<(u32, u32)> {
+    fn gaps(&self) -> Vec<(VirtAddr, u32)> {
         let mut gaps = Vec::new();
         let mut cursor = self.start;
         for &(s, e) in &self.busy {
@@ -568,7 +579,7 @@ impl Model {
 
     /// What `alloc(size)` must return: the start and reservation size, or
     /// the error.
-    fn alloc(&mut self, size: u32) -> Result<(u32, u32), VmallocError> {
+    fn alloc(&mut self, size: u32) -> Result<(VirtAddr, u32), VmallocError> {
         if size == 0 {
             return Err(VmallocError::ZeroSize);
         }
@@ -598,7 +609,7 @@ impl Model {
     }
 
     /// The index of the busy area containing `va`, if any.
-    fn find(&self, va: u32) -> Option<usize> {
+    fn find(&self, va: VirtAddr) -> Option<usize> {
         self.busy.iter().position(|&(s, e)| s <= va && va < e)
     }
 }
@@ -622,9 +633,9 @@ fn assert_agrees(vm: &VmapAllocator, model: &Model) {
 }
 
 /// `nr_ops` random operations on `[start, start + nr_pages pages)`.
-fn random_ops(seed: u64, start: u32, nr_pages: u32, nr_ops: u32) {
+fn random_ops(seed: u64, start: VirtAddr, nr_pages: u32, nr_ops: u32) {
     let end = start + pages(nr_pages);
-    let mut rng = XorShift(seed);
+    let mut rng = Rng::new(seed);
     let mut vm = VmapAllocator::new(start, end);
     let mut model = Model {
         start,
@@ -635,17 +646,17 @@ fn random_ops(seed: u64, start: u32, nr_pages: u32, nr_ops: u32) {
     let mut nr_no_space = 0;
     for op in 0..nr_ops {
         let ctx = || std::format!("seed {seed:#x}, op {op}");
-        match rng.below(100) {
+        match below(&mut rng, 100) {
             // Allocate: mostly small, sometimes large, rarely 0 or huge.
             0..40 => {
-                let size = match rng.below(20) {
+                let size = match below(&mut rng, 20) {
                     0 => 0,
-                    1 => u32::MAX - rng.below(pages(2)),
-                    2 => pages(nr_pages) - rng.below(pages(3)),
-                    3..6 => 1 + rng.below(pages(32)),
-                    _ => 1 + rng.below(pages(4)),
+                    1 => u32::MAX - below(&mut rng, pages(2)),
+                    2 => pages(nr_pages) - below(&mut rng, pages(3)),
+                    3..6 => 1 + below(&mut rng, pages(32)),
+                    _ => 1 + below(&mut rng, pages(4)),
                 };
-                let kind = if rng.below(2) == 0 {
+                let kind = if below(&mut rng, 2) == 0 {
                     VmKind::Mapped
                 } else {
                     VmKind::Demand
@@ -668,14 +679,15 @@ fn random_ops(seed: u64, start: u32, nr_pages: u32, nr_ops: u32) {
                 if model.busy.is_empty() {
                     continue;
                 }
-                let i = rng.below(model.busy.len() as u32) as usize;
+                let i = below(&mut rng, model.busy.len() as u32) as usize;
                 let (s, e) = model.busy.remove(i);
                 let a = vm.free(s).unwrap_or_else(|err| panic!("{err}, {}", ctx()));
                 assert_eq!((a.addr, a.end()), (s, e), "{}", ctx());
             }
             // Free an address that is usually not the start of an area.
             75..85 => {
-                let addr = start.wrapping_sub(pages(1)) + rng.below(pages(nr_pages + 2));
+                let addr =
+                    VirtAddr(start.0.wrapping_sub(pages(1)) + below(&mut rng, pages(nr_pages + 2)));
                 match model.busy.iter().position(|&(s, _)| s == addr) {
                     Some(i) => {
                         model.busy.remove(i);
@@ -691,7 +703,8 @@ fn random_ops(seed: u64, start: u32, nr_pages: u32, nr_ops: u32) {
             }
             // Look up a random address, sometimes just outside the range.
             _ => {
-                let va = start.wrapping_sub(pages(1)) + rng.below(pages(nr_pages + 2));
+                let va =
+                    VirtAddr(start.0.wrapping_sub(pages(1)) + below(&mut rng, pages(nr_pages + 2)));
                 let want = model.find(va).map(|i| model.busy[i].0);
                 assert_eq!(
                     vm.find(va).map(|a| a.addr),
