@@ -1,8 +1,11 @@
 //! Host test support shared by every module's tests: one seeded random
-//! generator ([`Rng`]). Compiled for `cargo test` only.
+//! generator ([`Rng`]) and the emulated i386 machine for page-table code
+//! ([`mmu`]). Compiled for `cargo test` only.
 //!
 //! Random tests print nothing on success; on failure they name the seed, and
 //! `Rng::new(seed)` replays the same sequence on any host.
+
+pub mod mmu;
 
 use rand::{RngExt, SeedableRng};
 use rand_xorshift::XorShiftRng;
