@@ -8,7 +8,7 @@
 //! forgotten TLB flush shows up as a stale read.
 
 use super::*;
-use crate::mm::layout::{PAGE_OFFSET, PDE_SPAN, PKMAP_BASE};
+use crate::mm::layout::{PAGE_OFFSET, PKMAP_BASE};
 use crate::test_support::Rng;
 use crate::test_support::mmu::{A, D, Fault, Frames, Mmu, P, PS, PhysMem, RW, not_present};
 use std::collections::{BTreeMap, BTreeSet};
