@@ -38,6 +38,8 @@
 //!   (`kernel_physical_mapping_init`, `one_page_table_init`),
 //!   `arch/x86/mm/tlb.c` (`tlb_single_page_flush_ceiling`).
 
+pub mod kernel_space;
+
 use super::buddy::BuddyAllocator;
 use super::gfp::{GFP_KERNEL, Gfp};
 use super::layout::{ENTRIES_PER_TABLE, PAGE_SHIFT, PAGE_SIZE, pdx, ptx};
