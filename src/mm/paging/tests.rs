@@ -1336,6 +1336,15 @@ fn remove_table_refuses_a_table_the_space_owns() {
 // ---------------------------------------------------------------------------
 
 #[test]
+fn boot_stub_flags_are_present_and_writable() {
+    assert_eq!(BOOT_PDE_FLAGS, 0x003);
+    assert_eq!(BOOT_PTE_FLAGS, 0x003);
+    assert_eq!(EntryFlags::pte(PTEntry(BOOT_PTE_FLAGS)).to_string(), "P RW");
+    assert_eq!(EntryFlags::pde(PDEntry(BOOT_PDE_FLAGS)).to_string(), "P RW");
+    assert_eq!(DUMP_FLAGS_MASK, 0x19f, "all of bits 8..0 but A and D");
+}
+
+#[test]
 fn entry_flags_display() {
     let pte = |bits| EntryFlags::pte(PTEntry(bits)).to_string();
     let pde = |bits| EntryFlags::pde(PDEntry(bits)).to_string();
