@@ -5,8 +5,11 @@
 //! [`PageTableMemory`], gets page-table frames from a [`FrameSource`] (the
 //! buddy allocator in the kernel) and invalidates translations through a
 //! [`TlbFlusher`]; the kernel implements these in `arch::x86::paging`, the
-//! host tests with an emulated MMU (physical memory in a byte vector, a TLB
-//! that only changes on invalidation).
+//! host tests with the emulated machine of `crate::test_support::mmu`
+//! (physical memory in a byte vector, a TLB that only changes on
+//! invalidation). [`kernel_space`] builds the kernel's final page directory
+//! from these pieces, so the host tests walk the very directory the kernel
+//! runs on.
 //!
 //! ```text
 //!  CR3 ──> page directory (1024 PDEs)        page table (1024 PTEs)

@@ -10,6 +10,7 @@ use crate::mm::layout::{
 use crate::mm::paging::Table;
 use crate::test_support::Rng;
 use crate::test_support::mmu::{Fault, Frames, Mmu, P, PhysMem, RW, not_present};
+use std::collections::BTreeSet;
 
 /// Bytes of emulated RAM: page tables and the early map table live here;
 /// the direct map's other frames need no backing for a walk.
@@ -160,11 +161,16 @@ fn check(b: &Built, l: &KernelSpaceLayout) {
     let kl = kernel_layout(l, end);
     let mmu = Mmu::new(PAddr(pgd), true);
     let (mut direct, mut ro) = (0, 0);
+    let mut seen = BTreeSet::new();
     for vpn in 0..1u32 << 20 {
         let va = vpn << PAGE_SHIFT;
         let read = mmu.probe(&b.mem, va, false);
         let write = mmu.probe(&b.mem, va, true);
         let region = region_of(va, &kl);
+        seen.insert(match region {
+            Region::Kernel(_) => "kernel image",
+            r => r.name(),
+        });
         let why = format!("{va:#010x} ({})", region.name());
         match region {
             Region::Kernel(_) | Region::DirectMap if va >= PAGE_OFFSET => {
