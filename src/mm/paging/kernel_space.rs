@@ -42,7 +42,7 @@ pub const MAX_DIRECT_MAP_PFN: Pfn = Pfn(MAXMEM >> PAGE_SHIFT);
 
 /// A section of the kernel image, by physical address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ImageSection {
+pub struct PhysSection {
     /// The section's name, as in the linker script (`.text`, ...).
     pub name: &'static str,
     /// First byte.
@@ -54,7 +54,7 @@ pub struct ImageSection {
     pub read_only: bool,
 }
 
-impl ImageSection {
+impl PhysSection {
     /// The frames the section touches, `[start.pfn(), end.pfn_up())`; empty
     /// for an empty section.
     pub fn frames(&self) -> (Pfn, Pfn) {
@@ -79,7 +79,7 @@ pub struct KernelSpaceLayout<'a> {
     /// Every section of the kernel image (the direct map reaches at least
     /// the end of the last one, so a `mem=` below the image's end cannot
     /// unmap the running kernel).
-    pub sections: &'a [ImageSection],
+    pub sections: &'a [PhysSection],
     /// The frame under the boot stack, left unmapped so that an overflow
     /// faults.
     pub stack_guard: Pfn,
@@ -229,6 +229,10 @@ pub struct KernelSpace {
 /// layout that cannot be mapped (checked before anything is allocated);
 /// [`KernelSpaceError::Map`] for a failed step, e.g. `NoMemory` when
 /// `frames` runs dry.
+///
+/// # Panics
+/// If `layout.early_map_table` lies at or above 4 GiB (a page table's
+/// address must fit a page-directory entry).
 pub fn build_kernel_space(
     layout: &KernelSpaceLayout,
     frames: &mut impl FrameSource,
@@ -298,7 +302,7 @@ pub fn build_kernel_space(
 }
 
 /// Refuses a frame shared by a read-only and a writable section.
-fn check_sections(sections: &[ImageSection]) -> Result<(), KernelSpaceError> {
+fn check_sections(sections: &[PhysSection]) -> Result<(), KernelSpaceError> {
     for r in sections.iter().filter(|s| s.read_only) {
         for w in sections.iter().filter(|s| !s.read_only) {
             let (r0, r1) = r.frames();

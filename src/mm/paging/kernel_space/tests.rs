@@ -29,8 +29,8 @@ const EARLY_SLOTS: [(usize, u32); 3] = [(0, 0x0050_0000), (1, 0x0050_1000), (5, 
 /// An image like the linker's: `.boot` at 1 MiB (not page-aligned at its
 /// end), then page-aligned `.text`, `.rodata`, `.data`, `.bss`, ending at
 /// 2 MiB.
-fn sections() -> [ImageSection; 5] {
-    let s = |name, start: u64, end: u64, read_only| ImageSection {
+fn sections() -> [PhysSection; 5] {
+    let s = |name, start: u64, end: u64, read_only| PhysSection {
         name,
         start: PhysAddr(start),
         end: PhysAddr(end),
@@ -48,7 +48,7 @@ fn sections() -> [ImageSection; 5] {
 /// Read-only frames of [`sections`]: `.boot` 1, `.text` 127, `.rodata` 32.
 const RO_FRAMES: u32 = 1 + 127 + 32;
 
-fn layout(max_low_pfn: u32, sections: &[ImageSection]) -> KernelSpaceLayout<'_> {
+fn layout(max_low_pfn: u32, sections: &[PhysSection]) -> KernelSpaceLayout<'_> {
     KernelSpaceLayout {
         max_low_pfn: Pfn(max_low_pfn),
         sections,
