@@ -47,6 +47,8 @@ core::arch::global_asm!(
     ".set PAGE_OFFSET_PDE, {page_offset_pde}",
     ".set EARLY_MAP_PDE, {early_map_pde}",
     ".set BOOT_MAP_LIMIT, {boot_map_limit}",
+    ".set PTE_FLAGS, {pte_flags}",
+    ".set PDE_FLAGS, {pde_flags}",
     ".globl __layout_page_offset",
     ".set __layout_page_offset, {page_offset}",
     ".globl __layout_kernel_phys_base",
@@ -62,6 +64,8 @@ core::arch::global_asm!(
     early_map_pde = const layout::EARLY_MAP_PDE,
     kernel_phys_base = const layout::KERNEL_PHYS_BASE,
     boot_map_limit = const layout::BOOT_MAP_LIMIT,
+    pte_flags = const kernel::mm::paging::BOOT_PTE_FLAGS,
+    pde_flags = const kernel::mm::paging::BOOT_PDE_FLAGS,
     options(att_syntax),
 );
 
