@@ -40,13 +40,14 @@
  * (the same two-alias scheme, its pa() macro).
  *
  * Constants (PAGE_OFFSET, BOOT_PAGE_TABLES, EARLY_MAP_PDE ...) come from
- * src/mm/layout.rs through the global_asm! operands in src/main.rs.
+ * src/mm/layout.rs through the global_asm! operands in src/main.rs, and so do
+ * the entry bits: PTE_FLAGS and PDE_FLAGS (present, writable; Intel SDM
+ * Vol. 3A Tables 4-5, 4-6) are src/mm/paging.rs's BOOT_PTE_FLAGS and
+ * BOOT_PDE_FLAGS, computed from the x86 crate's PTFlags/PDFlags that the
+ * early map and the final page tables use too.
  * (No braces in this file: it is a Rust global_asm! template.)
  */
 
-    /* PDE/PTE bits: present, writable (Intel SDM Vol. 3A Table 4-5, 4-6). */
-    .set PTE_P,  0x001
-    .set PTE_RW, 0x002
     .set BOOT_STACK_SIZE, 32 * 1024
 
 /* ======================================================================== */
@@ -85,7 +86,7 @@ _start:
     cmpl $(boot_stack_guard - PAGE_OFFSET), %edx
     je 2f
     movl %edx, %eax
-    orl $(PTE_P | PTE_RW), %eax
+    orl $PTE_FLAGS, %eax
     movl %eax, (%edi)
 2:
     addl $4, %edi
@@ -96,7 +97,7 @@ _start:
     /* 3. Point PDE i and PDE PAGE_OFFSET_PDE + i at table i, for every boot
      * table: VA [i * 4 MiB, +4 MiB) and VA [0xC000_0000 + i * 4 MiB, +4 MiB)
      * both -> PA [i * 4 MiB, +4 MiB). */
-    movl $(boot_page_tables - PAGE_OFFSET + PTE_P + PTE_RW), %eax
+    movl $(boot_page_tables - PAGE_OFFSET + PDE_FLAGS), %eax
     movl $(boot_page_directory - PAGE_OFFSET), %edi
     movl $BOOT_PAGE_TABLES, %ecx
 3:
@@ -108,7 +109,7 @@ _start:
 
     /* The early map window: one empty table that Rust fills later, so that
      * it can reach boot information wherever the loader put it. */
-    movl $(boot_early_map_table - PAGE_OFFSET + PTE_P + PTE_RW), %eax
+    movl $(boot_early_map_table - PAGE_OFFSET + PDE_FLAGS), %eax
     movl %eax, (boot_page_directory - PAGE_OFFSET + EARLY_MAP_PDE * 4)
 
     /* 4. Enable paging: CR3 takes the physical address of the directory,

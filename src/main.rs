@@ -32,6 +32,8 @@ mod boot_stub {
         ".set PAGE_OFFSET_PDE, {page_offset_pde}",
         ".set EARLY_MAP_PDE, {early_map_pde}",
         ".set BOOT_MAP_LIMIT, {boot_map_limit}",
+        ".set PTE_FLAGS, {pte_flags}",
+        ".set PDE_FLAGS, {pde_flags}",
         ".globl __layout_page_offset",
         ".set __layout_page_offset, {page_offset}",
         ".globl __layout_kernel_phys_base",
@@ -47,6 +49,8 @@ mod boot_stub {
         early_map_pde = const layout::EARLY_MAP_PDE,
         kernel_phys_base = const layout::KERNEL_PHYS_BASE,
         boot_map_limit = const layout::BOOT_MAP_LIMIT,
+        pte_flags = const kernel::mm::paging::BOOT_PTE_FLAGS,
+        pde_flags = const kernel::mm::paging::BOOT_PDE_FLAGS,
         options(att_syntax),
     );
 }

@@ -8,8 +8,10 @@
 //! `[EARLY_MAP_BASE, EARLY_MAP_BASE + 4 MiB)`, covered by one boot page table.
 //!
 //! This module is the pure half: it plans which window slots (page-table
-//! entries) a request uses and what goes into them. `arch::x86::early_map`
-//! writes the entries and flushes the TLB.
+//! entries) a request uses and what goes into them, with the `x86` crate's
+//! `PTFlags` like every other page-table entry. `arch::x86::early_map`
+//! writes the entries through `PageTableMemory` (`paging::set_pte`) and
+//! runs the TLB flush each write returns.
 //!
 //! Slots are handed out bottom-up and never reused (a bump allocator), so no
 //! stale TLB entry can ever point at an old frame; the window lives until the
@@ -23,14 +25,16 @@
 //! - Linux: `mm/early_ioremap.c` `early_memremap_ro()`.
 
 use super::layout::{EARLY_MAP_BASE, EARLY_MAP_PAGES, PAGE_SHIFT, PAGE_SIZE, align_up};
+use super::paging::{PAddr, PTEntry, PTFlags};
+use crate::addr::Pfn;
 use core::fmt;
 
-/// PTE bit 0: present. The early map sets only this bit: read-only,
-/// supervisor-only mappings.
-pub const PTE_PRESENT: u32 = 1;
+/// Flags of the window's entries: present only, so read-only and
+/// supervisor-only.
+pub const EARLY_MAP_FLAGS: PTFlags = PTFlags::P;
 
-/// PTE bit 1: writable (used only by the temporary slot).
-pub const PTE_WRITABLE: u32 = 2;
+/// Flags of the temporary slot's entry: present and writable.
+pub const TEMP_SLOT_FLAGS: PTFlags = PTFlags::P.union(PTFlags::RW);
 
 /// Value: 1023. The window's last slot is not handed out by
 /// [`EarlyMapWindow::plan`]: it is a temporary, writable mapping that code
@@ -41,9 +45,13 @@ pub const TEMP_SLOT: u32 = EARLY_MAP_PAGES - 1;
 /// Virtual address of the temporary slot: `EARLY_MAP_BASE + TEMP_SLOT * 4 KiB`.
 pub const TEMP_SLOT_VA: u32 = EARLY_MAP_BASE + TEMP_SLOT * PAGE_SIZE;
 
-/// The PTE that maps frame `pfn` writable in the temporary slot.
-pub const fn temp_slot_pte(pfn: u32) -> u32 {
-    (pfn << PAGE_SHIFT) | PTE_PRESENT | PTE_WRITABLE
+/// The PTE that maps frame `pfn` (below 4 GiB) writable in the temporary
+/// slot.
+///
+/// # Panics
+/// If frame `pfn` lies at or above 4 GiB.
+pub fn temp_slot_pte(pfn: Pfn) -> PTEntry {
+    PTEntry::new(PAddr(pfn.phys().as_u32()), TEMP_SLOT_FLAGS)
 }
 
 /// Why a range cannot be mapped.
@@ -104,10 +112,10 @@ impl EarlyMapping {
         EARLY_MAP_BASE + (self.first_slot + i) * PAGE_SIZE
     }
 
-    /// The PTE for slot `first_slot + i`: frame `first_pfn + i`, present,
-    /// read-only.
-    pub fn pte(&self, i: u32) -> u32 {
-        ((self.first_pfn + i) << PAGE_SHIFT) | PTE_PRESENT
+    /// The PTE for slot `first_slot + i`: frame `first_pfn + i`, with
+    /// [`EARLY_MAP_FLAGS`] (present, read-only).
+    pub fn pte(&self, i: u32) -> PTEntry {
+        PTEntry::new(PAddr((self.first_pfn + i) << PAGE_SHIFT), EARLY_MAP_FLAGS)
     }
 
     /// Virtual address of the requested physical address.
@@ -189,7 +197,7 @@ mod tests {
             }
         );
         assert_eq!(m.va(), 0xFF80_0458);
-        assert_eq!(m.pte(0), 0x0012_3001);
+        assert_eq!(m.pte(0).0, 0x0012_3001);
     }
 
     #[test]
@@ -199,7 +207,7 @@ mod tests {
         let m = w.plan(0x0010_aff8, 16).unwrap();
         assert_eq!((m.first_slot, m.nr_pages), (1, 2));
         assert_eq!(m.slot_va(1), 0xFF80_2000);
-        assert_eq!(m.pte(1), 0x0010_b001);
+        assert_eq!(m.pte(1).0, 0x0010_b001);
         assert_eq!(w.free_pages(), 1023 - 3);
     }
 
@@ -208,7 +216,7 @@ mod tests {
         let mut w = EarlyMapWindow::new();
         let m = w.plan(0xFFFF_F000, 0x1000).unwrap();
         assert_eq!((m.first_pfn, m.nr_pages), (0xFFFFF, 1));
-        assert_eq!(m.pte(0), 0xFFFF_F001);
+        assert_eq!(m.pte(0).0, 0xFFFF_F001);
     }
 
     #[test]
@@ -244,6 +252,6 @@ mod tests {
     #[test]
     fn the_temporary_slot_is_the_last_page_of_the_window() {
         assert_eq!(TEMP_SLOT_VA, 0xFFBF_F000);
-        assert_eq!(temp_slot_pte(0x12345), 0x1234_5003);
+        assert_eq!(temp_slot_pte(Pfn(0x12345)).0, 0x1234_5003);
     }
 }

@@ -5,8 +5,11 @@
 //! [`PageTableMemory`], gets page-table frames from a [`FrameSource`] (the
 //! buddy allocator in the kernel) and invalidates translations through a
 //! [`TlbFlusher`]; the kernel implements these in `arch::x86::paging`, the
-//! host tests with an emulated MMU (physical memory in a byte vector, a TLB
-//! that only changes on invalidation).
+//! host tests with the emulated machine of `crate::test_support::mmu`
+//! (physical memory in a byte vector, a TLB that only changes on
+//! invalidation). [`kernel_space`] builds the kernel's final page directory
+//! from these pieces, so the host tests walk the very directory the kernel
+//! runs on.
 //!
 //! ```text
 //!  CR3 ──> page directory (1024 PDEs)        page table (1024 PTEs)
@@ -38,11 +41,29 @@
 //!   (`kernel_physical_mapping_init`, `one_page_table_init`),
 //!   `arch/x86/mm/tlb.c` (`tlb_single_page_flush_ceiling`).
 
+pub mod kernel_space;
+
 use super::buddy::BuddyAllocator;
 use super::gfp::{GFP_KERNEL, Gfp};
 use super::layout::{ENTRIES_PER_TABLE, PAGE_SHIFT, PAGE_SIZE, pdx, ptx};
 use core::fmt;
 pub use x86::bits32::paging::{PAddr, PDEntry, PDFlags, PTEntry, PTFlags, VAddr};
+
+/// Flags of every page-directory entry the kernel writes, the boot stub's
+/// included: present and writable. The CPU combines the R/W bits of both
+/// levels, so the PTE alone decides (Intel SDM Vol. 3A §4.6).
+pub const PDE_TABLE_FLAGS: PDFlags = PDFlags::P.union(PDFlags::RW);
+
+/// Value: 0x003 (`P RW`). `PDE_FLAGS` in `boot/entry.S`: the flags of the
+/// boot page directory's entries ([`PDE_TABLE_FLAGS`] as a number, for a
+/// `global_asm!` operand).
+pub const BOOT_PDE_FLAGS: u32 = PDE_TABLE_FLAGS.bits();
+
+/// Value: 0x003 (`P RW`). `PTE_FLAGS` in `boot/entry.S`: the flags of the
+/// boot page tables' entries, present and writable, supervisor-only (the
+/// boot map covers the image and memblock's first allocations; the final
+/// directory makes the kernel's code read-only).
+pub const BOOT_PTE_FLAGS: u32 = PTFlags::P.union(PTFlags::RW).bits();
 
 /// Entries of one page directory or page table.
 pub type Table = [u32; ENTRIES_PER_TABLE as usize];
@@ -249,7 +270,7 @@ impl EntryFlags {
 
 impl fmt::Display for EntryFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.bits & 1 == 0 {
+        if self.bits & PTFlags::P.bits() == 0 {
             return f.write_str("not present");
         }
         let bit7 = if self.is_pde { "PS" } else { "PAT" };
@@ -264,7 +285,7 @@ impl fmt::Display for EntryFlags {
                 first = false;
             }
         }
-        if self.bits & 2 == 0 {
+        if self.bits & PTFlags::RW.bits() == 0 {
             f.write_str(" (read-only)")?;
         }
         Ok(())
@@ -353,9 +374,9 @@ pub fn set_pte(
     TlbFlush::new(va, 1)
 }
 
-/// Flags compared when folding a dump: everything but Accessed and Dirty,
-/// which the CPU sets behind our back.
-const DUMP_FLAGS_MASK: u32 = 0x19f;
+/// Value: 0x19f. Flags compared when folding a dump: bits 8..0 but
+/// Accessed and Dirty, which the CPU sets behind our back.
+const DUMP_FLAGS_MASK: u32 = 0x1ff & !PTFlags::A.union(PTFlags::D).bits();
 
 /// One line of [`AddressSpace::dump`]: `pages` pages from `va` mapped to
 /// consecutive frames from `pa`, all with the same flags.
@@ -509,7 +530,7 @@ impl AddressSpace {
             pde.address()
         } else {
             let table = frames.alloc_table().ok_or(MapError::NoMemory { va })?;
-            let entry = PDEntry::new(table, PDFlags::P | PDFlags::RW);
+            let entry = PDEntry::new(table, PDE_TABLE_FLAGS);
             mem.with_table(self.pgd, |t| t[pdx(va) as usize] = entry.0);
             self.nr_pt_pages += 1;
             table
@@ -543,7 +564,7 @@ impl AddressSpace {
                 pa: pde.address().as_u32(),
             });
         }
-        let entry = PDEntry::new(table, PDFlags::P | PDFlags::RW);
+        let entry = PDEntry::new(table, PDE_TABLE_FLAGS);
         mem.with_table(self.pgd, |t| t[pdx(va) as usize] = entry.0);
         self.pin(pdx(va));
         let i = pdx(va);
@@ -794,7 +815,7 @@ impl AddressSpace {
                 for i in 0..n {
                     let p = base + (i << PAGE_SHIFT);
                     let slot = &mut t[(ptx(v) + i) as usize];
-                    if *slot & 1 != 0 {
+                    if *slot & PTFlags::P.bits() != 0 {
                         return Some((v + (i << PAGE_SHIFT), *slot & !(PAGE_SIZE - 1)));
                     }
                     if let Some(flags) = flags_for(p) {
@@ -853,7 +874,7 @@ pub fn dump(
         let table: Table = mem.with_table(pde.address(), |t| *t);
         for (j, &pte) in table.iter().enumerate() {
             let va = pde_va | ((j as u32) << PAGE_SHIFT);
-            if va < start || u64::from(va) >= end || pte & 1 == 0 {
+            if va < start || u64::from(va) >= end || pte & PTFlags::P.bits() == 0 {
                 emit(&mut run, None);
                 continue;
             }

@@ -1,12 +1,14 @@
-//! Host test support shared by every module's tests: one seeded random
-//! generator ([`Rng`]). Compiled for `cargo test` only.
+//! Host test support shared by every module's tests, compiled for `cargo
+//! test` only:
+//! - [`Rng`], the one seeded random generator;
+//! - [`mmu`], the emulated i386 machine for page-table code (physical memory
+//!   as a byte vector, a frame source, CR3 and a TLB);
+//! - [`phys`], the fake physical memory for memblock (`PhysMem`).
 //!
 //! Random tests print nothing on success; on failure they name the seed, and
 //! `Rng::new(seed)` replays the same sequence on any host.
-//!
-//! Submodules: [`phys`], one fake physical memory (`FakePhys`, memblock's
-//! `PhysMem`).
 
+pub mod mmu;
 pub mod phys;
 
 use rand::distr::uniform::SampleUniform;

@@ -1,15 +1,76 @@
 //! The early map window, hardware half: writes the PTEs that
-//! `crate::mm::early_map` plans into `boot_early_map_table`.
+//! `crate::mm::early_map` plans into `boot_early_map_table`, through
+//! `PageTableMemory` and `paging::set_pte` like every other PTE writer, and
+//! runs the TLB flush each write returns.
 
 use super::tlb;
-use crate::mm::early_map::{EarlyMapError, EarlyMapWindow, TEMP_SLOT, TEMP_SLOT_VA, temp_slot_pte};
-use crate::mm::layout::ENTRIES_PER_TABLE;
+use crate::addr::Pfn;
+use crate::mm::early_map::{EarlyMapError, EarlyMapWindow, TEMP_SLOT_VA, temp_slot_pte};
+use crate::mm::layout::virt_to_phys;
+use crate::mm::paging::{PAddr, PTEntry, PageTableMemory, Table, TlbFlusher, VAddr, set_pte};
 use portable_atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 
 unsafe extern "C" {
     /// The page table behind PDE `EARLY_MAP_PDE`, in .bss (`boot/entry.S`).
-    static mut boot_early_map_table: [u32; ENTRIES_PER_TABLE as usize];
+    static mut boot_early_map_table: Table;
+}
+
+/// Physical address of the window's page table.
+fn early_table() -> PAddr {
+    // Taking the address of an extern static never reads it.
+    PAddr(virt_to_phys(
+        core::ptr::addr_of!(boot_early_map_table) as u32
+    ))
+}
+
+/// Serialises writers of the window's page table (the planner's slots and
+/// the temporary slot share it), so that [`EarlyTableMem`]'s `&mut` is the
+/// only reference to it.
+static TABLE_LOCK: Mutex<()> = Mutex::new(());
+
+/// The window's page table as [`PageTableMemory`]: the one table it reaches.
+struct EarlyTableMem;
+
+impl PageTableMemory for EarlyTableMem {
+    fn with_table<R>(&mut self, table: PAddr, f: impl FnOnce(&mut Table) -> R) -> R {
+        assert_eq!(
+            table.as_u32(),
+            early_table().as_u32(),
+            "the early map reaches only its own page table"
+        );
+        let _guard = TABLE_LOCK.lock();
+        // SAFETY: `boot_early_map_table` is a 4 KiB static the boot stub and
+        // the final page directory map at its linked address; the lock makes
+        // this the only reference to it for the closure's duration (the
+        // MMU's reads are not Rust references).
+        f(unsafe { &mut *core::ptr::addr_of_mut!(boot_early_map_table) })
+    }
+}
+
+/// The TLB, flushed as `tlb::init` chose: `invlpg`, or a CR3 reload before
+/// `tlb::init` and on a CPU without it. (`paging::ArchTlb` does the same;
+/// this module cannot use it without importing `paging`, which imports this
+/// module to retire the window.)
+struct EarlyTlb;
+
+impl TlbFlusher for EarlyTlb {
+    fn flush_page(&mut self, va: VAddr) {
+        tlb::flush_tlb_one(va.as_u32());
+    }
+
+    fn flush_all(&mut self) {
+        tlb::flush_tlb_all();
+    }
+
+    fn has_invlpg(&self) -> bool {
+        tlb::uses_invlpg()
+    }
+}
+
+/// Writes `pte` into the window's slot for `va` and flushes it.
+fn set_slot(va: u32, pte: PTEntry) {
+    set_pte(&mut EarlyTableMem, early_table(), VAddr(va), pte).flush(&mut EarlyTlb);
 }
 
 static WINDOW: Mutex<EarlyMapWindow> = Mutex::new(EarlyMapWindow::new());
@@ -43,16 +104,11 @@ pub fn early_memremap_ro(pa: u64, len: usize) -> Result<&'static [u8], EarlyMapE
     );
     let mapping = WINDOW.lock().plan(pa, len as u64)?;
     for i in 0..mapping.nr_pages {
-        let slot = (mapping.first_slot + i) as usize;
-        // SAFETY: `slot` < 1024 (plan() never exceeds the window) and was just
-        // reserved for this call under the lock, so no other code writes this
-        // entry; the table is a static mapped by the boot stub.
-        unsafe {
-            core::ptr::addr_of_mut!(boot_early_map_table[slot]).write_volatile(mapping.pte(i));
-        }
-        // A slot is used once, so no stale translation can exist; flushing
-        // anyway keeps this correct if slots are ever reused.
-        tlb::flush_tlb_one(mapping.slot_va(i));
+        // The slot was just reserved for this call under the lock, so no
+        // other code writes its entry. A slot is used once, so no stale
+        // translation can exist; flushing anyway keeps this correct if slots
+        // are ever reused.
+        set_slot(mapping.slot_va(i), mapping.pte(i));
     }
     // SAFETY:
     // - [va, va + len) lies in the slots just mapped, present and readable.
@@ -68,9 +124,9 @@ static TEMP_SLOT_LOCK: Mutex<()> = Mutex::new(());
 /// to its first byte (4 KiB are mapped), and unmaps it again (Linux:
 /// `kmap_local_page()`/`kunmap_local()`).
 ///
-/// Each change of the slot's PTE is followed by `flush_tlb_one`: without it,
-/// the next use of the slot could still reach the previous frame through a
-/// stale TLB entry.
+/// Each change of the slot's PTE is followed by the TLB flush `set_pte`
+/// returns (`invlpg`, or a CR3 reload): without it, the next use of the slot
+/// could still reach the previous frame through a stale TLB entry.
 ///
 /// The pointer is raw: whether reading or writing the frame is sound depends
 /// on who owns it, which only the caller knows. It is valid only inside `f`.
@@ -85,17 +141,10 @@ pub fn with_temp_mapping<R>(pfn: u32, f: impl FnOnce(*mut u8) -> R) -> R {
     let Some(_guard) = TEMP_SLOT_LOCK.try_lock() else {
         panic!("with_temp_mapping nested: the boot-time temporary slot is already in use");
     };
-    let slot = TEMP_SLOT as usize;
-    // SAFETY: the slot's PTE belongs to this function (the planner never hands
-    // it out) and the lock serialises its users; the table is a static mapped
-    // by the boot stub.
-    unsafe {
-        core::ptr::addr_of_mut!(boot_early_map_table[slot]).write_volatile(temp_slot_pte(pfn));
-    }
-    tlb::flush_tlb_one(TEMP_SLOT_VA);
+    // The slot's PTE belongs to this function (the planner never hands it
+    // out) and the lock above serialises its users.
+    set_slot(TEMP_SLOT_VA, temp_slot_pte(Pfn(pfn)));
     let result = f(TEMP_SLOT_VA as *mut u8);
-    // SAFETY: as above; clearing the PTE unmaps the slot.
-    unsafe { core::ptr::addr_of_mut!(boot_early_map_table[slot]).write_volatile(0) };
-    tlb::flush_tlb_one(TEMP_SLOT_VA);
+    set_slot(TEMP_SLOT_VA, PTEntry(0));
     result
 }

@@ -1,16 +1,17 @@
 //! Unit tests over an emulated i386 MMU.
 //!
-//! [`Machine`] holds physical memory as a byte vector ([`PhysMem`], the
-//! [`PageTableMemory`]), a page-table frame pool ([`Frames`], the
-//! [`FrameSource`]) and an [`Mmu`] with CR3 and a TLB that changes only on
-//! invalidation (the [`TlbFlusher`]). Loads and stores go through the MMU the
-//! way the CPU does them, so a forgotten TLB flush shows up as a stale read.
+//! [`Machine`] is the emulated machine of `crate::test_support::mmu`
+//! (physical memory as a byte vector, the [`PageTableMemory`]; a page-table
+//! frame pool, the [`FrameSource`]; an MMU with CR3 and a TLB that changes
+//! only on invalidation, the [`TlbFlusher`]) with one address space loaded.
+//! Loads and stores go through the MMU the way the CPU does them, so a
+//! forgotten TLB flush shows up as a stale read.
 
 use super::*;
-use crate::mm::layout::{PAGE_OFFSET, PDE_SPAN, PKMAP_BASE};
-use core::cell::RefCell;
+use crate::mm::layout::{PAGE_OFFSET, PKMAP_BASE};
+use crate::test_support::Rng;
+use crate::test_support::mmu::{A, D, Fault, Frames, Mmu, P, PS, PhysMem, RW, not_present};
 use std::collections::{BTreeMap, BTreeSet};
-use std::rc::Rc;
 
 /// Bytes of emulated physical memory: 8 MiB.
 const RAM_SIZE: u32 = 8 << 20;
@@ -22,17 +23,6 @@ const TABLE_POOL_FRAMES: u32 = 256;
 /// offset 0 when the machine starts.
 const DATA_BASE: u32 = 0x0040_0000;
 
-/// Present.
-const P: u32 = 1 << 0;
-/// Read/write.
-const RW: u32 = 1 << 1;
-/// Accessed.
-const A: u32 = 1 << 5;
-/// Dirty.
-const D: u32 = 1 << 6;
-/// Page size (in a PDE).
-const PS: u32 = 1 << 7;
-
 /// Marker written at offset 0 of data frame `pa`: distinct for every frame.
 fn tag(pa: u32) -> u32 {
     0xDA7A_0000 | (pa >> PAGE_SHIFT)
@@ -41,242 +31,6 @@ fn tag(pa: u32) -> u32 {
 /// Virtual address `n` pages after `va`.
 fn page(va: u32, n: u32) -> u32 {
     va + n * PAGE_SIZE
-}
-
-/// Physical memory shared by [`PhysMem`] and [`Frames`] (which zeroes and
-/// poisons frames in it).
-type Ram = Rc<RefCell<Vec<u8>>>;
-
-/// Physical memory, as the page-table code and the MMU see it.
-struct PhysMem {
-    ram: Ram,
-}
-
-impl PhysMem {
-    fn read_u32(&self, pa: u32) -> u32 {
-        let ram = self.ram.borrow();
-        let at = pa as usize;
-        assert!(
-            at + 4 <= ram.len(),
-            "physical read at {pa:#010x} beyond RAM"
-        );
-        u32::from_le_bytes(ram[at..at + 4].try_into().unwrap())
-    }
-
-    fn write_u32(&self, pa: u32, v: u32) {
-        let mut ram = self.ram.borrow_mut();
-        let at = pa as usize;
-        assert!(
-            at + 4 <= ram.len(),
-            "physical write at {pa:#010x} beyond RAM"
-        );
-        ram[at..at + 4].copy_from_slice(&v.to_le_bytes());
-    }
-}
-
-impl PageTableMemory for PhysMem {
-    /// Copies the 1024 little-endian entries out, runs `f`, copies them back.
-    fn with_table<R>(&mut self, table: PAddr, f: impl FnOnce(&mut Table) -> R) -> R {
-        let pa = table.as_u32();
-        let len = self.ram.borrow().len();
-        assert!(
-            pa.is_multiple_of(PAGE_SIZE) && (pa as usize) + PAGE_SIZE as usize <= len,
-            "with_table({pa:#010x}): not a 4 KiB-aligned frame in RAM"
-        );
-        let mut t: Table = [0; ENTRIES_PER_TABLE as usize];
-        for (i, e) in t.iter_mut().enumerate() {
-            *e = self.read_u32(pa + 4 * i as u32);
-        }
-        let r = f(&mut t);
-        for (i, e) in t.iter().enumerate() {
-            self.write_u32(pa + 4 * i as u32, *e);
-        }
-        r
-    }
-}
-
-/// The page-table frame pool: a LIFO free list over a physical range.
-/// Frames are zeroed on allocation and filled with `0xA5` on free, so that a
-/// walk through a freed table finds garbage, not a plausible empty table.
-struct Frames {
-    ram: Ram,
-    free: Vec<u32>,
-    /// Frames handed out and not given back.
-    live: BTreeSet<u32>,
-    /// Every `free_table`, in order.
-    freed: Vec<u32>,
-}
-
-impl Frames {
-    fn new(ram: Ram, first: u32, count: u32) -> Self {
-        Frames {
-            ram,
-            free: (0..count).rev().map(|i| page(first, i)).collect(),
-            live: BTreeSet::new(),
-            freed: Vec::new(),
-        }
-    }
-
-    fn fill(&self, pa: u32, byte: u8) {
-        let at = pa as usize;
-        self.ram.borrow_mut()[at..at + PAGE_SIZE as usize].fill(byte);
-    }
-
-    fn is_free(&self, pa: u32) -> bool {
-        self.free.contains(&pa)
-    }
-}
-
-impl FrameSource for Frames {
-    fn alloc_table(&mut self) -> Option<PAddr> {
-        let pa = self.free.pop()?;
-        self.fill(pa, 0);
-        assert!(self.live.insert(pa));
-        Some(PAddr(pa))
-    }
-
-    fn free_table(&mut self, table: PAddr) {
-        let pa = table.as_u32();
-        assert!(
-            self.live.remove(&pa),
-            "double free of page table {pa:#010x} (or never allocated)"
-        );
-        self.fill(pa, 0xA5);
-        self.freed.push(pa);
-        self.free.push(pa);
-    }
-}
-
-/// A page fault, with what the x86 error code says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Fault {
-    va: u32,
-    /// The access was a write (error code bit 1).
-    write: bool,
-    /// The page was present: a protection violation (error code bit 0).
-    present: bool,
-}
-
-/// The MMU: CR3 and a TLB of `vpn -> (frame, PTE flags)`.
-///
-/// A miss walks the tables in physical memory like the CPU (CR4.PSE on,
-/// CR0.WP on: a supervisor write to a read-only page faults), setting the
-/// Accessed bit of the PDE and PTE and, on a write, the Dirty bit of the PTE.
-/// A hit uses the cached translation as it is, whatever the tables say now;
-/// a write hit on a clean entry does not set Dirty again (simplification).
-/// Faults are never cached, and a fault drops the TLB entry of its page
-/// (Intel SDM Vol. 3A §4.10.4.1).
-struct Mmu {
-    cr3: PAddr,
-    tlb: BTreeMap<u32, (u32, u32)>,
-    has_invlpg: bool,
-    /// Address of every `flush_page`, in order.
-    page_flushes: Vec<u32>,
-    /// Number of `flush_all`s.
-    full_flushes: u32,
-    /// Number of page walks (TLB misses).
-    walks: u32,
-}
-
-impl Mmu {
-    fn walk(&mut self, mem: &PhysMem, va: u32, write: bool) -> Result<(u32, u32), Fault> {
-        self.walks += 1;
-        let fault = |present| Fault { va, write, present };
-        let pde_pa = self.cr3.as_u32() + 4 * pdx(va);
-        let pde = mem.read_u32(pde_pa);
-        if pde & P == 0 {
-            return Err(fault(false));
-        }
-        if pde & PS != 0 {
-            if write && pde & RW == 0 {
-                return Err(fault(true));
-            }
-            mem.write_u32(pde_pa, pde | A | if write { D } else { 0 });
-            let frame = (pde & !(PDE_SPAN - 1)) | (va & (PDE_SPAN - 1) & !(PAGE_SIZE - 1));
-            return Ok((frame, pde & (PAGE_SIZE - 1)));
-        }
-        let pte_pa = (pde & !(PAGE_SIZE - 1)) + 4 * ptx(va);
-        let pte = mem.read_u32(pte_pa);
-        if pte & P == 0 {
-            return Err(fault(false));
-        }
-        let rw = pde & pte & RW;
-        if write && rw == 0 {
-            return Err(fault(true));
-        }
-        mem.write_u32(pde_pa, pde | A);
-        let pte = pte | A | if write { D } else { 0 };
-        mem.write_u32(pte_pa, pte);
-        Ok((pte & !(PAGE_SIZE - 1), (pte & (PAGE_SIZE - 1) & !RW) | rw))
-    }
-
-    /// The physical address of an aligned 4-byte access at `va`.
-    fn access(&mut self, mem: &PhysMem, va: u32, write: bool) -> Result<u32, Fault> {
-        assert!(va.is_multiple_of(4), "unaligned access at {va:#010x}");
-        let vpn = va >> PAGE_SHIFT;
-        let (frame, flags) = match self.tlb.get(&vpn) {
-            Some(&hit) => hit,
-            None => {
-                let e = self.walk(mem, va, write)?;
-                self.tlb.insert(vpn, e);
-                e
-            }
-        };
-        if write && flags & RW == 0 {
-            self.tlb.remove(&vpn);
-            return Err(Fault {
-                va,
-                write,
-                present: true,
-            });
-        }
-        Ok(frame | (va & (PAGE_SIZE - 1)))
-    }
-
-    fn read_u32(&mut self, mem: &PhysMem, va: u32) -> Result<u32, Fault> {
-        let pa = self.access(mem, va, false)?;
-        Ok(mem.read_u32(pa))
-    }
-
-    fn write_u32(&mut self, mem: &PhysMem, va: u32, v: u32) -> Result<(), Fault> {
-        let pa = self.access(mem, va, true)?;
-        mem.write_u32(pa, v);
-        Ok(())
-    }
-
-    fn cached(&self, va: u32) -> bool {
-        self.tlb.contains_key(&(va >> PAGE_SHIFT))
-    }
-
-    fn reset_counts(&mut self) {
-        self.page_flushes.clear();
-        self.full_flushes = 0;
-    }
-}
-
-impl TlbFlusher for Mmu {
-    fn flush_page(&mut self, va: VAddr) {
-        self.page_flushes.push(va.as_u32());
-        self.tlb.remove(&(va.as_u32() >> PAGE_SHIFT));
-    }
-
-    fn flush_all(&mut self) {
-        self.full_flushes += 1;
-        self.tlb.clear();
-    }
-
-    fn has_invlpg(&self) -> bool {
-        self.has_invlpg
-    }
-}
-
-/// What a read of an unmapped `va` gives: a not-present read fault.
-fn not_present<T>(va: u32) -> Result<T, Fault> {
-    Err(Fault {
-        va,
-        write: false,
-        present: false,
-    })
 }
 
 /// Everything a failed request must leave as it was.
@@ -298,21 +52,13 @@ impl Machine {
     /// An address space over virtual `[start, end)` with `table_frames`
     /// frames in the page-table pool (the page directory takes the first).
     fn new(start: u32, end: u64, table_frames: u32) -> Self {
-        let ram: Ram = Rc::new(RefCell::new(vec![0; RAM_SIZE as usize]));
-        let mem = PhysMem { ram: ram.clone() };
+        let mem = PhysMem::new(RAM_SIZE);
         for pa in (DATA_BASE..RAM_SIZE).step_by(PAGE_SIZE as usize) {
             mem.write_u32(pa, tag(pa));
         }
-        let mut frames = Frames::new(ram, TABLE_POOL, table_frames);
+        let mut frames = Frames::new(mem.ram.clone(), TABLE_POOL, table_frames);
         let space = AddressSpace::new(&mut frames, start, end).expect("page directory");
-        let mmu = Mmu {
-            cr3: space.pgd(),
-            tlb: BTreeMap::new(),
-            has_invlpg: true,
-            page_flushes: Vec::new(),
-            full_flushes: 0,
-            walks: 0,
-        };
+        let mmu = Mmu::new(space.pgd(), true);
         Machine {
             mem,
             frames,
@@ -844,22 +590,11 @@ fn map_linear_tables_are_pinned() {
 
 #[test]
 fn new_address_space_without_a_frame_is_no_memory() {
-    let ram: Ram = Rc::new(RefCell::new(vec![0; RAM_SIZE as usize]));
-    let mut frames = Frames::new(ram, TABLE_POOL, 0);
+    let mut frames = Frames::new(PhysMem::new(RAM_SIZE).ram, TABLE_POOL, 0);
     assert_eq!(
         AddressSpace::new(&mut frames, PAGE_OFFSET, 1 << 32).err(),
         Some(MapError::NoMemory { va: PAGE_OFFSET })
     );
-}
-
-#[test]
-#[should_panic(expected = "double free")]
-fn fake_frame_source_catches_a_double_free() {
-    let ram: Ram = Rc::new(RefCell::new(vec![0; RAM_SIZE as usize]));
-    let mut frames = Frames::new(ram, TABLE_POOL, 2);
-    let t = frames.alloc_table().unwrap();
-    frames.free_table(t);
-    frames.free_table(t);
 }
 
 // ---------------------------------------------------------------------------
@@ -1601,6 +1336,15 @@ fn remove_table_refuses_a_table_the_space_owns() {
 // ---------------------------------------------------------------------------
 
 #[test]
+fn boot_stub_flags_are_present_and_writable() {
+    assert_eq!(BOOT_PDE_FLAGS, 0x003);
+    assert_eq!(BOOT_PTE_FLAGS, 0x003);
+    assert_eq!(EntryFlags::pte(PTEntry(BOOT_PTE_FLAGS)).to_string(), "P RW");
+    assert_eq!(EntryFlags::pde(PDEntry(BOOT_PDE_FLAGS)).to_string(), "P RW");
+    assert_eq!(DUMP_FLAGS_MASK, 0x19f, "all of bits 8..0 but A and D");
+}
+
+#[test]
 fn entry_flags_display() {
     let pte = |bits| EntryFlags::pte(PTEntry(bits)).to_string();
     let pde = |bits| EntryFlags::pde(PDEntry(bits)).to_string();
@@ -1658,22 +1402,6 @@ fn map_error_display_names_the_addresses() {
 // ---------------------------------------------------------------------------
 // Randomized against a model
 // ---------------------------------------------------------------------------
-
-/// xorshift64*: a small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
-    }
-
-    fn below(&mut self, n: u32) -> u32 {
-        self.next() % n
-    }
-}
 
 /// The window: three page tables' worth from [`VA`]; a few slots in each,
 /// including both ends, so that tables fill and empty often.
@@ -1734,15 +1462,15 @@ fn dumped_pages(m: &mut Machine) -> BTreeMap<u32, (u32, bool)> {
 }
 
 fn random_run(seed: u64, ops: u32) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut m = Machine::kernel().with_invlpg(seed.is_multiple_of(2));
     let candidates = random_candidates();
     let frames: Vec<u32> = (0..32).map(|i| page(DATA_BASE, i)).collect();
     let mut model = Model::new();
     for n in 0..ops {
-        let va = candidates[rng.below(candidates.len() as u32) as usize];
-        let pa = frames[rng.below(frames.len() as u32) as usize];
-        let writable = rng.below(2) == 0;
+        let va = *rng.pick(&candidates);
+        let pa = *rng.pick(&frames);
+        let writable = rng.chance(50);
         let flags = if writable { rw() } else { ro() };
         let mut touched = vec![va];
         let op = rng.below(10);
@@ -1777,14 +1505,14 @@ fn random_run(seed: u64, ops: u32) {
             },
             _ => {
                 // A range of 1..=3 pages, possibly across a table boundary.
-                let pages = 1 + rng.below(3);
+                let pages = 1 + rng.below(3) as u32;
                 touched = (0..pages).map(|i| page(va, i)).collect();
                 let mapped: Vec<u32> = touched
                     .iter()
                     .copied()
                     .filter(|v| model.contains_key(v))
                     .collect();
-                if rng.below(2) == 0 {
+                if rng.chance(50) {
                     match m.map_range(va, pa, pages, flags) {
                         Ok(t) => {
                             m.flush(t);

@@ -1,0 +1,324 @@
+//! The kernel's final page directory, built as pure logic (Linux
+//! `paging_init` → `kernel_physical_mapping_init`, `permanent_kmaps_init`,
+//! `kmap_init`, and the read-only text of `mark_rodata_ro`, done at once).
+//!
+//! [`build_kernel_space`] takes the facts only the running kernel knows (the
+//! end of low memory, the image's sections, the boot stack's guard frame,
+//! the boot stub's early map table), fills a fresh page directory through
+//! [`PageTableMemory`] with frames from a [`FrameSource`], and returns the
+//! [`AddressSpace`] without loading it: loading CR3, setting CR0.WP and
+//! telling the double-fault TSS stay with the architecture code. The host
+//! tests build it on the emulated MMU and walk it like the CPU.
+//!
+//! ```text
+//!  PDE      virtual                    what the built directory holds
+//!  0..767   [0, PAGE_OFFSET)           nothing (the boot identity map is gone)
+//!  768..    [PAGE_OFFSET, +end)        direct map of physical [0, end): a page
+//!                                      table per 4 MiB, pinned; page 0 and the
+//!                                      stack guard frame not present; pages of
+//!                                      read-only sections P, others P RW
+//!  ..1020   up to PKMAP_BASE           nothing (vmalloc maps on demand)
+//!  1021     [PKMAP_BASE, +4 MiB)       pkmap table: allocated, pinned, empty
+//!  1022     [EARLY_MAP_BASE, +4 MiB)   the boot stub's early map table, borrowed
+//!  1023     [0xFFC0_0000, 4 GiB)       fixmap table: allocated, pinned, empty
+//!
+//!  end = max(max_low_pfn, end of the image's last section)   (pfns)
+//! ```
+//!
+//! The map API of the returned space manages `[PAGE_OFFSET, PKMAP_BASE)`
+//! only: the pkmap, early map and fixmap slots have their own bookkeeping.
+
+use super::{AddressSpace, FrameSource, MapError, PAddr, PTFlags, PageTableMemory, VAddr};
+use crate::addr::{Pfn, PhysAddr};
+use crate::mm::layout::{
+    EARLY_MAP_BASE, FIXADDR_START, MAXMEM, PAGE_OFFSET, PAGE_SHIFT, PKMAP_BASE,
+};
+use core::cell::Cell;
+use core::fmt;
+
+/// Value: 229 376 (896 MiB of frames). The most frames the direct map holds
+/// (Linux `MAXMEM_PFN`).
+pub const MAX_DIRECT_MAP_PFN: Pfn = Pfn(MAXMEM >> PAGE_SHIFT);
+
+/// A section of the kernel image, by physical address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhysSection {
+    /// The section's name, as in the linker script (`.text`, ...).
+    pub name: &'static str,
+    /// First byte.
+    pub start: PhysAddr,
+    /// One past the last byte (the page holding it is the section's last).
+    pub end: PhysAddr,
+    /// Whether its pages are mapped without R/W (`.boot`, `.text`,
+    /// `.rodata`).
+    pub read_only: bool,
+}
+
+impl PhysSection {
+    /// The frames the section touches, `[start.pfn(), end.pfn_up())`; empty
+    /// for an empty section.
+    pub fn frames(&self) -> (Pfn, Pfn) {
+        if self.end <= self.start {
+            return (self.start.pfn(), self.start.pfn());
+        }
+        (self.start.pfn(), self.end.pfn_up())
+    }
+
+    fn contains(&self, pfn: Pfn) -> bool {
+        let (first, end) = self.frames();
+        (first..end).contains(&pfn)
+    }
+}
+
+/// What [`build_kernel_space`] needs to know about the running kernel.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelSpaceLayout<'a> {
+    /// End of low memory: the direct map covers frames `[0, max_low_pfn)`,
+    /// and more if the image reaches further.
+    pub max_low_pfn: Pfn,
+    /// Every section of the kernel image (the direct map reaches at least
+    /// the end of the last one, so a `mem=` below the image's end cannot
+    /// unmap the running kernel).
+    pub sections: &'a [PhysSection],
+    /// The frame under the boot stack, left unmapped so that an overflow
+    /// faults.
+    pub stack_guard: Pfn,
+    /// The boot stub's early map page table, installed (borrowed, not owned)
+    /// at `EARLY_MAP_BASE`.
+    pub early_map_table: PhysAddr,
+}
+
+impl KernelSpaceLayout<'_> {
+    /// First frame past the image's last section.
+    pub fn image_end(&self) -> Pfn {
+        self.sections
+            .iter()
+            .map(|s| s.frames().1)
+            .max()
+            .unwrap_or(Pfn(0))
+    }
+
+    /// First frame past the direct map: `max(max_low_pfn, image_end())`.
+    pub fn direct_map_end(&self) -> Pfn {
+        self.max_low_pfn.max(self.image_end())
+    }
+
+    /// Whether frame `pfn` lies in a read-only section.
+    pub fn is_read_only(&self, pfn: Pfn) -> bool {
+        self.sections.iter().any(|s| s.read_only && s.contains(pfn))
+    }
+}
+
+/// One step of [`build_kernel_space`], for error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildStep {
+    /// Allocating the page directory.
+    PageDirectory,
+    /// Mapping low memory at `PAGE_OFFSET`.
+    DirectMap,
+    /// The pkmap window's page table.
+    PkmapTable,
+    /// The fixmap's page table.
+    FixmapTable,
+    /// Installing the boot stub's early map table.
+    EarlyMapWindow,
+}
+
+impl BuildStep {
+    /// The step as the boot log names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BuildStep::PageDirectory => "page directory",
+            BuildStep::DirectMap => "direct map",
+            BuildStep::PkmapTable => "pkmap page table",
+            BuildStep::FixmapTable => "fixmap page table",
+            BuildStep::EarlyMapWindow => "early map window",
+        }
+    }
+}
+
+/// Why the final page directory could not be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelSpaceError {
+    /// The direct map would end past [`MAX_DIRECT_MAP_PFN`] (into the
+    /// vmalloc gap). Nothing was allocated.
+    TooLarge {
+        /// Where the direct map would end.
+        end: Pfn,
+    },
+    /// Frame `pfn` holds both a read-only and a writable section, so it can
+    /// be neither. Nothing was allocated.
+    SharedPage {
+        /// The frame.
+        pfn: Pfn,
+        /// The read-only section.
+        read_only: &'static str,
+        /// The writable section.
+        writable: &'static str,
+    },
+    /// A step of the build failed (e.g. [`MapError::NoMemory`] when the
+    /// frame source ran dry). The frames taken so far are not given back:
+    /// the kernel cannot boot on without this directory.
+    Map {
+        /// The step.
+        step: BuildStep,
+        /// What the address space reported.
+        err: MapError,
+    },
+}
+
+impl fmt::Display for KernelSpaceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            KernelSpaceError::TooLarge { end } => write!(
+                f,
+                "direct map: frames [0, {:#x}) exceed the {} MiB of low memory",
+                end,
+                MAXMEM >> 20
+            ),
+            KernelSpaceError::SharedPage {
+                pfn,
+                read_only,
+                writable,
+            } => write!(
+                f,
+                "direct map: frame {pfn:#x} holds read-only {read_only} and writable {writable}"
+            ),
+            KernelSpaceError::Map { step, err } => write!(f, "{}: {err}", step.name()),
+        }
+    }
+}
+
+/// What was built, counted from what was mapped (for the boot log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelSpaceReport {
+    /// Physical address of the page directory (what CR3 will hold).
+    pub pgd: PhysAddr,
+    /// Page tables allocated (the page directory and the borrowed early map
+    /// table not counted).
+    pub nr_pt_pages: u32,
+    /// First frame past the direct map.
+    pub direct_map_end: Pfn,
+    /// Pages the direct map maps (its frames less the holes).
+    pub direct_pages: u32,
+    /// Of those, read-only.
+    pub ro_pages: u32,
+}
+
+/// The built kernel address space and its pinned tables.
+pub struct KernelSpace {
+    /// The address space; its map API manages `[PAGE_OFFSET, PKMAP_BASE)`.
+    pub space: AddressSpace,
+    /// The pkmap window's page table (for `kmap`).
+    pub pkmap_table: PhysAddr,
+    /// The fixmap's page table (for `kmap_local`).
+    pub fixmap_table: PhysAddr,
+    /// The counts.
+    pub report: KernelSpaceReport,
+}
+
+/// Builds the kernel's final page directory (see the module documentation
+/// for what it holds). It is not loaded, so no TLB flush is needed: loading
+/// it into CR3 flushes everything.
+///
+/// Frames come from `frames` in this order: the page directory, one page
+/// table per 4 MiB of the direct map, the pkmap table, the fixmap table.
+///
+/// # Errors
+/// [`KernelSpaceError::TooLarge`] and [`KernelSpaceError::SharedPage`] for a
+/// layout that cannot be mapped (checked before anything is allocated);
+/// [`KernelSpaceError::Map`] for a failed step, e.g. `NoMemory` when
+/// `frames` runs dry.
+///
+/// # Panics
+/// If `layout.early_map_table` lies at or above 4 GiB (a page table's
+/// address must fit a page-directory entry).
+pub fn build_kernel_space(
+    layout: &KernelSpaceLayout,
+    frames: &mut impl FrameSource,
+    mem: &mut impl PageTableMemory,
+) -> Result<KernelSpace, KernelSpaceError> {
+    let end = layout.direct_map_end();
+    if end > MAX_DIRECT_MAP_PFN {
+        return Err(KernelSpaceError::TooLarge { end });
+    }
+    check_sections(layout.sections)?;
+    let fail = |step| move |err| KernelSpaceError::Map { step, err };
+
+    let mut space =
+        AddressSpace::new(frames, PAGE_OFFSET, 1 << 32).map_err(fail(BuildStep::PageDirectory))?;
+
+    // The direct map, with its holes and read-only kernel code (Linux
+    // `kernel_physical_mapping_init`, then `mark_rodata_ro`).
+    let (mapped, ro) = (Cell::new(0u32), Cell::new(0u32));
+    let flags_for = |pa: u32| -> Option<PTFlags> {
+        let pfn = Pfn(pa >> PAGE_SHIFT);
+        if pfn == Pfn(0) || pfn == layout.stack_guard {
+            return None;
+        }
+        mapped.set(mapped.get() + 1);
+        if layout.is_read_only(pfn) {
+            ro.set(ro.get() + 1);
+            Some(PTFlags::empty())
+        } else {
+            Some(PTFlags::RW)
+        }
+    };
+    space
+        .map_linear(mem, frames, VAddr(PAGE_OFFSET), PAddr(0), end.0, flags_for)
+        .map_err(fail(BuildStep::DirectMap))?
+        .ignore("the new page directory is not loaded yet: the CR3 load flushes");
+
+    // Page tables for the pkmap window and the fixmap, made now so that
+    // kmap never allocates (Linux `permanent_kmaps_init`, `kmap_init`).
+    let pkmap_table = space
+        .ensure_table(mem, frames, PKMAP_BASE, true)
+        .map_err(fail(BuildStep::PkmapTable))?;
+    let fixmap_table = space
+        .ensure_table(mem, frames, FIXADDR_START, true)
+        .map_err(fail(BuildStep::FixmapTable))?;
+    // The boot information still lives in the early map window.
+    let early = PAddr(layout.early_map_table.as_u32());
+    space
+        .install_table(mem, EARLY_MAP_BASE, early)
+        .map_err(fail(BuildStep::EarlyMapWindow))?
+        .ignore("the new page directory is not loaded yet: the CR3 load flushes");
+
+    // From here on the map API manages [PAGE_OFFSET, PKMAP_BASE) only.
+    space.set_end(u64::from(PKMAP_BASE));
+    let report = KernelSpaceReport {
+        pgd: PhysAddr(u64::from(space.pgd().as_u32())),
+        nr_pt_pages: space.nr_pt_pages(),
+        direct_map_end: end,
+        direct_pages: mapped.get(),
+        ro_pages: ro.get(),
+    };
+    Ok(KernelSpace {
+        space,
+        pkmap_table: PhysAddr(u64::from(pkmap_table.as_u32())),
+        fixmap_table: PhysAddr(u64::from(fixmap_table.as_u32())),
+        report,
+    })
+}
+
+/// Refuses a frame shared by a read-only and a writable section.
+fn check_sections(sections: &[PhysSection]) -> Result<(), KernelSpaceError> {
+    for r in sections.iter().filter(|s| s.read_only) {
+        for w in sections.iter().filter(|s| !s.read_only) {
+            let (r0, r1) = r.frames();
+            let (w0, w1) = w.frames();
+            let (lo, hi) = (r0.max(w0), r1.min(w1));
+            if lo < hi {
+                return Err(KernelSpaceError::SharedPage {
+                    pfn: lo,
+                    read_only: r.name,
+                    writable: w.name,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
