@@ -3,11 +3,11 @@
 //! `PageTableMemory` and `paging::set_pte` like every other PTE writer, and
 //! runs the TLB flush each write returns.
 
-use super::tlb;
+use super::tlb::ArchTlb;
 use crate::addr::Pfn;
 use crate::mm::early_map::{EarlyMapError, EarlyMapWindow, TEMP_SLOT_VA, temp_slot_pte};
 use crate::mm::layout::virt_to_phys;
-use crate::mm::paging::{PAddr, PTEntry, PageTableMemory, Table, TlbFlusher, VAddr, set_pte};
+use crate::mm::paging::{PAddr, PTEntry, PageTableMemory, Table, VAddr, set_pte};
 use portable_atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 
@@ -48,29 +48,9 @@ impl PageTableMemory for EarlyTableMem {
     }
 }
 
-/// The TLB, flushed as `tlb::init` chose: `invlpg`, or a CR3 reload before
-/// `tlb::init` and on a CPU without it. (`paging::ArchTlb` does the same;
-/// this module cannot use it without importing `paging`, which imports this
-/// module to retire the window.)
-struct EarlyTlb;
-
-impl TlbFlusher for EarlyTlb {
-    fn flush_page(&mut self, va: VAddr) {
-        tlb::flush_tlb_one(va.as_u32());
-    }
-
-    fn flush_all(&mut self) {
-        tlb::flush_tlb_all();
-    }
-
-    fn has_invlpg(&self) -> bool {
-        tlb::uses_invlpg()
-    }
-}
-
 /// Writes `pte` into the window's slot for `va` and flushes it.
 fn set_slot(va: u32, pte: PTEntry) {
-    set_pte(&mut EarlyTableMem, early_table(), VAddr(va), pte).flush(&mut EarlyTlb);
+    set_pte(&mut EarlyTableMem, early_table(), VAddr(va), pte).flush(&mut ArchTlb);
 }
 
 static WINDOW: Mutex<EarlyMapWindow> = Mutex::new(EarlyMapWindow::new());

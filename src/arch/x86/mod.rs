@@ -59,6 +59,9 @@ pub struct ImageSection {
     pub start: u32,
     /// One past the last byte (virtual).
     pub end: u32,
+    /// Mapped read-only in the final page directory (`.boot`, `.text`,
+    /// `.rodata`: code and constants).
+    pub read_only: bool,
 }
 
 impl ImageSection {
@@ -71,7 +74,21 @@ impl ImageSection {
             crate::mm::layout::virt_to_phys(self.start)
         }
     }
+
+    /// The section by physical address, as the page-table builder takes it.
+    pub fn phys_section(&self) -> PhysSection {
+        let start = PhysAddr(u64::from(self.phys_start()));
+        PhysSection {
+            name: self.name,
+            start,
+            end: start + u64::from(self.end - self.start),
+            read_only: self.read_only,
+        }
+    }
 }
+
+use crate::addr::PhysAddr;
+use crate::mm::paging::kernel_space::PhysSection;
 
 macro_rules! sym {
     ($s:ident) => {
@@ -88,26 +105,31 @@ pub fn image_sections() -> [ImageSection; 5] {
             name: ".boot",
             start: sym!(__boot_start),
             end: sym!(__boot_end),
+            read_only: true,
         },
         ImageSection {
             name: ".text",
             start: sym!(__text_start),
             end: sym!(__text_end),
+            read_only: true,
         },
         ImageSection {
             name: ".rodata",
             start: sym!(__rodata_start),
             end: sym!(__rodata_end),
+            read_only: true,
         },
         ImageSection {
             name: ".data",
             start: sym!(__data_start),
             end: sym!(__data_end),
+            read_only: false,
         },
         ImageSection {
             name: ".bss",
             start: sym!(__bss_start),
             end: sym!(__bss_end),
+            read_only: false,
         },
     ]
 }

@@ -1,10 +1,14 @@
-//! Final paging, hardware half: builds the kernel's permanent page directory
-//! from buddy pages, switches CR3 to it, turns on CR0.WP, and owns the
-//! kernel address space afterwards (Linux `paging_init()` /
-//! `kernel_physical_mapping_init()` / `mark_rodata_ro()` on i386).
+//! Final paging, hardware half: gathers what only the running kernel knows
+//! (the image's sections, the boot stack's guard page, the boot stub's
+//! early map table), has `crate::mm::paging::kernel_space` build the
+//! permanent page directory from buddy pages, switches CR3 to it, turns on
+//! CR0.WP, and owns the kernel address space afterwards (Linux
+//! `paging_init()` / `kernel_physical_mapping_init()` / `mark_rodata_ro()`
+//! on i386).
 //!
-//! The page-table logic is `crate::mm::paging` (pure, host-tested); this
-//! module supplies its three interfaces:
+//! The page-table logic is `crate::mm::paging` (pure, host-tested: the
+//! builder on the emulated MMU, region by region); this module supplies its
+//! three interfaces:
 //! - `highmem::KernelPtMem`: page-table frames through the direct map, or
 //!   through a temporary mapping for frames the direct map does not reach;
 //! - the buddy allocator as the `FrameSource`;
@@ -25,12 +29,14 @@
 use super::highmem::{KernelPtMem, direct_map_end_pfn, in_direct_map};
 use super::tlb::ArchTlb;
 use super::{boot_stack, cpu, image_sections};
+use crate::addr::{Pfn, PhysAddr};
 use crate::cpu_info::CpuInfo;
 use crate::mm::buddy::BuddyAllocator;
 use crate::mm::layout::{
-    self, EARLY_MAP_BASE, FIXADDR_START, KernelLayout, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE,
-    PKMAP_BASE, phys_to_virt, virt_to_phys,
+    self, EARLY_MAP_BASE, KernelLayout, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, phys_to_virt,
+    virt_to_phys,
 };
+use crate::mm::paging::kernel_space::{KernelSpace, KernelSpaceLayout, build_kernel_space};
 use crate::mm::paging::{
     AddressSpace, DumpRange, MapError, PAddr, PTFlags, PageTableMemory, Table, TlbFlush, VAddr,
     Walk,
@@ -85,8 +91,8 @@ pub struct PagingReport {
     pub fixmap_pt: u32,
 }
 
-/// Builds the final page directory, loads it, and sets CR0.WP where the CPU
-/// has it (Linux `paging_init`, `mark_rodata_ro`).
+/// Builds the final page directory (`build_kernel_space`), loads it, and
+/// sets CR0.WP where the CPU has it (Linux `paging_init`, `mark_rodata_ro`).
 ///
 /// The caller finishes the switch: the double-fault task's CR3
 /// (`idt::set_double_fault_cr3`) and the new direct map's end and kmap
@@ -109,66 +115,25 @@ pub unsafe fn paging_init(
     // SAFETY: only page-table frames pass through it (this function's and
     // the AddressSpace's).
     let mut mem = unsafe { KernelPtMem::new() };
-    let fail = |what: &str, e: MapError| -> ! {
-        super::exit::fatal(format_args!("paging_init: {what}: {e}"))
-    };
-    let mut space = AddressSpace::new(buddy, PAGE_OFFSET, 1 << 32)
-        .unwrap_or_else(|e| fail("page directory", e));
-    // The running kernel must stay mapped even if `mem=` cut RAM below the
-    // end of its image (memblock keeps the image reserved either way).
-    let image_end_pfn = virt_to_phys(super::kernel_image().1).div_ceil(PAGE_SIZE);
-    let max_low_pfn = max_low_pfn.max(image_end_pfn);
-
-    // The direct map, with its holes and read-only kernel code.
+    // What only the running kernel knows; the directory itself is built by
+    // pure, host-tested code.
+    let sections = image_sections().map(|s| s.phys_section());
     let (guard, _, _) = boot_stack();
-    let guard_pa = virt_to_phys(guard);
-    let sections = image_sections();
-    let ro_start = sections[0].start; // .boot is linked at its physical address
-    let ro_end = virt_to_phys(sections[2].end); // end of .rodata
-    let flags_for = |pa: u32| -> Option<PTFlags> {
-        if pa == 0 || pa == guard_pa {
-            None
-        } else if (ro_start..ro_end).contains(&pa) {
-            Some(PTFlags::empty())
-        } else {
-            Some(PTFlags::RW)
-        }
+    let early_pt = virt_to_phys(core::ptr::addr_of!(boot_early_map_table) as u32);
+    let layout = KernelSpaceLayout {
+        max_low_pfn: Pfn(max_low_pfn),
+        sections: &sections,
+        stack_guard: PhysAddr(u64::from(virt_to_phys(guard))).pfn(),
+        early_map_table: PhysAddr(u64::from(early_pt)),
     };
-    space
-        .map_linear(
-            &mut mem,
-            buddy,
-            VAddr(PAGE_OFFSET),
-            PAddr(0),
-            max_low_pfn,
-            flags_for,
-        )
-        .unwrap_or_else(|e| fail("direct map", e))
-        .ignore("the new page directory is not loaded yet: CR3 load flushes");
-    let ro_pages = (ro_end - ro_start) >> PAGE_SHIFT;
-    let direct_pages = max_low_pfn - 2; // page 0 and the guard page
-
-    // Page tables for the pkmap window and the fixmap, made now so that
-    // kmap never allocates (Linux `permanent_kmaps_init`, `kmap_init`).
-    let pkmap_pt = space
-        .ensure_table(&mut mem, buddy, PKMAP_BASE, true)
-        .unwrap_or_else(|e| fail("pkmap page table", e));
-    let fixmap_pt = space
-        .ensure_table(&mut mem, buddy, FIXADDR_START, true)
-        .unwrap_or_else(|e| fail("fixmap page table", e));
-    // The boot information still lives in the early map window.
-    let early_pt = PAddr(virt_to_phys(
-        core::ptr::addr_of!(boot_early_map_table) as u32
-    ));
-    space
-        .install_table(&mut mem, EARLY_MAP_BASE, early_pt)
-        .unwrap_or_else(|e| fail("early map window", e))
-        .ignore("the new page directory is not loaded yet: CR3 load flushes");
-
-    // From here on the map API manages [PAGE_OFFSET, PKMAP_BASE) only: the
-    // pkmap, early map and fixmap tables belong to their own bookkeeping.
-    space.set_end(u64::from(PKMAP_BASE));
-    let pgd = space.pgd().as_u32();
+    let KernelSpace {
+        space,
+        pkmap_table,
+        fixmap_table,
+        report: built,
+    } = build_kernel_space(&layout, buddy, &mut mem)
+        .unwrap_or_else(|e| super::exit::fatal(format_args!("paging_init: {e}")));
+    let pgd = built.pgd.as_u32();
     // SAFETY: the new directory maps everything the running code touches
     // from here on: the kernel image (code, data, this stack, GDT, IDT,
     // TSSs) through the direct map, the early map window (boot
@@ -187,13 +152,13 @@ pub unsafe fn paging_init(
     }
     let report = PagingReport {
         pgd,
-        nr_pt_pages: space.nr_pt_pages(),
-        direct_pages,
-        ro_pages,
+        nr_pt_pages: built.nr_pt_pages,
+        direct_pages: built.direct_pages,
+        ro_pages: built.ro_pages,
         wp,
-        direct_map_end_pfn: max_low_pfn,
-        pkmap_pt: pkmap_pt.as_u32(),
-        fixmap_pt: fixmap_pt.as_u32(),
+        direct_map_end_pfn: built.direct_map_end.0,
+        pkmap_pt: pkmap_table.as_u32(),
+        fixmap_pt: fixmap_table.as_u32(),
     };
     *KERNEL_SPACE.lock() = Some(space);
     report
