@@ -44,10 +44,10 @@
 //! # Ownership of the pages
 //!
 //! The buddy allocator hands pages out as an owned [`PageBlock`]. A slab's
-//! block stops being one in [`Kmalloc::new_slab`], where it becomes a raw
+//! block stops being one in `Kmalloc::new_slab`, where it becomes a raw
 //! `(pfn, order)`: from then on the cache owns the pages, recorded by the
 //! page marks and by the slab being on one of the cache's lists (in its
-//! header), until [`Kmalloc::discard_slab`] unmarks them and gives them
+//! header), until `Kmalloc::discard_slab` unmarks them and gives them
 //! back with `BuddyAllocator::free_pages_raw`. Large allocations: see
 //! [`large`].
 //!

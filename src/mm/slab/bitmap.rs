@@ -17,9 +17,9 @@
 //!   first slot at round_up(header, align); slots are `stride` bytes apart
 //! ```
 //!
-//! Every header word is a `u32` ([`WORD`] bytes), on the i386 kernel and in
+//! Every header word is a `u32` (`WORD` = 4 bytes), on the i386 kernel and in
 //! the host tests alike, so the tests check the very layout the kernel
-//! uses: `(6 + w) * 4` bytes for `w` bitmap words ([`header_bytes`]).
+//! uses: `(6 + w) * 4` bytes for `w` bitmap words (`header_bytes`).
 //!
 //! Free objects are tracked by a **bitmap in the slab header** (bit set =
 //! free), not by pointers inside the free objects as SLUB does: like the
@@ -39,7 +39,7 @@
 //!
 //! `kfree(ptr)` finds the object's number from its offset in the slab
 //! without a divide: a multiply by the reciprocal of the stride (Linux
-//! `obj_to_index()`, [`obj_to_index`]), exact for every offset in a slab.
+//! `obj_to_index()`), exact for every offset in a slab.
 
 use super::SlabMemory;
 use crate::addr::VirtAddr;

@@ -13,7 +13,7 @@
 //!
 //! The buddy allocator hands the block out as an owned
 //! [`PageBlock`](crate::mm::buddy::PageBlock). Its ownership ends here, in
-//! [`Kmalloc::large_alloc`], where it is turned into a raw `(pfn, order)`
+//! `Kmalloc::large_alloc`, where it is turned into a raw `(pfn, order)`
 //! pair: from then on the caller's pointer owns the pages, and the only
 //! record of them is the head page's mark. `kfree` gives them back with
 //! `BuddyAllocator::free_pages_raw`, whose checks (head page, order, not

@@ -19,7 +19,7 @@
 //! [`Kmalloc::kmalloc_aligned`](super::Kmalloc::kmalloc_aligned) honours
 //! any `align` up to a page by moving to a class whose guarantee suffices
 //! (`size` rounded up to a multiple of `align` when `align` exceeds the
-//! class's guarantee, [`aligned_size`]), which is how Rust's `Layout`s are
+//! class's guarantee, `aligned_size`), which is how Rust's `Layout`s are
 //! served. The guarantee holds with `slub_debug` too: the debug header and
 //! red zones are laid out around the aligned object ([`super::debug`]).
 
