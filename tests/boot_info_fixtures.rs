@@ -11,8 +11,14 @@ use kernel::mm::setup::{self, KernelImage};
 
 fn with_mb2<R>(raw: &[u8], f: impl FnOnce(BootInfo<'_>) -> R) -> R {
     let words = aligned(raw);
-    let info = mb2::parse(0x0029_5620, as_bytes(&words, raw.len())).expect("fixture parses");
+    let info =
+        mb2::parse(PhysAddr(0x0029_5620), as_bytes(&words, raw.len())).expect("fixture parses");
     f(info)
+}
+
+/// Usable RAM as raw `(base, end)` numbers, to compare with literals.
+fn raw(ram: &memmap::UsableRam) -> Vec<(u64, u64)> {
+    ram.ranges.iter().map(|&(b, e)| (b.0, e.0)).collect()
 }
 
 const GRUB_8M: &[u8] = include_bytes!("data/grub-mb2-8M.mbi");
@@ -58,10 +64,7 @@ fn grub_128m_map_gives_the_expected_usable_ram() {
         assert_eq!(info.memory_map.as_ref().unwrap().len(), 6);
         assert!(info.elf_sections.is_some());
         let ram = memmap::usable_ram(&memmap::sanitize(info.memory_map.as_ref().unwrap()));
-        assert_eq!(
-            ram.ranges.as_slice(),
-            [(0, 0x9f000), (0x10_0000, 0x7fe_0000)]
-        );
+        assert_eq!(raw(&ram), [(0, 0x9f000), (0x10_0000, 0x7fe_0000)]);
         assert_eq!(ram.above_4g_bytes, 0);
         assert_eq!(ram.partial_page_bytes, 0xc00);
     });
@@ -71,11 +74,11 @@ fn grub_128m_map_gives_the_expected_usable_ram() {
 fn grub_8m_and_3g_maps() {
     with_mb2(GRUB_8M, |info| {
         let ram = memmap::usable_ram(&memmap::sanitize(info.memory_map.as_ref().unwrap()));
-        assert_eq!(ram.ranges.last(), Some(&(0x10_0000, 0x7e_0000)));
+        assert_eq!(raw(&ram).last(), Some(&(0x10_0000, 0x7e_0000)));
     });
     with_mb2(GRUB_3G, |info| {
         let ram = memmap::usable_ram(&memmap::sanitize(info.memory_map.as_ref().unwrap()));
-        assert_eq!(ram.ranges.last(), Some(&(0x10_0000, 0xbffe_0000)));
+        assert_eq!(raw(&ram).last(), Some(&(0x10_0000, 0xbffe_0000)));
     });
 }
 
@@ -86,11 +89,11 @@ fn grub_4g_ram_above_4_gib_is_ignored_and_counted() {
         assert!(
             map.regions
                 .iter()
-                .any(|r| r.base == 1 << 32 && r.typ == E820_TYPE_RAM)
+                .any(|r| r.base == PhysAddr(1 << 32) && r.typ == E820_TYPE_RAM)
         );
         let ram = memmap::usable_ram(&map);
         assert_eq!(ram.above_4g_bytes, 1 << 30);
-        assert!(ram.ranges.iter().all(|&(_, end)| end <= 1 << 32));
+        assert!(ram.ranges.iter().all(|&(_, end)| end <= PhysAddr(1 << 32)));
     });
 }
 
@@ -99,7 +102,7 @@ fn grub_cutmem_holes_cost_the_pages_they_touch() {
     with_mb2(GRUB_CUTMEM, |info| {
         let ram = memmap::usable_ram(&memmap::sanitize(info.memory_map.as_ref().unwrap()));
         assert_eq!(
-            ram.ranges.as_slice(),
+            raw(&ram),
             [
                 (0, 0x9f000),
                 (0x10_0000, 0x80_0000),
@@ -166,8 +169,11 @@ fn mem_limit_trims_usable_ram() {
 
 #[test]
 fn qemu_multiboot1_through_parse_and_setup() {
-    let read = |pa: u32, len: usize| -> Result<&'static [u8], BootInfoError> {
-        for (base, page) in [(0x9000u32, QEMU_MB1_LOW), (0x11_f000, QEMU_MB1_END)] {
+    let read = |pa: PhysAddr, len: usize| -> Result<&'static [u8], BootInfoError> {
+        for (base, page) in [
+            (PhysAddr(0x9000), QEMU_MB1_LOW),
+            (PhysAddr(0x11_f000), QEMU_MB1_END),
+        ] {
             if (base..base + 4096).contains(&pa) {
                 let from = (pa - base) as usize;
                 return Ok(&page[from..page.len().min(from + len)]);
@@ -175,12 +181,15 @@ fn qemu_multiboot1_through_parse_and_setup() {
         }
         Err(BootInfoError::Unmappable { pa, len })
     };
-    let info = mb1::parse(0x9500, read).unwrap();
+    let info = mb1::parse(PhysAddr(0x9500), read).unwrap();
     assert_eq!(info.protocol, Protocol::Multiboot1);
     assert!(info.cmdline.ends_with(b"selftest"), "{:?}", info.cmdline);
     assert_eq!(info.loader_name, Some("qemu"));
     let map = info.memory_map.as_ref().unwrap();
-    assert!(map.iter().any(|e| e.base == 0x10_0000 && e.typ == 1));
+    assert!(
+        map.iter()
+            .any(|e| e.base == PhysAddr(0x10_0000) && e.typ == 1)
+    );
     // An image that ends before QEMU's strings at 0x11f000, so that their
     // reservation is visible on its own.
     let image = KernelImage {

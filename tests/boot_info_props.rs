@@ -137,7 +137,7 @@ fn spans_of(entries: &[MemoryMapEntry], keep: impl Fn(u32) -> bool) -> Vec<(u64,
     entries
         .iter()
         .filter(|e| e.length > 0 && keep(e.typ))
-        .filter_map(|e| e.base.checked_add(e.length).map(|end| (e.base, end)))
+        .filter_map(|e| e.base.0.checked_add(e.length).map(|end| (e.base.0, end)))
         .collect()
 }
 
@@ -157,7 +157,7 @@ fn check_map_meaning(entries: &[MemoryMapEntry], map: &SanitizedMap) -> Result<(
         prop_assert!(r.base < r.end, "empty region {r:?}");
         // Each region is covered by input entries of its own type.
         prop_assert!(
-            covered(r.base, r.end, &spans_of(entries, |t| t == r.typ)),
+            covered(r.base.0, r.end.0, &spans_of(entries, |t| t == r.typ)),
             "region {r:?} is not what the input said"
         );
     }
@@ -171,7 +171,7 @@ fn check_map_meaning(entries: &[MemoryMapEntry], map: &SanitizedMap) -> Result<(
         u128::from(ram.total_bytes()) <= claimed,
         "more RAM than the input's usable entries"
     );
-    for &(b, e) in &ram.ranges {
+    for &(PhysAddr(b), PhysAddr(e)) in &ram.ranges {
         prop_assert!(b < e && e <= FOUR_GIB && b % 4096 == 0 && e % 4096 == 0);
         prop_assert!(covered(b, e, &input_ram), "phantom RAM [{b:#x}, {e:#x})");
         prop_assert!(
@@ -197,13 +197,13 @@ const IMAGE: KernelImage = KernelImage {
 const SECTIONS: [KernelSection; 2] = [
     KernelSection {
         name: ".boot",
-        base: 0x10_0000,
-        end: 0x10_00af,
+        base: PhysAddr(0x10_0000),
+        end: PhysAddr(0x10_00af),
     },
     KernelSection {
         name: ".text",
-        base: 0x10_1000,
-        end: 0x16_c000,
+        base: PhysAddr(0x10_1000),
+        end: PhysAddr(0x16_c000),
     },
 ];
 
@@ -222,10 +222,10 @@ fn check_boot_info(info: &BootInfo<'_>) -> Result<(), TestCaseError> {
                 .regions
                 .iter()
                 .filter(|x| x.typ == E820_TYPE_RAM)
-                .map(|x| (x.base, x.end))
+                .map(|x| (x.base.0, x.end.0))
                 .collect();
             prop_assert!(
-                covered(r.base, r.end, &ram_spans),
+                covered(r.base.0, r.end.0, &ram_spans),
                 "{r} accepted outside RAM"
             );
             prop_assert!(
@@ -240,7 +240,12 @@ fn check_boot_info(info: &BootInfo<'_>) -> Result<(), TestCaseError> {
     let mut mb = Memblock::new(memory, reserved);
     if let Ok(setup) = setup::memblock_setup(info, None, IMAGE, &mut mb, &mut FakeMem) {
         prop_assert_eq!(setup.map, map);
-        let usable = setup.usable.ranges;
+        let usable: Vec<_> = setup
+            .usable
+            .ranges
+            .iter()
+            .map(|&(b, e)| (b.0, e.0))
+            .collect();
         for r in mb.memory.regions() {
             prop_assert!(
                 covered(r.base.0, r.end().0, &usable),
@@ -273,7 +278,7 @@ proptest! {
         apply(&mut bytes, &muts);
         let words = aligned(&bytes);
         let bytes = as_bytes(&words, bytes.len());
-        if let Ok(info) = mb2::parse(info_pa, bytes) {
+        if let Ok(info) = mb2::parse(PhysAddr(u64::from(info_pa)), bytes) {
             prop_assert!(mb2::validate(bytes).is_ok());
             prop_assert!(info.memory_map.is_some() || info.meminfo.is_some());
             check_boot_info(&info)?;
@@ -289,17 +294,18 @@ proptest! {
         apply(&mut pages[page].1, &muts);
         pages[page].1.resize(4096, 0);
         let mut reads = 0u64;
-        let read = |pa: u32, len: usize| {
+        let read = |pa: PhysAddr, len: usize| {
             reads += len as u64;
             for (base, bytes) in &pages {
-                if (*base..base + 4096).contains(&pa) {
+                let base = PhysAddr(u64::from(*base));
+                if (base..base + 4096).contains(&pa) {
                     let from = (pa - base) as usize;
                     return Ok(&bytes[from..bytes.len().min(from + len)]);
                 }
             }
             Err(BootInfoError::Unmappable { pa, len })
         };
-        let parsed = mb1::parse(0x9500, read);
+        let parsed = mb1::parse(PhysAddr(0x9500), read);
         // A bounded amount is ever asked for, whatever the fields say.
         prop_assert!(reads <= 72 + 4 * 2048 + 16 * 16 + 16 * 2048 + (64 << 10));
         if let Ok(info) = parsed {
@@ -311,13 +317,13 @@ proptest! {
     fn sanitizer_on_any_entries(
         entries in prop::collection::vec(
             (interesting_u64(), interesting_u64(), prop_oneof![Just(1u32), Just(2), Just(3), Just(5), any::<u32>()])
-                .prop_map(|(base, length, typ)| MemoryMapEntry { base, length, typ }),
+                .prop_map(|(base, length, typ)| MemoryMapEntry { base: PhysAddr(base), length, typ }),
             0..40,
         ),
     ) {
         let map = memmap::sanitize(&entries);
         check_map_meaning(&entries, &map)?;
-        let dropped = entries.iter().filter(|e| e.length > 0 && e.base.checked_add(e.length).is_none()).count();
+        let dropped = entries.iter().filter(|e| e.length > 0 && e.base.0.checked_add(e.length).is_none()).count();
         prop_assert_eq!(map.overflowing as usize, dropped);
     }
 

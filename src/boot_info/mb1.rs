@@ -22,6 +22,7 @@ use super::{
     ElfSections, MAX_BOOT_DATA, MAX_MMAP_ENTRIES, MAX_MODULES, MB1_MMAP_MAX, MULTIBOOT1_INFO_SIZE,
     MemoryMapEntry, Module, Protocol, cstr, read_u32, read_u64,
 };
+use crate::addr::PhysAddr;
 
 /// `flags` bits (Multiboot 0.6.96 §3.3).
 pub mod flag {
@@ -39,11 +40,13 @@ pub mod flag {
     pub const BOOT_LOADER_NAME: u32 = 1 << 9;
 }
 
-/// Parses a Multiboot 1 information structure at physical `info_pa`.
+/// Parses a Multiboot 1 information structure at `info_pa` (below 4 GiB:
+/// the loader passes it in EBX).
 ///
 /// `read_phys(pa, len)` returns the `len` bytes of physical memory at `pa`
 /// (the kernel maps them through the early map window; tests serve them from
-/// a buffer). Strings are read up to [`COMMAND_LINE_SIZE`] bytes (less near
+/// a buffer). Every `pa` it is asked for is below 4 GiB: the structure's
+/// pointers are 32 bits. Strings are read up to [`COMMAND_LINE_SIZE`] bytes (less near
 /// 4 GiB) and cut there if no NUL comes first.
 ///
 /// # Errors
@@ -51,10 +54,10 @@ pub mod flag {
 /// [`BootInfoError::NoMemoryInfo`] without a memory map and basic memory
 /// information.
 pub fn parse<'a>(
-    info_pa: u32,
-    mut read_phys: impl FnMut(u32, usize) -> Result<&'a [u8], BootInfoError>,
+    info_pa: PhysAddr,
+    mut read_phys: impl FnMut(PhysAddr, usize) -> Result<&'a [u8], BootInfoError>,
 ) -> Result<BootInfo<'a>, BootInfoError> {
-    if !info_pa.is_multiple_of(4) {
+    if !info_pa.0.is_multiple_of(4) {
         return Err(BootInfoError::Misaligned {
             addr: info_pa,
             align: 4,
@@ -68,7 +71,7 @@ pub fn parse<'a>(
         });
     }
     let mut boot_data: heapless::Vec<BootData, MAX_BOOT_DATA> = heapless::Vec::new();
-    let mut keep = |what, base: u32, size: usize| {
+    let mut keep = |what, base: PhysAddr, size: usize| {
         // MAX_BOOT_DATA covers every range this parser records.
         let _ = boot_data.push(BootData {
             what,
@@ -89,7 +92,7 @@ pub fn parse<'a>(
     };
 
     let cmdline = if flags & flag::CMDLINE != 0 {
-        let pa = read_u32(bytes, 16)?;
+        let pa = read_ptr(bytes, 16)?;
         // Raw bytes: the kernel's copy replaces what is not UTF-8.
         let s = read_phys(pa, string_bound(pa))?;
         let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
@@ -99,7 +102,7 @@ pub fn parse<'a>(
         &[]
     };
     let loader_name = if flags & flag::BOOT_LOADER_NAME != 0 {
-        let pa = read_u32(bytes, 64)?;
+        let pa = read_ptr(bytes, 64)?;
         let s = read_string(&mut read_phys, pa, "boot loader name")?;
         keep("boot loader name", pa, cstr_span(pa, s.len()));
         Some(s)
@@ -110,7 +113,7 @@ pub fn parse<'a>(
     let mut modules = heapless::Vec::new();
     if flags & flag::MODS != 0 {
         let count = read_u32(bytes, 20)? as usize;
-        let addr = read_u32(bytes, 24)?;
+        let addr = read_ptr(bytes, 24)?;
         if count > MAX_MODULES {
             return Err(BootInfoError::TooMany {
                 what: "modules",
@@ -125,14 +128,14 @@ pub fn parse<'a>(
         };
         for i in 0..count {
             let (start, end, string_pa) = (
-                read_u32(list, i * 16)?,
-                read_u32(list, i * 16 + 4)?,
-                read_u32(list, i * 16 + 8)?,
+                read_ptr(list, i * 16)?,
+                read_ptr(list, i * 16 + 4)?,
+                read_ptr(list, i * 16 + 8)?,
             );
             if end < start {
                 return Err(BootInfoError::BadModule { start, end });
             }
-            let string = if string_pa != 0 {
+            let string = if string_pa != PhysAddr(0) {
                 let s = read_string(&mut read_phys, string_pa, "module string")?;
                 keep("module string", string_pa, cstr_span(string_pa, s.len()));
                 s
@@ -147,7 +150,7 @@ pub fn parse<'a>(
         let e = ElfSections {
             num: read_u32(bytes, 28)?,
             entsize: read_u32(bytes, 32)?,
-            addr: read_u32(bytes, 36)?,
+            addr: read_ptr(bytes, 36)?,
             shndx: read_u32(bytes, 40)?,
         };
         let table = u64::from(e.num) * u64::from(e.entsize);
@@ -158,7 +161,7 @@ pub fn parse<'a>(
                 max: ELF_SECTIONS_MAX,
             });
         }
-        let room = (1u64 << 32) - u64::from(e.addr);
+        let room = (1u64 << 32) - e.addr.0;
         keep("ELF section headers", e.addr, table.min(room) as usize);
         Some(e)
     } else {
@@ -168,7 +171,7 @@ pub fn parse<'a>(
     let mut mmap_ignored = 0;
     let memory_map = if flags & flag::MMAP != 0 {
         let length = read_u32(bytes, 44)?;
-        let addr = read_u32(bytes, 48)?;
+        let addr = read_ptr(bytes, 48)?;
         if length > MB1_MMAP_MAX {
             return Err(BootInfoError::TooLarge {
                 what: "Multiboot 1 memory map",
@@ -208,23 +211,29 @@ pub fn parse<'a>(
     Ok(info)
 }
 
-/// Bytes a string of `len` bytes at `pa` occupies: its text and the NUL, but never past
-/// 4 GiB (a string cut at the top of memory has no NUL).
-fn cstr_span(pa: u32, len: usize) -> usize {
-    (len as u64 + 1).min((1u64 << 32) - u64::from(pa)) as usize
+/// A 32-bit physical pointer of the structure, at byte `offset` of `bytes`.
+fn read_ptr(bytes: &[u8], offset: usize) -> Result<PhysAddr, BootInfoError> {
+    Ok(PhysAddr(u64::from(read_u32(bytes, offset)?)))
 }
 
-/// How many bytes a string at `pa` may take: [`COMMAND_LINE_SIZE`], fewer
-/// near 4 GiB.
-fn string_bound(pa: u32) -> usize {
-    (COMMAND_LINE_SIZE as u64).min((1u64 << 32) - u64::from(pa)) as usize
+/// Bytes a string of `len` bytes at `pa` (below 4 GiB) occupies: its text
+/// and the NUL, but never past 4 GiB (a string cut at the top of memory has
+/// no NUL).
+fn cstr_span(pa: PhysAddr, len: usize) -> usize {
+    (len as u64 + 1).min((1u64 << 32) - pa.0) as usize
 }
 
-/// Reads the NUL-terminated string at physical `pa`, at most
+/// How many bytes a string at `pa` (below 4 GiB) may take:
+/// [`COMMAND_LINE_SIZE`], fewer near 4 GiB.
+fn string_bound(pa: PhysAddr) -> usize {
+    (COMMAND_LINE_SIZE as u64).min((1u64 << 32) - pa.0) as usize
+}
+
+/// Reads the NUL-terminated string at `pa`, at most
 /// [`COMMAND_LINE_SIZE`] bytes (fewer near 4 GiB); cut there without a NUL.
 fn read_string<'a>(
-    read_phys: &mut impl FnMut(u32, usize) -> Result<&'a [u8], BootInfoError>,
-    pa: u32,
+    read_phys: &mut impl FnMut(PhysAddr, usize) -> Result<&'a [u8], BootInfoError>,
+    pa: PhysAddr,
     what: &'static str,
 ) -> Result<&'a str, BootInfoError> {
     cstr(read_phys(pa, string_bound(pa))?, what)
@@ -268,7 +277,7 @@ pub fn parse_mmap(
             return Err(BootInfoError::MmapEntryPastEnd { offset, length });
         }
         let entry = MemoryMapEntry {
-            base: read_u64(buf, offset + 4)?,
+            base: PhysAddr(read_u64(buf, offset + 4)?),
             length: read_u64(buf, offset + 12)?,
             typ: read_u32(buf, offset + 20)?,
         };

@@ -17,6 +17,7 @@ use super::{
     BasicMemInfo, BootData, BootInfo, BootInfoError, ElfSections, MAX_MODULES, MemoryMapEntry,
     Module, Protocol, multiboot2_total_size, read_u32, read_u64,
 };
+use crate::addr::PhysAddr;
 
 /// Tag types this module checks (Multiboot2 spec §3.6).
 pub mod tag {
@@ -156,7 +157,7 @@ pub fn validate(bytes: &[u8]) -> Result<(), BootInfoError> {
     walk(bytes, |_| Ok(()))
 }
 
-/// Parses a Multiboot2 information structure at physical `info_pa`.
+/// Parses a Multiboot2 information structure at `info_pa`.
 ///
 /// `bytes` is the whole structure, `[info_pa, info_pa + total_size)`, and
 /// must start at an 8-byte aligned address (the early map keeps the page
@@ -166,8 +167,8 @@ pub fn validate(bytes: &[u8]) -> Result<(), BootInfoError> {
 /// Any [`BootInfoError`] about size, alignment, tags or strings, and
 /// [`BootInfoError::NoMemoryInfo`] if there is neither a memory map nor basic
 /// memory information.
-pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> {
-    if !info_pa.is_multiple_of(8) || bytes.as_ptr().align_offset(8) != 0 {
+pub fn parse(info_pa: PhysAddr, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> {
+    if !info_pa.0.is_multiple_of(8) || bytes.as_ptr().align_offset(8) != 0 {
         return Err(BootInfoError::Misaligned {
             addr: info_pa,
             align: 8,
@@ -175,7 +176,7 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
     }
     validate(bytes)?;
     let total = multiboot2_total_size(bytes)?;
-    if u64::from(info_pa) + u64::from(total) > 1 << 32 {
+    if info_pa.0 + u64::from(total) > 1 << 32 {
         return Err(BootInfoError::Unmappable {
             pa: info_pa,
             len: total as usize,
@@ -205,7 +206,7 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
             let mut map = heapless::Vec::new();
             for raw in entries.chunks_exact(entry_size) {
                 let entry = MemoryMapEntry {
-                    base: read_u64(raw, 0)?,
+                    base: PhysAddr(read_u64(raw, 0)?),
                     length: read_u64(raw, 8)?,
                     typ: read_u32(raw, 16)?,
                 };
@@ -251,7 +252,10 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
         let string = m
             .cmdline()
             .map_err(|_| BootInfoError::BadString("module string"))?;
-        let (start, end) = (m.start_address(), m.end_address());
+        let (start, end) = (
+            PhysAddr(u64::from(m.start_address())),
+            PhysAddr(u64::from(m.end_address())),
+        );
         if end < start {
             return Err(BootInfoError::BadModule { start, end });
         }
@@ -274,7 +278,7 @@ pub fn parse(info_pa: u32, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> 
                 num: read_u32(t.payload, 0)?,
                 entsize: read_u32(t.payload, 4)?,
                 shndx: read_u32(t.payload, 8)?,
-                addr: info_pa + t.offset as u32 + 20,
+                addr: info_pa + (t.offset as u64 + 20),
             };
             // The headers follow inside the tag.
             let table = u64::from(e.num) * u64::from(e.entsize);

@@ -34,6 +34,7 @@
 //!   `e820_print_type()` (type names).
 
 use super::{BasicMemInfo, MAX_MMAP_ENTRIES, MemoryMapEntry};
+use crate::addr::PhysAddr;
 use crate::mm::layout::{PAGE_SIZE, align_down, align_up};
 use core::fmt;
 
@@ -67,10 +68,10 @@ pub fn type_name(typ: u32) -> &'static str {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
     /// First byte.
-    pub base: u64,
+    pub base: PhysAddr,
     /// One past the last byte (at most `u64::MAX`: entries reaching 2^64
     /// are dropped).
-    pub end: u64,
+    pub end: PhysAddr,
     /// Memory-map type.
     pub typ: u32,
 }
@@ -82,7 +83,7 @@ impl fmt::Display for Region {
             f,
             "[mem {:#018x}-{:#018x}] {}",
             self.base,
-            self.end - 1,
+            self.end.0 - 1,
             type_name(self.typ)
         )?;
         if type_name(self.typ) == "unknown type" {
@@ -121,13 +122,13 @@ pub fn sanitize(entries: &[MemoryMapEntry]) -> SanitizedMap {
             out.zero_length += 1;
             continue;
         }
-        let Some(end) = e.base.checked_add(e.length) else {
+        let Some(end) = e.base.0.checked_add(e.length) else {
             out.overflowing += 1;
             let _ = out.overflowing_entries.push(*e);
             continue;
         };
         // entries.len() <= MAX_MMAP_ENTRIES (the parsers enforce it).
-        let _ = spans.push((e.base, end, e.typ));
+        let _ = spans.push((e.base.0, end, e.typ));
     }
     let mut points: heapless::Vec<u64, MAX_REGIONS> = heapless::Vec::new();
     for &(base, end, _) in &spans {
@@ -148,11 +149,11 @@ pub fn sanitize(entries: &[MemoryMapEntry]) -> SanitizedMap {
             .max();
         let Some(typ) = typ else { continue };
         match out.regions.last_mut() {
-            Some(last) if last.end == a && last.typ == typ => last.end = b,
+            Some(last) if last.end.0 == a && last.typ == typ => last.end = PhysAddr(b),
             _ => {
                 let _ = out.regions.push(Region {
-                    base: a,
-                    end: b,
+                    base: PhysAddr(a),
+                    end: PhysAddr(b),
                     typ,
                 });
             }
@@ -166,12 +167,12 @@ pub fn sanitize(entries: &[MemoryMapEntry]) -> SanitizedMap {
 pub fn entries_from_meminfo(m: BasicMemInfo) -> [MemoryMapEntry; 2] {
     [
         MemoryMapEntry {
-            base: 0,
+            base: PhysAddr(0),
             length: u64::from(m.mem_lower_kib) * 1024,
             typ: E820_TYPE_RAM,
         },
         MemoryMapEntry {
-            base: 1 << 20,
+            base: PhysAddr(1 << 20),
             length: u64::from(m.mem_upper_kib) * 1024,
             typ: E820_TYPE_RAM,
         },
@@ -182,7 +183,7 @@ pub fn entries_from_meminfo(m: BasicMemInfo) -> [MemoryMapEntry; 2] {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UsableRam {
     /// Sorted, non-overlapping, page-aligned, below 4 GiB.
-    pub ranges: heapless::Vec<(u64, u64), MAX_REGIONS>,
+    pub ranges: heapless::Vec<(PhysAddr, PhysAddr), MAX_REGIONS>,
     /// Bytes of type-1 RAM at or above 4 GiB, ignored (no PAE).
     pub above_4g_bytes: u64,
     /// Bytes of type-1 RAM lost to rounding partial pages inwards.
@@ -192,7 +193,7 @@ pub struct UsableRam {
 impl UsableRam {
     /// Total usable bytes.
     pub fn total_bytes(&self) -> u64 {
-        self.ranges.iter().map(|(b, e)| e - b).sum()
+        self.ranges.iter().map(|&(b, e)| e - b).sum()
     }
 }
 
@@ -201,19 +202,22 @@ pub fn usable_ram(map: &SanitizedMap) -> UsableRam {
     let mut out = UsableRam::default();
     let page = u64::from(PAGE_SIZE);
     for r in map.regions.iter().filter(|r| r.typ == E820_TYPE_RAM) {
-        let end = r.end.min(FOUR_GIB);
-        out.above_4g_bytes += r.end - r.base.max(end).min(r.end);
-        if r.base >= end {
+        let (base, end_all) = (r.base.0, r.end.0);
+        let end = end_all.min(FOUR_GIB);
+        out.above_4g_bytes += end_all - base.max(end).min(end_all);
+        if base >= end {
             continue;
         }
-        let base_aligned = align_up(r.base, page);
+        let base_aligned = align_up(base, page);
         let end_aligned = align_down(end, page);
         if base_aligned >= end_aligned {
-            out.partial_page_bytes += end - r.base;
+            out.partial_page_bytes += end - base;
             continue;
         }
-        out.partial_page_bytes += (base_aligned - r.base) + (end - end_aligned);
-        let _ = out.ranges.push((base_aligned, end_aligned));
+        out.partial_page_bytes += (base_aligned - base) + (end - end_aligned);
+        let _ = out
+            .ranges
+            .push((PhysAddr(base_aligned), PhysAddr(end_aligned)));
     }
     out
 }
@@ -223,11 +227,24 @@ mod tests {
     use super::*;
 
     fn e(base: u64, length: u64, typ: u32) -> MemoryMapEntry {
-        MemoryMapEntry { base, length, typ }
+        MemoryMapEntry {
+            base: PhysAddr(base),
+            length,
+            typ,
+        }
     }
 
     fn r(base: u64, end: u64, typ: u32) -> Region {
-        Region { base, end, typ }
+        Region {
+            base: PhysAddr(base),
+            end: PhysAddr(end),
+            typ,
+        }
+    }
+
+    /// Usable ranges as raw `(base, end)` numbers, to compare with literals.
+    fn raw(ram: &UsableRam) -> Vec<(u64, u64)> {
+        ram.ranges.iter().map(|&(b, e)| (b.0, e.0)).collect()
     }
 
     #[test]
@@ -336,11 +353,11 @@ mod tests {
         // QEMU -m 4G: 3 GiB below the PCI hole, 1 GiB from 4 GiB.
         let map = sanitize(&[e(0x10_0000, 0xbff0_0000, 1), e(FOUR_GIB, 0x4000_0000, 1)]);
         let ram = usable_ram(&map);
-        assert_eq!(ram.ranges.as_slice(), [(0x10_0000, 0xc000_0000)]);
+        assert_eq!(raw(&ram), [(0x10_0000, 0xc000_0000)]);
         assert_eq!(ram.above_4g_bytes, 0x4000_0000);
         // An entry crossing 4 GiB is cut there.
         let ram = usable_ram(&sanitize(&[e(0xffff_0000, 0x2_0000, 1)]));
-        assert_eq!(ram.ranges.as_slice(), [(0xffff_0000, FOUR_GIB)]);
+        assert_eq!(raw(&ram), [(0xffff_0000, FOUR_GIB)]);
         assert_eq!(ram.above_4g_bytes, 0x1_0000);
     }
 
@@ -348,7 +365,7 @@ mod tests {
     fn only_whole_pages_are_usable() {
         // [0x800, 0x3800): pages 1 and 2 only; a sub-page entry gives nothing.
         let ram = usable_ram(&sanitize(&[e(0x800, 0x3000, 1), e(0x10_0100, 0x200, 1)]));
-        assert_eq!(ram.ranges.as_slice(), [(0x1000, 0x3000)]);
+        assert_eq!(raw(&ram), [(0x1000, 0x3000)]);
         assert_eq!(ram.partial_page_bytes, 0x800 + 0x800 + 0x200);
         assert_eq!(ram.total_bytes(), 0x2000);
     }
@@ -358,10 +375,7 @@ mod tests {
         // GRUB cutmem 0x800800-0x800c00 inside RAM [1 MiB, 16 MiB).
         let map = sanitize(&[e(0x10_0000, 0xf0_0000, 1), e(0x80_0800, 0x400, 2)]);
         let ram = usable_ram(&map);
-        assert_eq!(
-            ram.ranges.as_slice(),
-            [(0x10_0000, 0x80_0000), (0x80_1000, 0x100_0000)]
-        );
+        assert_eq!(raw(&ram), [(0x10_0000, 0x80_0000), (0x80_1000, 0x100_0000)]);
     }
 
     #[test]
@@ -372,7 +386,7 @@ mod tests {
         });
         let ram = usable_ram(&sanitize(&entries));
         assert_eq!(
-            ram.ranges.as_slice(),
+            raw(&ram),
             [(0, 0x9f000), (0x10_0000, 0x10_0000 + 129_920 * 1024)]
         );
     }

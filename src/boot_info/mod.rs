@@ -26,6 +26,7 @@
 //!   §3.6.8 "Memory map", §3.6.9 "Boot loader name".
 //! - Multiboot 0.6.96 §3.2 "Machine state", §3.3 "Boot information format".
 
+use crate::addr::PhysAddr;
 use core::fmt;
 
 pub mod mb1;
@@ -124,7 +125,7 @@ pub enum BootInfoError {
     /// requires.
     Misaligned {
         /// Physical address from EBX.
-        addr: u32,
+        addr: PhysAddr,
         /// Required alignment in bytes.
         align: u32,
     },
@@ -179,10 +180,10 @@ pub enum BootInfoError {
     },
     /// A module whose end lies below its start.
     BadModule {
-        /// Module start (physical).
-        start: u32,
-        /// Module end (physical, exclusive).
-        end: u32,
+        /// Module start.
+        start: PhysAddr,
+        /// Module end (exclusive).
+        end: PhysAddr,
     },
     /// Neither a memory map nor basic memory information: the kernel cannot
     /// know where RAM is.
@@ -214,7 +215,7 @@ pub enum BootInfoError {
     /// Physical memory the information points to could not be mapped.
     Unmappable {
         /// Start of the range.
-        pa: u32,
+        pa: PhysAddr,
         /// Length in bytes.
         len: usize,
     },
@@ -316,8 +317,8 @@ pub struct BasicMemInfo {
 /// bytes, of type `typ` (1 = available RAM; Multiboot2 spec §3.6.8).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemoryMapEntry {
-    /// First byte (physical; may be above 4 GiB).
-    pub base: u64,
+    /// First byte (may be above 4 GiB).
+    pub base: PhysAddr,
     /// Length in bytes (`base + length` may even overflow 64 bits).
     pub length: u64,
     /// Type, all 32 bits as given.
@@ -327,10 +328,10 @@ pub struct MemoryMapEntry {
 /// A module loaded by the boot loader: physical `[start, end)` and its string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Module<'a> {
-    /// First byte (physical).
-    pub start: u32,
-    /// One past the last byte (physical).
-    pub end: u32,
+    /// First byte (below 4 GiB: the loader passes 32 bits).
+    pub start: PhysAddr,
+    /// One past the last byte (at most 4 GiB - 1).
+    pub end: PhysAddr,
     /// The module's command line (usually its name).
     pub string: &'a str,
 }
@@ -344,8 +345,8 @@ pub struct ElfSections {
     pub entsize: u32,
     /// Index of the section-name string table.
     pub shndx: u32,
-    /// Physical address of the headers.
-    pub addr: u32,
+    /// Where the headers are (below 4 GiB).
+    pub addr: PhysAddr,
 }
 
 /// A range of loader data that must survive memory initialisation.
@@ -353,8 +354,8 @@ pub struct ElfSections {
 pub struct BootData {
     /// What it is, e.g. "Multiboot2 information".
     pub what: &'static str,
-    /// First byte (physical).
-    pub base: u32,
+    /// First byte (below 4 GiB).
+    pub base: PhysAddr,
     /// Length in bytes.
     pub size: u32,
 }
@@ -364,8 +365,9 @@ pub struct BootData {
 pub struct BootInfo<'a> {
     /// The protocol that booted the kernel.
     pub protocol: Protocol,
-    /// Where the structure lies: `[info_pa, info_pa + info_size)` in bytes.
-    pub info_pa: u32,
+    /// Where the structure lies: `[info_pa, info_pa + info_size)` (below
+    /// 4 GiB: the loader passes the address in the 32-bit EBX).
+    pub info_pa: PhysAddr,
     /// Size of the structure in bytes.
     pub info_size: u32,
     /// The command line as the loader gave it, without its NUL (empty if

@@ -25,6 +25,8 @@
 
 use super::BootInfo;
 use super::memmap::{E820_TYPE_RAM, SanitizedMap, type_name};
+use crate::addr::PhysAddr;
+use crate::mm::layout::PAGE_SIZE;
 use core::fmt;
 
 /// One range from the loader: `[base, end)` in bytes, physical.
@@ -35,9 +37,9 @@ pub struct LoaderRange {
     /// The module's index, for modules.
     pub index: Option<usize>,
     /// First byte.
-    pub base: u64,
+    pub base: PhysAddr,
     /// One past the last byte.
-    pub end: u64,
+    pub end: PhysAddr,
 }
 
 impl fmt::Display for LoaderRange {
@@ -60,9 +62,9 @@ pub enum RangeError {
         /// The range.
         range: LoaderRange,
         /// First byte of the offending part.
-        base: u64,
+        base: PhysAddr,
         /// One past its last byte.
-        end: u64,
+        end: PhysAddr,
         /// The map's type there, or None for a hole.
         typ: Option<u32>,
     },
@@ -106,9 +108,9 @@ pub struct KernelSection {
     /// `.boot`, `.text`, `.rodata`, `.data`, `.bss`.
     pub name: &'static str,
     /// First byte.
-    pub base: u64,
+    pub base: PhysAddr,
     /// One past the last byte.
-    pub end: u64,
+    pub end: PhysAddr,
 }
 
 /// Every range in `boot` that the kernel reads and reserves: the loader's
@@ -117,14 +119,14 @@ pub fn loader_ranges<'a>(boot: &'a BootInfo<'_>) -> impl Iterator<Item = LoaderR
     let data = boot.boot_data.iter().map(|d| LoaderRange {
         what: d.what,
         index: None,
-        base: u64::from(d.base),
-        end: u64::from(d.base) + d.size as u64,
+        base: d.base,
+        end: d.base + u64::from(d.size),
     });
     let modules = boot.modules.iter().enumerate().map(|(i, m)| LoaderRange {
         what: "module",
         index: Some(i),
-        base: u64::from(m.start),
-        end: u64::from(m.end),
+        base: m.start,
+        end: m.end,
     });
     data.chain(modules)
 }
@@ -195,11 +197,12 @@ fn check_ram(range: LoaderRange, map: &SanitizedMap) -> Result<(), RangeError> {
 /// in time whatever the loader passes (about a second under emulation).
 pub const CHECKSUM_MAX_PAGES: u64 = 4096;
 
-/// The sampling step for a range of `len` bytes starting at page offset
-/// `offset` (bytes): 1 (every page) up to [`CHECKSUM_MAX_PAGES`] pages, else
-/// the smallest step that reads at most that many.
-pub fn checksum_step(offset: u64, len: u64) -> u64 {
-    let pages = (offset % 4096 + len).div_ceil(4096);
+/// The sampling step for a range of `len` bytes starting at `base`: 1
+/// (every page) up to [`CHECKSUM_MAX_PAGES`] pages, else the smallest step
+/// that reads at most that many.
+pub fn checksum_step(base: PhysAddr, len: u64) -> u64 {
+    let page = u64::from(PAGE_SIZE);
+    let pages = (u64::from(base.page_offset()) + len).div_ceil(page);
     pages.div_ceil(CHECKSUM_MAX_PAGES).max(1)
 }
 
@@ -213,7 +216,11 @@ mod tests {
     /// QEMU's map at 128 MiB, plus the e1000's registers as a reserved
     /// range (as some firmware lists MMIO).
     fn qemu_128m() -> SanitizedMap {
-        let e = |base, length, typ| MemoryMapEntry { base, length, typ };
+        let e = |base, length, typ| MemoryMapEntry {
+            base: PhysAddr(base),
+            length,
+            typ,
+        };
         sanitize(&[
             e(0, 0x9_fc00, 1),
             e(0x9_fc00, 0x400, 2),
@@ -229,13 +236,13 @@ mod tests {
     const KERNEL: [KernelSection; 2] = [
         KernelSection {
             name: ".boot",
-            base: 0x10_0000,
-            end: 0x10_00af,
+            base: PhysAddr(0x10_0000),
+            end: PhysAddr(0x10_00af),
         },
         KernelSection {
             name: ".text",
-            base: 0x10_1000,
-            end: 0x16_c000,
+            base: PhysAddr(0x10_1000),
+            end: PhysAddr(0x16_c000),
         },
     ];
 
@@ -245,19 +252,19 @@ mod tests {
             .module(start, end, "m")
             .build();
         // The information itself at 0x20000 (low RAM), as GRUB might put it.
-        let info = mb2::parse(0x2_0000, mbi.bytes()).unwrap();
+        let info = mb2::parse(PhysAddr(0x2_0000), mbi.bytes()).unwrap();
         check(&info, &qemu_128m(), &KERNEL)
     }
 
     #[test]
     fn checksums_read_at_most_4096_pages_of_a_range() {
-        assert_eq!(checksum_step(0, 0), 1);
-        assert_eq!(checksum_step(0, 16 << 20), 1);
-        assert_eq!(checksum_step(0, (16 << 20) + 1), 2);
+        assert_eq!(checksum_step(PhysAddr(0), 0), 1);
+        assert_eq!(checksum_step(PhysAddr(0), 16 << 20), 1);
+        assert_eq!(checksum_step(PhysAddr(0), (16 << 20) + 1), 2);
         // Unaligned: 4096 pages plus a byte on each side span 4098 pages.
-        assert_eq!(checksum_step(0xfff, (16 << 20) - 0xfff + 1), 2);
+        assert_eq!(checksum_step(PhysAddr(0xfff), (16 << 20) - 0xfff + 1), 2);
         for len in [1u64 << 30, 3 << 30, 0xefe0_0000] {
-            let step = checksum_step(0, len);
+            let step = checksum_step(PhysAddr(0), len);
             assert!(
                 len.div_ceil(4096).div_ceil(step) <= CHECKSUM_MAX_PAGES,
                 "{len:#x}"
@@ -292,7 +299,7 @@ mod tests {
             err,
             RangeError::NotRam {
                 typ: None,
-                base: 0x800_0000,
+                base: PhysAddr(0x800_0000),
                 ..
             }
         ));
@@ -308,11 +315,11 @@ mod tests {
                 range: LoaderRange {
                     what: "module",
                     index: Some(0),
-                    base: 0xfebc_0000,
-                    end: 0xfebc_1000
+                    base: PhysAddr(0xfebc_0000),
+                    end: PhysAddr(0xfebc_1000)
                 },
-                base: 0xfebc_0000,
-                end: 0xfebc_1000,
+                base: PhysAddr(0xfebc_0000),
+                end: PhysAddr(0xfebc_1000),
                 typ: Some(2)
             }
         );
@@ -336,7 +343,7 @@ mod tests {
     fn the_loaders_own_structures_are_checked_too() {
         let mbi = Mb2Builder::new().meminfo(639, 130_048).build();
         // Information placed in the BIOS area at 0xf0000 (reserved).
-        let info = mb2::parse(0xf_0000, mbi.bytes()).unwrap();
+        let info = mb2::parse(PhysAddr(0xf_0000), mbi.bytes()).unwrap();
         let err = check(&info, &qemu_128m(), &KERNEL).unwrap_err();
         assert!(
             err.to_string()

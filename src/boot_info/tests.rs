@@ -1,6 +1,7 @@
 //! Boot information built byte by byte, well-formed and malformed.
 
 use super::*;
+use crate::mm::layout::PAGE_SHIFT;
 
 /// Builds a Multiboot2 information structure (spec §3.6.1–§3.6.2): an 8-byte
 /// header `{ total_size: u32, reserved: u32 }`, then tags `{ type: u32,
@@ -154,7 +155,7 @@ fn multiboot2_gives_every_field() {
         .module(0x20_2000, 0x20_2000, "empty")
         .elf_sections(3, 40, 2)
         .build();
-    let info = mb2::parse(0x0010_a000, mbi.bytes()).unwrap();
+    let info = mb2::parse(PhysAddr(0x0010_a000), mbi.bytes()).unwrap();
     assert_eq!(info.protocol, Protocol::Multiboot2);
     assert_eq!(info.cmdline, b"selftest loglevel=debug");
     assert_eq!(info.loader_name, Some("GRUB 2.06"));
@@ -170,7 +171,7 @@ fn multiboot2_gives_every_field() {
     assert_eq!(
         map[3],
         MemoryMapEntry {
-            base: 0x10_0000,
+            base: PhysAddr(0x10_0000),
             length: 0x7ee_0000,
             typ: 1
         }
@@ -179,8 +180,8 @@ fn multiboot2_gives_every_field() {
     assert_eq!(
         info.modules[0],
         Module {
-            start: 0x20_0000,
-            end: 0x20_1234,
+            start: PhysAddr(0x20_0000),
+            end: PhysAddr(0x20_1234),
             string: "mod1 first"
         }
     );
@@ -191,7 +192,7 @@ fn multiboot2_gives_every_field() {
         info.boot_data.as_slice(),
         [BootData {
             what: "Multiboot2 information",
-            base: 0x0010_a000,
+            base: PhysAddr(0x0010_a000),
             size: info.info_size
         }]
     );
@@ -202,7 +203,7 @@ fn multiboot2_memory_map_entries_larger_than_24_bytes_are_read() {
     let mbi = Mb2Builder::new()
         .mmap(32, &[(0, 0x9fc00, 1), (0x10_0000, 0x100_0000, 1)])
         .build();
-    let info = mb2::parse(0x1000, mbi.bytes()).unwrap();
+    let info = mb2::parse(PhysAddr(0x1000), mbi.bytes()).unwrap();
     let map = info.memory_map.unwrap();
     assert_eq!(map.len(), 2);
     assert_eq!(map[1].length, 0x100_0000);
@@ -211,7 +212,7 @@ fn multiboot2_memory_map_entries_larger_than_24_bytes_are_read() {
 #[test]
 fn multiboot2_meminfo_alone_is_enough() {
     let mbi = Mb2Builder::new().meminfo(639, 1024).build();
-    let info = mb2::parse(0x1000, mbi.bytes()).unwrap();
+    let info = mb2::parse(PhysAddr(0x1000), mbi.bytes()).unwrap();
     assert_eq!(info.cmdline, b"");
     assert_eq!(info.loader_name, None);
     assert!(info.memory_map.is_none());
@@ -221,7 +222,7 @@ fn multiboot2_meminfo_alone_is_enough() {
 fn multiboot2_without_memory_information_is_rejected() {
     let mbi = Mb2Builder::new().string_tag(1, "x").build();
     assert_eq!(
-        mb2::parse(0x1000, mbi.bytes()),
+        mb2::parse(PhysAddr(0x1000), mbi.bytes()),
         Err(BootInfoError::NoMemoryInfo)
     );
 }
@@ -252,7 +253,7 @@ fn multiboot2_structure_shorter_than_total_size_is_truncated() {
     let bytes = mbi.bytes();
     let short = Aligned::new(&bytes[..bytes.len() - 8]);
     assert_eq!(
-        mb2::parse(0x1000, short.bytes()),
+        mb2::parse(PhysAddr(0x1000), short.bytes()),
         Err(BootInfoError::Truncated {
             needed: bytes.len(),
             available: bytes.len() - 8
@@ -264,7 +265,7 @@ fn multiboot2_structure_shorter_than_total_size_is_truncated() {
 fn multiboot2_tag_smaller_than_a_header_is_rejected() {
     let mbi = Mb2Builder::new().tag_with_size(21, 4, &[]).build();
     assert_eq!(
-        mb2::parse(0x1000, mbi.bytes()),
+        mb2::parse(PhysAddr(0x1000), mbi.bytes()),
         Err(BootInfoError::TagTooSmall {
             typ: 21,
             size: 4,
@@ -278,7 +279,7 @@ fn multiboot2_tag_smaller_than_its_type_needs_is_rejected() {
     // A memory-map tag of 12 bytes has no room for entry_size/entry_version.
     let mbi = Mb2Builder::new().tag(6, &[24, 0, 0, 0]).build();
     assert_eq!(
-        mb2::parse(0x1000, mbi.bytes()),
+        mb2::parse(PhysAddr(0x1000), mbi.bytes()),
         Err(BootInfoError::TagTooSmall {
             typ: 6,
             size: 12,
@@ -295,7 +296,7 @@ fn multiboot2_tag_running_past_the_end_is_rejected() {
         .build()
         .patched(|raw| raw[28..32].copy_from_slice(&4096u32.to_le_bytes()));
     assert!(matches!(
-        mb2::parse(0x1000, mbi.bytes()),
+        mb2::parse(PhysAddr(0x1000), mbi.bytes()),
         Err(BootInfoError::TagPastEnd {
             typ: 1,
             size: 4096,
@@ -309,7 +310,7 @@ fn multiboot2_tag_running_past_the_end_is_rejected() {
 fn multiboot2_missing_end_tag_is_rejected() {
     let mbi = Mb2Builder::new().meminfo(1, 2).build_without_end();
     assert_eq!(
-        mb2::parse(0x1000, mbi.bytes()),
+        mb2::parse(PhysAddr(0x1000), mbi.bytes()),
         Err(BootInfoError::MissingEndTag)
     );
     // An end tag turned into another type: the walk runs out of bytes.
@@ -318,7 +319,7 @@ fn multiboot2_missing_end_tag_is_rejected() {
         raw[n - 8..n - 4].copy_from_slice(&5u32.to_le_bytes());
     });
     assert_eq!(
-        mb2::parse(0x1000, mbi.bytes()),
+        mb2::parse(PhysAddr(0x1000), mbi.bytes()),
         Err(BootInfoError::MissingEndTag)
     );
 }
@@ -331,7 +332,7 @@ fn multiboot2_tag_size_near_4_gib_is_past_the_end_not_a_wrap() {
         let mbi = Mb2Builder::new().tag_with_size(21, size, &[]).build();
         assert!(
             matches!(
-                mb2::parse(0x1000, mbi.bytes()),
+                mb2::parse(PhysAddr(0x1000), mbi.bytes()),
                 Err(BootInfoError::TagPastEnd { typ: 21, .. })
             ),
             "size {size:#x}"
@@ -347,7 +348,7 @@ fn multiboot2_meminfo_tag_longer_than_16_bytes_is_read() {
             &[639u32.to_le_bytes(), 7168u32.to_le_bytes(), [0; 4], [0; 4]].concat(),
         )
         .build();
-    let info = mb2::parse(0x1000, mbi.bytes()).unwrap();
+    let info = mb2::parse(PhysAddr(0x1000), mbi.bytes()).unwrap();
     assert_eq!(info.meminfo.unwrap().mem_upper_kib, 7168);
 }
 
@@ -355,9 +356,9 @@ fn multiboot2_meminfo_tag_longer_than_16_bytes_is_read() {
 fn multiboot2_information_reaching_past_4_gib_is_refused() {
     let mbi = qemu_like().build();
     assert!(matches!(
-        mb2::parse(0xFFFF_FFC0, mbi.bytes()),
+        mb2::parse(PhysAddr(0xFFFF_FFC0), mbi.bytes()),
         Err(BootInfoError::Unmappable {
-            pa: 0xFFFF_FFC0,
+            pa: PhysAddr(0xFFFF_FFC0),
             ..
         })
     ));
@@ -368,7 +369,7 @@ fn multiboot2_memory_map_entry_size_below_24_is_rejected() {
     for size in [0, 20, 28] {
         let mbi = Mb2Builder::new().mmap(size, &[]).build();
         assert_eq!(
-            mb2::parse(0x1000, mbi.bytes()),
+            mb2::parse(PhysAddr(0x1000), mbi.bytes()),
             Err(BootInfoError::BadMmapEntrySize(size)),
             "entry_size {size}"
         );
@@ -380,7 +381,7 @@ fn multiboot2_string_without_nul_is_called_unterminated() {
     // Issue 13: it used to be reported as "not a valid UTF-8 string".
     for (typ, what) in [(1, "command line"), (2, "boot loader name")] {
         let mbi = Mb2Builder::new().meminfo(1, 2).tag(typ, b"abcd").build();
-        let err = mb2::parse(0x1000, mbi.bytes()).unwrap_err();
+        let err = mb2::parse(PhysAddr(0x1000), mbi.bytes()).unwrap_err();
         assert_eq!(err, BootInfoError::Unterminated(what));
         assert_eq!(
             err.to_string(),
@@ -391,7 +392,7 @@ fn multiboot2_string_without_nul_is_called_unterminated() {
     module.extend_from_slice(b"name");
     let mbi = Mb2Builder::new().meminfo(1, 2).tag(3, &module).build();
     assert_eq!(
-        mb2::parse(0x1000, mbi.bytes()),
+        mb2::parse(PhysAddr(0x1000), mbi.bytes()),
         Err(BootInfoError::Unterminated("module string"))
     );
 }
@@ -417,7 +418,7 @@ fn multiboot2_bytes_after_the_end_tag_are_refused_by_our_validator() {
         err.to_string(),
         "Multiboot2 end tag at offset 24 is followed by 16 more bytes before total_size 48"
     );
-    assert_eq!(mb2::parse(0x1000, junk.bytes()), Err(err));
+    assert_eq!(mb2::parse(PhysAddr(0x1000), junk.bytes()), Err(err));
 }
 
 #[test]
@@ -426,12 +427,12 @@ fn multiboot2_second_memory_map_tag_is_counted_and_the_first_used() {
         .mmap(24, &[(0, 0x9_f000, 1)])
         .mmap(24, &[(0, 0x1000, 2), (0x10_0000, 0x100_0000, 1)])
         .build();
-    let info = mb2::parse(0x1000, mbi.bytes()).unwrap();
+    let info = mb2::parse(PhysAddr(0x1000), mbi.bytes()).unwrap();
     assert_eq!(info.mmap_tags, 2);
     assert_eq!(
         info.memory_map.unwrap().as_slice(),
         [MemoryMapEntry {
-            base: 0,
+            base: PhysAddr(0),
             length: 0x9_f000,
             typ: 1
         }]
@@ -445,7 +446,7 @@ fn multiboot2_elf_section_table_must_fit_its_tag() {
         .elf_sections(3, 40, 2)
         .build();
     assert!(
-        mb2::parse(0x1000, mbi.bytes())
+        mb2::parse(PhysAddr(0x1000), mbi.bytes())
             .unwrap()
             .elf_sections
             .is_some()
@@ -459,7 +460,7 @@ fn multiboot2_elf_section_table_must_fit_its_tag() {
     .concat();
     let mbi = Mb2Builder::new().meminfo(1, 2).tag(9, &payload).build();
     assert!(matches!(
-        mb2::parse(0x1000, mbi.bytes()),
+        mb2::parse(PhysAddr(0x1000), mbi.bytes()),
         Err(BootInfoError::TagPastEnd { typ: 9, .. })
     ));
 }
@@ -471,10 +472,10 @@ fn multiboot2_module_ending_before_its_start_is_rejected() {
         .module(0x3000, 0x2000, "m")
         .build();
     assert_eq!(
-        mb2::parse(0x1000, mbi.bytes()),
+        mb2::parse(PhysAddr(0x1000), mbi.bytes()),
         Err(BootInfoError::BadModule {
-            start: 0x3000,
-            end: 0x2000
+            start: PhysAddr(0x3000),
+            end: PhysAddr(0x2000)
         })
     );
 }
@@ -483,18 +484,18 @@ fn multiboot2_module_ending_before_its_start_is_rejected() {
 fn multiboot2_memory_map_entries_past_128_are_counted_and_too_many_modules_refused() {
     // Issue 13: a map of 300 entries (UEFI firmware passes hundreds) used to
     // refuse the boot; the first 128 are kept, the rest counted.
-    let entries: Vec<_> = (0..300u64).map(|i| (i << 12, 0x1000, 1)).collect();
+    let entries: Vec<_> = (0..300u64).map(|i| (i << PAGE_SHIFT, 0x1000, 1)).collect();
     let mbi = Mb2Builder::new().mmap(24, &entries).build();
-    let info = mb2::parse(0x1000, mbi.bytes()).unwrap();
+    let info = mb2::parse(PhysAddr(0x1000), mbi.bytes()).unwrap();
     let map = info.memory_map.unwrap();
     assert_eq!((map.len(), info.mmap_ignored), (128, 172));
-    assert_eq!(map[127].base, 127 << 12);
+    assert_eq!(map[127].base, PhysAddr(127 << PAGE_SHIFT));
     let mut b = Mb2Builder::new().meminfo(1, 2);
     for i in 0..17 {
-        b = b.module(i << 12, (i << 12) + 1, "m");
+        b = b.module(i << PAGE_SHIFT, (i << PAGE_SHIFT) + 1, "m");
     }
     assert_eq!(
-        mb2::parse(0x1000, b.build().bytes()),
+        mb2::parse(PhysAddr(0x1000), b.build().bytes()),
         Err(BootInfoError::TooMany {
             what: "modules",
             max: 16
@@ -506,9 +507,9 @@ fn multiboot2_memory_map_entries_past_128_are_counted_and_too_many_modules_refus
 fn multiboot2_misaligned_address_is_rejected() {
     let mbi = qemu_like().build();
     assert_eq!(
-        mb2::parse(0x1004, mbi.bytes()),
+        mb2::parse(PhysAddr(0x1004), mbi.bytes()),
         Err(BootInfoError::Misaligned {
-            addr: 0x1004,
+            addr: PhysAddr(0x1004),
             align: 8
         })
     );
@@ -539,10 +540,10 @@ fn every_error_names_its_problem() {
 struct FakePhys(Vec<(u32, Vec<u8>)>);
 
 impl FakePhys {
-    fn read(&self, pa: u32, len: usize) -> Result<&[u8], BootInfoError> {
+    fn read(&self, pa: PhysAddr, len: usize) -> Result<&[u8], BootInfoError> {
         for (base, bytes) in &self.0 {
-            let end = *base as usize + bytes.len();
-            if (*base..end as u32).contains(&pa) {
+            let base = PhysAddr(u64::from(*base));
+            if (base..base + bytes.len() as u64).contains(&pa) {
                 let from = (pa - base) as usize;
                 return Ok(&bytes[from..bytes.len().min(from + len)]);
             }
@@ -623,7 +624,7 @@ const ALL_MB1: u32 = mb1::flag::MEM
 #[test]
 fn multiboot1_reads_fields_that_flags_mark_valid() {
     let world = mb1_world(ALL_MB1, qemu_mb1_mmap());
-    let info = mb1::parse(0x9500, |pa, len| world.read(pa, len)).unwrap();
+    let info = mb1::parse(PhysAddr(0x9500), |pa, len| world.read(pa, len)).unwrap();
     assert_eq!(info.protocol, Protocol::Multiboot1);
     assert_eq!(info.cmdline, b"/boot/kernel.elf selftest");
     assert_eq!(info.loader_name, Some("qemu"));
@@ -634,13 +635,13 @@ fn multiboot1_reads_fields_that_flags_mark_valid() {
         info.modules.as_slice(),
         [
             Module {
-                start: 0x20_0000,
-                end: 0x20_0100,
+                start: PhysAddr(0x20_0000),
+                end: PhysAddr(0x20_0100),
                 string: "initrd.img"
             },
             Module {
-                start: 0x20_1000,
-                end: 0x20_1000,
+                start: PhysAddr(0x20_1000),
+                end: PhysAddr(0x20_1000),
                 string: ""
             }
         ]
@@ -651,10 +652,10 @@ fn multiboot1_reads_fields_that_flags_mark_valid() {
             num: 12,
             entsize: 40,
             shndx: 11,
-            addr: 0x9800
+            addr: PhysAddr(0x9800)
         })
     );
-    let what: Vec<_> = info.boot_data.iter().map(|d| (d.what, d.base)).collect();
+    let what: Vec<_> = info.boot_data.iter().map(|d| (d.what, d.base.0)).collect();
     assert_eq!(
         what,
         [
@@ -672,7 +673,7 @@ fn multiboot1_reads_fields_that_flags_mark_valid() {
 #[test]
 fn multiboot1_fields_without_their_flag_are_ignored() {
     let world = mb1_world(mb1::flag::MEM, qemu_mb1_mmap());
-    let info = mb1::parse(0x9500, |pa, len| world.read(pa, len)).unwrap();
+    let info = mb1::parse(PhysAddr(0x9500), |pa, len| world.read(pa, len)).unwrap();
     assert_eq!(info.cmdline, b"");
     assert_eq!(info.loader_name, None);
     assert!(info.memory_map.is_none() && info.modules.is_empty());
@@ -683,7 +684,7 @@ fn multiboot1_fields_without_their_flag_are_ignored() {
 fn multiboot1_without_memory_information_is_rejected() {
     let world = mb1_world(mb1::flag::CMDLINE, vec![]);
     assert_eq!(
-        mb1::parse(0x9500, |pa, len| world.read(pa, len)),
+        mb1::parse(PhysAddr(0x9500), |pa, len| world.read(pa, len)),
         Err(BootInfoError::NoMemoryInfo)
     );
 }
@@ -693,7 +694,7 @@ fn multiboot1_memory_map_entry_errors() {
     // size 16 < 20
     let world = mb1_world(ALL_MB1, mb1_mmap_entry(16, 0, 0x1000, 1));
     assert_eq!(
-        mb1::parse(0x9500, |pa, len| world.read(pa, len)),
+        mb1::parse(PhysAddr(0x9500), |pa, len| world.read(pa, len)),
         Err(BootInfoError::BadMmapEntrySize(16))
     );
     // The second entry's size runs past mmap_length.
@@ -701,7 +702,7 @@ fn multiboot1_memory_map_entry_errors() {
     mmap.extend_from_slice(&mb1_mmap_entry(40, 0x1000, 0x1000, 1)[..24]);
     let world = mb1_world(ALL_MB1, mmap);
     assert_eq!(
-        mb1::parse(0x9500, |pa, len| world.read(pa, len)),
+        mb1::parse(PhysAddr(0x9500), |pa, len| world.read(pa, len)),
         Err(BootInfoError::MmapEntryPastEnd {
             offset: 24,
             length: 48
@@ -714,12 +715,12 @@ fn multiboot1_memory_map_entry_errors() {
     ]
     .concat();
     let (map, ignored) = mb1::parse_mmap(&mmap, mmap.len() as u32).unwrap();
-    assert_eq!((map[1].base, ignored), (0x10_0000, 0));
+    assert_eq!((map[1].base, ignored), (PhysAddr(0x10_0000), 0));
     // An empty map is an empty map.
     assert!(mb1::parse_mmap(&[], 0).unwrap().0.is_empty());
     // Past 128 entries: kept up to 128, the rest walked and counted.
     let many: Vec<u8> = (0..200u64)
-        .flat_map(|i| mb1_mmap_entry(20, i << 12, 0x1000, 1))
+        .flat_map(|i| mb1_mmap_entry(20, i << PAGE_SHIFT, 0x1000, 1))
         .collect();
     let (map, ignored) = mb1::parse_mmap(&many, many.len() as u32).unwrap();
     assert_eq!((map.len(), ignored), (128, 72));
@@ -748,15 +749,15 @@ fn multiboot1_memory_map_entry_errors() {
 fn multiboot1_structure_errors() {
     let world = mb1_world(ALL_MB1, qemu_mb1_mmap());
     assert_eq!(
-        mb1::parse(0x9502, |pa, len| world.read(pa, len)),
+        mb1::parse(PhysAddr(0x9502), |pa, len| world.read(pa, len)),
         Err(BootInfoError::Misaligned {
-            addr: 0x9502,
+            addr: PhysAddr(0x9502),
             align: 4
         })
     );
     let short = FakePhys(vec![(0x9500, vec![0; 16])]);
     assert!(matches!(
-        mb1::parse(0x9500, |pa, len| short.read(pa, len)),
+        mb1::parse(PhysAddr(0x9500), |pa, len| short.read(pa, len)),
         Err(BootInfoError::Truncated { needed: 72, .. })
     ));
 }
@@ -765,13 +766,13 @@ fn multiboot1_structure_errors() {
 fn multiboot1_command_line_is_cut_at_the_bound_and_kept_raw_if_not_utf8() {
     let mut world = mb1_world(mb1::flag::MEM | mb1::flag::CMDLINE, vec![]);
     world.0[5].1[16..20].copy_from_slice(&0x9600u32.to_le_bytes());
-    let info = mb1::parse(0x9500, |pa, len| world.read(pa, len)).unwrap();
+    let info = mb1::parse(PhysAddr(0x9500), |pa, len| world.read(pa, len)).unwrap();
     assert_eq!(info.cmdline, b"cut without a terminator");
     // Issue 13: not UTF-8 used to refuse the boot; the raw bytes are passed
     // on and the kernel's copy replaces the bad one (cmdline::copy_lossy).
     let mut world = mb1_world(mb1::flag::MEM | mb1::flag::CMDLINE, vec![]);
     world.0[5].1[16..20].copy_from_slice(&0x9700u32.to_le_bytes());
-    let info = mb1::parse(0x9500, |pa, len| world.read(pa, len)).unwrap();
+    let info = mb1::parse(PhysAddr(0x9500), |pa, len| world.read(pa, len)).unwrap();
     assert_eq!(info.cmdline, b"bad \xff utf-8");
 }
 
@@ -782,7 +783,7 @@ fn multiboot1_tables_larger_than_their_limits_are_refused_before_reading() {
     let mut world = mb1_world(mb1::flag::MEM | mb1::flag::ELF_SHDR, vec![]);
     world.0[5].1[28..32].copy_from_slice(&u32::MAX.to_le_bytes());
     world.0[5].1[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
-    let err = mb1::parse(0x9500, |pa, len| world.read(pa, len)).unwrap_err();
+    let err = mb1::parse(PhysAddr(0x9500), |pa, len| world.read(pa, len)).unwrap_err();
     assert_eq!(
         err,
         BootInfoError::TooLarge {
@@ -794,8 +795,8 @@ fn multiboot1_tables_larger_than_their_limits_are_refused_before_reading() {
     let mut world = mb1_world(mb1::flag::MEM | mb1::flag::MMAP, vec![]);
     world.0[5].1[44..48].copy_from_slice(&0x1000_0000u32.to_le_bytes());
     let mut reads = 0;
-    let err = mb1::parse(0x9500, |pa, len| {
-        reads += usize::from(pa == 0x9400);
+    let err = mb1::parse(PhysAddr(0x9500), |pa, len| {
+        reads += usize::from(pa == PhysAddr(0x9400));
         world.read(pa, len)
     })
     .unwrap_err();

@@ -4,23 +4,29 @@
 //! memory initialisation (Linux: `setup_arch()`'s `early_memremap()` of the
 //! boot parameters, `boot_command_line`, `early_reserve_initrd()`'s checks).
 
+use crate::addr::PhysAddr;
 use crate::arch::x86::{self, early_map, exit::fatal, highmem};
 use crate::boot_info::{
     BootInfo, BootInfoError, COMMAND_LINE_SIZE, MAX_BOOT_DATA, MAX_MODULES, Protocol, mb1, mb2,
     multiboot2_total_size, ranges,
 };
 use crate::cmdline;
-use crate::mm::layout::{PAGE_SHIFT, PAGE_SIZE};
+use crate::mm::layout::PAGE_SIZE;
 use log::info;
 
 /// The command line, copied out of the loader's memory (Linux:
 /// `boot_command_line`), which later stages may reuse.
 static COMMAND_LINE: spin::Once<([u8; COMMAND_LINE_SIZE], cmdline::LossyCopy)> = spin::Once::new();
 
-/// The boot information the loader left at physical `info_pa`, announced by
-/// `magic` (EAX), parsed and with its ranges checked; a bad one ends the boot
-/// on the fatal path.
-pub fn read(magic: u32, info_pa: u32) -> BootInfo<'static> {
+/// The boot information the loader left at physical address `ebx`,
+/// announced by `magic` (EAX), parsed and with its ranges checked; a bad one
+/// ends the boot on the fatal path.
+///
+/// `ebx` is the register as `kernel_entry` received it (32 bits, Multiboot2
+/// spec §3.3); it becomes a [`PhysAddr`] here, once, and everything past
+/// this function sees the typed address.
+pub fn read(magic: u32, ebx: u32) -> BootInfo<'static> {
+    let info_pa = PhysAddr(u64::from(ebx));
     let protocol = Protocol::from_magic(magic).unwrap_or_else(|e| fatal(format_args!("{e}")));
     let boot = read_boot_info(protocol, info_pa)
         .unwrap_or_else(|e| fatal(format_args!("{protocol} boot information: {e}")));
@@ -29,14 +35,16 @@ pub fn read(magic: u32, info_pa: u32) -> BootInfo<'static> {
 }
 
 /// Maps and parses the boot information through the early map window.
-fn read_boot_info(protocol: Protocol, info_pa: u32) -> Result<BootInfo<'static>, BootInfoError> {
-    let map = |pa: u32, len: usize| {
-        early_map::early_memremap_ro(u64::from(pa), len)
-            .map_err(|_| BootInfoError::Unmappable { pa, len })
+fn read_boot_info(
+    protocol: Protocol,
+    info_pa: PhysAddr,
+) -> Result<BootInfo<'static>, BootInfoError> {
+    let map = |pa: PhysAddr, len: usize| {
+        early_map::early_memremap_ro(pa.0, len).map_err(|_| BootInfoError::Unmappable { pa, len })
     };
     match protocol {
         Protocol::Multiboot2 => {
-            if !info_pa.is_multiple_of(8) {
+            if !info_pa.0.is_multiple_of(8) {
                 return Err(BootInfoError::Misaligned {
                     addr: info_pa,
                     align: 8,
@@ -54,8 +62,8 @@ fn read_boot_info(protocol: Protocol, info_pa: u32) -> Result<BootInfo<'static>,
 fn check_loader_ranges(boot: &BootInfo<'_>) {
     let kernel = x86::image_sections().map(|s| ranges::KernelSection {
         name: s.name,
-        base: u64::from(s.phys_start()),
-        end: u64::from(s.phys_start() + (s.end - s.start)),
+        base: PhysAddr(u64::from(s.phys_start())),
+        end: PhysAddr(u64::from(s.phys_start() + (s.end - s.start))),
     });
     if let Err(e) = ranges::check(boot, &boot.sanitized_map(), &kernel) {
         fatal(format_args!("{} boot information: {e}", boot.protocol));
@@ -73,25 +81,25 @@ pub fn save_command_line(raw: &[u8]) -> (&'static str, cmdline::LossyCopy) {
     (core::str::from_utf8(&buf[..copy.len]).unwrap_or(""), *copy)
 }
 
-/// CRC-32 (ISO-HDLC, as zlib and gzip compute it) of physical
+/// CRC-32 (ISO-HDLC, as zlib and gzip compute it) of
 /// `[pa, pa + len)`, reading every `step`-th page of it
 /// (`ranges::checksum_step`: every page up to 16 MiB), a page at a time
 /// through `kmap_local` (the direct map where it reaches, else a temporary
 /// mapping), so a module of any size can be checked without filling the
 /// early map window.
 #[allow(unsafe_code, reason = "reads loader data through a temporary mapping")]
-fn crc32_phys(pa: u64, len: u64, step: u64) -> u32 {
+fn crc32_phys(pa: PhysAddr, len: u64, step: u64) -> u32 {
     const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
     let mut digest = CRC32.digest();
     let end = pa + len;
     let mut at = pa;
     let mut index = 0;
     while at < end {
-        let page = at & !u64::from(PAGE_SIZE - 1);
+        let page = at.pfn().phys();
         let chunk_end = end.min(page + u64::from(PAGE_SIZE));
         let (offset, n) = ((at - page) as usize, (chunk_end - at) as usize);
         if index % step == 0 {
-            highmem::kmap_local((page >> PAGE_SHIFT) as u32, |ptr| {
+            highmem::kmap_local(page.pfn().0, |ptr| {
                 // SAFETY: `ptr` maps the frame for this closure; the bytes
                 // are loader data in RAM (checked by `check_loader_ranges`)
                 // that nothing writes (reserved in memblock).

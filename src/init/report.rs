@@ -30,7 +30,7 @@ pub fn boot_info(have_serial: bool, boot: &BootInfo<'_>) {
         boot.loader_name.unwrap_or("an unnamed loader"),
         boot.protocol,
         boot.info_pa,
-        boot.info_pa as u64 + boot.info_size as u64,
+        boot.info_pa + u64::from(boot.info_size),
         boot.info_size
     );
     if let Some(m) = boot.meminfo {

@@ -53,7 +53,7 @@ struct Raw<'a>(&'a MemoryMapEntry);
 impl core::fmt::Display for Raw<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let e = self.0;
-        match (e.length, e.base.checked_add(e.length)) {
+        match (e.length, e.base.0.checked_add(e.length)) {
             (0, _) => write!(f, "[mem {:#018x} +0] (zero length)", e.base)?,
             (_, None) => write!(
                 f,
@@ -172,20 +172,15 @@ pub fn memblock_setup(
         memblock,
     )?;
     for d in &boot.boot_data {
-        reserve(d.what, u64::from(d.base), u64::from(d.size), memblock)?;
+        reserve(d.what, d.base.0, u64::from(d.size), memblock)?;
     }
     for (i, m) in boot.modules.iter().enumerate() {
         debug!(target: "memblock", "module {i} '{}'", m.string);
-        reserve(
-            "module",
-            u64::from(m.start),
-            u64::from(m.end) - u64::from(m.start),
-            memblock,
-        )?;
+        reserve("module", m.start.0, m.end - m.start, memblock)?;
     }
 
     for &(base, end) in &usable.ranges {
-        memblock.add(PhysAddr(base), end - base, mem)?;
+        memblock.add(base, end - base, mem)?;
     }
 
     let mut mem_limit_removed = 0;
@@ -491,7 +486,7 @@ mod tests {
         let mbi = Mb2Builder::new()
             .mmap(24, &[(0, 0x9fc00, 1), (0x10_0000, 0x3_0000, 1)])
             .build();
-        let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
+        let info = mb2::parse(PhysAddr(0x3000), mbi.bytes()).unwrap();
         let mut mb = memblock();
         memblock_setup(&info, None, IMAGE, &mut mb, &mut FakePhys::empty()).unwrap();
         let err = check_free_memory(&mb).unwrap_err();
@@ -506,7 +501,7 @@ mod tests {
         let mbi = Mb2Builder::new()
             .mmap(24, &[(0, 0x9fc00, 1), (0x10_0000, 0x3_1000, 1)])
             .build();
-        let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
+        let info = mb2::parse(PhysAddr(0x3000), mbi.bytes()).unwrap();
         let mut mb = memblock();
         memblock_setup(&info, None, IMAGE, &mut mb, &mut FakePhys::empty()).unwrap();
         assert_eq!(check_free_memory(&mb), Ok(()));
@@ -515,12 +510,15 @@ mod tests {
     #[test]
     fn without_a_memory_map_basic_meminfo_describes_ram() {
         let mbi = Mb2Builder::new().meminfo(639, 7 * 1024).build();
-        let info = mb2::parse(0x2000, mbi.bytes()).unwrap();
+        let info = mb2::parse(PhysAddr(0x2000), mbi.bytes()).unwrap();
         let mut mb = memblock();
         let setup = memblock_setup(&info, None, IMAGE, &mut mb, &mut FakePhys::empty()).unwrap();
         assert_eq!(
             setup.usable.ranges.as_slice(),
-            [(0, 0x9f000), (0x10_0000, 0x80_0000)]
+            [
+                (PhysAddr(0), PhysAddr(0x9f000)),
+                (PhysAddr(0x10_0000), PhysAddr(0x80_0000))
+            ]
         );
         assert_eq!(mb.memory.total_size(), 0x9f000 + 0x70_0000);
     }
@@ -531,7 +529,7 @@ mod tests {
             .mmap(24, &[(0, 0x9fc00, 1), (0x10_0000, 0x700_0000, 1)])
             .module(0x40_0000, 0x40_0010, "m")
             .build();
-        let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
+        let info = mb2::parse(PhysAddr(0x3000), mbi.bytes()).unwrap();
         let mut mb = memblock();
         memblock_setup(&info, None, IMAGE, &mut mb, &mut FakePhys::empty()).unwrap();
         let reserved: Vec<_> = mb
@@ -558,7 +556,7 @@ mod tests {
             .mmap(24, &ranges)
             .module((top - 0x4000) as u32, top as u32, "m")
             .build();
-        let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
+        let info = mb2::parse(PhysAddr(0x3000), mbi.bytes()).unwrap();
         let mut mb = memblock();
         let mut mem = FakePhys::empty();
         memblock_setup(&info, None, IMAGE, &mut mb, &mut mem).unwrap();
@@ -582,7 +580,7 @@ mod tests {
             .map(|i| (0x100_0000 + i * 0x10_0000, 0x8_0000, 1))
             .collect();
         let mbi = Mb2Builder::new().mmap(24, &ranges).build();
-        let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
+        let info = mb2::parse(PhysAddr(0x3000), mbi.bytes()).unwrap();
         let mut mb = memblock();
         let mut mem = FakePhys::empty().refusing_arrays();
         assert_eq!(
@@ -599,7 +597,7 @@ mod tests {
         let mbi = Mb2Builder::new()
             .mmap(24, &[(0x10_0000, 0x700_0000, 1)])
             .build();
-        let info = mb2::parse(0x3000, mbi.bytes()).unwrap();
+        let info = mb2::parse(PhysAddr(0x3000), mbi.bytes()).unwrap();
         let mut mb = memblock();
         let setup = memblock_setup(
             &info,
