@@ -22,7 +22,9 @@
 //! through [`mm::early_map`]) → command line ([`cmdline`]) → logger
 //! ([`klog`]) → memory map and memblock ([`mm::setup`], [`mm::memblock`]) →
 //! mem_map ([`mm::setup::alloc_mem_map`]), zones and the hand-off to the
-//! buddy allocator ([`mm::buddy`]) → final paging ([`mm::paging`]) →
+//! buddy allocator ([`mm::buddy`]) → final paging (built by
+//! [`mm::paging::kernel_space::build_kernel_space`], loaded by
+//! `arch::x86::paging::paging_init`) →
 //! kmalloc and vmalloc ([`mm::slab`], [`mm::vmalloc`]) → self-tests → boot
 //! data checked intact → early map window retired → `KERNEL OK`.
 

@@ -21,11 +21,12 @@
 //!    reserved` per zone, and computes the watermarks. memblock retires;
 //!    pages now come from `alloc_pages(gfp, order)` ([`gfp`]).
 //! 5. [`paging`]: the final page directory, built from buddy pages by
-//!    `arch::x86::paging::paging_init` (the direct map of low memory at
-//!    `PAGE_OFFSET`, read-only kernel text, the pkmap and fixmap tables),
-//!    replaces the boot one (the switch is finished by
-//!    `init::memory::paging_init`: the double-fault TSS's CR3 and
-//!    `arch::x86::highmem::init`); every later mapping change goes through
+//!    [`paging::kernel_space::build_kernel_space`] (the direct map of low
+//!    memory at `PAGE_OFFSET`, read-only kernel text, the pkmap and fixmap
+//!    tables), replaces the boot one: `arch::x86::paging::paging_init`
+//!    gathers the linker's facts for it, loads CR3 and sets CR0.WP, and
+//!    `init::memory::paging_init` finishes the switch (the double-fault
+//!    TSS's CR3 and `arch::x86::highmem::init`); every later mapping change goes through
 //!    [`paging::AddressSpace`] and returns a TLB flush token. HighMem frames
 //!    are reached through [`highmem`]'s kmap slots.
 //! 6. [`slab`]: kmalloc. Eleven size-class caches carve slabs out of buddy
