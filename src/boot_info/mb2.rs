@@ -149,7 +149,9 @@ fn tag_string_name(typ: u32) -> &'static str {
     }
 }
 
-/// Checks a Multiboot2 structure without interpreting it (see [`walk`]).
+/// Checks a Multiboot2 structure without interpreting it: every tag inside
+/// `total_size` and at least as large as its type needs, strings
+/// NUL-terminated, memory-map entry sizes valid, and an end tag last.
 ///
 /// # Errors
 /// The first problem found, as a [`BootInfoError`].
