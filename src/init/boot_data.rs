@@ -60,10 +60,13 @@ fn read_boot_info(
 /// Refuses the boot if a module or a loader structure is not in RAM or
 /// overlaps the kernel image (`boot_info::ranges`), before anything reads it.
 fn check_loader_ranges(boot: &BootInfo<'_>) {
-    let kernel = x86::image_sections().map(|s| ranges::KernelSection {
-        name: s.name,
-        base: PhysAddr(u64::from(s.phys_start())),
-        end: PhysAddr(u64::from(s.phys_start() + (s.end - s.start))),
+    let kernel = x86::image_sections().map(|s| {
+        let p = s.phys_section();
+        ranges::KernelSection {
+            name: p.name,
+            base: p.start,
+            end: p.end,
+        }
     });
     if let Err(e) = ranges::check(boot, &boot.sanitized_map(), &kernel) {
         fatal(format_args!("{} boot information: {e}", boot.protocol));
