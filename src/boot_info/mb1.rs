@@ -40,17 +40,18 @@ pub mod flag {
     pub const BOOT_LOADER_NAME: u32 = 1 << 9;
 }
 
-/// Parses a Multiboot 1 information structure at `info_pa` (below 4 GiB:
-/// the loader passes it in EBX).
+/// Parses a Multiboot 1 information structure at `info_pa` (the loader
+/// passes it in the 32-bit EBX).
 ///
 /// `read_phys(pa, len)` returns the `len` bytes of physical memory at `pa`
 /// (the kernel maps them through the early map window; tests serve them from
-/// a buffer). Every `pa` it is asked for is below 4 GiB: the structure's
-/// pointers are 32 bits. Strings are read up to [`COMMAND_LINE_SIZE`] bytes (less near
-/// 4 GiB) and cut there if no NUL comes first.
+/// a buffer). Every range it is asked for lies below 4 GiB: the structure's
+/// pointers are 32 bits. Strings are read up to [`COMMAND_LINE_SIZE`] bytes
+/// (less near 4 GiB) and cut there if no NUL comes first.
 ///
 /// # Errors
-/// Any [`BootInfoError`] about alignment, sizes, entries or strings, and
+/// [`BootInfoError::Unmappable`] if the structure would reach past 4 GiB;
+/// any [`BootInfoError`] about alignment, sizes, entries or strings, and
 /// [`BootInfoError::NoMemoryInfo`] without a memory map and basic memory
 /// information.
 pub fn parse<'a>(
@@ -61,6 +62,12 @@ pub fn parse<'a>(
         return Err(BootInfoError::Misaligned {
             addr: info_pa,
             align: 4,
+        });
+    }
+    if info_pa.0 + MULTIBOOT1_INFO_SIZE as u64 > 1 << 32 {
+        return Err(BootInfoError::Unmappable {
+            pa: info_pa,
+            len: MULTIBOOT1_INFO_SIZE,
         });
     }
     let bytes = read_phys(info_pa, MULTIBOOT1_INFO_SIZE)?;

@@ -166,7 +166,8 @@ pub fn validate(bytes: &[u8]) -> Result<(), BootInfoError> {
 /// offset, so this holds whenever `info_pa` is aligned).
 ///
 /// # Errors
-/// Any [`BootInfoError`] about size, alignment, tags or strings, and
+/// [`BootInfoError::Unmappable`] if the structure would reach past 4 GiB;
+/// any [`BootInfoError`] about size, alignment, tags or strings, and
 /// [`BootInfoError::NoMemoryInfo`] if there is neither a memory map nor basic
 /// memory information.
 pub fn parse(info_pa: PhysAddr, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoError> {

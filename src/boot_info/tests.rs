@@ -755,6 +755,14 @@ fn multiboot1_structure_errors() {
             align: 4
         })
     );
+    // An address from a 64-bit caller that a 32-bit EBX cannot hold.
+    assert_eq!(
+        mb1::parse(PhysAddr(1 << 32), |pa, len| world.read(pa, len)),
+        Err(BootInfoError::Unmappable {
+            pa: PhysAddr(1 << 32),
+            len: 72
+        })
+    );
     let short = FakePhys(vec![(0x9500, vec![0; 16])]);
     assert!(matches!(
         mb1::parse(PhysAddr(0x9500), |pa, len| short.read(pa, len)),
