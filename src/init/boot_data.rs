@@ -4,13 +4,14 @@
 //! memory initialisation (Linux: `setup_arch()`'s `early_memremap()` of the
 //! boot parameters, `boot_command_line`, `early_reserve_initrd()`'s checks).
 
+use crate::addr::PhysAddr;
 use crate::arch::x86::{self, early_map, exit::fatal, highmem};
 use crate::boot_info::{
     BootInfo, BootInfoError, COMMAND_LINE_SIZE, MAX_BOOT_DATA, MAX_MODULES, Protocol, mb1, mb2,
     multiboot2_total_size, ranges,
 };
 use crate::cmdline;
-use crate::mm::layout::{PAGE_SHIFT, PAGE_SIZE};
+use crate::mm::layout::PAGE_SIZE;
 use log::info;
 
 /// The command line, copied out of the loader's memory (Linux:
@@ -31,7 +32,7 @@ pub fn read(magic: u32, info_pa: u32) -> BootInfo<'static> {
 /// Maps and parses the boot information through the early map window.
 fn read_boot_info(protocol: Protocol, info_pa: u32) -> Result<BootInfo<'static>, BootInfoError> {
     let map = |pa: u32, len: usize| {
-        early_map::early_memremap_ro(u64::from(pa), len)
+        early_map::early_memremap_ro(PhysAddr(u64::from(pa)), len)
             .map_err(|_| BootInfoError::Unmappable { pa, len })
     };
     match protocol {
@@ -54,8 +55,8 @@ fn read_boot_info(protocol: Protocol, info_pa: u32) -> Result<BootInfo<'static>,
 fn check_loader_ranges(boot: &BootInfo<'_>) {
     let kernel = x86::image_sections().map(|s| ranges::KernelSection {
         name: s.name,
-        base: u64::from(s.phys_start()),
-        end: u64::from(s.phys_start() + (s.end - s.start)),
+        base: s.phys_start().0,
+        end: s.phys_section().end.0,
     });
     if let Err(e) = ranges::check(boot, &boot.sanitized_map(), &kernel) {
         fatal(format_args!("{} boot information: {e}", boot.protocol));
@@ -91,7 +92,7 @@ fn crc32_phys(pa: u64, len: u64, step: u64) -> u32 {
         let chunk_end = end.min(page + u64::from(PAGE_SIZE));
         let (offset, n) = ((at - page) as usize, (chunk_end - at) as usize);
         if index % step == 0 {
-            highmem::kmap_local((page >> PAGE_SHIFT) as u32, |ptr| {
+            highmem::kmap_local(PhysAddr(page).pfn(), |ptr| {
                 // SAFETY: `ptr` maps the frame for this closure; the bytes
                 // are loader data in RAM (checked by `check_loader_ranges`)
                 // that nothing writes (reserved in memblock).

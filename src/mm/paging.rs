@@ -465,11 +465,7 @@ impl AddressSpace {
     ///
     /// # Errors
     /// [`MapError::NoMemory`] if no frame is available.
-    pub fn new(
-        frames: &mut impl FrameSource,
-        start: VirtAddr,
-        end: u64,
-    ) -> Result<Self, MapError> {
+    pub fn new(frames: &mut impl FrameSource, start: VirtAddr, end: u64) -> Result<Self, MapError> {
         let pgd = frames
             .alloc_table()
             .ok_or(MapError::NoMemory { va: start })?;

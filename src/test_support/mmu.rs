@@ -14,8 +14,8 @@
 //!  Mmu { cr3, tlb: vpn -> (frame, flags) } ── access(va, write) -> pa | Fault
 //! ```
 
-use crate::mm::layout::{ENTRIES_PER_TABLE, PAGE_SHIFT, PAGE_SIZE, PDE_SPAN, pdx, ptx};
 use crate::addr::{PhysAddr, VirtAddr};
+use crate::mm::layout::{ENTRIES_PER_TABLE, PAGE_SHIFT, PAGE_SIZE, PDE_SPAN, pdx, ptx};
 use crate::mm::paging::{FrameSource, PDFlags, PTFlags, PageTableMemory, Table, TlbFlusher};
 use core::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};

@@ -19,9 +19,7 @@ unsafe extern "C" {
 /// Physical address of the window's page table.
 fn early_table() -> PhysAddr {
     // Taking the address of an extern static never reads it.
-    virt_to_phys(VirtAddr(
-        core::ptr::addr_of!(boot_early_map_table) as u32
-    ))
+    virt_to_phys(VirtAddr(core::ptr::addr_of!(boot_early_map_table) as u32))
 }
 
 /// Serialises writers of the window's page table (the planner's slots and

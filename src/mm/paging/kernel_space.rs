@@ -245,8 +245,8 @@ pub fn build_kernel_space(
     check_sections(layout.sections)?;
     let fail = |step| move |err| KernelSpaceError::Map { step, err };
 
-    let mut space =
-        AddressSpace::new(frames, VirtAddr(PAGE_OFFSET), 1 << 32).map_err(fail(BuildStep::PageDirectory))?;
+    let mut space = AddressSpace::new(frames, VirtAddr(PAGE_OFFSET), 1 << 32)
+        .map_err(fail(BuildStep::PageDirectory))?;
 
     // The direct map, with its holes and read-only kernel code (Linux
     // `kernel_physical_mapping_init`, then `mark_rodata_ro`).

@@ -99,7 +99,12 @@ impl Machine {
             .ignore("a new mapping: the TLB holds nothing for it");
     }
 
-    fn remap(&mut self, va: u32, pa: u32, flags: PTFlags) -> Result<(PhysAddr, TlbFlush), MapError> {
+    fn remap(
+        &mut self,
+        va: u32,
+        pa: u32,
+        flags: PTFlags,
+    ) -> Result<(PhysAddr, TlbFlush), MapError> {
         self.space
             .remap_page(&mut self.mem, virt(va), phys(pa), flags)
     }
@@ -133,11 +138,11 @@ impl Machine {
         pages: u32,
     ) -> (Result<TlbFlush, MapError>, Vec<(u32, u32)>) {
         let mut seen = Vec::new();
-        let r =
-            self.space
-                .unmap_range(&mut self.mem, &mut self.frames, virt(va), pages, |v, p| {
-                    seen.push((v.0, p.as_u32()))
-                });
+        let r = self
+            .space
+            .unmap_range(&mut self.mem, &mut self.frames, virt(va), pages, |v, p| {
+                seen.push((v.0, p.as_u32()))
+            });
         (r, seen)
     }
 
@@ -603,7 +608,9 @@ fn new_address_space_without_a_frame_is_no_memory() {
     let mut frames = Frames::new(PhysMem::new(RAM_SIZE).ram, TABLE_POOL, 0);
     assert_eq!(
         AddressSpace::new(&mut frames, virt(PAGE_OFFSET), 1 << 32).err(),
-        Some(MapError::NoMemory { va: virt(PAGE_OFFSET) })
+        Some(MapError::NoMemory {
+            va: virt(PAGE_OFFSET)
+        })
     );
 }
 
@@ -616,7 +623,10 @@ fn misaligned_requests_change_nothing() {
     let mut m = Machine::kernel();
     m.map_new(VA, FRAME_A, rw());
     let before = m.snapshot();
-    let e = |va, pa| MapError::Misaligned { va: virt(va), pa: phys(pa) };
+    let e = |va, pa| MapError::Misaligned {
+        va: virt(va),
+        pa: phys(pa),
+    };
     assert_eq!(
         m.map(VA + 0x800, FRAME_B, rw()).unwrap_err(),
         e(VA + 0x800, FRAME_B)
@@ -737,14 +747,20 @@ fn unmapped_pages_report_not_mapped() {
         assert_eq!(m.translate(va), Err(e));
         assert_eq!(
             m.translate(va + 0x10),
-            Err(MapError::NotMapped { va: virt(va + 0x10) })
+            Err(MapError::NotMapped {
+                va: virt(va + 0x10)
+            })
         );
         assert_eq!(m.unmap(va).unwrap_err(), e);
         assert_eq!(m.remap(va, FRAME_B, rw()).unwrap_err(), e);
     }
     assert_eq!(
-        m.space.remove_table(&mut m.mem, virt(0xD000_0000)).unwrap_err(),
-        MapError::NotMapped { va: virt(0xD000_0000) }
+        m.space
+            .remove_table(&mut m.mem, virt(0xD000_0000))
+            .unwrap_err(),
+        MapError::NotMapped {
+            va: virt(0xD000_0000)
+        }
     );
     m.assert_unchanged(&before, "not mapped");
 }
@@ -778,7 +794,9 @@ fn map_range_out_of_tables_midway_writes_no_entry() {
     let start = page(VA, 1022);
     assert_eq!(
         m.map_range(start, FRAME_A, 4, rw()).unwrap_err(),
-        MapError::NoMemory { va: virt(page(VA, 1024)) }
+        MapError::NoMemory {
+            va: virt(page(VA, 1024))
+        }
     );
     for i in 0..4 {
         let va = page(start, i);
@@ -816,7 +834,10 @@ fn large_page_entries_are_reported_not_changed() {
         m.space
             .install_table(&mut m.mem, virt(va), phys(0x0030_0000))
             .unwrap_err(),
-        MapError::AlreadyMapped { va: virt(va), pa: phys(DATA_BASE) }
+        MapError::AlreadyMapped {
+            va: virt(va),
+            pa: phys(DATA_BASE)
+        }
     );
     assert!(m.dump().is_empty(), "dump skips 4 MiB pages");
     m.assert_unchanged(&before, "large page");
@@ -865,7 +886,12 @@ fn unmap_range_with_a_hole_changes_nothing() {
     m.unmap(page(VA, 4)).unwrap().1.ignore("nothing cached");
     let before = m.snapshot();
     let (r, seen) = m.unmap_range(VA, 6);
-    assert_eq!(r.unwrap_err(), MapError::NotMapped { va: virt(page(VA, 4)) });
+    assert_eq!(
+        r.unwrap_err(),
+        MapError::NotMapped {
+            va: virt(page(VA, 4))
+        }
+    );
     assert!(seen.is_empty());
     m.assert_unchanged(&before, "unmap_range over a hole");
 }
@@ -954,9 +980,15 @@ fn map_linear_maps_holes_and_read_only_pages_across_tables() {
         assert_eq!(m.translate(lin_va(pa)), Ok((pa, flags)), "pa {pa:#x}");
     }
     let hole = lin_va(LIN_HOLE);
-    assert_eq!(m.translate(hole), Err(MapError::NotMapped { va: virt(hole) }));
+    assert_eq!(
+        m.translate(hole),
+        Err(MapError::NotMapped { va: virt(hole) })
+    );
     let past = lin_va(last + PAGE_SIZE);
-    assert_eq!(m.translate(past), Err(MapError::NotMapped { va: virt(past) }));
+    assert_eq!(
+        m.translate(past),
+        Err(MapError::NotMapped { va: virt(past) })
+    );
 
     // Through the MMU.
     let ro_va = lin_va(LIN_RO.start + PAGE_SIZE);
@@ -1016,7 +1048,9 @@ fn map_linear_conflict_reports_already_mapped() {
     assert_eq!(m.translate(page(VA, 5)), Ok((FRAME_B, P | RW)));
     assert_eq!(
         m.translate(page(VA, 6)),
-        Err(MapError::NotMapped { va: virt(page(VA, 6)) })
+        Err(MapError::NotMapped {
+            va: virt(page(VA, 6))
+        })
     );
 }
 
@@ -1206,15 +1240,22 @@ fn remove_table_unmaps_the_window_without_freeing_the_table() {
     assert_eq!((t.va(), t.pages()), (virt(PKMAP_BASE), ENTRIES_PER_TABLE));
     m.flush(t);
     assert_eq!(m.walk(PKMAP_BASE).pde.0, 0);
-    assert_eq!(m.translate(slot5), Err(MapError::NotMapped { va: virt(slot5) }));
+    assert_eq!(
+        m.translate(slot5),
+        Err(MapError::NotMapped { va: virt(slot5) })
+    );
     assert_eq!(m.read(slot5), not_present(slot5));
     assert!(m.frames.freed.is_empty());
     assert_eq!(m.space.nr_pt_pages(), 0);
     // The owner's table is intact (the MMU set Accessed in it).
     assert_eq!(m.mem.read_u32(EXTERNAL_TABLE + 4 * 5), entry | A);
     assert_eq!(
-        m.space.remove_table(&mut m.mem, virt(PKMAP_BASE)).unwrap_err(),
-        MapError::NotMapped { va: virt(PKMAP_BASE) }
+        m.space
+            .remove_table(&mut m.mem, virt(PKMAP_BASE))
+            .unwrap_err(),
+        MapError::NotMapped {
+            va: virt(PKMAP_BASE)
+        }
     );
 }
 
@@ -1310,7 +1351,9 @@ fn map_range_of_frames_past_4gib_is_refused() {
     let r = m.map_range(VA, 0xFFFF_F000, 2, rw());
     assert_eq!(
         r.unwrap_err(),
-        MapError::FrameOutOfRange { pa: phys(0xFFFF_F000) }
+        MapError::FrameOutOfRange {
+            pa: phys(0xFFFF_F000)
+        }
     );
     assert_eq!(m.translate(VA), Err(MapError::NotMapped { va: virt(VA) }));
     let r = m.space.map_linear(
@@ -1323,7 +1366,9 @@ fn map_range_of_frames_past_4gib_is_refused() {
     );
     assert_eq!(
         r.unwrap_err(),
-        MapError::FrameOutOfRange { pa: phys(0xFFFF_E000) }
+        MapError::FrameOutOfRange {
+            pa: phys(0xFFFF_E000)
+        }
     );
     m.assert_unchanged(&before, "a refused frame range");
 }
@@ -1392,15 +1437,21 @@ fn map_error_display_names_the_addresses() {
             "va 0xc0000000 is already mapped (to pa 0x00500000)",
         ),
         (
-            MapError::NotMapped { va: virt(0xC000_0000) },
+            MapError::NotMapped {
+                va: virt(0xC000_0000),
+            },
             "va 0xc0000000 is not mapped",
         ),
         (
-            MapError::NoMemory { va: virt(0xC000_0000) },
+            MapError::NoMemory {
+                va: virt(0xC000_0000),
+            },
             "no memory for a page table to map va 0xc0000000",
         ),
         (
-            MapError::LargePage { va: virt(0xC000_0000) },
+            MapError::LargePage {
+                va: virt(0xC000_0000),
+            },
             "va 0xc0000000 lies in a 4 MiB page",
         ),
     ];
@@ -1454,7 +1505,11 @@ fn check_page(m: &mut Machine, model: &Model, va: u32, why: &str) {
             }
         }
         None => {
-            assert_eq!(m.translate(va), Err(MapError::NotMapped { va: virt(va) }), "{why}");
+            assert_eq!(
+                m.translate(va),
+                Err(MapError::NotMapped { va: virt(va) }),
+                "{why}"
+            );
             assert_eq!(m.read(va), not_present(va), "{why}: MMU read of {va:#x}");
         }
     }
@@ -1492,7 +1547,14 @@ fn random_run(seed: u64, ops: u32) {
                     model.insert(va, (pa, writable));
                 }
                 (Err(e), Some(&(old, _))) => {
-                    assert_eq!(e, MapError::AlreadyMapped { va: virt(va), pa: phys(old) }, "{why}")
+                    assert_eq!(
+                        e,
+                        MapError::AlreadyMapped {
+                            va: virt(va),
+                            pa: phys(old)
+                        },
+                        "{why}"
+                    )
                 }
                 (r, old) => panic!("{why}: map gave {r:?}, model {old:?}"),
             },
@@ -1534,7 +1596,14 @@ fn random_run(seed: u64, ops: u32) {
                         Err(e) => {
                             let first = mapped[0];
                             let pa = model[&first].0;
-                            assert_eq!(e, MapError::AlreadyMapped { va: virt(first), pa: phys(pa) }, "{why}");
+                            assert_eq!(
+                                e,
+                                MapError::AlreadyMapped {
+                                    va: virt(first),
+                                    pa: phys(pa)
+                                },
+                                "{why}"
+                            );
                         }
                     }
                 } else {
