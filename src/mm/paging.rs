@@ -586,8 +586,9 @@ impl AddressSpace {
     ///
     /// # Errors
     /// [`MapError::OutOfRange`], [`MapError::Misaligned`] (a table address
-    /// that is not page-aligned), or [`MapError::AlreadyMapped`] if the entry
-    /// is present.
+    /// that is not page-aligned), [`MapError::FrameOutOfRange`] (a table at
+    /// or above 4 GiB, which no directory entry can hold), or
+    /// [`MapError::AlreadyMapped`] if the entry is present.
     pub fn install_table(
         &mut self,
         mem: &mut impl PageTableMemory,
@@ -596,6 +597,9 @@ impl AddressSpace {
     ) -> Result<TlbFlush, MapError> {
         let va = va.0;
         self.check(va & !PDE_MASK, table.0)?;
+        if table.0 >= 1 << 32 {
+            return Err(MapError::FrameOutOfRange { pa: table });
+        }
         let pde = self.pde(mem, va);
         if pde.is_present() {
             return Err(MapError::AlreadyMapped {
@@ -665,6 +669,7 @@ impl AddressSpace {
     ///
     /// # Errors
     /// [`MapError::Misaligned`], [`MapError::OutOfRange`],
+    /// [`MapError::FrameOutOfRange`] (a frame at or above 4 GiB),
     /// [`MapError::NotMapped`].
     pub fn remap_page(
         &mut self,
@@ -674,6 +679,7 @@ impl AddressSpace {
         flags: PTFlags,
     ) -> Result<(PhysAddr, TlbFlush), MapError> {
         self.check(va.0, pa.0)?;
+        self.check_span(va.0, pa.0, 1)?;
         let (old, _) = self.translate(mem, va)?;
         let table = pde_phys(self.pde(mem, va.0));
         let entry = pfn_pte(pa.pfn(), flags | PTFlags::P);

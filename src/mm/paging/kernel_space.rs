@@ -228,11 +228,8 @@ pub struct KernelSpace {
 /// [`KernelSpaceError::TooLarge`] and [`KernelSpaceError::SharedPage`] for a
 /// layout that cannot be mapped (checked before anything is allocated);
 /// [`KernelSpaceError::Map`] for a failed step, e.g. `NoMemory` when
-/// `frames` runs dry.
-///
-/// # Panics
-/// If `layout.early_map_table` lies at or above 4 GiB (a page table's
-/// address must fit a page-directory entry).
+/// `frames` runs dry, or `FrameOutOfRange` at step
+/// [`BuildStep::EarlyMapWindow`] for an early map table at or above 4 GiB.
 pub fn build_kernel_space(
     layout: &KernelSpaceLayout,
     frames: &mut impl FrameSource,

@@ -1373,6 +1373,39 @@ fn map_range_of_frames_past_4gib_is_refused() {
     m.assert_unchanged(&before, "a refused frame range");
 }
 
+/// A [`PhysAddr`] is 64 bits wide, a two-level entry 32: a frame or a
+/// table at or above 4 GiB is refused with an error, never truncated into
+/// an entry (which would map physical 0).
+#[test]
+fn frames_and_tables_at_4gib_are_refused_not_truncated() {
+    let mut m = Machine::kernel();
+    m.map_new(VA, FRAME_A, rw());
+    let before = m.snapshot();
+    let four_gib = PhysAddr(1 << 32);
+    let e = MapError::FrameOutOfRange { pa: four_gib };
+    let r = m
+        .space
+        .map_page(&mut m.mem, &mut m.frames, virt(page(VA, 1)), four_gib, rw());
+    assert_eq!(r.err(), Some(e));
+    let r = m.space.remap_page(&mut m.mem, virt(VA), four_gib, rw());
+    assert_eq!(r.err(), Some(e));
+    let r = m
+        .space
+        .install_table(&mut m.mem, virt(0xD000_0000), four_gib);
+    assert_eq!(r.err(), Some(e));
+    let r = m.space.map_linear(
+        &mut m.mem,
+        &mut m.frames,
+        virt(page(VA, 1)),
+        four_gib,
+        1,
+        |_| Some(PTFlags::RW),
+    );
+    assert_eq!(r.err(), Some(e));
+    m.assert_unchanged(&before, "frames at 4 GiB");
+    assert_eq!(m.translate(VA), Ok((FRAME_A, P | RW)));
+}
+
 #[test]
 fn remove_table_refuses_a_table_the_space_owns() {
     let mut m = Machine::kernel();

@@ -361,6 +361,25 @@ fn a_frame_shared_by_rodata_and_data_is_refused() {
     assert!(frames.live.is_empty());
 }
 
+/// The early map table's address is a 64-bit [`PhysAddr`]; one no
+/// directory entry can hold is refused, not truncated.
+#[test]
+fn an_early_map_table_above_4_gib_is_refused() {
+    let s = sections();
+    let mut l = layout(2048, &s);
+    l.early_map_table = PhysAddr(1 << 32);
+    let (r, _, _) = build(&l, POOL_FRAMES);
+    assert_eq!(
+        r.err(),
+        Some(KernelSpaceError::Map {
+            step: BuildStep::EarlyMapWindow,
+            err: MapError::FrameOutOfRange {
+                pa: PhysAddr(1 << 32)
+            },
+        })
+    );
+}
+
 #[test]
 fn every_allocation_failure_is_an_error() {
     let s = sections();
