@@ -40,7 +40,7 @@ fn read_boot_info(
     info_pa: PhysAddr,
 ) -> Result<BootInfo<'static>, BootInfoError> {
     let map = |pa: PhysAddr, len: usize| {
-        early_map::early_memremap_ro(pa.0, len).map_err(|_| BootInfoError::Unmappable { pa, len })
+        early_map::early_memremap_ro(pa, len).map_err(|_| BootInfoError::Unmappable { pa, len })
     };
     match protocol {
         Protocol::Multiboot2 => {
@@ -102,7 +102,7 @@ fn crc32_phys(pa: PhysAddr, len: u64, step: u64) -> u32 {
         let chunk_end = end.min(page + u64::from(PAGE_SIZE));
         let (offset, n) = ((at - page) as usize, (chunk_end - at) as usize);
         if index % step == 0 {
-            highmem::kmap_local(page.pfn().0, |ptr| {
+            highmem::kmap_local(page.pfn(), |ptr| {
                 // SAFETY: `ptr` maps the frame for this closure; the bytes
                 // are loader data in RAM (checked by `check_loader_ranges`)
                 // that nothing writes (reserved in memblock).

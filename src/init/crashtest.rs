@@ -5,6 +5,7 @@
 //! that the boot tests see each report. Runs at the end of the boot, next to
 //! the self-tests.
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::arch::x86::{exit::fatal, fault, paging, tlb::ArchTlb};
 use crate::cmdline::CrashTest;
 use crate::mm::gfp::GFP_KERNEL;
@@ -31,22 +32,27 @@ pub fn crash_on_purpose(crash: CrashTest) -> ! {
         CrashTest::Unmapped => {
             // No vmalloc area is live here, so the demand handler leaves the
             // fault alone.
-            let va = layout::VMALLOC_START;
+            let va = VirtAddr(layout::VMALLOC_START);
             kmalloc::with_mm(|mm| {
                 let frame = mm
                     .buddy
                     .alloc_pages(GFP_KERNEL, 0)
                     .unwrap_or_else(|| fatal(format_args!("crashtest=unmapped: no page")));
-                paging::map_page(&mut mm.buddy, va, frame.phys_addr(), PTFlags::RW)
-                    .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")))
-                    .flush(&mut ArchTlb);
+                paging::map_page(
+                    &mut mm.buddy,
+                    va,
+                    PhysAddr(u64::from(frame.phys_addr())),
+                    PTFlags::RW,
+                )
+                .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")))
+                .flush(&mut ArchTlb);
                 let (_, flush) = paging::unmap_page(&mut mm.buddy, va)
                     .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")));
                 flush.flush(&mut ArchTlb);
             });
             warn!(target: "crashtest", "page {va:#010x} mapped, unmapped and flushed; now reading it");
             // SAFETY: a read of a page just unmapped (and flushed): #PF.
-            unsafe { core::ptr::read_volatile(va as *const u32) };
+            unsafe { core::ptr::read_volatile(va.as_ptr::<u32>()) };
         }
         CrashTest::Rodata => {
             // `recurse`, not this function: a pointer to a `#[track_caller]`

@@ -2,9 +2,10 @@
 //! few log lines, right after `kmem_init` (the self-tests in
 //! `super::selftest` go much further).
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::arch::x86::paging;
 use crate::mm::gfp::GFP_KERNEL;
-use crate::mm::layout::{PAGE_SHIFT, PAGE_SIZE};
+use crate::mm::layout::PAGE_SIZE;
 use crate::mm::paging::PTFlags;
 use crate::runtime::{kmalloc, vmalloc};
 use log::{info, warn};
@@ -40,8 +41,8 @@ pub fn kmem_demo() {
         return;
     };
     let frames = (0..16)
-        .filter_map(|i| paging::translate(p as u32 + i * PAGE_SIZE).ok())
-        .map(|(pa, _)| pa >> PAGE_SHIFT);
+        .filter_map(|i| paging::translate(VirtAddr(p as u32 + i * PAGE_SIZE)).ok())
+        .map(|(pa, _)| pa.pfn().0);
     let (first, last) = frames.fold((u32::MAX, 0), |(lo, hi), pfn| (lo.min(pfn), hi.max(pfn)));
     info!(target: "vmalloc", "vmalloc(64 KiB) = {:#010x}: 16 pages mapped now, frames pfn {first:#x}..{last:#x} (HighMem first when there is some)", p as u32);
     // SAFETY: the area is not touched after this.
@@ -51,12 +52,12 @@ pub fn kmem_demo() {
         return;
     };
     let faults = vmalloc::demand_faults();
-    let va = d as u32 + 5 * PAGE_SIZE;
+    let va = VirtAddr(d as u32 + 5 * PAGE_SIZE);
     let mapped_before = paging::translate(va).is_ok();
     // SAFETY: inside the demand area just reserved: the first touch faults
     // and the handler maps a zeroed frame.
-    let value = unsafe { core::ptr::read_volatile(va as *const u32) };
-    let (pa, _) = paging::translate(va).unwrap_or((0, PTFlags::empty()));
+    let value = unsafe { core::ptr::read_volatile(va.as_ptr::<u32>()) };
+    let (pa, _) = paging::translate(va).unwrap_or((PhysAddr(0), PTFlags::empty()));
     info!(target: "vmalloc", "vmalloc_demand(64 KiB) = {:#010x}: nothing mapped; reading {va:#010x} (mapped before: {mapped_before}) took {} demand fault, mapped frame {pa:#010x}, read {value}",
         d as u32, vmalloc::demand_faults() - faults);
     // SAFETY: as above.

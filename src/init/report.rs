@@ -2,6 +2,7 @@
 //! words the docs quote. The stages (`super::mem`, `super::boot_data`, ...)
 //! decide and change things; this module only reads and prints.
 
+use crate::addr::VirtAddr;
 use crate::arch::x86::{self, cpu, highmem, paging, paging::PagingReport, tlb};
 use crate::boot_info::{BootInfo, COMMAND_LINE_SIZE};
 use crate::cmdline::{self, BootOptions};
@@ -166,7 +167,7 @@ pub fn handoff(buddy: &BuddyAllocator<'_>, accounts: &[ZoneAccount; MAX_NR_ZONES
 /// The final page directory's story: what it maps, with what flags, from
 /// how many page tables; the folded page-table dump; a few walks at debug.
 pub fn final_paging(r: &PagingReport, opts: &BootOptions) {
-    let low_end = r.direct_map_end_pfn << PAGE_SHIFT;
+    let low_end = r.direct_map_end_pfn.phys().as_u32();
     info!(target: "paging",
         "final page directory at physical {:#010x} (from the buddy allocator) loaded into CR3; \
          the boot page directory and its identity map of [{PAGE_SIZE:#x}, {BOOT_MAP_LIMIT:#x}) are gone", r.pgd);
@@ -193,8 +194,8 @@ pub fn final_paging(r: &PagingReport, opts: &BootOptions) {
             .iter()
             .map(|d| {
                 let (a, b) = (
-                    u64::from(d.va),
-                    u64::from(d.va) + (u64::from(d.pages) << PAGE_SHIFT),
+                    u64::from(d.va.0),
+                    u64::from(d.va.0) + (u64::from(d.pages) << PAGE_SHIFT),
                 );
                 let (lo, hi) = (a.max(u64::from(start)), b.min(end));
                 if hi > lo {
@@ -209,7 +210,7 @@ pub fn final_paging(r: &PagingReport, opts: &BootOptions) {
     info!(target: "layout", "final kernel address space (virtual; pages mapped now):");
     for s in KERNEL_SPACE_MAP {
         info!(target: "layout", "  {:<12} [{:#010x}, {:#010x}) {:>6} pages  {}",
-            s.label, s.start, s.end, mapped_in(s.start, s.end), s.what);
+            s.label, s.start, s.end, mapped_in(s.start.0, s.end), s.what);
     }
     info!(target: "layout", "  pkmap: {} slots, {held} held; fixmap: {} kmap_local slots",
         layout::LAST_PKMAP, layout::KM_SLOTS);
@@ -228,12 +229,15 @@ pub fn final_paging(r: &PagingReport, opts: &BootOptions) {
     if opts.loglevel >= cmdline::LogLevel::Debug {
         let probes = [
             ("kernel_entry", x86::kernel_entry_va()),
-            ("a .rodata byte", LOGGER_NAME.as_ptr() as u32),
-            ("direct map start", PAGE_OFFSET + PAGE_SIZE),
-            ("last lowmem page", PAGE_OFFSET + low_end - PAGE_SIZE),
-            ("vmalloc start", layout::VMALLOC_START),
-            ("pkmap base", layout::PKMAP_BASE),
-            ("null page", 0),
+            ("a .rodata byte", VirtAddr(LOGGER_NAME.as_ptr() as u32)),
+            ("direct map start", VirtAddr(PAGE_OFFSET + PAGE_SIZE)),
+            (
+                "last lowmem page",
+                VirtAddr(PAGE_OFFSET + low_end - PAGE_SIZE),
+            ),
+            ("vmalloc start", VirtAddr(layout::VMALLOC_START)),
+            ("pkmap base", VirtAddr(layout::PKMAP_BASE)),
+            ("null page", VirtAddr(0)),
         ];
         for (what, va) in probes {
             match paging::walk_current(va) {

@@ -24,9 +24,9 @@
 //!   Page-Table Entry that Maps a 4-KByte Page".
 //! - Linux: `mm/early_ioremap.c` `early_memremap_ro()`.
 
-use super::layout::{EARLY_MAP_BASE, EARLY_MAP_PAGES, PAGE_SHIFT, PAGE_SIZE, align_up};
-use super::paging::{PAddr, PTEntry, PTFlags};
-use crate::addr::Pfn;
+use super::layout::{EARLY_MAP_BASE, EARLY_MAP_PAGES, PAGE_SIZE};
+use super::paging::{PTEntry, PTFlags, pfn_pte};
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use core::fmt;
 
 /// Flags of the window's entries: present only, so read-only and
@@ -43,7 +43,7 @@ pub const TEMP_SLOT_FLAGS: PTFlags = PTFlags::P.union(PTFlags::RW);
 pub const TEMP_SLOT: u32 = EARLY_MAP_PAGES - 1;
 
 /// Virtual address of the temporary slot: `EARLY_MAP_BASE + TEMP_SLOT * 4 KiB`.
-pub const TEMP_SLOT_VA: u32 = EARLY_MAP_BASE + TEMP_SLOT * PAGE_SIZE;
+pub const TEMP_SLOT_VA: VirtAddr = VirtAddr(EARLY_MAP_BASE + TEMP_SLOT * PAGE_SIZE);
 
 /// The PTE that maps frame `pfn` (below 4 GiB) writable in the temporary
 /// slot.
@@ -51,7 +51,7 @@ pub const TEMP_SLOT_VA: u32 = EARLY_MAP_BASE + TEMP_SLOT * PAGE_SIZE;
 /// # Panics
 /// If frame `pfn` lies at or above 4 GiB.
 pub fn temp_slot_pte(pfn: Pfn) -> PTEntry {
-    PTEntry::new(PAddr(pfn.phys().as_u32()), TEMP_SLOT_FLAGS)
+    pfn_pte(pfn, TEMP_SLOT_FLAGS)
 }
 
 /// Why a range cannot be mapped.
@@ -63,7 +63,7 @@ pub enum EarlyMapError {
     /// cannot reach.
     AboveFourGiB {
         /// Start of the request.
-        pa: u64,
+        pa: PhysAddr,
         /// Length in bytes.
         len: u64,
     },
@@ -83,7 +83,7 @@ impl fmt::Display for EarlyMapError {
             EarlyMapError::AboveFourGiB { pa, len } => write!(
                 f,
                 "early map of [{pa:#x}, {:#x}) reaches above 4 GiB",
-                pa.saturating_add(len)
+                pa.0.saturating_add(len)
             ),
             EarlyMapError::WindowFull { needed, free } => write!(
                 f,
@@ -99,7 +99,7 @@ pub struct EarlyMapping {
     /// First window slot (page-table index) used.
     pub first_slot: u32,
     /// Physical frame number of the first page.
-    pub first_pfn: u32,
+    pub first_pfn: Pfn,
     /// Pages mapped.
     pub nr_pages: u32,
     /// Byte offset of the requested address within the first page.
@@ -108,18 +108,18 @@ pub struct EarlyMapping {
 
 impl EarlyMapping {
     /// Virtual address of slot `first_slot + i`.
-    pub fn slot_va(&self, i: u32) -> u32 {
-        EARLY_MAP_BASE + (self.first_slot + i) * PAGE_SIZE
+    pub fn slot_va(&self, i: u32) -> VirtAddr {
+        VirtAddr(EARLY_MAP_BASE + (self.first_slot + i) * PAGE_SIZE)
     }
 
     /// The PTE for slot `first_slot + i`: frame `first_pfn + i`, with
     /// [`EARLY_MAP_FLAGS`] (present, read-only).
     pub fn pte(&self, i: u32) -> PTEntry {
-        PTEntry::new(PAddr((self.first_pfn + i) << PAGE_SHIFT), EARLY_MAP_FLAGS)
+        pfn_pte(self.first_pfn + i, EARLY_MAP_FLAGS)
     }
 
     /// Virtual address of the requested physical address.
-    pub fn va(&self) -> u32 {
+    pub fn va(&self) -> VirtAddr {
         self.slot_va(0) + self.offset
     }
 }
@@ -151,28 +151,27 @@ impl EarlyMapWindow {
     /// [`EarlyMapError::Empty`] for `len == 0`, [`EarlyMapError::AboveFourGiB`]
     /// if the range ends above 4 GiB, [`EarlyMapError::WindowFull`] if the
     /// window cannot hold it (nothing is reserved then).
-    pub fn plan(&mut self, pa: u64, len: u64) -> Result<EarlyMapping, EarlyMapError> {
+    pub fn plan(&mut self, pa: PhysAddr, len: u64) -> Result<EarlyMapping, EarlyMapError> {
         if len == 0 {
             return Err(EarlyMapError::Empty);
         }
-        let end = match pa.checked_add(len) {
-            Some(end) if end <= 1 << 32 => end,
+        let end = match pa.0.checked_add(len) {
+            Some(end) if end <= 1 << 32 => PhysAddr(end),
             _ => return Err(EarlyMapError::AboveFourGiB { pa, len }),
         };
-        let first_page = pa >> PAGE_SHIFT;
-        let end_page = align_up(end, u64::from(PAGE_SIZE)) >> PAGE_SHIFT;
-        let nr_pages = end_page - first_page;
-        if nr_pages > u64::from(self.free_pages()) {
+        let (first_pfn, end_pfn) = (pa.pfn(), end.pfn_up());
+        let nr_pages = end_pfn - first_pfn;
+        if nr_pages > self.free_pages() {
             return Err(EarlyMapError::WindowFull {
-                needed: u32::try_from(nr_pages).unwrap_or(u32::MAX),
+                needed: nr_pages,
                 free: self.free_pages(),
             });
         }
         let mapping = EarlyMapping {
             first_slot: self.next_slot,
-            first_pfn: first_page as u32,
-            nr_pages: nr_pages as u32,
-            offset: (pa & u64::from(PAGE_SIZE - 1)) as u32,
+            first_pfn,
+            nr_pages,
+            offset: pa.page_offset(),
         };
         self.next_slot += mapping.nr_pages;
         Ok(mapping)
@@ -186,27 +185,27 @@ mod tests {
     #[test]
     fn a_range_inside_one_page_takes_one_slot() {
         let mut w = EarlyMapWindow::new();
-        let m = w.plan(0x0012_3458, 16).unwrap();
+        let m = w.plan(PhysAddr(0x0012_3458), 16).unwrap();
         assert_eq!(
             m,
             EarlyMapping {
                 first_slot: 0,
-                first_pfn: 0x123,
+                first_pfn: Pfn(0x123),
                 nr_pages: 1,
                 offset: 0x458
             }
         );
-        assert_eq!(m.va(), 0xFF80_0458);
+        assert_eq!(m.va(), VirtAddr(0xFF80_0458));
         assert_eq!(m.pte(0).0, 0x0012_3001);
     }
 
     #[test]
     fn a_range_crossing_a_page_boundary_takes_two_slots() {
         let mut w = EarlyMapWindow::new();
-        w.plan(0x1000, 1).unwrap();
-        let m = w.plan(0x0010_aff8, 16).unwrap();
+        w.plan(PhysAddr(0x1000), 1).unwrap();
+        let m = w.plan(PhysAddr(0x0010_aff8), 16).unwrap();
         assert_eq!((m.first_slot, m.nr_pages), (1, 2));
-        assert_eq!(m.slot_va(1), 0xFF80_2000);
+        assert_eq!(m.slot_va(1), VirtAddr(0xFF80_2000));
         assert_eq!(m.pte(1).0, 0x0010_b001);
         assert_eq!(w.free_pages(), 1023 - 3);
     }
@@ -214,8 +213,8 @@ mod tests {
     #[test]
     fn the_last_page_below_4_gib_can_be_mapped() {
         let mut w = EarlyMapWindow::new();
-        let m = w.plan(0xFFFF_F000, 0x1000).unwrap();
-        assert_eq!((m.first_pfn, m.nr_pages), (0xFFFFF, 1));
+        let m = w.plan(PhysAddr(0xFFFF_F000), 0x1000).unwrap();
+        assert_eq!((m.first_pfn, m.nr_pages), (Pfn(0xFFFFF), 1));
         assert_eq!(m.pte(0).0, 0xFFFF_F001);
     }
 
@@ -223,35 +222,35 @@ mod tests {
     fn ranges_above_4_gib_or_overflowing_are_refused() {
         let mut w = EarlyMapWindow::new();
         assert_eq!(
-            w.plan(0xFFFF_F000, 0x1001),
+            w.plan(PhysAddr(0xFFFF_F000), 0x1001),
             Err(EarlyMapError::AboveFourGiB {
-                pa: 0xFFFF_F000,
+                pa: PhysAddr(0xFFFF_F000),
                 len: 0x1001
             })
         );
         assert!(matches!(
-            w.plan(u64::MAX, 2),
+            w.plan(PhysAddr(u64::MAX), 2),
             Err(EarlyMapError::AboveFourGiB { .. })
         ));
-        assert_eq!(w.plan(0x1000, 0), Err(EarlyMapError::Empty));
+        assert_eq!(w.plan(PhysAddr(0x1000), 0), Err(EarlyMapError::Empty));
         assert_eq!(w.free_pages(), 1023, "failed requests reserve nothing");
     }
 
     #[test]
     fn a_full_window_refuses_without_reserving() {
         let mut w = EarlyMapWindow::new();
-        w.plan(0, 1022 * 4096).unwrap();
+        w.plan(PhysAddr(0), 1022 * 4096).unwrap();
         assert_eq!(
-            w.plan(0x10_0000, 2 * 4096),
+            w.plan(PhysAddr(0x10_0000), 2 * 4096),
             Err(EarlyMapError::WindowFull { needed: 2, free: 1 })
         );
-        assert!(w.plan(0x10_0000, 4096).is_ok());
+        assert!(w.plan(PhysAddr(0x10_0000), 4096).is_ok());
         assert_eq!(w.free_pages(), 0);
     }
 
     #[test]
     fn the_temporary_slot_is_the_last_page_of_the_window() {
-        assert_eq!(TEMP_SLOT_VA, 0xFFBF_F000);
+        assert_eq!(TEMP_SLOT_VA, VirtAddr(0xFFBF_F000));
         assert_eq!(temp_slot_pte(Pfn(0x12345)).0, 0x1234_5003);
     }
 }

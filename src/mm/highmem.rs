@@ -18,6 +18,7 @@
 //!   `pkmap_count`, `last_pkmap_nr`).
 
 use super::layout::{LAST_PKMAP, PAGE_SHIFT, PKMAP_BASE};
+use crate::addr::{Pfn, VirtAddr};
 use core::fmt;
 
 /// Why a kmap or kunmap was refused.
@@ -30,12 +31,12 @@ pub enum KmapError {
     /// `kunmap` without `kmap`.
     NotMapped {
         /// The frame.
-        pfn: u32,
+        pfn: Pfn,
     },
     /// A frame's user count would overflow.
     TooManyUsers {
         /// The frame.
-        pfn: u32,
+        pfn: Pfn,
     },
 }
 
@@ -60,18 +61,18 @@ pub enum Kmapped {
     /// The frame was mapped already, at `va`: nothing to write.
     Shared {
         /// Its pkmap address.
-        va: u32,
+        va: VirtAddr,
     },
     /// A free slot at `va` was taken: its PTE must now point at the frame.
     New {
         /// The slot's address.
-        va: u32,
+        va: VirtAddr,
     },
 }
 
 impl Kmapped {
     /// The frame's pkmap address.
-    pub fn va(self) -> u32 {
+    pub fn va(self) -> VirtAddr {
         match self {
             Kmapped::Shared { va } | Kmapped::New { va } => va,
         }
@@ -82,16 +83,16 @@ impl Kmapped {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KmapHeld {
     /// The pkmap address.
-    pub va: u32,
+    pub va: VirtAddr,
     /// The frame.
-    pub pfn: u32,
+    pub pfn: Pfn,
     /// Outstanding `kmap`s.
     pub users: u16,
 }
 
 /// The pkmap slots (Linux `pkmap_count[]` and `page_address_htable`).
 pub struct Pkmap {
-    pfn: [u32; LAST_PKMAP as usize],
+    pfn: [Pfn; LAST_PKMAP as usize],
     users: [u16; LAST_PKMAP as usize],
     /// Where the search for a free slot starts (Linux `last_pkmap_nr`).
     next: u32,
@@ -109,7 +110,7 @@ impl Pkmap {
     /// No slot in use.
     pub const fn new() -> Self {
         Pkmap {
-            pfn: [0; LAST_PKMAP as usize],
+            pfn: [Pfn(0); LAST_PKMAP as usize],
             users: [0; LAST_PKMAP as usize],
             next: 0,
             nr_kmap: 0,
@@ -117,11 +118,11 @@ impl Pkmap {
         }
     }
 
-    fn slot_va(slot: u32) -> u32 {
-        PKMAP_BASE + (slot << PAGE_SHIFT)
+    fn slot_va(slot: u32) -> VirtAddr {
+        VirtAddr(PKMAP_BASE + (slot << PAGE_SHIFT))
     }
 
-    fn slot_of(&self, pfn: u32) -> Option<usize> {
+    fn slot_of(&self, pfn: Pfn) -> Option<usize> {
         (0..LAST_PKMAP as usize).find(|&i| self.users[i] > 0 && self.pfn[i] == pfn)
     }
 
@@ -130,7 +131,7 @@ impl Pkmap {
     ///
     /// # Errors
     /// [`KmapError::Full`], [`KmapError::TooManyUsers`].
-    pub fn kmap(&mut self, pfn: u32) -> Result<Kmapped, KmapError> {
+    pub fn kmap(&mut self, pfn: Pfn) -> Result<Kmapped, KmapError> {
         if let Some(i) = self.slot_of(pfn) {
             self.users[i] = self.users[i]
                 .checked_add(1)
@@ -159,7 +160,7 @@ impl Pkmap {
     ///
     /// # Errors
     /// [`KmapError::NotMapped`]: nothing changed.
-    pub fn kunmap(&mut self, pfn: u32) -> Result<Option<u32>, KmapError> {
+    pub fn kunmap(&mut self, pfn: Pfn) -> Result<Option<VirtAddr>, KmapError> {
         let i = self.slot_of(pfn).ok_or(KmapError::NotMapped { pfn })?;
         self.users[i] -= 1;
         self.nr_kunmap += 1;
@@ -168,7 +169,7 @@ impl Pkmap {
 
     /// The pkmap address of `pfn`, if it is kmapped (Linux `page_address`
     /// for a HighMem page).
-    pub fn page_address(&self, pfn: u32) -> Option<u32> {
+    pub fn page_address(&self, pfn: Pfn) -> Option<VirtAddr> {
         self.slot_of(pfn).map(|i| Self::slot_va(i as u32))
     }
 
@@ -198,11 +199,11 @@ mod tests {
     use std::vec::Vec;
 
     /// First HighMem frame (896 MiB).
-    const HIGH: u32 = 0x38000;
+    const HIGH: Pfn = Pfn(0x38000);
 
     /// Address of pkmap slot `slot`.
-    fn slot(slot: u32) -> u32 {
-        PKMAP_BASE + slot * PAGE_SIZE
+    fn slot(slot: u32) -> VirtAddr {
+        VirtAddr(PKMAP_BASE + slot * PAGE_SIZE)
     }
 
     /// A window with frames `HIGH..HIGH + n` kmapped once each, in slots
@@ -227,8 +228,8 @@ mod tests {
         let Kmapped::New { va } = k else {
             panic!("{k:?}")
         };
-        assert!((PKMAP_BASE..PKMAP_END).contains(&va), "{va:#x}");
-        assert!(va.is_multiple_of(PAGE_SIZE));
+        assert!((PKMAP_BASE..PKMAP_END).contains(&va.0), "{va:#x}");
+        assert!(va.is_page_aligned());
         assert_eq!(k.va(), va);
         assert_eq!(p.page_address(HIGH), Some(va));
         assert_eq!(
@@ -298,10 +299,10 @@ mod tests {
     #[test]
     fn unused_slots_do_not_claim_frame_zero() {
         let mut p = Box::new(Pkmap::new());
-        assert_eq!(p.page_address(0), None);
-        assert_eq!(p.kunmap(0), Err(KmapError::NotMapped { pfn: 0 }));
-        assert_eq!(p.kmap(0), Ok(Kmapped::New { va: slot(0) }));
-        assert_eq!(p.kmap(0), Ok(Kmapped::Shared { va: slot(0) }));
+        assert_eq!(p.page_address(Pfn(0)), None);
+        assert_eq!(p.kunmap(Pfn(0)), Err(KmapError::NotMapped { pfn: Pfn(0) }));
+        assert_eq!(p.kmap(Pfn(0)), Ok(Kmapped::New { va: slot(0) }));
+        assert_eq!(p.kmap(Pfn(0)), Ok(Kmapped::Shared { va: slot(0) }));
     }
 
     #[test]
@@ -349,14 +350,14 @@ mod tests {
         // The next search starts at slot 0 again; free slots 700 and 5.
         assert_eq!(p.kunmap(HIGH + 700), Ok(Some(slot(700))));
         assert_eq!(p.kunmap(HIGH + 5), Ok(Some(slot(5))));
-        assert_eq!(p.kmap(0x50000), Ok(Kmapped::New { va: slot(5) }));
-        assert_eq!(p.kmap(0x50001), Ok(Kmapped::New { va: slot(700) }));
-        assert_eq!(p.kmap(0x50002), Err(KmapError::Full));
+        assert_eq!(p.kmap(Pfn(0x50000)), Ok(Kmapped::New { va: slot(5) }));
+        assert_eq!(p.kmap(Pfn(0x50001)), Ok(Kmapped::New { va: slot(700) }));
+        assert_eq!(p.kmap(Pfn(0x50002)), Err(KmapError::Full));
         // From slot 701 on, the search wraps round to slot 2.
         assert_eq!(p.kunmap(HIGH + 2), Ok(Some(slot(2))));
         assert_eq!(p.kunmap(HIGH + 1000), Ok(Some(slot(1000))));
-        assert_eq!(p.kmap(0x50003), Ok(Kmapped::New { va: slot(1000) }));
-        assert_eq!(p.kmap(0x50004), Ok(Kmapped::New { va: slot(2) }));
+        assert_eq!(p.kmap(Pfn(0x50003)), Ok(Kmapped::New { va: slot(1000) }));
+        assert_eq!(p.kmap(Pfn(0x50004)), Ok(Kmapped::New { va: slot(2) }));
     }
 
     #[test]
@@ -366,7 +367,7 @@ mod tests {
         p.kmap(HIGH + 3).unwrap();
         p.kunmap(HIGH + 1).unwrap();
         p.kunmap(HIGH).unwrap(); // HIGH had one user: its slot is free
-        let leaks: Vec<(u32, u32, u16)> = p.held().map(|h| (h.va, h.pfn, h.users)).collect();
+        let leaks: Vec<(VirtAddr, Pfn, u16)> = p.held().map(|h| (h.va, h.pfn, h.users)).collect();
         assert_eq!(leaks, [(slot(2), HIGH + 2, 1), (slot(3), HIGH + 3, 3)]);
         assert_eq!(p.counts(), (6, 2));
     }
@@ -390,11 +391,11 @@ mod tests {
             "all 1024 pkmap slots are in use"
         );
         assert_eq!(
-            KmapError::NotMapped { pfn: 0x38000 }.to_string(),
+            KmapError::NotMapped { pfn: HIGH }.to_string(),
             "kunmap of pfn 0x38000, which is not kmapped (double kunmap?)"
         );
         assert_eq!(
-            KmapError::TooManyUsers { pfn: 0x38000 }.to_string(),
+            KmapError::TooManyUsers { pfn: HIGH }.to_string(),
             "pfn 0x38000 kmapped 65535 times"
         );
     }

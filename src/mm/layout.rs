@@ -7,6 +7,16 @@
 //! This module is pure arithmetic: it never dereferences anything, so it is
 //! compiled and tested on the host as well.
 //!
+//! # Types
+//! The constants are plain `u32` numbers: they are used in `const`
+//! contexts (array lengths, other constants), handed to the boot stub as
+//! `global_asm!` operands and checked by the linker script, where a wrapper
+//! type cannot go. Everything that passes an address between modules at run
+//! time is typed: [`phys_to_virt`] and [`virt_to_phys`] convert between
+//! [`PhysAddr`] and [`VirtAddr`], [`region_of`] and [`KernelLayout`] take
+//! [`VirtAddr`], [`fix_to_virt`] returns one. Wrap a constant where it
+//! becomes an address (`VirtAddr(PKMAP_BASE)`).
+//!
 //! Two page directories use this space one after the other. The boot stub's
 //! (`boot/entry.S`) maps only what the first Rust code needs; the final one
 //! (`arch::x86::paging::paging_init`, after the buddy allocator exists) maps
@@ -57,6 +67,8 @@
 //!   `highmem.h` (`PKMAP_BASE`, `LAST_PKMAP`), `arch/x86/include/asm/fixmap.h`
 //!   (`FIXADDR_TOP`, `__fix_to_virt`), `arch/x86/kernel/head_32.S` (the boot
 //!   page tables).
+
+use crate::addr::{PhysAddr, VirtAddr};
 
 /// Value: 12. log2 of the page size.
 pub const PAGE_SHIFT: u32 = 12;
@@ -151,11 +163,11 @@ pub const KM_SLOTS: u32 = 16;
 pub const FIX_KMAP_BEGIN: u32 = 1;
 
 /// Value: 0xFFFE_F000. Lowest fixmap address (slot 16).
-pub const FIXADDR_START: u32 = fix_to_virt(FIX_KMAP_BEGIN + KM_SLOTS - 1);
+pub const FIXADDR_START: u32 = fix_to_virt(FIX_KMAP_BEGIN + KM_SLOTS - 1).0;
 
 /// Virtual address of fixmap slot `idx` (Linux `__fix_to_virt`).
-pub const fn fix_to_virt(idx: u32) -> u32 {
-    FIXADDR_TOP - idx * PAGE_SIZE
+pub const fn fix_to_virt(idx: u32) -> VirtAddr {
+    VirtAddr(FIXADDR_TOP - idx * PAGE_SIZE)
 }
 
 /// Value: 1021. Page-directory index of the pkmap window's page table.
@@ -189,20 +201,20 @@ pub const fn ptx(va: u32) -> u32 {
 /// # Panics
 /// If `pa + PAGE_OFFSET` overflows 32 bits (physical memory above 1 GiB has no
 /// linear address).
-pub const fn phys_to_virt(pa: u32) -> u32 {
-    match pa.checked_add(PAGE_OFFSET) {
-        Some(va) => va,
-        None => panic!("phys_to_virt: physical address has no linear mapping"),
+pub const fn phys_to_virt(pa: PhysAddr) -> VirtAddr {
+    if pa.0 > (u32::MAX - PAGE_OFFSET) as u64 {
+        panic!("phys_to_virt: physical address has no linear mapping");
     }
+    VirtAddr(pa.0 as u32 + PAGE_OFFSET)
 }
 
 /// Physical address of kernel virtual address `va` (Linux `__pa`).
 ///
 /// # Panics
 /// If `va` is below `PAGE_OFFSET`.
-pub const fn virt_to_phys(va: u32) -> u32 {
-    match va.checked_sub(PAGE_OFFSET) {
-        Some(pa) => pa,
+pub const fn virt_to_phys(va: VirtAddr) -> PhysAddr {
+    match va.0.checked_sub(PAGE_OFFSET) {
+        Some(pa) => PhysAddr(pa as u64),
         None => panic!("virt_to_phys: address below PAGE_OFFSET"),
     }
 }
@@ -314,8 +326,9 @@ pub struct RegionSpan {
     /// [`Region::name`]'s `"above the direct map"`).
     pub label: &'static str,
     /// First virtual address.
-    pub start: u32,
-    /// One past the last, as `u64` (a span may end at 4 GiB).
+    pub start: VirtAddr,
+    /// One past the last, as a `u64` number (a span may end at 4 GiB, which
+    /// no [`VirtAddr`] holds).
     pub end: u64,
     /// What the region holds.
     pub what: &'static str,
@@ -329,56 +342,56 @@ pub const KERNEL_SPACE_MAP: [RegionSpan; 8] = [
     RegionSpan {
         region: Region::NullPage,
         label: "null page",
-        start: 0,
+        start: VirtAddr(0),
         end: PAGE_SIZE as u64,
         what: "never mapped",
     },
     RegionSpan {
         region: Region::Low,
         label: "low",
-        start: PAGE_SIZE,
+        start: VirtAddr(PAGE_SIZE),
         end: PAGE_OFFSET as u64,
         what: "nothing (no identity map, no user space)",
     },
     RegionSpan {
         region: Region::DirectMap,
         label: "direct map",
-        start: PAGE_OFFSET,
+        start: VirtAddr(PAGE_OFFSET),
         end: DIRECT_MAP_MAX_END as u64,
         what: "lowmem at PAGE_OFFSET + physical",
     },
     RegionSpan {
         region: Region::AboveDirectMap,
         label: "vmalloc gap",
-        start: DIRECT_MAP_MAX_END,
+        start: VirtAddr(DIRECT_MAP_MAX_END),
         end: VMALLOC_START as u64,
         what: "VMALLOC_OFFSET, never mapped",
     },
     RegionSpan {
         region: Region::Vmalloc,
         label: "vmalloc",
-        start: VMALLOC_START,
+        start: VirtAddr(VMALLOC_START),
         end: VMALLOC_END as u64,
         what: "vmalloc(), demand-paged areas",
     },
     RegionSpan {
         region: Region::Pkmap,
         label: "pkmap",
-        start: PKMAP_BASE,
+        start: VirtAddr(PKMAP_BASE),
         end: PKMAP_END as u64,
         what: "kmap() of HighMem, one page table",
     },
     RegionSpan {
         region: Region::EarlyMap,
         label: "early map",
-        start: EARLY_MAP_BASE,
+        start: VirtAddr(EARLY_MAP_BASE),
         end: EARLY_MAP_BASE as u64 + (EARLY_MAP_PAGES * PAGE_SIZE) as u64,
         what: "boot information, read-only, until checked",
     },
     RegionSpan {
         region: Region::Fixmap,
         label: "fixmap",
-        start: FIXADDR_START,
+        start: VirtAddr(FIXADDR_START),
         end: FIXADDR_TOP as u64,
         what: "kmap_local slots, one page table",
     },
@@ -393,16 +406,17 @@ mod region_map_tests {
     #[test]
     fn kernel_space_map_agrees_with_region_of() {
         let l = KernelLayout {
-            sections: [("none", 0, 0); 5],
-            stack_guard: (0, 0),
-            direct_map_end: DIRECT_MAP_MAX_END,
+            sections: [("none", VirtAddr(0), VirtAddr(0)); 5],
+            stack_guard: (VirtAddr(0), VirtAddr(0)),
+            direct_map_end: VirtAddr(DIRECT_MAP_MAX_END),
         };
         let mut prev_end = 0;
         for s in KERNEL_SPACE_MAP {
-            assert!(u64::from(s.start) >= prev_end, "{} overlaps", s.label);
-            assert!(u64::from(s.start) < s.end, "{} is empty", s.label);
+            assert!(u64::from(s.start.0) >= prev_end, "{} overlaps", s.label);
+            assert!(u64::from(s.start.0) < s.end, "{} is empty", s.label);
             assert_eq!(region_of(s.start, &l), s.region, "{}", s.label);
-            assert_eq!(region_of((s.end - 1) as u32, &l), s.region, "{}", s.label);
+            let last = VirtAddr((s.end - 1) as u32);
+            assert_eq!(region_of(last, &l), s.region, "{}", s.label);
             prev_end = s.end;
         }
     }
@@ -412,17 +426,17 @@ mod region_map_tests {
 #[derive(Clone, Copy, Debug)]
 pub struct KernelLayout {
     /// The kernel image's sections: name and virtual `[start, end)`.
-    pub sections: [(&'static str, u32, u32); 5],
+    pub sections: [(&'static str, VirtAddr, VirtAddr); 5],
     /// The boot stack's guard page, virtual `[start, end)`.
-    pub stack_guard: (u32, u32),
+    pub stack_guard: (VirtAddr, VirtAddr),
     /// End of the direct map: `PAGE_OFFSET + BOOT_MAP_LIMIT` under the boot
     /// page directory, `PAGE_OFFSET + max_low_pfn * 4 KiB` under the final one.
-    pub direct_map_end: u32,
+    pub direct_map_end: VirtAddr,
 }
 
 /// Which region virtual address `va` belongs to.
-pub fn region_of(va: u32, l: &KernelLayout) -> Region {
-    if va < PAGE_SIZE {
+pub fn region_of(va: VirtAddr, l: &KernelLayout) -> Region {
+    if va.0 < PAGE_SIZE {
         return Region::NullPage;
     }
     if (l.stack_guard.0..l.stack_guard.1).contains(&va) {
@@ -431,9 +445,10 @@ pub fn region_of(va: u32, l: &KernelLayout) -> Region {
     if let Some(&(name, _, _)) = l.sections.iter().find(|s| (s.1..s.2).contains(&va)) {
         return Region::Kernel(name);
     }
+    let va = va.0;
     match va {
         _ if va < PAGE_OFFSET => Region::Low,
-        _ if va < l.direct_map_end.min(DIRECT_MAP_MAX_END) => Region::DirectMap,
+        _ if va < l.direct_map_end.0.min(DIRECT_MAP_MAX_END) => Region::DirectMap,
         _ if va < VMALLOC_START => Region::AboveDirectMap,
         _ if va < VMALLOC_END => Region::Vmalloc,
         _ if va < PKMAP_BASE => Region::VmallocGuard,
@@ -463,7 +478,7 @@ mod tests {
         assert_eq!(PKMAP_PDE, 1021);
         assert_eq!(FIXMAP_PDE, 1023);
         assert_eq!(FIXADDR_START, 0xFFFE_F000);
-        assert_eq!(fix_to_virt(FIX_KMAP_BEGIN), 0xFFFF_E000);
+        assert_eq!(fix_to_virt(FIX_KMAP_BEGIN), VirtAddr(0xFFFF_E000));
         assert_eq!(MAXMEM >> PAGE_SHIFT, crate::mm::zone::DEFAULT_MAX_LOW_PFN);
     }
 
@@ -471,14 +486,14 @@ mod tests {
     fn every_region_is_named() {
         let l = KernelLayout {
             sections: [
-                (".boot", 0x0010_0000, 0x0010_1000),
-                (".text", 0xC010_1000, 0xC011_0000),
-                (".rodata", 0xC011_0000, 0xC012_0000),
-                (".data", 0xC012_0000, 0xC012_1000),
-                (".bss", 0xC012_1000, 0xC013_0000),
+                (".boot", VirtAddr(0x0010_0000), VirtAddr(0x0010_1000)),
+                (".text", VirtAddr(0xC010_1000), VirtAddr(0xC011_0000)),
+                (".rodata", VirtAddr(0xC011_0000), VirtAddr(0xC012_0000)),
+                (".data", VirtAddr(0xC012_0000), VirtAddr(0xC012_1000)),
+                (".bss", VirtAddr(0xC012_1000), VirtAddr(0xC013_0000)),
             ],
-            stack_guard: (0xC012_8000, 0xC012_9000),
-            direct_map_end: 0xC800_0000,
+            stack_guard: (VirtAddr(0xC012_8000), VirtAddr(0xC012_9000)),
+            direct_map_end: VirtAddr(0xC800_0000),
         };
         let cases = [
             (0x0000_0010, Region::NullPage),
@@ -499,7 +514,7 @@ mod tests {
             (0xFFFF_F000, Region::Unmapped),
         ];
         for (va, region) in cases {
-            assert_eq!(region_of(va, &l), region, "{va:#x}");
+            assert_eq!(region_of(VirtAddr(va), &l), region, "{va:#x}");
             assert!(!region.to_string().is_empty());
         }
     }
@@ -514,14 +529,21 @@ mod tests {
 
     #[test]
     fn linear_map_round_trips() {
-        assert_eq!(phys_to_virt(0x0010_0000), 0xC010_0000);
-        assert_eq!(virt_to_phys(0xC010_0000), 0x0010_0000);
+        assert_eq!(phys_to_virt(PhysAddr(0x0010_0000)), VirtAddr(0xC010_0000));
+        assert_eq!(virt_to_phys(VirtAddr(0xC010_0000)), PhysAddr(0x0010_0000));
+        assert_eq!(phys_to_virt(PhysAddr(0x3FFF_F000)), VirtAddr(0xFFFF_F000));
+    }
+
+    #[test]
+    #[should_panic(expected = "no linear mapping")]
+    fn phys_to_virt_rejects_addresses_above_1_gib() {
+        phys_to_virt(PhysAddr(0x4000_0000));
     }
 
     #[test]
     #[should_panic(expected = "below PAGE_OFFSET")]
     fn virt_to_phys_rejects_user_addresses() {
-        virt_to_phys(0x1000);
+        virt_to_phys(VirtAddr(0x1000));
     }
 
     #[test]

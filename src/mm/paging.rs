@@ -20,9 +20,15 @@
 //! ```
 //!
 //! Entries use the `x86` crate's 32-bit types (`PDEntry`, `PTEntry`,
-//! `PDFlags`, `PTFlags`, `PAddr`, `VAddr`). Page directory entries are
-//! always made present and writable: the CPU combines the R/W bits of both
-//! levels, so the PTE alone decides (Intel SDM Vol. 3A §4.6 "Access Rights").
+//! `PDFlags`, `PTFlags`). Page directory entries are always made present and
+//! writable: the CPU combines the R/W bits of both levels, so the PTE alone
+//! decides (Intel SDM Vol. 3A §4.6 "Access Rights").
+//!
+//! Addresses in the API are [`crate::addr`]'s types: [`VirtAddr`] for what
+//! is mapped, [`PhysAddr`] for frames and tables. The crate's `PAddr` only
+//! appears where an entry is built or decoded ([`pfn_pte`], [`pte_phys`],
+//! [`pde_phys`]): a two-level entry holds a 32-bit frame address, so a
+//! [`PhysAddr`] at or above 4 GiB cannot go into one.
 //!
 //! # TLB invalidation
 //! Every change to a present mapping returns a [`TlbFlush`] token, marked
@@ -46,8 +52,36 @@ pub mod kernel_space;
 use super::buddy::BuddyAllocator;
 use super::gfp::{GFP_KERNEL, Gfp};
 use super::layout::{ENTRIES_PER_TABLE, PAGE_SHIFT, PAGE_SIZE, pdx, ptx};
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use core::fmt;
-pub use x86::bits32::paging::{PAddr, PDEntry, PDFlags, PTEntry, PTFlags, VAddr};
+use x86::bits32::paging::PAddr;
+pub use x86::bits32::paging::{PDEntry, PDFlags, PTEntry, PTFlags};
+
+/// The page-table entry that maps frame `pfn` with `flags` (Linux
+/// `pfn_pte`; `P` is not added).
+///
+/// # Panics
+/// If the frame lies at or above 4 GiB (a two-level entry holds 32 bits).
+pub fn pfn_pte(pfn: Pfn, flags: PTFlags) -> PTEntry {
+    PTEntry::new(PAddr(pfn.phys().as_u32()), flags)
+}
+
+/// The frame address a page-table entry holds (bits 31..12).
+pub fn pte_phys(pte: PTEntry) -> PhysAddr {
+    PhysAddr(u64::from(pte.address().as_u32()))
+}
+
+/// The address a page-directory entry holds: its page table's, or a 4 MiB
+/// page's.
+pub fn pde_phys(pde: PDEntry) -> PhysAddr {
+    PhysAddr(u64::from(pde.address().as_u32()))
+}
+
+/// The entry that points a page-directory slot at page table `table`, with
+/// [`PDE_TABLE_FLAGS`].
+fn table_pde(table: PhysAddr) -> PDEntry {
+    PDEntry::new(PAddr(table.as_u32()), PDE_TABLE_FLAGS)
+}
 
 /// Flags of every page-directory entry the kernel writes, the boot stub's
 /// included: present and writable. The CPU combines the R/W bits of both
@@ -72,23 +106,23 @@ pub type Table = [u32; ENTRIES_PER_TABLE as usize];
 pub trait PageTableMemory {
     /// Runs `f` on the 4 KiB table (a page directory or page table) at
     /// physical address `table`.
-    fn with_table<R>(&mut self, table: PAddr, f: impl FnOnce(&mut Table) -> R) -> R;
+    fn with_table<R>(&mut self, table: PhysAddr, f: impl FnOnce(&mut Table) -> R) -> R;
 }
 
 /// Frames for page tables.
 pub trait FrameSource {
     /// A zeroed frame for a page table, reachable through
-    /// [`PageTableMemory`]; `None` when memory is exhausted.
-    fn alloc_table(&mut self) -> Option<PAddr>;
+    /// [`PageTableMemory`], below 4 GiB; `None` when memory is exhausted.
+    fn alloc_table(&mut self) -> Option<PhysAddr>;
     /// Gives back a page-table frame from [`FrameSource::alloc_table`].
-    fn free_table(&mut self, table: PAddr);
+    fn free_table(&mut self, table: PhysAddr);
 }
 
 /// Executes TLB invalidations.
 pub trait TlbFlusher {
     /// Drops the translation of the page holding `va` (`invlpg`, or a full
     /// flush where the CPU has no `invlpg`).
-    fn flush_page(&mut self, va: VAddr);
+    fn flush_page(&mut self, va: VirtAddr);
     /// Drops every non-global translation (a CR3 reload).
     fn flush_all(&mut self);
     /// Whether [`TlbFlusher::flush_page`] really flushes one page; if not,
@@ -118,8 +152,8 @@ impl TlbFlush {
     }
 
     /// First virtual address the token covers.
-    pub fn va(&self) -> VAddr {
-        VAddr(self.va)
+    pub fn va(&self) -> VirtAddr {
+        VirtAddr(self.va)
     }
 
     /// Number of pages the token covers.
@@ -134,7 +168,7 @@ impl TlbFlush {
             0 => {}
             n if tlb.has_invlpg() && n <= FLUSH_CEILING => {
                 for i in 0..n {
-                    tlb.flush_page(VAddr(self.va.wrapping_add(i << PAGE_SHIFT)));
+                    tlb.flush_page(VirtAddr(self.va.wrapping_add(i << PAGE_SHIFT)));
                 }
             }
             _ => tlb.flush_all(),
@@ -170,48 +204,48 @@ pub enum MapError {
     /// `va` or `pa` is not a multiple of 4 KiB.
     Misaligned {
         /// The virtual address.
-        va: u32,
+        va: VirtAddr,
         /// The physical address.
-        pa: u32,
+        pa: PhysAddr,
     },
     /// `va` lies outside the range this address space manages.
     OutOfRange {
         /// The virtual address.
-        va: u32,
+        va: VirtAddr,
     },
     /// `va` is already mapped, to frame `pa`.
     AlreadyMapped {
         /// The virtual address.
-        va: u32,
+        va: VirtAddr,
         /// Where it points now.
-        pa: u32,
+        pa: PhysAddr,
     },
     /// `va` is not mapped.
     NotMapped {
         /// The virtual address.
-        va: u32,
+        va: VirtAddr,
     },
     /// No frame for a page table.
     NoMemory {
         /// The virtual address that needed it.
-        va: u32,
+        va: VirtAddr,
     },
     /// The page-directory entry for `va` maps a 4 MiB page, which this code
     /// never creates and does not change.
     LargePage {
         /// The virtual address.
-        va: u32,
+        va: VirtAddr,
     },
     /// The frames of a range starting at `pa` would run past 4 GiB.
     FrameOutOfRange {
         /// The first physical address.
-        pa: u32,
+        pa: PhysAddr,
     },
     /// [`AddressSpace::remove_table`] on a page table this address space
     /// allocated itself (only borrowed tables may be removed that way).
     OwnedTable {
         /// The virtual address.
-        va: u32,
+        va: VirtAddr,
     },
 }
 
@@ -297,9 +331,9 @@ impl fmt::Display for EntryFlags {
 #[derive(Clone, Copy, Debug)]
 pub struct Walk {
     /// The address walked.
-    pub va: u32,
+    pub va: VirtAddr,
     /// The page directory (CR3).
-    pub pgd: PAddr,
+    pub pgd: PhysAddr,
     /// `PDE[pdx(va)]`.
     pub pde: PDEntry,
     /// `PTE[ptx(va)]`, if the PDE is present and points at a page table.
@@ -308,10 +342,10 @@ pub struct Walk {
 
 impl Walk {
     /// The physical address `va` translates to, if both levels are present.
-    pub fn pa(&self) -> Option<u32> {
+    pub fn pa(&self) -> Option<PhysAddr> {
         let pte = self.pte?;
         pte.is_present()
-            .then(|| pte.address().as_u32() | (self.va & (PAGE_SIZE - 1)))
+            .then(|| pte_phys(pte) + u64::from(self.va.page_offset()))
     }
 }
 
@@ -323,7 +357,7 @@ impl fmt::Display for Walk {
             f,
             "va {:#010x}: PDE[{}] = {:#010x} ({})",
             self.va,
-            pdx(self.va),
+            self.va.pdx(),
             self.pde.0,
             EntryFlags::pde(self.pde)
         )?;
@@ -338,7 +372,7 @@ impl fmt::Display for Walk {
             write!(
                 f,
                 "; PTE[{}] = {:#010x} ({})",
-                ptx(self.va),
+                self.va.ptx(),
                 pte.0,
                 EntryFlags::pte(pte)
             )?;
@@ -352,10 +386,10 @@ impl fmt::Display for Walk {
 }
 
 /// Walks the page tables under page directory `pgd` for `va`.
-pub fn walk(mem: &mut impl PageTableMemory, pgd: PAddr, va: u32) -> Walk {
-    let pde = PDEntry(mem.with_table(pgd, |t| t[pdx(va) as usize]));
+pub fn walk(mem: &mut impl PageTableMemory, pgd: PhysAddr, va: VirtAddr) -> Walk {
+    let pde = PDEntry(mem.with_table(pgd, |t| t[va.pdx() as usize]));
     let pte = (pde.is_present() && !pde.is_page())
-        .then(|| PTEntry(mem.with_table(pde.address(), |t| t[ptx(va) as usize])));
+        .then(|| PTEntry(mem.with_table(pde_phys(pde), |t| t[va.ptx() as usize])));
     Walk { va, pgd, pde, pte }
 }
 
@@ -365,13 +399,13 @@ pub fn walk(mem: &mut impl PageTableMemory, pgd: PAddr, va: u32) -> Walk {
 /// the change visible.
 pub fn set_pte(
     mem: &mut impl PageTableMemory,
-    table: PAddr,
-    va: VAddr,
+    table: PhysAddr,
+    va: VirtAddr,
     entry: PTEntry,
 ) -> TlbFlush {
-    let va = va.as_u32() & !(PAGE_SIZE - 1);
-    mem.with_table(table, |t| t[ptx(va) as usize] = entry.0);
-    TlbFlush::new(va, 1)
+    let va = va.page_align_down();
+    mem.with_table(table, |t| t[va.ptx() as usize] = entry.0);
+    TlbFlush::new(va.0, 1)
 }
 
 /// Value: 0x19f. Flags compared when folding a dump: bits 8..0 but
@@ -383,9 +417,9 @@ const DUMP_FLAGS_MASK: u32 = 0x1ff & !PTFlags::A.union(PTFlags::D).bits();
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DumpRange {
     /// First virtual address.
-    pub va: u32,
+    pub va: VirtAddr,
     /// First physical address.
-    pub pa: u32,
+    pub pa: PhysAddr,
     /// Number of 4 KiB pages.
     pub pages: u32,
     /// PTE flags (low 12 bits, without A and D).
@@ -399,9 +433,9 @@ impl fmt::Display for DumpRange {
             f,
             "[{:#010x}, {:#010x}) -> [{:#010x}, {:#010x}) {:>6} pages  {}",
             self.va,
-            u64::from(self.va) + bytes,
+            u64::from(self.va.0) + bytes,
             self.pa,
-            u64::from(self.pa) + bytes,
+            self.pa.0 + bytes,
             self.pages,
             EntryFlags::pte(PTEntry(self.flags))
         )
@@ -418,7 +452,7 @@ impl fmt::Display for DumpRange {
 /// `pin = true`: the direct map's, the pkmap and fixmap tables, tables
 /// borrowed from the boot page directory).
 pub struct AddressSpace {
-    pgd: PAddr,
+    pgd: PhysAddr,
     start: u32,
     end: u64,
     nr_pt_pages: u32,
@@ -431,13 +465,13 @@ impl AddressSpace {
     ///
     /// # Errors
     /// [`MapError::NoMemory`] if no frame is available.
-    pub fn new(frames: &mut impl FrameSource, start: u32, end: u64) -> Result<Self, MapError> {
+    pub fn new(frames: &mut impl FrameSource, start: VirtAddr, end: u64) -> Result<Self, MapError> {
         let pgd = frames
             .alloc_table()
             .ok_or(MapError::NoMemory { va: start })?;
         Ok(AddressSpace {
             pgd,
-            start,
+            start: start.0,
             end,
             nr_pt_pages: 0,
             pinned: [0; ENTRIES_PER_TABLE as usize / 32],
@@ -446,7 +480,7 @@ impl AddressSpace {
     }
 
     /// Physical address of the page directory (what CR3 holds).
-    pub fn pgd(&self) -> PAddr {
+    pub fn pgd(&self) -> PhysAddr {
         self.pgd
     }
 
@@ -456,9 +490,10 @@ impl AddressSpace {
         self.nr_pt_pages
     }
 
-    /// The managed virtual range, `[start, end)`.
-    pub fn range(&self) -> (u32, u64) {
-        (self.start, self.end)
+    /// The managed virtual range, `[start, end)` (`end` a number: it may be
+    /// 4 GiB).
+    pub fn range(&self) -> (VirtAddr, u64) {
+        (VirtAddr(self.start), self.end)
     }
 
     /// Moves the end of the managed range to `end`: the kernel stops
@@ -470,12 +505,15 @@ impl AddressSpace {
         self.end = end;
     }
 
-    fn check(&self, va: u32, pa: u32) -> Result<(), MapError> {
-        if !(va | pa).is_multiple_of(PAGE_SIZE) {
-            return Err(MapError::Misaligned { va, pa });
+    fn check(&self, va: u32, pa: u64) -> Result<(), MapError> {
+        if !(u64::from(va) | pa).is_multiple_of(u64::from(PAGE_SIZE)) {
+            return Err(MapError::Misaligned {
+                va: VirtAddr(va),
+                pa: PhysAddr(pa),
+            });
         }
         if va < self.start || u64::from(va) >= self.end {
-            return Err(MapError::OutOfRange { va });
+            return Err(MapError::OutOfRange { va: VirtAddr(va) });
         }
         Ok(())
     }
@@ -490,16 +528,16 @@ impl AddressSpace {
 
     /// Checks that `pages` pages from `va` and from `pa` stay inside the
     /// managed range and below 4 GiB.
-    fn check_span(&self, va: u32, pa: u32, pages: u32) -> Result<(), MapError> {
+    fn check_span(&self, va: u32, pa: u64, pages: u32) -> Result<(), MapError> {
         let bytes = u64::from(pages) << PAGE_SHIFT;
         if u64::from(va) + bytes > self.end {
             // The first page past the end (0 if that is 4 GiB itself).
             return Err(MapError::OutOfRange {
-                va: self.end.max(u64::from(va)) as u32,
+                va: VirtAddr(self.end.max(u64::from(va)) as u32),
             });
         }
-        if u64::from(pa) + bytes > 1 << 32 {
-            return Err(MapError::FrameOutOfRange { pa });
+        if pa + bytes > 1 << 32 {
+            return Err(MapError::FrameOutOfRange { pa: PhysAddr(pa) });
         }
         Ok(())
     }
@@ -518,25 +556,25 @@ impl AddressSpace {
         &mut self,
         mem: &mut impl PageTableMemory,
         frames: &mut impl FrameSource,
-        va: u32,
+        va: VirtAddr,
         pin: bool,
-    ) -> Result<PAddr, MapError> {
-        self.check(va & !(PAGE_SIZE - 1), 0)?;
-        let pde = self.pde(mem, va);
+    ) -> Result<PhysAddr, MapError> {
+        self.check(va.page_align_down().0, 0)?;
+        let pde = self.pde(mem, va.0);
         let table = if pde.is_present() {
             if pde.is_page() {
                 return Err(MapError::LargePage { va });
             }
-            pde.address()
+            pde_phys(pde)
         } else {
             let table = frames.alloc_table().ok_or(MapError::NoMemory { va })?;
-            let entry = PDEntry::new(table, PDE_TABLE_FLAGS);
-            mem.with_table(self.pgd, |t| t[pdx(va) as usize] = entry.0);
+            let entry = table_pde(table);
+            mem.with_table(self.pgd, |t| t[va.pdx() as usize] = entry.0);
             self.nr_pt_pages += 1;
             table
         };
         if pin {
-            self.pin(pdx(va));
+            self.pin(va.pdx());
         }
         Ok(table)
     }
@@ -548,23 +586,28 @@ impl AddressSpace {
     ///
     /// # Errors
     /// [`MapError::OutOfRange`], [`MapError::Misaligned`] (a table address
-    /// that is not page-aligned), or [`MapError::AlreadyMapped`] if the entry
-    /// is present.
+    /// that is not page-aligned), [`MapError::FrameOutOfRange`] (a table at
+    /// or above 4 GiB, which no directory entry can hold), or
+    /// [`MapError::AlreadyMapped`] if the entry is present.
     pub fn install_table(
         &mut self,
         mem: &mut impl PageTableMemory,
-        va: u32,
-        table: PAddr,
+        va: VirtAddr,
+        table: PhysAddr,
     ) -> Result<TlbFlush, MapError> {
-        self.check(va & !PDE_MASK, table.as_u32())?;
+        let va = va.0;
+        self.check(va & !PDE_MASK, table.0)?;
+        if table.0 >= 1 << 32 {
+            return Err(MapError::FrameOutOfRange { pa: table });
+        }
         let pde = self.pde(mem, va);
         if pde.is_present() {
             return Err(MapError::AlreadyMapped {
-                va,
-                pa: pde.address().as_u32(),
+                va: VirtAddr(va),
+                pa: pde_phys(pde),
             });
         }
-        let entry = PDEntry::new(table, PDE_TABLE_FLAGS);
+        let entry = table_pde(table);
         mem.with_table(self.pgd, |t| t[pdx(va) as usize] = entry.0);
         self.pin(pdx(va));
         let i = pdx(va);
@@ -583,18 +626,19 @@ impl AddressSpace {
     pub fn remove_table(
         &mut self,
         mem: &mut impl PageTableMemory,
-        va: u32,
+        va: VirtAddr,
     ) -> Result<TlbFlush, MapError> {
-        if va < self.start {
+        if va.0 < self.start {
             return Err(MapError::OutOfRange { va });
         }
-        if !self.pde(mem, va).is_present() {
+        if !self.pde(mem, va.0).is_present() {
             return Err(MapError::NotMapped { va });
         }
-        let (i, bit) = (pdx(va) as usize / 32, 1 << (pdx(va) % 32));
+        let (i, bit) = (va.pdx() as usize / 32, 1 << (va.pdx() % 32));
         if self.borrowed[i] & bit == 0 {
             return Err(MapError::OwnedTable { va });
         }
+        let va = va.0;
         self.borrowed[i] &= !bit;
         self.pinned[i] &= !bit;
         mem.with_table(self.pgd, |t| t[pdx(va) as usize] = 0);
@@ -612,8 +656,8 @@ impl AddressSpace {
         &mut self,
         mem: &mut impl PageTableMemory,
         frames: &mut impl FrameSource,
-        va: VAddr,
-        pa: PAddr,
+        va: VirtAddr,
+        pa: PhysAddr,
         flags: PTFlags,
     ) -> Result<TlbFlush, MapError> {
         self.map_range(mem, frames, va, pa, 1, flags)
@@ -625,19 +669,21 @@ impl AddressSpace {
     ///
     /// # Errors
     /// [`MapError::Misaligned`], [`MapError::OutOfRange`],
+    /// [`MapError::FrameOutOfRange`] (a frame at or above 4 GiB),
     /// [`MapError::NotMapped`].
     pub fn remap_page(
         &mut self,
         mem: &mut impl PageTableMemory,
-        va: VAddr,
-        pa: PAddr,
+        va: VirtAddr,
+        pa: PhysAddr,
         flags: PTFlags,
-    ) -> Result<(PAddr, TlbFlush), MapError> {
-        let (va, pa) = (va.as_u32(), pa.as_u32());
-        self.check(va, pa)?;
-        let (old, _) = self.translate(mem, VAddr(va))?;
-        let table = self.pde(mem, va).address();
-        let entry = PTEntry::new(PAddr(pa), flags | PTFlags::P);
+    ) -> Result<(PhysAddr, TlbFlush), MapError> {
+        self.check(va.0, pa.0)?;
+        self.check_span(va.0, pa.0, 1)?;
+        let (old, _) = self.translate(mem, va)?;
+        let table = pde_phys(self.pde(mem, va.0));
+        let entry = pfn_pte(pa.pfn(), flags | PTFlags::P);
+        let va = va.0;
         mem.with_table(table, |t| t[ptx(va) as usize] = entry.0);
         Ok((old, TlbFlush::new(va, 1)))
     }
@@ -660,12 +706,12 @@ impl AddressSpace {
         &mut self,
         mem: &mut impl PageTableMemory,
         frames: &mut impl FrameSource,
-        va: VAddr,
-    ) -> Result<(PAddr, TlbFlush), MapError> {
-        let va = va.as_u32();
-        self.check(va, 0)?;
-        let (pa, _) = self.translate(mem, VAddr(va))?;
-        let table = self.pde(mem, va).address();
+        va: VirtAddr,
+    ) -> Result<(PhysAddr, TlbFlush), MapError> {
+        self.check(va.0, 0)?;
+        let (pa, _) = self.translate(mem, va)?;
+        let table = pde_phys(self.pde(mem, va.0));
+        let va = va.0;
         let empty = mem.with_table(table, |t| {
             t[ptx(va) as usize] = 0;
             t.iter().all(|&e| e == 0)
@@ -686,21 +732,20 @@ impl AddressSpace {
     pub fn translate(
         &self,
         mem: &mut impl PageTableMemory,
-        va: VAddr,
-    ) -> Result<(PAddr, PTFlags), MapError> {
-        let va = va.as_u32();
+        va: VirtAddr,
+    ) -> Result<(PhysAddr, PTFlags), MapError> {
         let w = walk(mem, self.pgd, va);
         if w.pde.is_present() && w.pde.is_page() {
             return Err(MapError::LargePage { va });
         }
         match (w.pa(), w.pte) {
-            (Some(pa), Some(pte)) => Ok((PAddr(pa), pte.flags())),
+            (Some(pa), Some(pte)) => Ok((pa, pte.flags())),
             _ => Err(MapError::NotMapped { va }),
         }
     }
 
     /// Walks the page tables for `va` (see [`walk`]).
-    pub fn walk(&self, mem: &mut impl PageTableMemory, va: u32) -> Walk {
+    pub fn walk(&self, mem: &mut impl PageTableMemory, va: VirtAddr) -> Walk {
         walk(mem, self.pgd, va)
     }
 
@@ -716,34 +761,35 @@ impl AddressSpace {
         &mut self,
         mem: &mut impl PageTableMemory,
         frames: &mut impl FrameSource,
-        va: VAddr,
-        pa: PAddr,
+        va: VirtAddr,
+        pa: PhysAddr,
         pages: u32,
         flags: PTFlags,
     ) -> Result<TlbFlush, MapError> {
-        let (va, pa) = (va.as_u32(), pa.as_u32());
-        self.check(va, pa)?;
-        self.check_span(va, pa, pages)?;
+        self.check(va.0, pa.0)?;
+        self.check_span(va.0, pa.0, pages)?;
+        // Below 4 GiB from here on: check_span saw to it.
+        let (va, pa) = (va.0, pa.0 as u32);
         for i in 0..pages {
             let (v, p) = (va + (i << PAGE_SHIFT), pa + (i << PAGE_SHIFT));
-            self.check(v, p)?;
-            if let Ok((old, _)) = self.translate(mem, VAddr(v)) {
+            self.check(v, u64::from(p))?;
+            if let Ok((old, _)) = self.translate(mem, VirtAddr(v)) {
                 return Err(MapError::AlreadyMapped {
-                    va: v,
-                    pa: old.as_u32(),
+                    va: VirtAddr(v),
+                    pa: old,
                 });
             }
         }
         for i in 0..pages {
-            let v = va + (i << PAGE_SHIFT);
-            if i == 0 || ptx(v) == 0 {
+            let v = VirtAddr(va + (i << PAGE_SHIFT));
+            if i == 0 || v.ptx() == 0 {
                 self.ensure_table(mem, frames, v, false)?;
             }
         }
         for i in 0..pages {
             let (v, p) = (va + (i << PAGE_SHIFT), pa + (i << PAGE_SHIFT));
-            let table = self.pde(mem, v).address();
-            let entry = PTEntry::new(PAddr(p), flags | PTFlags::P);
+            let table = pde_phys(self.pde(mem, v));
+            let entry = pfn_pte(Pfn(p >> PAGE_SHIFT), flags | PTFlags::P);
             mem.with_table(table, |t| t[ptx(v) as usize] = entry.0);
         }
         Ok(TlbFlush::new(va, pages))
@@ -761,20 +807,20 @@ impl AddressSpace {
         &mut self,
         mem: &mut impl PageTableMemory,
         frames: &mut impl FrameSource,
-        va: VAddr,
+        va: VirtAddr,
         pages: u32,
-        mut on_page: impl FnMut(VAddr, PAddr),
+        mut on_page: impl FnMut(VirtAddr, PhysAddr),
     ) -> Result<TlbFlush, MapError> {
-        let va = va.as_u32();
+        let va = va.0;
         self.check(va, 0)?;
         self.check_span(va, 0, pages)?;
         for i in 0..pages {
             let v = va + (i << PAGE_SHIFT);
             self.check(v, 0)?;
-            self.translate(mem, VAddr(v))?;
+            self.translate(mem, VirtAddr(v))?;
         }
         for i in 0..pages {
-            let v = VAddr(va + (i << PAGE_SHIFT));
+            let v = VirtAddr(va + (i << PAGE_SHIFT));
             let (pa, flush) = self.unmap_page(mem, frames, v)?;
             flush.ignore("covered by the range token returned below");
             on_page(v, pa);
@@ -783,7 +829,7 @@ impl AddressSpace {
     }
 
     /// Maps `pages` pages from `va` to the consecutive frames from `pa`, a
-    /// page table at a time, with the flags `flags_for(pa)` returns; `None`
+    /// page table at a time, with the flags `flags_for(pfn)` returns; `None`
     /// leaves that page unmapped (a hole, such as the null page). The page
     /// tables are pinned. This is how the direct map is built (Linux
     /// `kernel_physical_mapping_init`): one [`PageTableMemory::with_table`]
@@ -797,29 +843,29 @@ impl AddressSpace {
         &mut self,
         mem: &mut impl PageTableMemory,
         frames: &mut impl FrameSource,
-        va: VAddr,
-        pa: PAddr,
+        va: VirtAddr,
+        pa: PhysAddr,
         pages: u32,
-        flags_for: impl Fn(u32) -> Option<PTFlags>,
+        flags_for: impl Fn(Pfn) -> Option<PTFlags>,
     ) -> Result<TlbFlush, MapError> {
-        let (va, pa) = (va.as_u32(), pa.as_u32());
-        self.check(va, pa)?;
-        self.check_span(va, pa, pages)?;
+        self.check(va.0, pa.0)?;
+        self.check_span(va.0, pa.0, pages)?;
+        let (va, first) = (va.0, pa.pfn());
         let mut done = 0;
         while done < pages {
-            let v = va + (done << PAGE_SHIFT);
-            let n = (ENTRIES_PER_TABLE - ptx(v)).min(pages - done);
+            let v = VirtAddr(va + (done << PAGE_SHIFT));
+            let n = (ENTRIES_PER_TABLE - v.ptx()).min(pages - done);
             let table = self.ensure_table(mem, frames, v, true)?;
-            let base = pa + (done << PAGE_SHIFT);
+            let base = first + done;
             let conflict = mem.with_table(table, |t| {
                 for i in 0..n {
-                    let p = base + (i << PAGE_SHIFT);
-                    let slot = &mut t[(ptx(v) + i) as usize];
+                    let pfn = base + i;
+                    let slot = &mut t[(v.ptx() + i) as usize];
                     if *slot & PTFlags::P.bits() != 0 {
-                        return Some((v + (i << PAGE_SHIFT), *slot & !(PAGE_SIZE - 1)));
+                        return Some((v + (i << PAGE_SHIFT), pte_phys(PTEntry(*slot))));
                     }
-                    if let Some(flags) = flags_for(p) {
-                        *slot = PTEntry::new(PAddr(p), flags | PTFlags::P).0;
+                    if let Some(flags) = flags_for(pfn) {
+                        *slot = pfn_pte(pfn, flags | PTFlags::P).0;
                     }
                 }
                 None
@@ -837,7 +883,7 @@ impl AddressSpace {
     /// runs of pages mapped to consecutive frames with equal flags (Accessed
     /// and Dirty ignored) become one [`DumpRange`].
     pub fn dump(&self, mem: &mut impl PageTableMemory, out: impl FnMut(&DumpRange)) {
-        dump(mem, self.pgd, self.start, 1 << 32, out)
+        dump(mem, self.pgd, VirtAddr(self.start), 1 << 32, out)
     }
 }
 
@@ -848,11 +894,12 @@ const PDE_MASK: u32 = (1 << 22) - 1;
 /// `[start, end)`.
 pub fn dump(
     mem: &mut impl PageTableMemory,
-    pgd: PAddr,
-    start: u32,
+    pgd: PhysAddr,
+    start: VirtAddr,
     end: u64,
     mut out: impl FnMut(&DumpRange),
 ) {
+    let start = start.0;
     let mut run: Option<DumpRange> = None;
     let mut emit = |run: &mut Option<DumpRange>, next: Option<DumpRange>| {
         if let Some(r) = run.take() {
@@ -871,19 +918,20 @@ pub fn dump(
             emit(&mut run, None);
             continue;
         }
-        let table: Table = mem.with_table(pde.address(), |t| *t);
+        let table: Table = mem.with_table(pde_phys(pde), |t| *t);
         for (j, &pte) in table.iter().enumerate() {
             let va = pde_va | ((j as u32) << PAGE_SHIFT);
             if va < start || u64::from(va) >= end || pte & PTFlags::P.bits() == 0 {
                 emit(&mut run, None);
                 continue;
             }
-            let (pa, flags) = (pte & !(PAGE_SIZE - 1), pte & DUMP_FLAGS_MASK);
+            let (va, pa) = (VirtAddr(va), pte_phys(PTEntry(pte)));
+            let flags = pte & DUMP_FLAGS_MASK;
             match run.as_mut() {
                 Some(r)
                     if r.flags == flags
                         && r.va + (r.pages << PAGE_SHIFT) == va
-                        && r.pa.wrapping_add(r.pages << PAGE_SHIFT) == pa =>
+                        && r.pa + (u64::from(r.pages) << PAGE_SHIFT) == pa =>
                 {
                     r.pages += 1
                 }
@@ -905,17 +953,14 @@ pub fn dump(
 /// Page tables come from the buddy allocator: one zeroed lowmem page each
 /// (`GFP_KERNEL | __GFP_ZERO`, order 0; Linux `pte_alloc_one_kernel`).
 impl FrameSource for BuddyAllocator<'_> {
-    fn alloc_table(&mut self) -> Option<PAddr> {
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
         self.alloc_pages(GFP_KERNEL | Gfp::ZERO, 0)
-            .map(|b| PAddr(b.phys_addr()))
+            .map(|b| PhysAddr(u64::from(b.phys_addr())))
     }
 
-    fn free_table(&mut self, table: PAddr) {
-        if let Err(e) = self.free_pages_raw(table.as_u32() >> PAGE_SHIFT, 0) {
-            panic!(
-                "page table {:#010x} could not be freed: {e}",
-                table.as_u32()
-            );
+    fn free_table(&mut self, table: PhysAddr) {
+        if let Err(e) = self.free_pages_raw(table.pfn().0, 0) {
+            panic!("page table {table:#010x} could not be freed: {e}");
         }
     }
 }

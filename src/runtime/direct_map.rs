@@ -6,7 +6,7 @@
 //! (and asks to zero, or to hold a grown region array) lies in that map
 //! (Linux: `memblock_set_current_limit(max_pfn_mapped)` for the same reason).
 
-use crate::addr::PhysAddr;
+use crate::addr::{Pfn, PhysAddr};
 use crate::mm::layout::{BOOT_MAP_LIMIT, PAGE_SIZE, phys_to_virt};
 use crate::mm::memblock::{INIT_MEMBLOCK_REGIONS, MemblockRegion, PhysMem};
 use crate::mm::page::Page;
@@ -43,7 +43,7 @@ fn check(pa: PhysAddr, len: u64) -> u32 {
         pa.0 >= u64::from(PAGE_SIZE) && end.is_some_and(|e| e <= u64::from(BOOT_MAP_LIMIT)),
         "boot direct map: [{pa:#x}, +{len:#x}) lies outside [0x1000, {BOOT_MAP_LIMIT:#x})"
     );
-    phys_to_virt(pa.as_u32())
+    phys_to_virt(pa).0
 }
 
 impl PhysMem for BootDirectMap {
@@ -106,7 +106,7 @@ pub fn initial_region_arrays() -> (&'static mut [MemblockRegion], &'static mut [
 /// not yet handed out, so nothing else refers to them.
 pub fn zero_pages(pfn: u32, nr_pages: u32) {
     for p in pfn..pfn + nr_pages {
-        crate::arch::x86::highmem::kmap_local(p, |ptr| {
+        crate::arch::x86::highmem::kmap_local(Pfn(p), |ptr| {
             // SAFETY: `ptr` maps frame `p` writable for this closure; the
             // allocator owns the frame exclusively (see above).
             unsafe { core::ptr::write_bytes(ptr, 0, PAGE_SIZE as usize) }

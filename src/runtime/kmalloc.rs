@@ -104,7 +104,7 @@ impl SlabMemory for DirectMap {
     #[inline]
     fn virt_to_pfn(&self, addr: VirtAddr) -> Option<Pfn> {
         let pfn = addr.0.checked_sub(PAGE_OFFSET)? >> PAGE_SHIFT;
-        (pfn < direct_map_end_pfn()).then_some(Pfn(pfn))
+        (Pfn(pfn) < direct_map_end_pfn()).then_some(Pfn(pfn))
     }
 
     #[inline]

@@ -26,12 +26,12 @@
 //! taken while a log line holds the serial port would wait for it).
 
 use super::kmalloc::{try_with_mm, with_mm};
-use crate::addr::VirtAddr;
+use crate::addr::{Pfn, VirtAddr};
 use crate::arch::x86::idt;
 use crate::arch::x86::paging;
 use crate::arch::x86::tlb::ArchTlb;
 use crate::mm::gfp::{GFP_HIGHUSER, Gfp};
-use crate::mm::layout::{PAGE_SHIFT, PAGE_SIZE, Region, VMALLOC_END, VMALLOC_START};
+use crate::mm::layout::{PAGE_SHIFT, Region, VMALLOC_END, VMALLOC_START};
 use crate::mm::paging::{MapError, PTFlags};
 use crate::mm::vmalloc::{VmArea, VmKind, VmallocError, VmapAllocator, VmapStats};
 use crate::trap::PageFaultError;
@@ -100,7 +100,7 @@ pub fn vmalloc(size: usize) -> Result<*mut u8, VmallocFailure> {
         .map_err(|_| VmallocFailure::Area(VmallocError::TooLarge { size: size as u64 }))?;
     let area = with_vmap(|v| v.alloc(size, VmKind::Mapped)).map_err(VmallocFailure::Area)?;
     for i in 0..area.nr_pages {
-        let va = (area.addr + (i << PAGE_SHIFT)).0;
+        let va = area.addr + (i << PAGE_SHIFT);
         if let Err(e) = map_new_page(va, GFP_HIGHUSER) {
             unmap_pages(&area);
             with_vmap(|v| v.free(area.addr)).expect("area just allocated");
@@ -149,10 +149,10 @@ pub unsafe fn vfree(addr: *mut u8) -> Result<VmArea, VmallocFailure> {
 
 /// Maps a new frame at `va`. `Err(None)`: no frame; `Err(Some(e))`: the
 /// mapping failed (the frame is given back).
-fn map_new_page(va: u32, gfp: Gfp) -> Result<(), Option<MapError>> {
+fn map_new_page(va: VirtAddr, gfp: Gfp) -> Result<(), Option<MapError>> {
     with_mm(|mm| {
         let (pfn, _) = mm.buddy.alloc_pages(gfp, 0).ok_or(None)?.into_raw();
-        match paging::map_page(&mut mm.buddy, va, pfn << PAGE_SHIFT, PTFlags::RW) {
+        match paging::map_page(&mut mm.buddy, va, Pfn(pfn).phys(), PTFlags::RW) {
             Ok(flush) => {
                 count_highmem(&mm.buddy, pfn);
                 // Intel SDM Vol. 3A §4.10.4.3 "Optional Invalidation": a
@@ -180,18 +180,18 @@ fn count_highmem(buddy: &crate::mm::buddy::BuddyAllocator<'_>, pfn: u32) {
 /// Unmaps every mapped page of `area` and frees its frame.
 fn unmap_pages(area: &VmArea) {
     for i in 0..area.nr_pages {
-        let va = (area.addr + (i << PAGE_SHIFT)).0;
+        let va = area.addr + (i << PAGE_SHIFT);
         if paging::translate(va).is_err() {
             continue; // a demand page never touched
         }
         with_mm(|mm| {
             let (pa, flush) = paging::unmap_page(&mut mm.buddy, va).expect("page just translated");
             flush.flush(&mut ArchTlb);
-            if (pa >> PAGE_SHIFT) >= mm.buddy.max_low_pfn() {
+            if pa.pfn().0 >= mm.buddy.max_low_pfn() {
                 HIGHMEM_PAGES.fetch_sub(1, Ordering::Relaxed);
             }
             mm.buddy
-                .free_pages_raw(pa >> PAGE_SHIFT, 0)
+                .free_pages_raw(pa.pfn().0, 0)
                 .expect("vmalloc frame refused by the buddy allocator");
         });
     }
@@ -200,20 +200,20 @@ fn unmap_pages(area: &VmArea) {
 /// The page-fault handler of the vmalloc region: maps a zeroed frame for a
 /// not-present access inside a demand area's pages; anything else is left
 /// to the fatal path.
-fn demand_fault(cr2: u32, error: PageFaultError) -> bool {
+fn demand_fault(cr2: VirtAddr, error: PageFaultError) -> bool {
     if error.present() {
         return false; // a protection fault: nothing to map
     }
     let Some(mut vmap) = VMAP.try_lock() else {
         panic!("demand fault at {cr2:#010x} while the vmalloc lock is held");
     };
-    let Some(area) = vmap.as_mut().and_then(|v| v.find_mut(VirtAddr(cr2))) else {
+    let Some(area) = vmap.as_mut().and_then(|v| v.find_mut(cr2)) else {
         return false;
     };
-    if area.kind != VmKind::Demand || !area.contains_usable(VirtAddr(cr2)) {
+    if area.kind != VmKind::Demand || !area.contains_usable(cr2) {
         return false;
     }
-    let va = cr2 & !(PAGE_SIZE - 1);
+    let va = cr2.page_align_down();
     // Nothing here logs: the fault may have been taken while a log line
     // held the serial port. A failure panics (the panic path writes to the
     // port without its lock).
@@ -222,7 +222,7 @@ fn demand_fault(cr2: u32, error: PageFaultError) -> bool {
             panic!("demand fault at {cr2:#010x}: out of memory for a demand page");
         };
         let (pfn, _) = block.into_raw();
-        match paging::try_map_page(&mut mm.buddy, va, pfn << PAGE_SHIFT, PTFlags::RW) {
+        match paging::try_map_page(&mut mm.buddy, va, Pfn(pfn).phys(), PTFlags::RW) {
             Some(Ok(flush)) => {
                 // Not-present entries are never cached (SDM §4.10.4.3).
                 flush.ignore("the PTE was not present");

@@ -14,10 +14,9 @@
 //!  Mmu { cr3, tlb: vpn -> (frame, flags) } ── access(va, write) -> pa | Fault
 //! ```
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::mm::layout::{ENTRIES_PER_TABLE, PAGE_SHIFT, PAGE_SIZE, PDE_SPAN, pdx, ptx};
-use crate::mm::paging::{
-    FrameSource, PAddr, PDFlags, PTFlags, PageTableMemory, Table, TlbFlusher, VAddr,
-};
+use crate::mm::paging::{FrameSource, PDFlags, PTFlags, PageTableMemory, Table, TlbFlusher};
 use core::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -101,7 +100,7 @@ impl PhysMem {
 
 impl PageTableMemory for PhysMem {
     /// Copies the 1024 little-endian entries out, runs `f`, copies them back.
-    fn with_table<R>(&mut self, table: PAddr, f: impl FnOnce(&mut Table) -> R) -> R {
+    fn with_table<R>(&mut self, table: PhysAddr, f: impl FnOnce(&mut Table) -> R) -> R {
         let pa = table.as_u32();
         let len = self.ram.borrow().len();
         assert!(
@@ -158,14 +157,14 @@ impl Frames {
 }
 
 impl FrameSource for Frames {
-    fn alloc_table(&mut self) -> Option<PAddr> {
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
         let pa = self.free.pop()?;
         self.fill(pa, 0);
         assert!(self.live.insert(pa));
-        Some(PAddr(pa))
+        Some(PhysAddr(u64::from(pa)))
     }
 
-    fn free_table(&mut self, table: PAddr) {
+    fn free_table(&mut self, table: PhysAddr) {
         let pa = table.as_u32();
         assert!(
             self.live.remove(&pa),
@@ -208,7 +207,7 @@ pub fn not_present<T>(va: u32) -> Result<T, Fault> {
 /// (Intel SDM Vol. 3A §4.10.4.1).
 pub struct Mmu {
     /// The page directory in use.
-    pub cr3: PAddr,
+    pub cr3: PhysAddr,
     /// Cached translations: `vpn -> (frame, flags)`.
     pub tlb: BTreeMap<u32, (u32, u32)>,
     /// Whether `flush_page` is an `invlpg` (else a range flush reloads CR3).
@@ -223,7 +222,7 @@ pub struct Mmu {
 
 impl Mmu {
     /// An MMU with page directory `cr3` loaded and an empty TLB.
-    pub fn new(cr3: PAddr, has_invlpg: bool) -> Self {
+    pub fn new(cr3: PhysAddr, has_invlpg: bool) -> Self {
         Mmu {
             cr3,
             tlb: BTreeMap::new(),
@@ -331,9 +330,9 @@ impl Mmu {
 }
 
 impl TlbFlusher for Mmu {
-    fn flush_page(&mut self, va: VAddr) {
-        self.page_flushes.push(va.as_u32());
-        self.tlb.remove(&(va.as_u32() >> PAGE_SHIFT));
+    fn flush_page(&mut self, va: VirtAddr) {
+        self.page_flushes.push(va.0);
+        self.tlb.remove(&(va.0 >> PAGE_SHIFT));
     }
 
     fn flush_all(&mut self) {
@@ -354,12 +353,12 @@ mod tests {
     fn probe_combines_both_levels_and_walk_sets_accessed_and_dirty() {
         let mut mem = PhysMem::new(64 << 10);
         let (pgd, pt) = (0x1000, 0x2000);
-        mem.with_table(PAddr(pgd), |t| t[0] = pt | P);
-        mem.with_table(PAddr(pt), |t| {
+        mem.with_table(PhysAddr(u64::from(pgd)), |t| t[0] = pt | P);
+        mem.with_table(PhysAddr(u64::from(pt)), |t| {
             t[3] = 0x5000 | P | RW;
             t[4] = 0x6000 | P;
         });
-        let mut mmu = Mmu::new(PAddr(pgd), true);
+        let mut mmu = Mmu::new(PhysAddr(u64::from(pgd)), true);
         // The PDE is read-only: it binds the writable PTE too.
         assert_eq!(mmu.probe(&mem, 0x3000, false), Ok((0x5000, P)));
         assert_eq!(

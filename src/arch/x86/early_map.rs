@@ -4,10 +4,10 @@
 //! runs the TLB flush each write returns.
 
 use super::tlb::ArchTlb;
-use crate::addr::Pfn;
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use crate::mm::early_map::{EarlyMapError, EarlyMapWindow, TEMP_SLOT_VA, temp_slot_pte};
 use crate::mm::layout::virt_to_phys;
-use crate::mm::paging::{PAddr, PTEntry, PageTableMemory, Table, VAddr, set_pte};
+use crate::mm::paging::{PTEntry, PageTableMemory, Table, set_pte};
 use portable_atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 
@@ -17,11 +17,9 @@ unsafe extern "C" {
 }
 
 /// Physical address of the window's page table.
-fn early_table() -> PAddr {
+fn early_table() -> PhysAddr {
     // Taking the address of an extern static never reads it.
-    PAddr(virt_to_phys(
-        core::ptr::addr_of!(boot_early_map_table) as u32
-    ))
+    virt_to_phys(VirtAddr(core::ptr::addr_of!(boot_early_map_table) as u32))
 }
 
 /// Serialises writers of the window's page table (the planner's slots and
@@ -33,10 +31,10 @@ static TABLE_LOCK: Mutex<()> = Mutex::new(());
 struct EarlyTableMem;
 
 impl PageTableMemory for EarlyTableMem {
-    fn with_table<R>(&mut self, table: PAddr, f: impl FnOnce(&mut Table) -> R) -> R {
+    fn with_table<R>(&mut self, table: PhysAddr, f: impl FnOnce(&mut Table) -> R) -> R {
         assert_eq!(
-            table.as_u32(),
-            early_table().as_u32(),
+            table,
+            early_table(),
             "the early map reaches only its own page table"
         );
         let _guard = TABLE_LOCK.lock();
@@ -49,8 +47,8 @@ impl PageTableMemory for EarlyTableMem {
 }
 
 /// Writes `pte` into the window's slot for `va` and flushes it.
-fn set_slot(va: u32, pte: PTEntry) {
-    set_pte(&mut EarlyTableMem, early_table(), VAddr(va), pte).flush(&mut ArchTlb);
+fn set_slot(va: VirtAddr, pte: PTEntry) {
+    set_pte(&mut EarlyTableMem, early_table(), va, pte).flush(&mut ArchTlb);
 }
 
 static WINDOW: Mutex<EarlyMapWindow> = Mutex::new(EarlyMapWindow::new());
@@ -77,7 +75,7 @@ pub fn retire() {
 ///
 /// # Panics
 /// After the window was retired.
-pub fn early_memremap_ro(pa: u64, len: usize) -> Result<&'static [u8], EarlyMapError> {
+pub fn early_memremap_ro(pa: PhysAddr, len: usize) -> Result<&'static [u8], EarlyMapError> {
     assert!(
         !RETIRED.load(Ordering::SeqCst),
         "early_memremap_ro after the early map window was retired"
@@ -95,7 +93,7 @@ pub fn early_memremap_ro(pa: u64, len: usize) -> Result<&'static [u8], EarlyMapE
     // - The PTEs are read-only, so no `&mut` can alias this memory through
     //   the window; the loader's data there is not written by the kernel
     //   while the boot page directory is in use.
-    Ok(unsafe { core::slice::from_raw_parts(mapping.va() as *const u8, len) })
+    Ok(unsafe { core::slice::from_raw_parts(mapping.va().as_ptr::<u8>(), len) })
 }
 
 static TEMP_SLOT_LOCK: Mutex<()> = Mutex::new(());
@@ -113,7 +111,7 @@ static TEMP_SLOT_LOCK: Mutex<()> = Mutex::new(());
 ///
 /// # Panics
 /// When nested (there is one slot), or after the window was retired.
-pub fn with_temp_mapping<R>(pfn: u32, f: impl FnOnce(*mut u8) -> R) -> R {
+pub fn with_temp_mapping<R>(pfn: Pfn, f: impl FnOnce(*mut u8) -> R) -> R {
     assert!(
         !RETIRED.load(Ordering::SeqCst),
         "with_temp_mapping after the early map window was retired"
@@ -123,8 +121,8 @@ pub fn with_temp_mapping<R>(pfn: u32, f: impl FnOnce(*mut u8) -> R) -> R {
     };
     // The slot's PTE belongs to this function (the planner never hands it
     // out) and the lock above serialises its users.
-    set_slot(TEMP_SLOT_VA, temp_slot_pte(Pfn(pfn)));
-    let result = f(TEMP_SLOT_VA as *mut u8);
+    set_slot(TEMP_SLOT_VA, temp_slot_pte(pfn));
+    let result = f(TEMP_SLOT_VA.as_mut_ptr());
     set_slot(TEMP_SLOT_VA, PTEntry(0));
     result
 }

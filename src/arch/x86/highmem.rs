@@ -22,11 +22,12 @@
 
 use super::early_map::with_temp_mapping;
 use super::tlb::ArchTlb;
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use crate::mm::highmem::{KmapError, KmapHeld, Kmapped, Pkmap};
 use crate::mm::layout::{
-    BOOT_MAP_LIMIT, FIX_KMAP_BEGIN, KM_SLOTS, PAGE_SHIFT, PAGE_SIZE, fix_to_virt, phys_to_virt,
+    BOOT_MAP_LIMIT, FIX_KMAP_BEGIN, KM_SLOTS, PAGE_SHIFT, fix_to_virt, phys_to_virt,
 };
-use crate::mm::paging::{PAddr, PTEntry, PTFlags, PageTableMemory, Table, VAddr, set_pte};
+use crate::mm::paging::{PTEntry, PTFlags, PageTableMemory, Table, pfn_pte, set_pte};
 use portable_atomic::{AtomicBool, AtomicU32, Ordering};
 use spin::Mutex;
 
@@ -52,17 +53,19 @@ static KUNMAP_ERRORS: AtomicU32 = AtomicU32::new(0);
 ///
 /// # Panics
 /// On a second call.
-pub fn init(direct_map_end_pfn: u32, pkmap_pt: u32, fixmap_pt: u32) {
+///
+/// Also if a page table lies at or above 4 GiB (they come from lowmem).
+pub fn init(direct_map_end_pfn: Pfn, pkmap_pt: PhysAddr, fixmap_pt: PhysAddr) {
     assert!(!is_final(), "highmem::init called twice");
-    DIRECT_MAP_END_PFN.store(direct_map_end_pfn, Ordering::Relaxed);
-    PKMAP_PT.store(pkmap_pt, Ordering::Relaxed);
-    FIXMAP_PT.store(fixmap_pt, Ordering::Relaxed);
+    DIRECT_MAP_END_PFN.store(direct_map_end_pfn.0, Ordering::Relaxed);
+    PKMAP_PT.store(pkmap_pt.as_u32(), Ordering::Relaxed);
+    FIXMAP_PT.store(fixmap_pt.as_u32(), Ordering::Relaxed);
     FINAL.store(true, Ordering::Relaxed);
 }
 
 /// First pfn past the live direct map.
-pub fn direct_map_end_pfn() -> u32 {
-    DIRECT_MAP_END_PFN.load(Ordering::Relaxed)
+pub fn direct_map_end_pfn() -> Pfn {
+    Pfn(DIRECT_MAP_END_PFN.load(Ordering::Relaxed))
 }
 
 /// Whether the final page directory is in use ([`init`] was called).
@@ -72,8 +75,8 @@ pub fn is_final() -> bool {
 
 /// Whether frame `pfn` lies in the live direct map's range (the stack guard
 /// page's frame too, although it is the one hole besides page 0).
-pub fn in_direct_map(pfn: u32) -> bool {
-    (1..direct_map_end_pfn()).contains(&pfn)
+pub fn in_direct_map(pfn: Pfn) -> bool {
+    (Pfn(1)..direct_map_end_pfn()).contains(&pfn)
 }
 
 /// Page-table memory as the kernel reaches it.
@@ -96,19 +99,18 @@ impl KernelPtMem {
 }
 
 impl PageTableMemory for KernelPtMem {
-    fn with_table<R>(&mut self, table: PAddr, f: impl FnOnce(&mut Table) -> R) -> R {
-        let pfn = table.as_u32() >> PAGE_SHIFT;
+    fn with_table<R>(&mut self, table: PhysAddr, f: impl FnOnce(&mut Table) -> R) -> R {
+        let pfn = table.pfn();
         assert!(
-            table.as_u32().is_multiple_of(PAGE_SIZE),
-            "page table at {:#x} is not page-aligned",
-            table.as_u32()
+            table.is_page_aligned(),
+            "page table at {table:#x} is not page-aligned"
         );
         if in_direct_map(pfn) {
-            let va = phys_to_virt(table.as_u32());
+            let va = phys_to_virt(table);
             // SAFETY: the frame is in the live direct map (checked), mapped
             // writable; it is a page-table frame (KernelPtMem::new's
             // contract), so no other reference to it exists during `f`.
-            f(unsafe { &mut *(va as *mut Table) })
+            f(unsafe { &mut *va.as_mut_ptr::<Table>() })
         } else {
             kmap_local(pfn, |ptr| {
                 // SAFETY: `ptr` maps the page-table frame writable for this
@@ -119,17 +121,17 @@ impl PageTableMemory for KernelPtMem {
     }
 }
 
-fn pte(pfn: u32) -> PTEntry {
-    PTEntry::new(PAddr(pfn << PAGE_SHIFT), PTFlags::P | PTFlags::RW)
+fn pte(pfn: Pfn) -> PTEntry {
+    pfn_pte(pfn, PTFlags::P | PTFlags::RW)
 }
 
-fn write_slot(table: &AtomicU32, va: u32, entry: PTEntry) {
-    let table = PAddr(table.load(Ordering::Relaxed));
+fn write_slot(table: &AtomicU32, va: VirtAddr, entry: PTEntry) {
+    let table = PhysAddr(u64::from(table.load(Ordering::Relaxed)));
     // SAFETY: `table` is the pkmap or fixmap page table, a page-table frame
     // only this module writes (the kernel address space's map API ends at
     // PKMAP_BASE, below both).
     let mut mem = unsafe { KernelPtMem::new() };
-    set_pte(&mut mem, table, VAddr(va), entry).flush(&mut ArchTlb);
+    set_pte(&mut mem, table, va, entry).flush(&mut ArchTlb);
 }
 
 /// A kernel address for frame `pfn`, valid until the matching [`kunmap`]
@@ -143,9 +145,9 @@ fn write_slot(table: &AtomicU32, va: u32, entry: PTEntry) {
 /// # Panics
 /// For a frame outside the live direct map before the final page directory
 /// is loaded (there is no pkmap window yet).
-pub fn kmap(pfn: u32) -> Result<*mut u8, KmapError> {
+pub fn kmap(pfn: Pfn) -> Result<*mut u8, KmapError> {
     if in_direct_map(pfn) {
-        return Ok(phys_to_virt(pfn << PAGE_SHIFT) as *mut u8);
+        return Ok(phys_to_virt(pfn.phys()).as_mut_ptr());
     }
     assert!(is_final(), "kmap of pfn {pfn:#x} before paging_init");
     let mut pkmap = PKMAP.lock();
@@ -153,7 +155,7 @@ pub fn kmap(pfn: u32) -> Result<*mut u8, KmapError> {
     if let Kmapped::New { va } = kmapped {
         write_slot(&PKMAP_PT, va, pte(pfn));
     }
-    Ok(kmapped.va() as *mut u8)
+    Ok(kmapped.va().as_mut_ptr())
 }
 
 /// Drops a [`kmap`] of `pfn` (Linux `kunmap`). The last one clears the
@@ -162,7 +164,7 @@ pub fn kmap(pfn: u32) -> Result<*mut u8, KmapError> {
 /// # Errors
 /// [`KmapError::NotMapped`] for a frame that is not kmapped (a double
 /// `kunmap`); it is counted and changes nothing.
-pub fn kunmap(pfn: u32) -> Result<(), KmapError> {
+pub fn kunmap(pfn: Pfn) -> Result<(), KmapError> {
     if in_direct_map(pfn) {
         return Ok(());
     }
@@ -191,9 +193,9 @@ pub fn kunmap(pfn: u32) -> Result<(), KmapError> {
 ///
 /// # Panics
 /// When more than `KM_SLOTS` (16) calls are nested.
-pub fn kmap_local<R>(pfn: u32, f: impl FnOnce(*mut u8) -> R) -> R {
+pub fn kmap_local<R>(pfn: Pfn, f: impl FnOnce(*mut u8) -> R) -> R {
     if in_direct_map(pfn) {
-        return f(phys_to_virt(pfn << PAGE_SHIFT) as *mut u8);
+        return f(phys_to_virt(pfn.phys()).as_mut_ptr());
     }
     if !is_final() {
         return with_temp_mapping(pfn, f);
@@ -206,7 +208,7 @@ pub fn kmap_local<R>(pfn: u32, f: impl FnOnce(*mut u8) -> R) -> R {
     KM_DEPTH.store(depth + 1, Ordering::Relaxed);
     let va = fix_to_virt(FIX_KMAP_BEGIN + depth);
     write_slot(&FIXMAP_PT, va, pte(pfn));
-    let result = f(va as *mut u8);
+    let result = f(va.as_mut_ptr());
     write_slot(&FIXMAP_PT, va, PTEntry(0));
     KM_DEPTH.store(depth, Ordering::Relaxed);
     result

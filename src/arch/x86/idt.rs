@@ -40,6 +40,7 @@
 //!   "Exception and Interrupt Reference" (#DF, #PF).
 
 use super::{boot_stack, cpu, exit, gdt, paging, probe, serial};
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::mm::layout::{Region, region_of};
 use crate::trap::{self, NR_EXCEPTIONS, PageFaultError};
 use core::fmt;
@@ -261,10 +262,14 @@ pub unsafe fn init() {
 ///
 /// # Safety
 /// `pgd` must be the page directory that stays in use; interrupts disabled.
-pub unsafe fn set_double_fault_cr3(pgd: u32) {
+///
+/// # Panics
+/// If `pgd` lies at or above 4 GiB (CR3 holds 32 bits).
+pub unsafe fn set_double_fault_cr3(pgd: PhysAddr) {
+    let cr3 = pgd.as_u32();
     // SAFETY: the CPU reads the double-fault TSS only during a double fault,
     // which cannot happen during this single aligned store.
-    unsafe { (*gdt::DOUBLE_FAULT_TASK.get()).cr3 = pgd };
+    unsafe { (*gdt::DOUBLE_FAULT_TASK.get()).cr3 = cr3 };
 }
 
 /// Makes the next `#BP` return instead of being fatal (self-test only).
@@ -285,14 +290,14 @@ fn report(args: fmt::Arguments<'_>) {
 
 /// The region of the kernel's address space `addr` lies in, for fault
 /// reports (see `crate::mm::layout::region_of`).
-pub fn describe_address(addr: u32) -> Region {
+pub fn describe_address(addr: VirtAddr) -> Region {
     region_of(addr, &paging::kernel_layout())
 }
 
 /// A handler for page faults in one region (the demand paging of
 /// vmalloc): returns `true` if it resolved the fault (the instruction is
 /// retried), `false` to let the fault be fatal.
-pub type PageFaultHandler = fn(cr2: u32, error: PageFaultError) -> bool;
+pub type PageFaultHandler = fn(cr2: VirtAddr, error: PageFaultError) -> bool;
 
 static PAGE_FAULT_HANDLERS: Mutex<heapless::Vec<(Region, PageFaultHandler), 4>> =
     Mutex::new(heapless::Vec::new());
@@ -329,7 +334,7 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
         return; // EIP already points past int3
     }
     if vector == trap::PAGE_FAULT_VECTOR {
-        let cr2 = cpu::read_cr2();
+        let cr2 = VirtAddr(cpu::read_cr2());
         // As Linux's do_page_fault: first let the region resolve the fault
         // (demand paging), then the exception fixup (a probe), else fatal.
         if let Some(handler) = page_fault_handler(describe_address(cr2))
@@ -337,12 +342,12 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
         {
             return; // resolved (e.g. demand paging): retry the instruction
         }
-        if let Some(resume) = probe::fixup(frame.eip, frame.error_code, cr2) {
+        if let Some(resume) = probe::fixup(frame.eip, frame.error_code, cr2.0) {
             frame.eip = resume.eip;
             frame.eax = resume.eax;
             return; // a probe's expected fault: it returns "faulted"
         }
-        FAULT_CR2.store(cr2, Ordering::SeqCst);
+        FAULT_CR2.store(cr2.0, Ordering::SeqCst);
     }
     let (mnemonic, name) = trap::exception_name(vector);
     report(format_args!(
@@ -374,7 +379,7 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
     if vector == trap::PAGE_FAULT_VECTOR {
         // CR2 as read on entry (a fault inside a region handler would have
         // changed the register since).
-        let cr2 = FAULT_CR2.load(Ordering::SeqCst);
+        let cr2 = VirtAddr(FAULT_CR2.load(Ordering::SeqCst));
         let code = trap::PageFaultError(frame.error_code);
         let region = describe_address(cr2);
         report(format_args!("  CR2 {cr2:#010x} lies in {region}"));
@@ -407,7 +412,7 @@ extern "C" fn double_fault_task() -> ! {
     // TSS; nothing else writes it, and we only read a copy.
     let saved = unsafe { core::ptr::read(gdt::KERNEL_TASK.get()) };
     let (eip, esp, ebp) = (saved.eip, saved.esp, saved.ebp);
-    let cr2 = cpu::read_cr2();
+    let cr2 = VirtAddr(cpu::read_cr2());
     report(format_args!(
         "CPU exception 8 #DF (double fault), handled by a task switch"
     ));
@@ -415,7 +420,7 @@ extern "C" fn double_fault_task() -> ! {
         "  faulting task: EIP {eip:#010x}  ESP {esp:#010x}  EBP {ebp:#010x}  CR2 {cr2:#010x}"
     ));
     let (guard, bottom, _) = boot_stack();
-    if (guard..bottom + 64).contains(&esp) || (guard..bottom).contains(&cr2) {
+    if (guard..bottom + 64).contains(&VirtAddr(esp)) || (guard..bottom).contains(&cr2) {
         exit::fatal(format_args!(
             "#DF double fault at EIP {eip:#010x}: kernel stack overflow, ESP {esp:#010x} \
              reached the guard page [{guard:#010x}, {bottom:#010x})"

@@ -56,9 +56,9 @@ pub struct ImageSection {
     /// Section name as in the linker script.
     pub name: &'static str,
     /// First byte (virtual).
-    pub start: u32,
+    pub start: VirtAddr,
     /// One past the last byte (virtual).
-    pub end: u32,
+    pub end: VirtAddr,
     /// Mapped read-only in the final page directory (`.boot`, `.text`,
     /// `.rodata`: code and constants).
     pub read_only: bool,
@@ -67,17 +67,17 @@ pub struct ImageSection {
 impl ImageSection {
     /// Physical address of the first byte: `.boot` is linked at its
     /// physical address, the others at physical + `PAGE_OFFSET`.
-    pub fn phys_start(&self) -> u32 {
-        if self.start < crate::mm::layout::PAGE_OFFSET {
-            self.start
-        } else {
+    pub fn phys_start(&self) -> PhysAddr {
+        if self.start.is_kernel() {
             crate::mm::layout::virt_to_phys(self.start)
+        } else {
+            PhysAddr(u64::from(self.start.0))
         }
     }
 
     /// The section by physical address, as the page-table builder takes it.
     pub fn phys_section(&self) -> PhysSection {
-        let start = PhysAddr(u64::from(self.phys_start()));
+        let start = self.phys_start();
         PhysSection {
             name: self.name,
             start,
@@ -87,13 +87,13 @@ impl ImageSection {
     }
 }
 
-use crate::addr::PhysAddr;
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::mm::paging::kernel_space::PhysSection;
 
 macro_rules! sym {
     ($s:ident) => {
         // Taking the address of an extern static never reads it.
-        core::ptr::addr_of!($s) as u32
+        VirtAddr(core::ptr::addr_of!($s) as u32)
     };
 }
 
@@ -135,13 +135,13 @@ pub fn image_sections() -> [ImageSection; 5] {
 }
 
 /// `[__kernel_start, __kernel_end)`: the whole image, virtual addresses.
-pub fn kernel_image() -> (u32, u32) {
+pub fn kernel_image() -> (VirtAddr, VirtAddr) {
     (sym!(__kernel_start), sym!(__kernel_end))
 }
 
 /// The boot stack: `(guard page, bottom, top)`, virtual addresses. The guard
 /// is the page `[guard, bottom)`, left unmapped by `boot/entry.S`.
-pub fn boot_stack() -> (u32, u32, u32) {
+pub fn boot_stack() -> (VirtAddr, VirtAddr, VirtAddr) {
     (
         sym!(boot_stack_guard),
         sym!(boot_stack_bottom),
@@ -150,11 +150,11 @@ pub fn boot_stack() -> (u32, u32, u32) {
 }
 
 /// Virtual address of the boot page directory (`boot/entry.S`).
-pub fn boot_page_directory_va() -> u32 {
+pub fn boot_page_directory_va() -> VirtAddr {
     sym!(boot_page_directory)
 }
 
 /// Address of `kernel_entry` (src/main.rs), the Rust entry point.
-pub fn kernel_entry_va() -> u32 {
+pub fn kernel_entry_va() -> VirtAddr {
     sym!(kernel_entry)
 }

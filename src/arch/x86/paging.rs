@@ -29,17 +29,14 @@
 use super::highmem::{KernelPtMem, direct_map_end_pfn, in_direct_map};
 use super::tlb::ArchTlb;
 use super::{boot_stack, cpu, image_sections};
-use crate::addr::{Pfn, PhysAddr};
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use crate::cpu_info::CpuInfo;
 use crate::mm::buddy::BuddyAllocator;
-use crate::mm::layout::{
-    self, EARLY_MAP_BASE, KernelLayout, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, phys_to_virt,
-    virt_to_phys,
-};
+use crate::mm::layout::{EARLY_MAP_BASE, KernelLayout, PAGE_SIZE, phys_to_virt, virt_to_phys};
 use crate::mm::paging::kernel_space::{KernelSpace, KernelSpaceLayout, build_kernel_space};
 use crate::mm::paging::{
-    AddressSpace, DumpRange, MapError, PAddr, PTFlags, PageTableMemory, Table, TlbFlush, VAddr,
-    Walk,
+    AddressSpace, DumpRange, MapError, PDEntry, PTFlags, PageTableMemory, Table, TlbFlush, Walk,
+    pde_phys,
 };
 use portable_atomic::{AtomicBool, Ordering};
 use spin::Mutex;
@@ -66,7 +63,7 @@ pub fn kernel_layout() -> KernelLayout {
     KernelLayout {
         sections: image_sections().map(|s| (s.name, s.start, s.end)),
         stack_guard: (guard, bottom),
-        direct_map_end: PAGE_OFFSET + (direct_map_end_pfn() << PAGE_SHIFT),
+        direct_map_end: phys_to_virt(direct_map_end_pfn().phys()),
     }
 }
 
@@ -74,7 +71,7 @@ pub fn kernel_layout() -> KernelLayout {
 #[derive(Clone, Copy, Debug)]
 pub struct PagingReport {
     /// Physical address of the new page directory.
-    pub pgd: u32,
+    pub pgd: PhysAddr,
     /// Page tables allocated (the page directory not counted).
     pub nr_pt_pages: u32,
     /// Pages mapped by the direct map.
@@ -84,11 +81,11 @@ pub struct PagingReport {
     /// Whether CR0.WP was set.
     pub wp: bool,
     /// First pfn past the new direct map (`highmem::init` records it).
-    pub direct_map_end_pfn: u32,
+    pub direct_map_end_pfn: Pfn,
     /// Physical address of the pinned pkmap page table.
-    pub pkmap_pt: u32,
+    pub pkmap_pt: PhysAddr,
     /// Physical address of the pinned fixmap page table.
-    pub fixmap_pt: u32,
+    pub fixmap_pt: PhysAddr,
 }
 
 /// Builds the final page directory (`build_kernel_space`), loads it, and
@@ -110,7 +107,7 @@ pub struct PagingReport {
 pub unsafe fn paging_init(
     buddy: &mut BuddyAllocator<'static>,
     cpu: &CpuInfo,
-    max_low_pfn: u32,
+    max_low_pfn: Pfn,
 ) -> PagingReport {
     // SAFETY: only page-table frames pass through it (this function's and
     // the AddressSpace's).
@@ -119,12 +116,12 @@ pub unsafe fn paging_init(
     // pure, host-tested code.
     let sections = image_sections().map(|s| s.phys_section());
     let (guard, _, _) = boot_stack();
-    let early_pt = virt_to_phys(core::ptr::addr_of!(boot_early_map_table) as u32);
+    let early_pt = virt_to_phys(VirtAddr(core::ptr::addr_of!(boot_early_map_table) as u32));
     let layout = KernelSpaceLayout {
-        max_low_pfn: Pfn(max_low_pfn),
+        max_low_pfn,
         sections: &sections,
-        stack_guard: PhysAddr(u64::from(virt_to_phys(guard))).pfn(),
-        early_map_table: PhysAddr(u64::from(early_pt)),
+        stack_guard: virt_to_phys(guard).pfn(),
+        early_map_table: early_pt,
     };
     let KernelSpace {
         space,
@@ -133,14 +130,14 @@ pub unsafe fn paging_init(
         report: built,
     } = build_kernel_space(&layout, buddy, &mut mem)
         .unwrap_or_else(|e| super::exit::fatal(format_args!("paging_init: {e}")));
-    let pgd = built.pgd.as_u32();
+    let pgd = built.pgd;
     // SAFETY: the new directory maps everything the running code touches
     // from here on: the kernel image (code, data, this stack, GDT, IDT,
     // TSSs) through the direct map, the early map window (boot
     // information), and all page-table frames (lowmem, in the direct map).
     // Loading CR3 flushes every (non-global) TLB entry; no global pages
     // exist.
-    unsafe { cpu::write_cr3(pgd) };
+    unsafe { cpu::write_cr3(pgd.as_u32()) };
 
     let wp = cpu.has_cr0_wp();
     if wp {
@@ -156,9 +153,9 @@ pub unsafe fn paging_init(
         direct_pages: built.direct_pages,
         ro_pages: built.ro_pages,
         wp,
-        direct_map_end_pfn: built.direct_map_end.0,
-        pkmap_pt: pkmap_table.as_u32(),
-        fixmap_pt: fixmap_table.as_u32(),
+        direct_map_end_pfn: built.direct_map_end,
+        pkmap_pt: pkmap_table,
+        fixmap_pt: fixmap_table,
     };
     *KERNEL_SPACE.lock() = Some(space);
     report
@@ -185,11 +182,11 @@ fn with_space<R>(f: impl FnOnce(&mut AddressSpace, &mut KernelPtMem) -> R) -> R 
 /// See `AddressSpace::map_page`.
 pub fn map_page(
     buddy: &mut BuddyAllocator<'static>,
-    va: u32,
-    pa: u32,
+    va: VirtAddr,
+    pa: PhysAddr,
     flags: PTFlags,
 ) -> Result<TlbFlush, MapError> {
-    with_space(|s, mem| s.map_page(mem, buddy, VAddr(va), PAddr(pa), flags))
+    with_space(|s, mem| s.map_page(mem, buddy, va, pa, flags))
 }
 
 /// [`map_page`] for the page-fault handler: `None` instead of waiting when
@@ -197,15 +194,15 @@ pub fn map_page(
 /// would spin for ever on this one-CPU kernel).
 pub fn try_map_page(
     buddy: &mut BuddyAllocator<'static>,
-    va: u32,
-    pa: u32,
+    va: VirtAddr,
+    pa: PhysAddr,
     flags: PTFlags,
 ) -> Option<Result<TlbFlush, MapError>> {
     let mut guard = KERNEL_SPACE.try_lock()?;
     let space = guard.as_mut()?;
     // SAFETY: the AddressSpace only passes its own page-table frames.
     let mut mem = unsafe { KernelPtMem::new() };
-    Some(space.map_page(&mut mem, buddy, VAddr(va), PAddr(pa), flags))
+    Some(space.map_page(&mut mem, buddy, va, pa, flags))
 }
 
 /// Maps `pages` pages from `va` to consecutive frames from `pa`.
@@ -214,12 +211,12 @@ pub fn try_map_page(
 /// See `AddressSpace::map_range`.
 pub fn map_range(
     buddy: &mut BuddyAllocator<'static>,
-    va: u32,
-    pa: u32,
+    va: VirtAddr,
+    pa: PhysAddr,
     pages: u32,
     flags: PTFlags,
 ) -> Result<TlbFlush, MapError> {
-    with_space(|s, mem| s.map_range(mem, buddy, VAddr(va), PAddr(pa), pages, flags))
+    with_space(|s, mem| s.map_range(mem, buddy, va, pa, pages, flags))
 }
 
 /// Unmaps the page at `va`; returns the frame it mapped.
@@ -228,9 +225,9 @@ pub fn map_range(
 /// See `AddressSpace::unmap_page`.
 pub fn unmap_page(
     buddy: &mut BuddyAllocator<'static>,
-    va: u32,
-) -> Result<(u32, TlbFlush), MapError> {
-    with_space(|s, mem| s.unmap_page(mem, buddy, VAddr(va))).map(|(pa, flush)| (pa.as_u32(), flush))
+    va: VirtAddr,
+) -> Result<(PhysAddr, TlbFlush), MapError> {
+    with_space(|s, mem| s.unmap_page(mem, buddy, va))
 }
 
 /// Unmaps `pages` pages from `va`, calling `on_page(va, pa)` for each.
@@ -239,32 +236,31 @@ pub fn unmap_page(
 /// See `AddressSpace::unmap_range`.
 pub fn unmap_range(
     buddy: &mut BuddyAllocator<'static>,
-    va: u32,
+    va: VirtAddr,
     pages: u32,
-    mut on_page: impl FnMut(u32, u32),
+    on_page: impl FnMut(VirtAddr, PhysAddr),
 ) -> Result<TlbFlush, MapError> {
-    with_space(|s, mem| {
-        s.unmap_range(mem, buddy, VAddr(va), pages, |v, p| {
-            on_page(v.as_u32(), p.as_u32())
-        })
-    })
+    with_space(|s, mem| s.unmap_range(mem, buddy, va, pages, on_page))
 }
 
 /// Points mapped `va` at frame `pa`; returns the old frame.
 ///
 /// # Errors
 /// See `AddressSpace::remap_page`.
-pub fn remap_page(va: u32, pa: u32, flags: PTFlags) -> Result<(u32, TlbFlush), MapError> {
-    with_space(|s, mem| s.remap_page(mem, VAddr(va), PAddr(pa), flags))
-        .map(|(old, flush)| (old.as_u32(), flush))
+pub fn remap_page(
+    va: VirtAddr,
+    pa: PhysAddr,
+    flags: PTFlags,
+) -> Result<(PhysAddr, TlbFlush), MapError> {
+    with_space(|s, mem| s.remap_page(mem, va, pa, flags))
 }
 
 /// The physical address kernel `va` maps to, and the PTE flags.
 ///
 /// # Errors
 /// [`MapError::NotMapped`].
-pub fn translate(va: u32) -> Result<(u32, PTFlags), MapError> {
-    with_space(|s, mem| s.translate(mem, VAddr(va))).map(|(pa, f)| (pa.as_u32(), f))
+pub fn translate(va: VirtAddr) -> Result<(PhysAddr, PTFlags), MapError> {
+    with_space(|s, mem| s.translate(mem, va))
 }
 
 /// Page tables the kernel address space holds (page directory not counted).
@@ -280,18 +276,17 @@ pub fn dump(out: impl FnMut(&DumpRange)) {
 /// Walks the page tables CR3 points at for `va`, without locks and without
 /// creating mappings (safe in a fault handler). `None` if the page
 /// directory or page table lies outside the direct map.
-pub fn walk_current(va: u32) -> Option<Walk> {
-    let pgd = cpu::read_cr3() & !(PAGE_SIZE - 1);
-    if !in_direct_map(pgd >> PAGE_SHIFT) {
+pub fn walk_current(va: VirtAddr) -> Option<Walk> {
+    let pgd = PhysAddr(u64::from(cpu::read_cr3() & !(PAGE_SIZE - 1)));
+    if !in_direct_map(pgd.pfn()) {
         return None;
     }
     let mut mem = SnapshotPtMem;
-    let pde =
-        crate::mm::paging::PDEntry(mem.with_table(PAddr(pgd), |t| t[layout::pdx(va) as usize]));
-    if pde.is_present() && !pde.is_page() && !in_direct_map(pde.address().as_u32() >> PAGE_SHIFT) {
+    let pde = PDEntry(mem.with_table(pgd, |t| t[va.pdx() as usize]));
+    if pde.is_present() && !pde.is_page() && !in_direct_map(pde_phys(pde).pfn()) {
         return None;
     }
-    Some(crate::mm::paging::walk(&mut mem, PAddr(pgd), va))
+    Some(crate::mm::paging::walk(&mut mem, pgd, va))
 }
 
 /// Page tables read through the direct map into a copy (volatile reads, no
@@ -300,9 +295,9 @@ pub fn walk_current(va: u32) -> Option<Walk> {
 struct SnapshotPtMem;
 
 impl PageTableMemory for SnapshotPtMem {
-    fn with_table<R>(&mut self, table: PAddr, f: impl FnOnce(&mut Table) -> R) -> R {
-        assert!(in_direct_map(table.as_u32() >> PAGE_SHIFT));
-        let live = phys_to_virt(table.as_u32()) as *const u32;
+    fn with_table<R>(&mut self, table: PhysAddr, f: impl FnOnce(&mut Table) -> R) -> R {
+        assert!(in_direct_map(table.pfn()));
+        let live = phys_to_virt(table).as_ptr::<u32>();
         let mut copy: Table = [0; 1024];
         for (i, e) in copy.iter_mut().enumerate() {
             // SAFETY: the table lies in the live direct map (asserted), 4 KiB
@@ -320,7 +315,7 @@ impl PageTableMemory for SnapshotPtMem {
 /// No reference into the early map window (the `BootInfo` strings and
 /// slices) may be used afterwards.
 pub unsafe fn retire_early_map() {
-    with_space(|s, mem| s.remove_table(mem, EARLY_MAP_BASE))
+    with_space(|s, mem| s.remove_table(mem, VirtAddr(EARLY_MAP_BASE)))
         .unwrap_or_else(|e| super::exit::fatal(format_args!("retiring the early map: {e}")))
         .flush(&mut ArchTlb);
     super::early_map::retire();

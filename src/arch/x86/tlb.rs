@@ -14,9 +14,10 @@
 //! - Intel SDM Vol. 3A, §4.10.4 "Invalidation of TLBs and Paging-Structure
 //!   Caches"; Vol. 2A "INVLPG".
 
+use crate::addr::VirtAddr;
 use crate::cmdline::TlbMode;
 use crate::cpu_info::CpuInfo;
-use crate::mm::paging::{TlbFlusher, VAddr};
+use crate::mm::paging::TlbFlusher;
 use portable_atomic::{AtomicBool, AtomicU32, Ordering};
 
 static USE_INVLPG: AtomicBool = AtomicBool::new(false);
@@ -67,12 +68,12 @@ pub fn uses_invlpg() -> bool {
 }
 
 /// Drops any cached translation of the page holding `va`.
-pub fn flush_tlb_one(va: u32) {
+pub fn flush_tlb_one(va: VirtAddr) {
     if USE_INVLPG.load(Ordering::Relaxed) {
         NR_INVLPG.fetch_add(1, Ordering::Relaxed);
         // SAFETY: invlpg only invalidates a TLB entry; the CPU has it (init
         // checked). It cannot make memory unsafe.
-        unsafe { x86::tlb::flush(va as usize) };
+        unsafe { x86::tlb::flush(va.0 as usize) };
     } else {
         flush_tlb_all();
     }
@@ -100,8 +101,8 @@ pub fn flush_counts() -> (u32, u32) {
 pub struct ArchTlb;
 
 impl TlbFlusher for ArchTlb {
-    fn flush_page(&mut self, va: VAddr) {
-        flush_tlb_one(va.as_u32());
+    fn flush_page(&mut self, va: VirtAddr) {
+        flush_tlb_one(va);
     }
 
     fn flush_all(&mut self) {

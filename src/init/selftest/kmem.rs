@@ -3,6 +3,7 @@
 //! `slub_debug` layer is always on here, and the deliberate double free,
 //! red-zone overwrite and write-after-free are detected.
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::arch::x86::paging;
 use crate::mm::gfp::GFP_KERNEL;
 use crate::mm::layout::{PAGE_SHIFT, PAGE_SIZE};
@@ -459,11 +460,11 @@ fn vmalloc_big() -> Result<(), &'static str> {
     }
     // Physically scattered: count frames not following their predecessor.
     let mut breaks = 0;
-    let mut prev = 0;
+    let mut prev = PhysAddr(0);
     for i in 0..(size as u32 >> PAGE_SHIFT) {
-        let (pa, _) =
-            paging::translate(p as u32 + (i << PAGE_SHIFT)).map_err(|_| "hole in vmalloc area")?;
-        if i > 0 && pa != prev + PAGE_SIZE {
+        let (pa, _) = paging::translate(VirtAddr(p as u32 + (i << PAGE_SHIFT)))
+            .map_err(|_| "hole in vmalloc area")?;
+        if i > 0 && pa != prev + u64::from(PAGE_SIZE) {
             breaks += 1;
         }
         prev = pa;
@@ -488,7 +489,7 @@ fn demand_paging() -> Result<(), &'static str> {
     let p =
         vmalloc_demand((PAGES * PAGE_SIZE) as usize).map_err(|_| "vmalloc_demand failed")? as u32;
     let faults0 = vmalloc::demand_faults();
-    if paging::translate(p).is_ok() {
+    if paging::translate(VirtAddr(p)).is_ok() {
         return Err("a demand page was mapped before its first touch");
     }
     // Touch 16 pages in a scattered order, twice: only the first touch of
@@ -522,7 +523,7 @@ fn demand_paging() -> Result<(), &'static str> {
         }
     }
     vfree_own(p as *mut u8).map_err(|_| "vfree failed")?;
-    if paging::translate(p + order(0) * PAGE_SIZE).is_ok() {
+    if paging::translate(VirtAddr(p + order(0) * PAGE_SIZE)).is_ok() {
         return Err("demand page still mapped after vfree");
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! read-only pages (through the fault-tolerant probes), page-table
 //! accounting, the map API's errors, and kmap of HighMem pages.
 
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use crate::arch::x86::highmem::{self, kmap, kmap_local, kunmap};
 use crate::arch::x86::paging;
 use crate::arch::x86::probe::{ProbeFault, probe_read, probe_write_u8};
@@ -20,8 +21,8 @@ use crate::mm::buddy::BuddyAllocator;
 use crate::mm::gfp::{GFP_HIGHUSER, GFP_KERNEL};
 use crate::mm::highmem::KmapError;
 use crate::mm::layout::{
-    KERNEL_PHYS_BASE, PAGE_OFFSET, PAGE_SHIFT, PDE_SPAN, PKMAP_BASE, PKMAP_END, VMALLOC_START,
-    phys_to_virt,
+    KERNEL_PHYS_BASE, PAGE_OFFSET, PDE_SPAN, PKMAP_BASE, PKMAP_END, VMALLOC_START, phys_to_virt,
+    virt_to_phys,
 };
 use crate::mm::paging::{MapError, PTFlags};
 use crate::mm::zone::ZoneType;
@@ -29,9 +30,9 @@ use log::info;
 
 /// A test virtual address in the vmalloc area, at the start of a page
 /// table's span of its own (no other mapping shares it).
-const TEST_VA: u32 = VMALLOC_START;
+const TEST_VA: VirtAddr = VirtAddr(VMALLOC_START);
 /// A second one, 4 MiB further: a different page-directory entry.
-const TEST_VA2: u32 = VMALLOC_START + 2 * PDE_SPAN;
+const TEST_VA2: VirtAddr = VirtAddr(VMALLOC_START + 2 * PDE_SPAN);
 
 type Buddy = BuddyAllocator<'static>;
 type PagingTest = fn(&mut Buddy) -> Result<(), &'static str>;
@@ -77,8 +78,8 @@ pub fn run(b: &mut Buddy) -> u32 {
 /// Logs a probe's fault: the decoded error code, the region, the walk.
 fn log_fault(what: &str, f: &ProbeFault) {
     info!(target: "selftest", "  {what}: #PF at {:#010x}: {} access ({})",
-        f.cr2, f.error, crate::arch::x86::idt::describe_address(f.cr2));
-    if let Some(w) = paging::walk_current(f.cr2) {
+        f.cr2, f.error, crate::arch::x86::idt::describe_address(VirtAddr(f.cr2)));
+    if let Some(w) = paging::walk_current(VirtAddr(f.cr2)) {
         info!(target: "selftest", "    page-table walk: {w}");
     }
 }
@@ -97,15 +98,17 @@ fn final_directory(_: &mut Buddy) -> Result<(), &'static str> {
     log_fault("identity address", &fault);
     probe(0).err().ok_or("the null page is mapped")?;
     let (guard, _, _) = boot_stack();
-    probe(guard).err().ok_or("the stack guard page is mapped")?;
+    probe(guard.0)
+        .err()
+        .ok_or("the stack guard page is mapped")?;
     probe(PAGE_OFFSET)
         .err()
         .ok_or("physical page 0 is mapped")?;
     // The kernel is reachable at PAGE_OFFSET + its physical address.
-    let text = run as *const () as u32;
-    probe(text).map_err(|_| "kernel text does not read")?;
+    let text = VirtAddr(run as *const () as u32);
+    probe(text.0).map_err(|_| "kernel text does not read")?;
     let (pa, _) = paging::translate(text).map_err(|_| "kernel text does not translate")?;
-    if pa + PAGE_OFFSET != text {
+    if pa != virt_to_phys(text) {
         return Err("kernel text is not at PAGE_OFFSET + its physical address");
     }
     Ok(())
@@ -113,25 +116,26 @@ fn final_directory(_: &mut Buddy) -> Result<(), &'static str> {
 
 /// A fresh lowmem frame from the buddy allocator with `tag` in its first
 /// word (written through the direct map).
-fn tagged_frame(b: &mut Buddy, tag: u32) -> Result<u32, &'static str> {
+fn tagged_frame(b: &mut Buddy, tag: u32) -> Result<PhysAddr, &'static str> {
     let pa = b
         .alloc_pages(GFP_KERNEL, 0)
         .ok_or("out of memory")?
         .phys_addr();
+    let pa = PhysAddr(u64::from(pa));
     // SAFETY: a frame just allocated, lowmem, in the direct map; ours alone.
-    unsafe { core::ptr::write_volatile(phys_to_virt(pa) as *mut u32, tag) };
+    unsafe { core::ptr::write_volatile(phys_to_virt(pa).as_mut_ptr::<u32>(), tag) };
     Ok(pa)
 }
 
-fn free_frame(b: &mut Buddy, pa: u32) {
-    if let Err(e) = b.free_pages_raw(pa >> PAGE_SHIFT, 0) {
+fn free_frame(b: &mut Buddy, pa: PhysAddr) {
+    if let Err(e) = b.free_pages_raw(pa.pfn().0, 0) {
         exit::fatal(format_args!("selftest: freeing {pa:#x}: {e}"));
     }
 }
 
-fn read_va(va: u32) -> u32 {
+fn read_va(va: VirtAddr) -> u32 {
     // SAFETY: only called on TEST_VA while it maps a frame the test owns.
-    unsafe { core::ptr::read_volatile(va as *const u32) }
+    unsafe { core::ptr::read_volatile(va.as_ptr::<u32>()) }
 }
 
 fn map_write_read(b: &mut Buddy) -> Result<(), &'static str> {
@@ -140,9 +144,9 @@ fn map_write_read(b: &mut Buddy) -> Result<(), &'static str> {
         .map_err(|_| "map_page failed")?
         .flush(&mut ArchTlb);
     // SAFETY: TEST_VA now maps the frame, writable; the test owns it.
-    unsafe { core::ptr::write_volatile(TEST_VA as *mut u32, 0x1234_5678) };
+    unsafe { core::ptr::write_volatile(TEST_VA.as_mut_ptr::<u32>(), 0x1234_5678) };
     // SAFETY: the same frame through the direct map.
-    let seen = unsafe { core::ptr::read_volatile(phys_to_virt(pa) as *const u32) };
+    let seen = unsafe { core::ptr::read_volatile(phys_to_virt(pa).as_ptr::<u32>()) };
     let (tr, flags) = paging::translate(TEST_VA).map_err(|_| "translate failed")?;
     info!(target: "selftest", "  {TEST_VA:#010x} -> {pa:#010x}: wrote 0x12345678, direct map {:#010x} reads {seen:#010x}; translate: {tr:#010x} {flags:?}",
         phys_to_virt(pa));
@@ -233,18 +237,18 @@ fn unmapped_faults(b: &mut Buddy) -> Result<(), &'static str> {
     paging::map_page(b, TEST_VA, pa, PTFlags::RW)
         .map_err(|_| "map failed")?
         .flush(&mut ArchTlb);
-    let mapped = probe(TEST_VA).map_err(|_| "the mapped page faulted")?;
+    let mapped = probe(TEST_VA.0).map_err(|_| "the mapped page faulted")?;
     let (_, flush) = paging::unmap_page(b, TEST_VA).map_err(|_| "unmap failed")?;
     flush.flush(&mut ArchTlb);
     free_frame(b, pa);
     if mapped != 0x5555_5555 {
         return Err("the mapped page read wrong");
     }
-    let fault = probe(TEST_VA)
+    let fault = probe(TEST_VA.0)
         .err()
         .ok_or("the unmapped page still reads")?;
     log_fault("read after unmap", &fault);
-    if fault.cr2 != TEST_VA || fault.error.present() || fault.error.write() {
+    if fault.cr2 != TEST_VA.0 || fault.error.present() || fault.error.write() {
         return Err("the fault is not a not-present read of the page");
     }
     Ok(())
@@ -258,7 +262,7 @@ fn text_read_only(_: &mut Buddy) -> Result<(), &'static str> {
     for (what, va) in targets {
         let byte = probe(va & !3).map_err(|_| "cannot read the target")?;
         let old = (byte >> ((va & 3) * 8)) as u8;
-        let (_, flags) = paging::translate(va).map_err(|_| "target not mapped")?;
+        let (_, flags) = paging::translate(VirtAddr(va)).map_err(|_| "target not mapped")?;
         if flags.contains(PTFlags::RW) {
             return Err("the PTE of kernel code or rodata is writable");
         }
@@ -319,7 +323,8 @@ fn map_errors(b: &mut Buddy) -> Result<(), &'static str> {
     let (_, flush) = paging::unmap_page(b, TEST_VA).map_err(|_| "unmap failed")?;
     flush.flush(&mut ArchTlb);
     let twice = paging::unmap_page(b, TEST_VA).map(|(_, f)| f.ignore("error expected"));
-    let low = paging::map_page(b, 0x1000, pa, PTFlags::RW).map(|f| f.ignore("error expected"));
+    let low =
+        paging::map_page(b, VirtAddr(0x1000), pa, PTFlags::RW).map(|f| f.ignore("error expected"));
     let odd = paging::map_page(b, TEST_VA + 1, pa, PTFlags::RW).map(|f| f.ignore("error expected"));
     free_frame(b, pa);
     for r in [again, twice, low, odd] {
@@ -342,8 +347,8 @@ fn kmap_test(b: &mut Buddy) -> Result<(), &'static str> {
     let highmem = b.zone(ZoneType::HighMem).is_populated();
     if !highmem {
         let pa = tagged_frame(b, 0x10E0_0001)?;
-        let va = kmap(pa >> PAGE_SHIFT).map_err(|_| "kmap failed")? as u32;
-        kunmap(pa >> PAGE_SHIFT).map_err(|_| "kunmap failed")?;
+        let va = VirtAddr(kmap(pa.pfn()).map_err(|_| "kmap failed")? as u32);
+        kunmap(pa.pfn()).map_err(|_| "kunmap failed")?;
         free_frame(b, pa);
         info!(target: "selftest", "  no HighMem zone: kmap of lowmem frame {pa:#010x} returned its direct-map address {va:#010x}");
         return if va == phys_to_virt(pa) {
@@ -353,34 +358,34 @@ fn kmap_test(b: &mut Buddy) -> Result<(), &'static str> {
         };
     }
     const N: usize = 8;
-    let mut pfns = [0u32; N];
+    let mut pfns = [Pfn(0); N];
     for p in pfns.iter_mut() {
         let block = b.alloc_pages(GFP_HIGHUSER, 0).ok_or("no HighMem page")?;
-        *p = block.pfn();
-        if *p < b.max_low_pfn() {
+        *p = Pfn(block.pfn());
+        if *p < Pfn(b.max_low_pfn()) {
             return Err("GFP_HIGHUSER returned a lowmem page although HighMem has free pages");
         }
     }
     // kmap each, write a tag through the pkmap slot, kunmap.
-    let mut first_va = 0;
+    let mut first_va = VirtAddr(0);
     for &pfn in &pfns {
-        let va = kmap(pfn).map_err(|_| "kmap failed")? as u32;
-        if !(PKMAP_BASE..PKMAP_END).contains(&va) {
+        let va = VirtAddr(kmap(pfn).map_err(|_| "kmap failed")? as u32);
+        if !(PKMAP_BASE..PKMAP_END).contains(&va.0) {
             return Err("kmap of a HighMem frame is not in the pkmap window");
         }
         let (tr, _) = paging::translate(va).map_err(|_| "pkmap slot not mapped")?;
-        if tr != pfn << PAGE_SHIFT {
+        if tr != pfn.phys() {
             return Err("pkmap slot maps the wrong frame");
         }
         // SAFETY: the slot maps the frame we own, writable, until kunmap.
-        unsafe { core::ptr::write_volatile(va as *mut u32, pfn ^ 0xC0DE_0000) };
-        if first_va == 0 {
+        unsafe { core::ptr::write_volatile(va.as_mut_ptr::<u32>(), pfn.0 ^ 0xC0DE_0000) };
+        if first_va == VirtAddr(0) {
             first_va = va;
         }
         kunmap(pfn).map_err(|_| "kunmap failed")?;
         // The slot is empty now, and flushed: the TLB entry the write above
         // loaded must be gone too, or the probe would still read the frame.
-        if paging::translate(va).is_ok() || probe(va).is_ok() {
+        if paging::translate(va).is_ok() || probe(va.0).is_ok() {
             return Err("a pkmap slot still maps its frame after the last kunmap");
         }
     }
@@ -404,7 +409,7 @@ fn kmap_test(b: &mut Buddy) -> Result<(), &'static str> {
         let tag = kmap_local(pfn, |p| unsafe {
             core::ptr::read_volatile(p as *const u32)
         });
-        all_tags &= tag == pfn ^ 0xC0DE_0000;
+        all_tags &= tag == pfn.0 ^ 0xC0DE_0000;
     }
     info!(target: "selftest", "  {N} HighMem frames from pfn {:#x}: kmap at {first_va:#010x}.., tags read back through kmap_local slots {:#010x} and {:#010x} (nested)",
         pfns[0], nested.2, nested.3);
@@ -421,11 +426,11 @@ fn kmap_test(b: &mut Buddy) -> Result<(), &'static str> {
     }
     let held_after = highmem::report_leaks(|_| {});
     for &pfn in &pfns {
-        if b.free_pages_raw(pfn, 0).is_err() {
+        if b.free_pages_raw(pfn.0, 0).is_err() {
             return Err("freeing a HighMem frame failed");
         }
     }
-    if nested.0 != pfns[0] ^ 0xC0DE_0000 || nested.1 != pfns[1] ^ 0xC0DE_0000 || !all_tags {
+    if nested.0 != pfns[0].0 ^ 0xC0DE_0000 || nested.1 != pfns[1].0 ^ 0xC0DE_0000 || !all_tags {
         return Err("a tag written through kmap did not read back through kmap_local");
     }
     if nested.2 == nested.3 {

@@ -3,7 +3,7 @@
 //! `selftest: <name> ... ok` line; a failure takes the fatal path with a
 //! `PANIC:` line naming the test and what it saw.
 
-use crate::addr::PhysAddr;
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use crate::arch::x86::early_map::with_temp_mapping;
 use crate::arch::x86::{boot_page_directory_va, boot_stack, cpu, early_map, exit, idt, tlb};
 use crate::mm::buddy::BuddyAllocator;
@@ -48,7 +48,7 @@ fn paging_enabled() -> Result<(), &'static str> {
     if cpu::read_cr0() & (1 << 31) == 0 {
         return Err("CR0.PG is clear");
     }
-    if cpu::read_cr3() & !0xfff != virt_to_phys(boot_page_directory_va()) {
+    if cpu::read_cr3() & !0xfff != virt_to_phys(boot_page_directory_va()).as_u32() {
         return Err("CR3 does not hold pa(boot_page_directory)");
     }
     Ok(())
@@ -58,7 +58,7 @@ fn paging_enabled() -> Result<(), &'static str> {
 /// Vol. 3A §4.3: PDE at CR3 + 4 * pdx, PTE at PDE.frame + 4 * ptx).
 /// `None` if the PDE or PTE is not present.
 fn walk(va: u32) -> Option<u32> {
-    let pd = boot_page_directory_va() as *const u32;
+    let pd = boot_page_directory_va().as_ptr::<u32>();
     // SAFETY: the boot page directory is a 4 KiB static; pdx(va) < 1024.
     let pde = unsafe { pd.add(pdx(va) as usize).read_volatile() };
     if pde & 1 == 0 {
@@ -66,7 +66,7 @@ fn walk(va: u32) -> Option<u32> {
     }
     // Boot page tables live in .bss, so their physical address has a linear
     // virtual alias.
-    let pt = phys_to_virt(pde & !0xfff) as *const u32;
+    let pt = phys_to_virt(PhysAddr(u64::from(pde & !0xfff))).as_ptr::<u32>();
     // SAFETY: a present boot PDE points at one of the boot page tables, which
     // are mapped; ptx(va) < 1024.
     let pte = unsafe { pt.add(ptx(va) as usize).read_volatile() };
@@ -99,11 +99,11 @@ fn holes_unmapped() -> Result<(), &'static str> {
     if walk(0).is_some() || walk(PAGE_OFFSET).is_some() {
         return Err("the null page is mapped");
     }
-    if walk(guard).is_some() || walk(guard - PAGE_OFFSET).is_some() {
+    if walk(guard.0).is_some() || walk(guard.0 - PAGE_OFFSET).is_some() {
         return Err("the boot stack guard page is mapped");
     }
-    let here = run as *const () as u32;
-    if walk(here) != Some(virt_to_phys(here)) {
+    let here = VirtAddr(run as *const () as u32);
+    if walk(here.0) != Some(virt_to_phys(here).as_u32()) {
         return Err("kernel text does not translate to pa = va - PAGE_OFFSET");
     }
     Ok(())
@@ -112,14 +112,14 @@ fn holes_unmapped() -> Result<(), &'static str> {
 static KNOWN_BYTES: [u8; 16] = *b"early-map-probe!";
 
 fn early_map_reads_physical() -> Result<(), &'static str> {
-    let va = KNOWN_BYTES.as_ptr() as u32;
+    let va = VirtAddr(KNOWN_BYTES.as_ptr() as u32);
     let before = tlb::flush_counts();
-    let bytes = early_map::early_memremap_ro(u64::from(virt_to_phys(va)), 16)
+    let bytes = early_map::early_memremap_ro(virt_to_phys(va), 16)
         .map_err(|_| "early_memremap_ro failed")?;
     if bytes != KNOWN_BYTES {
         return Err("bytes read through the window differ from the kernel's copy");
     }
-    if walk(bytes.as_ptr() as u32) != Some(virt_to_phys(va)) {
+    if walk(bytes.as_ptr() as u32) != Some(virt_to_phys(va).as_u32()) {
         return Err("window PTE does not point at the requested frame");
     }
     if tlb::flush_counts() == before {
@@ -185,7 +185,7 @@ fn memblock_top_down(mb: &mut Memblock, phys: &mut BootDirectMap) -> Result<(), 
     }
     // Dirty it, free it, allocate again: top-down returns the same highest
     // free range, and it must come back zeroed.
-    let va = phys_to_virt(pa.as_u32()) as *mut u8;
+    let va = phys_to_virt(pa).as_mut_ptr::<u8>();
     // SAFETY: [pa, pa + 3 pages) is ours (just allocated) and lies in the boot
     // direct map (below current_limit), mapped writable at `va`.
     unsafe { core::ptr::write_bytes(va, 0xA5, THREE_PAGES as usize) };
@@ -332,7 +332,11 @@ fn exhaust_dma(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
         }
         // SAFETY: the page was just allocated to us and lies in the boot
         // direct map (below 16 MiB), mapped writable.
-        unsafe { (phys_to_virt(pfn << 12) as *mut u32).write(head) };
+        unsafe {
+            phys_to_virt(Pfn(pfn).phys())
+                .as_mut_ptr::<u32>()
+                .write(head)
+        };
         head = pfn;
         count += 1;
     }
@@ -363,7 +367,7 @@ fn exhaust_dma(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
     b.free_pages(atomic).map_err(|_| "free refused")?;
     while head != u32::MAX {
         // SAFETY: as above; each chained page is still ours until freed.
-        let next = unsafe { (phys_to_virt(head << 12) as *const u32).read() };
+        let next = unsafe { phys_to_virt(Pfn(head).phys()).as_ptr::<u32>().read() };
         b.free_pages_raw(head, 0)
             .map_err(|_| "freeing an exhausted-zone page was refused")?;
         head = next;
@@ -409,7 +413,7 @@ fn zeroed_pages(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
         // LIFO, so the same frame comes back and must have been cleared.
         let block = b.alloc_pages(gfp, 0).ok_or("allocation failed")?;
         let pfn = block.pfn();
-        with_temp_mapping(pfn, |p| {
+        with_temp_mapping(Pfn(pfn), |p| {
             // SAFETY: `p` maps the page we own, writable, for this closure.
             unsafe { core::ptr::write_bytes(p, 0x5A, 4096) }
         });
@@ -417,7 +421,7 @@ fn zeroed_pages(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
         let block = b
             .alloc_pages(gfp | Gfp::ZERO, 0)
             .ok_or("zeroed allocation failed")?;
-        let clean = with_temp_mapping(block.pfn(), |p| {
+        let clean = with_temp_mapping(Pfn(block.pfn()), |p| {
             // SAFETY: `p` maps the page we own, for this closure.
             let bytes = unsafe { core::slice::from_raw_parts(p, 4096) };
             bytes.iter().all(|&x| x == 0)

@@ -28,8 +28,8 @@
 //! The map API of the returned space manages `[PAGE_OFFSET, PKMAP_BASE)`
 //! only: the pkmap, early map and fixmap slots have their own bookkeeping.
 
-use super::{AddressSpace, FrameSource, MapError, PAddr, PTFlags, PageTableMemory, VAddr};
-use crate::addr::{Pfn, PhysAddr};
+use super::{AddressSpace, FrameSource, MapError, PTFlags, PageTableMemory};
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use crate::mm::layout::{
     EARLY_MAP_BASE, FIXADDR_START, MAXMEM, PAGE_OFFSET, PAGE_SHIFT, PKMAP_BASE,
 };
@@ -228,11 +228,8 @@ pub struct KernelSpace {
 /// [`KernelSpaceError::TooLarge`] and [`KernelSpaceError::SharedPage`] for a
 /// layout that cannot be mapped (checked before anything is allocated);
 /// [`KernelSpaceError::Map`] for a failed step, e.g. `NoMemory` when
-/// `frames` runs dry.
-///
-/// # Panics
-/// If `layout.early_map_table` lies at or above 4 GiB (a page table's
-/// address must fit a page-directory entry).
+/// `frames` runs dry, or `FrameOutOfRange` at step
+/// [`BuildStep::EarlyMapWindow`] for an early map table at or above 4 GiB.
 pub fn build_kernel_space(
     layout: &KernelSpaceLayout,
     frames: &mut impl FrameSource,
@@ -245,14 +242,13 @@ pub fn build_kernel_space(
     check_sections(layout.sections)?;
     let fail = |step| move |err| KernelSpaceError::Map { step, err };
 
-    let mut space =
-        AddressSpace::new(frames, PAGE_OFFSET, 1 << 32).map_err(fail(BuildStep::PageDirectory))?;
+    let mut space = AddressSpace::new(frames, VirtAddr(PAGE_OFFSET), 1 << 32)
+        .map_err(fail(BuildStep::PageDirectory))?;
 
     // The direct map, with its holes and read-only kernel code (Linux
     // `kernel_physical_mapping_init`, then `mark_rodata_ro`).
     let (mapped, ro) = (Cell::new(0u32), Cell::new(0u32));
-    let flags_for = |pa: u32| -> Option<PTFlags> {
-        let pfn = Pfn(pa >> PAGE_SHIFT);
+    let flags_for = |pfn: Pfn| -> Option<PTFlags> {
         if pfn == Pfn(0) || pfn == layout.stack_guard {
             return None;
         }
@@ -265,29 +261,35 @@ pub fn build_kernel_space(
         }
     };
     space
-        .map_linear(mem, frames, VAddr(PAGE_OFFSET), PAddr(0), end.0, flags_for)
+        .map_linear(
+            mem,
+            frames,
+            VirtAddr(PAGE_OFFSET),
+            PhysAddr(0),
+            end.0,
+            flags_for,
+        )
         .map_err(fail(BuildStep::DirectMap))?
         .ignore("the new page directory is not loaded yet: the CR3 load flushes");
 
     // Page tables for the pkmap window and the fixmap, made now so that
     // kmap never allocates (Linux `permanent_kmaps_init`, `kmap_init`).
     let pkmap_table = space
-        .ensure_table(mem, frames, PKMAP_BASE, true)
+        .ensure_table(mem, frames, VirtAddr(PKMAP_BASE), true)
         .map_err(fail(BuildStep::PkmapTable))?;
     let fixmap_table = space
-        .ensure_table(mem, frames, FIXADDR_START, true)
+        .ensure_table(mem, frames, VirtAddr(FIXADDR_START), true)
         .map_err(fail(BuildStep::FixmapTable))?;
     // The boot information still lives in the early map window.
-    let early = PAddr(layout.early_map_table.as_u32());
     space
-        .install_table(mem, EARLY_MAP_BASE, early)
+        .install_table(mem, VirtAddr(EARLY_MAP_BASE), layout.early_map_table)
         .map_err(fail(BuildStep::EarlyMapWindow))?
         .ignore("the new page directory is not loaded yet: the CR3 load flushes");
 
     // From here on the map API manages [PAGE_OFFSET, PKMAP_BASE) only.
     space.set_end(u64::from(PKMAP_BASE));
     let report = KernelSpaceReport {
-        pgd: PhysAddr(u64::from(space.pgd().as_u32())),
+        pgd: space.pgd(),
         nr_pt_pages: space.nr_pt_pages(),
         direct_map_end: end,
         direct_pages: mapped.get(),
@@ -295,8 +297,8 @@ pub fn build_kernel_space(
     };
     Ok(KernelSpace {
         space,
-        pkmap_table: PhysAddr(u64::from(pkmap_table.as_u32())),
-        fixmap_table: PhysAddr(u64::from(fixmap_table.as_u32())),
+        pkmap_table,
+        fixmap_table,
         report,
     })
 }

@@ -28,6 +28,16 @@ fn tag(pa: u32) -> u32 {
     0xDA7A_0000 | (pa >> PAGE_SHIFT)
 }
 
+/// `VirtAddr(va)`.
+fn virt(va: u32) -> VirtAddr {
+    VirtAddr(va)
+}
+
+/// `PhysAddr(pa)`.
+fn phys(pa: u32) -> PhysAddr {
+    PhysAddr(u64::from(pa))
+}
+
 /// Virtual address `n` pages after `va`.
 fn page(va: u32, n: u32) -> u32 {
     va + n * PAGE_SIZE
@@ -57,7 +67,7 @@ impl Machine {
             mem.write_u32(pa, tag(pa));
         }
         let mut frames = Frames::new(mem.ram.clone(), TABLE_POOL, table_frames);
-        let space = AddressSpace::new(&mut frames, start, end).expect("page directory");
+        let space = AddressSpace::new(&mut frames, virt(start), end).expect("page directory");
         let mmu = Mmu::new(space.pgd(), true);
         Machine {
             mem,
@@ -79,7 +89,7 @@ impl Machine {
 
     fn map(&mut self, va: u32, pa: u32, flags: PTFlags) -> Result<TlbFlush, MapError> {
         self.space
-            .map_page(&mut self.mem, &mut self.frames, VAddr(va), PAddr(pa), flags)
+            .map_page(&mut self.mem, &mut self.frames, virt(va), phys(pa), flags)
     }
 
     /// Maps a page that must not be mapped yet (no TLB entry to drop).
@@ -89,14 +99,19 @@ impl Machine {
             .ignore("a new mapping: the TLB holds nothing for it");
     }
 
-    fn remap(&mut self, va: u32, pa: u32, flags: PTFlags) -> Result<(PAddr, TlbFlush), MapError> {
+    fn remap(
+        &mut self,
+        va: u32,
+        pa: u32,
+        flags: PTFlags,
+    ) -> Result<(PhysAddr, TlbFlush), MapError> {
         self.space
-            .remap_page(&mut self.mem, VAddr(va), PAddr(pa), flags)
+            .remap_page(&mut self.mem, virt(va), phys(pa), flags)
     }
 
-    fn unmap(&mut self, va: u32) -> Result<(PAddr, TlbFlush), MapError> {
+    fn unmap(&mut self, va: u32) -> Result<(PhysAddr, TlbFlush), MapError> {
         self.space
-            .unmap_page(&mut self.mem, &mut self.frames, VAddr(va))
+            .unmap_page(&mut self.mem, &mut self.frames, virt(va))
     }
 
     fn map_range(
@@ -109,8 +124,8 @@ impl Machine {
         self.space.map_range(
             &mut self.mem,
             &mut self.frames,
-            VAddr(va),
-            PAddr(pa),
+            virt(va),
+            phys(pa),
             pages,
             flags,
         )
@@ -123,28 +138,28 @@ impl Machine {
         pages: u32,
     ) -> (Result<TlbFlush, MapError>, Vec<(u32, u32)>) {
         let mut seen = Vec::new();
-        let r =
-            self.space
-                .unmap_range(&mut self.mem, &mut self.frames, VAddr(va), pages, |v, p| {
-                    seen.push((v.as_u32(), p.as_u32()))
-                });
+        let r = self
+            .space
+            .unmap_range(&mut self.mem, &mut self.frames, virt(va), pages, |v, p| {
+                seen.push((v.0, p.as_u32()))
+            });
         (r, seen)
     }
 
-    fn ensure_table(&mut self, va: u32, pin: bool) -> Result<PAddr, MapError> {
+    fn ensure_table(&mut self, va: u32, pin: bool) -> Result<PhysAddr, MapError> {
         self.space
-            .ensure_table(&mut self.mem, &mut self.frames, va, pin)
+            .ensure_table(&mut self.mem, &mut self.frames, virt(va), pin)
     }
 
     /// The software translation: `(pa, flag bits)`.
     fn translate(&mut self, va: u32) -> Result<(u32, u32), MapError> {
         self.space
-            .translate(&mut self.mem, VAddr(va))
+            .translate(&mut self.mem, virt(va))
             .map(|(pa, flags)| (pa.as_u32(), flags.bits()))
     }
 
     fn walk(&mut self, va: u32) -> Walk {
-        self.space.walk(&mut self.mem, va)
+        self.space.walk(&mut self.mem, virt(va))
     }
 
     fn read(&mut self, va: u32) -> Result<u32, Fault> {
@@ -228,8 +243,8 @@ fn translate_returns_frame_plus_offset_and_flags() {
     m.map_new(page(VA, 1), FRAME_B, ro());
     assert_eq!(m.translate(VA + 0xabc), Ok((FRAME_A + 0xabc, P | RW)));
     assert_eq!(m.translate(page(VA, 1) + 4), Ok((FRAME_B + 4, P)));
-    let (pa, flags) = m.space.translate(&mut m.mem, VAddr(VA)).unwrap();
-    assert_eq!(pa, PAddr(FRAME_A));
+    let (pa, flags) = m.space.translate(&mut m.mem, virt(VA)).unwrap();
+    assert_eq!(pa, phys(FRAME_A));
     assert_eq!(flags, PTFlags::P | PTFlags::RW);
 }
 
@@ -237,7 +252,7 @@ fn translate_returns_frame_plus_offset_and_flags() {
 fn map_page_token_covers_the_one_page() {
     let mut m = Machine::kernel();
     let t = m.map(page(VA, 7), FRAME_A, rw()).unwrap();
-    assert_eq!((t.va(), t.pages()), (VAddr(page(VA, 7)), 1));
+    assert_eq!((t.va(), t.pages()), (virt(page(VA, 7)), 1));
     m.flush(t);
     assert_eq!(m.mmu.page_flushes, [page(VA, 7)]);
 }
@@ -249,7 +264,7 @@ fn walk_display_names_both_levels_and_the_frame() {
     m.map_new(va, FRAME_A, ro());
     let w = m.walk(va + 0x234);
     let table = w.pde.address().as_u32();
-    assert_eq!(w.pa(), Some(FRAME_A + 0x234));
+    assert_eq!(w.pa(), Some(phys(FRAME_A + 0x234)));
     let s = w.to_string();
     assert!(s.starts_with("va 0xc0101234: PDE[768] = "), "{s}");
     assert!(s.contains(&format!("-> page table {table:#010x}")), "{s}");
@@ -279,8 +294,8 @@ fn walk_display_names_both_levels_and_the_frame() {
 #[test]
 fn accessors_report_the_directory_and_range() {
     let m = Machine::new(0xC000_0000, 0xC100_0000, 4);
-    assert_eq!(m.space.pgd(), PAddr(TABLE_POOL));
-    assert_eq!(m.space.range(), (0xC000_0000, 0xC100_0000));
+    assert_eq!(m.space.pgd(), phys(TABLE_POOL));
+    assert_eq!(m.space.range(), (virt(0xC000_0000), 0xC100_0000));
     assert_eq!(m.space.nr_pt_pages(), 0);
 }
 
@@ -297,7 +312,7 @@ fn remap_and_read(has_invlpg: bool, flush: bool) -> (u32, Machine) {
     m.map_new(VA, FRAME_A, rw());
     assert_eq!(m.read(VA), Ok(tag(FRAME_A)));
     let (old, token) = m.remap(VA, FRAME_B, rw()).unwrap();
-    assert_eq!(old, PAddr(FRAME_A));
+    assert_eq!(old, phys(FRAME_A));
     // The page tables say B already, whatever the TLB says.
     assert_eq!(m.translate(VA), Ok((FRAME_B, P | RW)));
     if flush {
@@ -344,8 +359,8 @@ fn unmap_and_read(has_invlpg: bool, neighbour: bool, flush: bool) -> Result<u32,
     }
     assert_eq!(m.read(VA), Ok(tag(FRAME_A)));
     let (pa, token) = m.unmap(VA).unwrap();
-    assert_eq!(pa, PAddr(FRAME_A));
-    assert_eq!(m.translate(VA), Err(MapError::NotMapped { va: VA }));
+    assert_eq!(pa, phys(FRAME_A));
+    assert_eq!(m.translate(VA), Err(MapError::NotMapped { va: virt(VA) }));
     assert_eq!(m.space.nr_pt_pages(), u32::from(neighbour));
     if flush {
         m.flush(token);
@@ -391,7 +406,7 @@ fn unmap_range_and_flush(has_invlpg: bool, pages: u32) -> Machine {
     m.mmu.reset_counts();
     let (token, _) = m.unmap_range(VA, pages);
     let token = token.unwrap();
-    assert_eq!((token.va(), token.pages()), (VAddr(VA), pages));
+    assert_eq!((token.va(), token.pages()), (virt(VA), pages));
     m.flush(token);
     for i in 0..pages {
         let va = page(VA, i);
@@ -530,7 +545,7 @@ fn unmapping_the_last_page_frees_its_table() {
 
     let (pa, t) = m.unmap(page(VA, 6)).unwrap();
     m.flush(t);
-    assert_eq!(pa, PAddr(FRAME_B));
+    assert_eq!(pa, phys(FRAME_B));
     assert_eq!(m.space.nr_pt_pages(), 0);
     assert_eq!(m.frames.freed, [table]);
     assert!(m.frames.is_free(table));
@@ -562,7 +577,7 @@ fn ensure_table_is_freed_when_emptied_unless_pinned() {
     assert_eq!(m.frames.freed, [loose.as_u32()]);
     assert_eq!(m.space.nr_pt_pages(), 1);
     assert_eq!(m.walk(VA).pde.0, 0);
-    assert_eq!(m.walk(page(VA, 1024)).pde.address(), pinned);
+    assert_eq!(pde_phys(m.walk(page(VA, 1024)).pde), pinned);
 }
 
 #[test]
@@ -572,8 +587,8 @@ fn map_linear_tables_are_pinned() {
         .map_linear(
             &mut m.mem,
             &mut m.frames,
-            VAddr(VA),
-            PAddr(FRAME_A),
+            virt(VA),
+            phys(FRAME_A),
             4,
             |_| Some(PTFlags::RW),
         )
@@ -592,8 +607,10 @@ fn map_linear_tables_are_pinned() {
 fn new_address_space_without_a_frame_is_no_memory() {
     let mut frames = Frames::new(PhysMem::new(RAM_SIZE).ram, TABLE_POOL, 0);
     assert_eq!(
-        AddressSpace::new(&mut frames, PAGE_OFFSET, 1 << 32).err(),
-        Some(MapError::NoMemory { va: PAGE_OFFSET })
+        AddressSpace::new(&mut frames, virt(PAGE_OFFSET), 1 << 32).err(),
+        Some(MapError::NoMemory {
+            va: virt(PAGE_OFFSET)
+        })
     );
 }
 
@@ -606,7 +623,10 @@ fn misaligned_requests_change_nothing() {
     let mut m = Machine::kernel();
     m.map_new(VA, FRAME_A, rw());
     let before = m.snapshot();
-    let e = |va, pa| MapError::Misaligned { va, pa };
+    let e = |va, pa| MapError::Misaligned {
+        va: virt(va),
+        pa: phys(pa),
+    };
     assert_eq!(
         m.map(VA + 0x800, FRAME_B, rw()).unwrap_err(),
         e(VA + 0x800, FRAME_B)
@@ -632,15 +652,15 @@ fn misaligned_requests_change_nothing() {
     let r = m.space.map_linear(
         &mut m.mem,
         &mut m.frames,
-        VAddr(0xD000_0000),
-        PAddr(0x10),
+        virt(0xD000_0000),
+        phys(0x10),
         2,
         |_| Some(PTFlags::RW),
     );
     assert_eq!(r.unwrap_err(), e(0xD000_0000, 0x10));
     let r = m
         .space
-        .install_table(&mut m.mem, 0xD000_0000, PAddr(0x0030_0800));
+        .install_table(&mut m.mem, virt(0xD000_0000), phys(0x0030_0800));
     assert_eq!(r.unwrap_err(), e(0xD000_0000, 0x0030_0800));
     m.assert_unchanged(&before, "misaligned");
     assert_eq!(m.translate(VA), Ok((FRAME_A, P | RW)));
@@ -651,7 +671,7 @@ fn out_of_range_requests_change_nothing() {
     let (start, end) = (0xC000_0000, 0xC100_0000);
     let mut m = Machine::new(start, u64::from(end), TABLE_POOL_FRAMES);
     let before = m.snapshot();
-    let e = |va| MapError::OutOfRange { va };
+    let e = |va| MapError::OutOfRange { va: virt(va) };
     let below = start - PAGE_SIZE;
     assert_eq!(m.map(below, FRAME_A, rw()).unwrap_err(), e(below));
     assert_eq!(m.map(end, FRAME_A, rw()).unwrap_err(), e(end));
@@ -673,20 +693,20 @@ fn out_of_range_requests_change_nothing() {
     let r = m.space.map_linear(
         &mut m.mem,
         &mut m.frames,
-        VAddr(last - PAGE_SIZE),
-        PAddr(FRAME_A),
+        virt(last - PAGE_SIZE),
+        phys(FRAME_A),
         3,
         |_| Some(PTFlags::RW),
     );
     assert_eq!(r.unwrap_err(), e(end));
     assert_eq!(
         m.space
-            .install_table(&mut m.mem, end, PAddr(0x0030_0000))
+            .install_table(&mut m.mem, virt(end), phys(0x0030_0000))
             .unwrap_err(),
         e(end)
     );
     assert_eq!(
-        m.space.remove_table(&mut m.mem, below).unwrap_err(),
+        m.space.remove_table(&mut m.mem, virt(below)).unwrap_err(),
         e(below)
     );
     m.assert_unchanged(&before, "out of range");
@@ -707,8 +727,8 @@ fn mapping_a_mapped_page_reports_its_frame() {
     m.read(page(VA, 2)).unwrap();
     let before = m.snapshot();
     let already = MapError::AlreadyMapped {
-        va: page(VA, 2),
-        pa: FRAME_A,
+        va: virt(page(VA, 2)),
+        pa: phys(FRAME_A),
     };
     assert_eq!(m.map(page(VA, 2), FRAME_B, ro()).unwrap_err(), already);
     assert_eq!(m.map(page(VA, 2), FRAME_A, rw()).unwrap_err(), already);
@@ -723,18 +743,24 @@ fn unmapped_pages_report_not_mapped() {
     let before = m.snapshot();
     // In a page table that exists, and where there is none.
     for va in [VA, page(VA, 2), 0xD000_0000] {
-        let e = MapError::NotMapped { va };
+        let e = MapError::NotMapped { va: virt(va) };
         assert_eq!(m.translate(va), Err(e));
         assert_eq!(
             m.translate(va + 0x10),
-            Err(MapError::NotMapped { va: va + 0x10 })
+            Err(MapError::NotMapped {
+                va: virt(va + 0x10)
+            })
         );
         assert_eq!(m.unmap(va).unwrap_err(), e);
         assert_eq!(m.remap(va, FRAME_B, rw()).unwrap_err(), e);
     }
     assert_eq!(
-        m.space.remove_table(&mut m.mem, 0xD000_0000).unwrap_err(),
-        MapError::NotMapped { va: 0xD000_0000 }
+        m.space
+            .remove_table(&mut m.mem, virt(0xD000_0000))
+            .unwrap_err(),
+        MapError::NotMapped {
+            va: virt(0xD000_0000)
+        }
     );
     m.assert_unchanged(&before, "not mapped");
 }
@@ -744,15 +770,15 @@ fn exhausted_frame_source_reports_no_memory() {
     // The page directory takes the only frame.
     let mut m = Machine::new(PAGE_OFFSET, 1 << 32, 1);
     let before = m.snapshot();
-    let e = MapError::NoMemory { va: VA };
+    let e = MapError::NoMemory { va: virt(VA) };
     assert_eq!(m.map(VA, FRAME_A, rw()).unwrap_err(), e);
     assert_eq!(m.map_range(VA, FRAME_A, 3, rw()).unwrap_err(), e);
     assert_eq!(m.ensure_table(VA, true), Err(e));
     let r = m.space.map_linear(
         &mut m.mem,
         &mut m.frames,
-        VAddr(VA),
-        PAddr(FRAME_A),
+        virt(VA),
+        phys(FRAME_A),
         3,
         |_| Some(PTFlags::RW),
     );
@@ -768,11 +794,13 @@ fn map_range_out_of_tables_midway_writes_no_entry() {
     let start = page(VA, 1022);
     assert_eq!(
         m.map_range(start, FRAME_A, 4, rw()).unwrap_err(),
-        MapError::NoMemory { va: page(VA, 1024) }
+        MapError::NoMemory {
+            va: virt(page(VA, 1024))
+        }
     );
     for i in 0..4 {
         let va = page(start, i);
-        assert_eq!(m.translate(va), Err(MapError::NotMapped { va }));
+        assert_eq!(m.translate(va), Err(MapError::NotMapped { va: virt(va) }));
     }
     assert!(m.dump().is_empty());
 }
@@ -784,7 +812,7 @@ fn large_page_entries_are_reported_not_changed() {
     let pgd = m.space.pgd();
     m.mem.with_table(pgd, |t| t[900] = DATA_BASE | PS | RW | P);
     let before = m.snapshot();
-    let e = |va| MapError::LargePage { va };
+    let e = |va| MapError::LargePage { va: virt(va) };
     let va = big + 0x5000;
     assert_eq!(m.translate(va + 0x10), Err(e(va + 0x10)));
     assert_eq!(m.map(va, FRAME_A, rw()).unwrap_err(), e(va));
@@ -796,17 +824,20 @@ fn large_page_entries_are_reported_not_changed() {
     let r = m.space.map_linear(
         &mut m.mem,
         &mut m.frames,
-        VAddr(va),
-        PAddr(FRAME_A),
+        virt(va),
+        phys(FRAME_A),
         2,
         |_| Some(PTFlags::RW),
     );
     assert_eq!(r.unwrap_err(), e(va));
     assert_eq!(
         m.space
-            .install_table(&mut m.mem, va, PAddr(0x0030_0000))
+            .install_table(&mut m.mem, virt(va), phys(0x0030_0000))
             .unwrap_err(),
-        MapError::AlreadyMapped { va, pa: DATA_BASE }
+        MapError::AlreadyMapped {
+            va: virt(va),
+            pa: phys(DATA_BASE)
+        }
     );
     assert!(m.dump().is_empty(), "dump skips 4 MiB pages");
     m.assert_unchanged(&before, "large page");
@@ -828,14 +859,14 @@ fn map_range_checks_every_page_before_writing() {
     assert_eq!(
         m.map_range(start, FRAME_A, 8, rw()).unwrap_err(),
         MapError::AlreadyMapped {
-            va: page(start, 5),
-            pa: FRAME_B
+            va: virt(page(start, 5)),
+            pa: phys(FRAME_B)
         }
     );
     m.assert_unchanged(&before, "map_range over a mapped page");
     for i in 0..5 {
         let va = page(start, i);
-        assert_eq!(m.translate(va), Err(MapError::NotMapped { va }));
+        assert_eq!(m.translate(va), Err(MapError::NotMapped { va: virt(va) }));
     }
     // Without the conflict the same range maps, across both tables.
     let t = m.map_range(start, FRAME_A, 5, rw()).unwrap();
@@ -855,7 +886,12 @@ fn unmap_range_with_a_hole_changes_nothing() {
     m.unmap(page(VA, 4)).unwrap().1.ignore("nothing cached");
     let before = m.snapshot();
     let (r, seen) = m.unmap_range(VA, 6);
-    assert_eq!(r.unwrap_err(), MapError::NotMapped { va: page(VA, 4) });
+    assert_eq!(
+        r.unwrap_err(),
+        MapError::NotMapped {
+            va: virt(page(VA, 4))
+        }
+    );
     assert!(seen.is_empty());
     m.assert_unchanged(&before, "unmap_range over a hole");
 }
@@ -865,7 +901,7 @@ fn range_tokens_cover_every_page_and_unmap_range_reports_each_frame() {
     let mut m = Machine::kernel();
     let start = page(VA, 1022);
     let t = m.map_range(start, FRAME_A, 4, rw()).unwrap();
-    assert_eq!((t.va(), t.pages()), (VAddr(start), 4));
+    assert_eq!((t.va(), t.pages()), (virt(start), 4));
     m.flush(t);
     assert_eq!(
         m.mmu.page_flushes,
@@ -877,7 +913,7 @@ fn range_tokens_cover_every_page_and_unmap_range_reports_each_frame() {
     assert_eq!(m.space.nr_pt_pages(), 2);
     let (t, seen) = m.unmap_range(start, 4);
     let t = t.unwrap();
-    assert_eq!((t.va(), t.pages()), (VAddr(start), 4));
+    assert_eq!((t.va(), t.pages()), (virt(start), 4));
     m.flush(t);
     let expected: Vec<(u32, u32)> = (0..4).map(|i| (page(start, i), page(FRAME_A, i))).collect();
     assert_eq!(seen, expected);
@@ -909,12 +945,12 @@ fn map_linear_crossing_tables(m: &mut Machine) -> TlbFlush {
         .map_linear(
             &mut m.mem,
             &mut m.frames,
-            VAddr(LIN_VA),
-            PAddr(LIN_PA),
+            virt(LIN_VA),
+            phys(LIN_PA),
             LIN_PAGES,
-            |pa| match pa {
+            |pfn| match pfn.phys().as_u32() {
                 LIN_HOLE => None,
-                _ if LIN_RO.contains(&pa) => Some(PTFlags::empty()),
+                pa if LIN_RO.contains(&pa) => Some(PTFlags::empty()),
                 _ => Some(PTFlags::RW),
             },
         )
@@ -925,7 +961,7 @@ fn map_linear_crossing_tables(m: &mut Machine) -> TlbFlush {
 fn map_linear_maps_holes_and_read_only_pages_across_tables() {
     let mut m = Machine::kernel();
     let t = map_linear_crossing_tables(&mut m);
-    assert_eq!((t.va(), t.pages()), (VAddr(LIN_VA), LIN_PAGES));
+    assert_eq!((t.va(), t.pages()), (virt(LIN_VA), LIN_PAGES));
     m.flush(t);
     assert_eq!(m.space.nr_pt_pages(), 3);
     assert_eq!(m.mmu.full_flushes, 1);
@@ -944,9 +980,15 @@ fn map_linear_maps_holes_and_read_only_pages_across_tables() {
         assert_eq!(m.translate(lin_va(pa)), Ok((pa, flags)), "pa {pa:#x}");
     }
     let hole = lin_va(LIN_HOLE);
-    assert_eq!(m.translate(hole), Err(MapError::NotMapped { va: hole }));
+    assert_eq!(
+        m.translate(hole),
+        Err(MapError::NotMapped { va: virt(hole) })
+    );
     let past = lin_va(last + PAGE_SIZE);
-    assert_eq!(m.translate(past), Err(MapError::NotMapped { va: past }));
+    assert_eq!(
+        m.translate(past),
+        Err(MapError::NotMapped { va: virt(past) })
+    );
 
     // Through the MMU.
     let ro_va = lin_va(LIN_RO.start + PAGE_SIZE);
@@ -965,8 +1007,8 @@ fn map_linear_maps_holes_and_read_only_pages_across_tables() {
     assert_eq!(m.mem.read_u32(0x0060_0040), 0x600D);
 
     let run = |pa: u32, pages, flags| DumpRange {
-        va: lin_va(pa),
-        pa,
+        va: virt(lin_va(pa)),
+        pa: phys(pa),
         pages,
         flags,
     };
@@ -988,16 +1030,16 @@ fn map_linear_conflict_reports_already_mapped() {
     let r = m.space.map_linear(
         &mut m.mem,
         &mut m.frames,
-        VAddr(VA),
-        PAddr(FRAME_A),
+        virt(VA),
+        phys(FRAME_A),
         10,
         |_| Some(PTFlags::RW),
     );
     assert_eq!(
         r.unwrap_err(),
         MapError::AlreadyMapped {
-            va: page(VA, 5),
-            pa: FRAME_B
+            va: virt(page(VA, 5)),
+            pa: phys(FRAME_B)
         }
     );
     // As documented, the pages before the conflict are mapped; the existing
@@ -1006,7 +1048,9 @@ fn map_linear_conflict_reports_already_mapped() {
     assert_eq!(m.translate(page(VA, 5)), Ok((FRAME_B, P | RW)));
     assert_eq!(
         m.translate(page(VA, 6)),
-        Err(MapError::NotMapped { va: page(VA, 6) })
+        Err(MapError::NotMapped {
+            va: virt(page(VA, 6))
+        })
     );
 }
 
@@ -1027,26 +1071,26 @@ fn dump_fixture() -> (Machine, [DumpRange; 4]) {
     m.map_new(page(va, 303), page(pa, 304), ro());
     let expected = [
         DumpRange {
-            va,
-            pa,
+            va: virt(va),
+            pa: phys(pa),
             pages: 300,
             flags: P | RW,
         },
         DumpRange {
-            va: page(va, 300),
-            pa: page(pa, 300),
+            va: virt(page(va, 300)),
+            pa: phys(page(pa, 300)),
             pages: 1,
             flags: P,
         },
         DumpRange {
-            va: page(va, 302),
-            pa: page(pa, 302),
+            va: virt(page(va, 302)),
+            pa: phys(page(pa, 302)),
             pages: 1,
             flags: P,
         },
         DumpRange {
-            va: page(va, 303),
-            pa: page(pa, 304),
+            va: virt(page(va, 303)),
+            pa: phys(page(pa, 304)),
             pages: 1,
             flags: P,
         },
@@ -1072,10 +1116,10 @@ fn dump_folds_runs_and_splits_on_flags_gaps_and_frames() {
 fn dump_ignores_accessed_and_dirty() {
     let (mut m, expected) = dump_fixture();
     let run = expected[0];
-    let (written, read) = (page(run.va, 150), page(run.va, 10));
+    let (written, read) = (page(run.va.0, 150), page(run.va.0, 10));
     m.write(written, 1).unwrap();
     m.read(read).unwrap();
-    m.read(expected[1].va).unwrap();
+    m.read(expected[1].va.0).unwrap();
     let (_, flags) = m.translate(written).unwrap();
     assert_eq!(flags, P | RW | A | D);
     let (_, flags) = m.translate(read).unwrap();
@@ -1091,15 +1135,15 @@ fn dump_clips_to_the_requested_range() {
     dump(
         &mut m.mem,
         m.space.pgd(),
-        page(run.va, 100),
-        u64::from(page(run.va, 200)),
+        run.va + 100 * PAGE_SIZE,
+        u64::from(page(run.va.0, 200)),
         |r| out.push(*r),
     );
     assert_eq!(
         out,
         [DumpRange {
-            va: page(run.va, 100),
-            pa: page(run.pa, 100),
+            va: run.va + 100 * PAGE_SIZE,
+            pa: run.pa + 100 * u64::from(PAGE_SIZE),
             pages: 100,
             flags: P | RW
         }]
@@ -1109,8 +1153,8 @@ fn dump_clips_to_the_requested_range() {
 #[test]
 fn dump_range_display_reaches_the_top_of_the_address_space() {
     let r = DumpRange {
-        va: 0xFFFF_F000,
-        pa: 0x0000_1000,
+        va: virt(0xFFFF_F000),
+        pa: phys(0x0000_1000),
         pages: 1,
         flags: P | RW | (1 << 8),
     };
@@ -1123,8 +1167,8 @@ fn dump_range_display_reaches_the_top_of_the_address_space() {
     assert_eq!(
         m.dump(),
         [DumpRange {
-            va: 0xFFFF_F000,
-            pa: FRAME_A,
+            va: virt(0xFFFF_F000),
+            pa: phys(FRAME_A),
             pages: 1,
             flags: P | RW
         }]
@@ -1141,14 +1185,14 @@ const EXTERNAL_TABLE: u32 = 0x0030_0000;
 #[test]
 fn install_table_borrows_a_table_without_owning_it() {
     let mut m = Machine::kernel();
-    m.mem.with_table(PAddr(EXTERNAL_TABLE), |t| {
-        t[5] = PTEntry::new(PAddr(FRAME_A), PTFlags::P | PTFlags::RW).0;
+    m.mem.with_table(phys(EXTERNAL_TABLE), |t| {
+        t[5] = pfn_pte(phys(FRAME_A).pfn(), PTFlags::P | PTFlags::RW).0;
     });
     let t = m
         .space
-        .install_table(&mut m.mem, PKMAP_BASE + 0x1234, PAddr(EXTERNAL_TABLE))
+        .install_table(&mut m.mem, virt(PKMAP_BASE + 0x1234), phys(EXTERNAL_TABLE))
         .unwrap();
-    assert_eq!((t.va(), t.pages()), (VAddr(PKMAP_BASE), ENTRIES_PER_TABLE));
+    assert_eq!((t.va(), t.pages()), (virt(PKMAP_BASE), ENTRIES_PER_TABLE));
     m.flush(t);
     assert_eq!(m.mmu.full_flushes, 1, "1024 pages: above the ceiling");
     assert_eq!(m.space.nr_pt_pages(), 0);
@@ -1159,11 +1203,11 @@ fn install_table_borrows_a_table_without_owning_it() {
     assert_eq!(m.read(slot5), Ok(tag(FRAME_A)));
     assert_eq!(
         m.space
-            .install_table(&mut m.mem, PKMAP_BASE, PAddr(0x0030_1000))
+            .install_table(&mut m.mem, virt(PKMAP_BASE), phys(0x0030_1000))
             .unwrap_err(),
         MapError::AlreadyMapped {
-            va: PKMAP_BASE,
-            pa: EXTERNAL_TABLE
+            va: virt(PKMAP_BASE),
+            pa: phys(EXTERNAL_TABLE)
         }
     );
 
@@ -1183,28 +1227,35 @@ fn install_table_borrows_a_table_without_owning_it() {
 #[test]
 fn remove_table_unmaps_the_window_without_freeing_the_table() {
     let mut m = Machine::kernel();
-    let entry = PTEntry::new(PAddr(FRAME_A), PTFlags::P | PTFlags::RW).0;
-    m.mem.with_table(PAddr(EXTERNAL_TABLE), |t| t[5] = entry);
+    let entry = pfn_pte(phys(FRAME_A).pfn(), PTFlags::P | PTFlags::RW).0;
+    m.mem.with_table(phys(EXTERNAL_TABLE), |t| t[5] = entry);
     m.space
-        .install_table(&mut m.mem, PKMAP_BASE, PAddr(EXTERNAL_TABLE))
+        .install_table(&mut m.mem, virt(PKMAP_BASE), phys(EXTERNAL_TABLE))
         .unwrap()
         .ignore("not loaded");
     let slot5 = page(PKMAP_BASE, 5);
     assert_eq!(m.read(slot5), Ok(tag(FRAME_A)));
 
-    let t = m.space.remove_table(&mut m.mem, slot5).unwrap();
-    assert_eq!((t.va(), t.pages()), (VAddr(PKMAP_BASE), ENTRIES_PER_TABLE));
+    let t = m.space.remove_table(&mut m.mem, virt(slot5)).unwrap();
+    assert_eq!((t.va(), t.pages()), (virt(PKMAP_BASE), ENTRIES_PER_TABLE));
     m.flush(t);
     assert_eq!(m.walk(PKMAP_BASE).pde.0, 0);
-    assert_eq!(m.translate(slot5), Err(MapError::NotMapped { va: slot5 }));
+    assert_eq!(
+        m.translate(slot5),
+        Err(MapError::NotMapped { va: virt(slot5) })
+    );
     assert_eq!(m.read(slot5), not_present(slot5));
     assert!(m.frames.freed.is_empty());
     assert_eq!(m.space.nr_pt_pages(), 0);
     // The owner's table is intact (the MMU set Accessed in it).
     assert_eq!(m.mem.read_u32(EXTERNAL_TABLE + 4 * 5), entry | A);
     assert_eq!(
-        m.space.remove_table(&mut m.mem, PKMAP_BASE).unwrap_err(),
-        MapError::NotMapped { va: PKMAP_BASE }
+        m.space
+            .remove_table(&mut m.mem, virt(PKMAP_BASE))
+            .unwrap_err(),
+        MapError::NotMapped {
+            va: virt(PKMAP_BASE)
+        }
     );
 }
 
@@ -1215,11 +1266,11 @@ fn remove_table_unmaps_the_window_without_freeing_the_table() {
 fn table_allocated_after_remove_table_is_freed_when_emptied() {
     let mut m = Machine::kernel();
     m.space
-        .install_table(&mut m.mem, PKMAP_BASE, PAddr(EXTERNAL_TABLE))
+        .install_table(&mut m.mem, virt(PKMAP_BASE), phys(EXTERNAL_TABLE))
         .unwrap()
         .ignore("not loaded");
     m.space
-        .remove_table(&mut m.mem, PKMAP_BASE)
+        .remove_table(&mut m.mem, virt(PKMAP_BASE))
         .unwrap()
         .ignore("not loaded");
     m.map_new(PKMAP_BASE, FRAME_A, rw());
@@ -1235,15 +1286,15 @@ fn set_pte_changes_an_owned_table_and_needs_its_flush() {
     let mut m = Machine::kernel();
     let table = m.ensure_table(PKMAP_BASE, true).unwrap();
     let slot = page(PKMAP_BASE, 3);
-    let entry = |pa| PTEntry::new(PAddr(pa), PTFlags::P | PTFlags::RW);
-    let t = set_pte(&mut m.mem, table, VAddr(slot + 0x123), entry(FRAME_A));
-    assert_eq!((t.va(), t.pages()), (VAddr(slot), 1));
+    let entry = |pa| pfn_pte(phys(pa).pfn(), PTFlags::P | PTFlags::RW);
+    let t = set_pte(&mut m.mem, table, virt(slot + 0x123), entry(FRAME_A));
+    assert_eq!((t.va(), t.pages()), (virt(slot), 1));
     m.flush(t);
     assert_eq!(m.translate(slot), Ok((FRAME_A, P | RW)));
     assert_eq!(m.read(slot), Ok(tag(FRAME_A)));
 
     // Repointed: the old frame until the flush.
-    let t = set_pte(&mut m.mem, table, VAddr(slot), entry(FRAME_B));
+    let t = set_pte(&mut m.mem, table, virt(slot), entry(FRAME_B));
     assert_eq!(m.read(slot), Ok(tag(FRAME_A)));
     m.mmu.reset_counts();
     m.flush(t);
@@ -1251,10 +1302,10 @@ fn set_pte_changes_an_owned_table_and_needs_its_flush() {
     assert_eq!(m.read(slot), Ok(tag(FRAME_B)));
 
     // Cleared: not present once flushed; the pinned table stays.
-    let t = set_pte(&mut m.mem, table, VAddr(slot), PTEntry(0));
+    let t = set_pte(&mut m.mem, table, virt(slot), PTEntry(0));
     m.flush(t);
     assert_eq!(m.read(slot), not_present(slot));
-    assert_eq!(m.walk(slot).pde.address(), table);
+    assert_eq!(pde_phys(m.walk(slot).pde), table);
     assert_eq!(m.space.nr_pt_pages(), 1);
 }
 
@@ -1300,22 +1351,59 @@ fn map_range_of_frames_past_4gib_is_refused() {
     let r = m.map_range(VA, 0xFFFF_F000, 2, rw());
     assert_eq!(
         r.unwrap_err(),
-        MapError::FrameOutOfRange { pa: 0xFFFF_F000 }
+        MapError::FrameOutOfRange {
+            pa: phys(0xFFFF_F000)
+        }
     );
-    assert_eq!(m.translate(VA), Err(MapError::NotMapped { va: VA }));
+    assert_eq!(m.translate(VA), Err(MapError::NotMapped { va: virt(VA) }));
     let r = m.space.map_linear(
         &mut m.mem,
         &mut m.frames,
-        VAddr(VA),
-        PAddr(0xFFFF_E000),
+        virt(VA),
+        phys(0xFFFF_E000),
         3,
         |_| Some(PTFlags::RW),
     );
     assert_eq!(
         r.unwrap_err(),
-        MapError::FrameOutOfRange { pa: 0xFFFF_E000 }
+        MapError::FrameOutOfRange {
+            pa: phys(0xFFFF_E000)
+        }
     );
     m.assert_unchanged(&before, "a refused frame range");
+}
+
+/// A [`PhysAddr`] is 64 bits wide, a two-level entry 32: a frame or a
+/// table at or above 4 GiB is refused with an error, never truncated into
+/// an entry (which would map physical 0).
+#[test]
+fn frames_and_tables_at_4gib_are_refused_not_truncated() {
+    let mut m = Machine::kernel();
+    m.map_new(VA, FRAME_A, rw());
+    let before = m.snapshot();
+    let four_gib = PhysAddr(1 << 32);
+    let e = MapError::FrameOutOfRange { pa: four_gib };
+    let r = m
+        .space
+        .map_page(&mut m.mem, &mut m.frames, virt(page(VA, 1)), four_gib, rw());
+    assert_eq!(r.err(), Some(e));
+    let r = m.space.remap_page(&mut m.mem, virt(VA), four_gib, rw());
+    assert_eq!(r.err(), Some(e));
+    let r = m
+        .space
+        .install_table(&mut m.mem, virt(0xD000_0000), four_gib);
+    assert_eq!(r.err(), Some(e));
+    let r = m.space.map_linear(
+        &mut m.mem,
+        &mut m.frames,
+        virt(page(VA, 1)),
+        four_gib,
+        1,
+        |_| Some(PTFlags::RW),
+    );
+    assert_eq!(r.err(), Some(e));
+    m.assert_unchanged(&before, "frames at 4 GiB");
+    assert_eq!(m.translate(VA), Ok((FRAME_A, P | RW)));
 }
 
 #[test]
@@ -1324,8 +1412,8 @@ fn remove_table_refuses_a_table_the_space_owns() {
     m.map_new(VA, FRAME_A, rw());
     let before = m.snapshot();
     assert_eq!(
-        m.space.remove_table(&mut m.mem, VA).unwrap_err(),
-        MapError::OwnedTable { va: VA }
+        m.space.remove_table(&mut m.mem, virt(VA)).unwrap_err(),
+        MapError::OwnedTable { va: virt(VA) }
     );
     m.assert_unchanged(&before, "a refused remove_table");
     assert_eq!(m.read(VA), Ok(tag(FRAME_A)));
@@ -1365,32 +1453,38 @@ fn map_error_display_names_the_addresses() {
     let cases = [
         (
             MapError::Misaligned {
-                va: 0xC000_0800,
-                pa: 0x1000,
+                va: virt(0xC000_0800),
+                pa: phys(0x1000),
             },
             "va 0xc0000800 or pa 0x00001000 is not page-aligned",
         ),
         (
-            MapError::OutOfRange { va: 0x1000 },
+            MapError::OutOfRange { va: virt(0x1000) },
             "va 0x00001000 lies outside this address space's range",
         ),
         (
             MapError::AlreadyMapped {
-                va: 0xC000_0000,
-                pa: 0x0050_0000,
+                va: virt(0xC000_0000),
+                pa: phys(0x0050_0000),
             },
             "va 0xc0000000 is already mapped (to pa 0x00500000)",
         ),
         (
-            MapError::NotMapped { va: 0xC000_0000 },
+            MapError::NotMapped {
+                va: virt(0xC000_0000),
+            },
             "va 0xc0000000 is not mapped",
         ),
         (
-            MapError::NoMemory { va: 0xC000_0000 },
+            MapError::NoMemory {
+                va: virt(0xC000_0000),
+            },
             "no memory for a page table to map va 0xc0000000",
         ),
         (
-            MapError::LargePage { va: 0xC000_0000 },
+            MapError::LargePage {
+                va: virt(0xC000_0000),
+            },
             "va 0xc0000000 lies in a 4 MiB page",
         ),
     ];
@@ -1444,7 +1538,11 @@ fn check_page(m: &mut Machine, model: &Model, va: u32, why: &str) {
             }
         }
         None => {
-            assert_eq!(m.translate(va), Err(MapError::NotMapped { va }), "{why}");
+            assert_eq!(
+                m.translate(va),
+                Err(MapError::NotMapped { va: virt(va) }),
+                "{why}"
+            );
             assert_eq!(m.read(va), not_present(va), "{why}: MMU read of {va:#x}");
         }
     }
@@ -1455,7 +1553,7 @@ fn dumped_pages(m: &mut Machine) -> BTreeMap<u32, (u32, bool)> {
     let mut pages = BTreeMap::new();
     for r in m.dump() {
         for i in 0..r.pages {
-            pages.insert(page(r.va, i), (page(r.pa, i), r.flags & RW != 0));
+            pages.insert(page(r.va.0, i), (page(r.pa.as_u32(), i), r.flags & RW != 0));
         }
     }
     pages
@@ -1482,25 +1580,32 @@ fn random_run(seed: u64, ops: u32) {
                     model.insert(va, (pa, writable));
                 }
                 (Err(e), Some(&(old, _))) => {
-                    assert_eq!(e, MapError::AlreadyMapped { va, pa: old }, "{why}")
+                    assert_eq!(
+                        e,
+                        MapError::AlreadyMapped {
+                            va: virt(va),
+                            pa: phys(old)
+                        },
+                        "{why}"
+                    )
                 }
                 (r, old) => panic!("{why}: map gave {r:?}, model {old:?}"),
             },
             4..=6 => match (m.unmap(va), model.remove(&va)) {
                 (Ok((got, t)), Some((old, _))) => {
                     m.flush(t);
-                    assert_eq!(got, PAddr(old), "{why}");
+                    assert_eq!(got, phys(old), "{why}");
                 }
-                (Err(e), None) => assert_eq!(e, MapError::NotMapped { va }, "{why}"),
+                (Err(e), None) => assert_eq!(e, MapError::NotMapped { va: virt(va) }, "{why}"),
                 (r, old) => panic!("{why}: unmap gave {r:?}, model {old:?}"),
             },
             7 | 8 => match (m.remap(va, pa, flags), model.get(&va).copied()) {
                 (Ok((got, t)), Some((old, _))) => {
                     m.flush(t);
-                    assert_eq!(got, PAddr(old), "{why}");
+                    assert_eq!(got, phys(old), "{why}");
                     model.insert(va, (pa, writable));
                 }
-                (Err(e), None) => assert_eq!(e, MapError::NotMapped { va }, "{why}"),
+                (Err(e), None) => assert_eq!(e, MapError::NotMapped { va: virt(va) }, "{why}"),
                 (r, old) => panic!("{why}: remap gave {r:?}, model {old:?}"),
             },
             _ => {
@@ -1524,7 +1629,14 @@ fn random_run(seed: u64, ops: u32) {
                         Err(e) => {
                             let first = mapped[0];
                             let pa = model[&first].0;
-                            assert_eq!(e, MapError::AlreadyMapped { va: first, pa }, "{why}");
+                            assert_eq!(
+                                e,
+                                MapError::AlreadyMapped {
+                                    va: virt(first),
+                                    pa: phys(pa)
+                                },
+                                "{why}"
+                            );
                         }
                     }
                 } else {
@@ -1540,7 +1652,7 @@ fn random_run(seed: u64, ops: u32) {
                         }
                         Err(e) => {
                             let hole = *touched.iter().find(|v| !model.contains_key(v)).unwrap();
-                            assert_eq!(e, MapError::NotMapped { va: hole }, "{why}");
+                            assert_eq!(e, MapError::NotMapped { va: virt(hole) }, "{why}");
                             assert!(seen.is_empty(), "{why}");
                         }
                     }

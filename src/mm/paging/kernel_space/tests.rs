@@ -5,7 +5,7 @@
 use super::*;
 use crate::mm::layout::{
     EARLY_MAP_PDE, ENTRIES_PER_TABLE, FIXMAP_PDE, KernelLayout, PAGE_OFFSET_PDE, PAGE_SIZE,
-    PKMAP_PDE, Region, VMALLOC_START, pdx, ptx, region_of,
+    PKMAP_PDE, Region, VMALLOC_START, pdx, phys_to_virt, ptx, region_of,
 };
 use crate::mm::paging::Table;
 use crate::test_support::Rng;
@@ -73,7 +73,7 @@ fn build(
 ) -> (Result<KernelSpace, KernelSpaceError>, PhysMem, Frames) {
     let mut mem = PhysMem::new(RAM);
     for (slot, pa) in EARLY_SLOTS {
-        mem.with_table(PAddr(EARLY_TABLE), |t| t[slot] = pa | P);
+        mem.with_table(PhysAddr(u64::from(EARLY_TABLE)), |t| t[slot] = pa | P);
     }
     let mut frames = Frames::new(mem.ram.clone(), POOL, pool);
     let r = build_kernel_space(l, &mut frames, &mut mem);
@@ -95,16 +95,17 @@ fn build_ok(l: &KernelSpaceLayout) -> Built {
 /// The facts `region_of` needs, as the kernel derives them: `.boot` at its
 /// physical (link) address, the other sections at `PAGE_OFFSET + pa`.
 fn kernel_layout(l: &KernelSpaceLayout, direct_map_end: Pfn) -> KernelLayout {
-    let mut sections = [("", 0, 0); 5];
+    let mut sections = [("", VirtAddr(0), VirtAddr(0)); 5];
     for (out, s) in sections.iter_mut().zip(l.sections) {
         let base = if s.name == ".boot" { 0 } else { PAGE_OFFSET };
-        *out = (s.name, base + s.start.as_u32(), base + s.end.as_u32());
+        let at = |pa: PhysAddr| VirtAddr(base + pa.as_u32());
+        *out = (s.name, at(s.start), at(s.end));
     }
-    let guard = PAGE_OFFSET + l.stack_guard.phys().as_u32();
+    let guard = phys_to_virt(l.stack_guard.phys());
     KernelLayout {
         sections,
         stack_guard: (guard, guard + PAGE_SIZE),
-        direct_map_end: PAGE_OFFSET + direct_map_end.phys().as_u32(),
+        direct_map_end: phys_to_virt(direct_map_end.phys()),
     }
 }
 
@@ -117,7 +118,10 @@ fn check(b: &Built, l: &KernelSpaceLayout) {
     let direct_tables = end.0.div_ceil(ENTRIES_PER_TABLE);
     let pgd = r.pgd.as_u32();
     assert_eq!(b.ks.space.pgd().as_u32(), pgd);
-    assert_eq!(b.ks.space.range(), (PAGE_OFFSET, u64::from(PKMAP_BASE)));
+    assert_eq!(
+        b.ks.space.range(),
+        (VirtAddr(PAGE_OFFSET), u64::from(PKMAP_BASE))
+    );
 
     // The directory.
     let dir = b.mem.table(pgd);
@@ -159,14 +163,14 @@ fn check(b: &Built, l: &KernelSpaceLayout) {
 
     // Every page, as the CPU sees it.
     let kl = kernel_layout(l, end);
-    let mmu = Mmu::new(PAddr(pgd), true);
+    let mmu = Mmu::new(r.pgd, true);
     let (mut direct, mut ro) = (0, 0);
     let mut seen = BTreeSet::new();
     for vpn in 0..1u32 << 20 {
         let va = vpn << PAGE_SHIFT;
         let read = mmu.probe(&b.mem, va, false);
         let write = mmu.probe(&b.mem, va, true);
-        let region = region_of(va, &kl);
+        let region = region_of(VirtAddr(va), &kl);
         seen.insert(match region {
             Region::Kernel(_) => "kernel image",
             r => r.name(),
@@ -251,8 +255,8 @@ fn check_access(b: &mut Built) {
             .map_page(
                 &mut b.mem,
                 &mut b.frames,
-                VAddr(VMALLOC_START),
-                PAddr(0x0050_0000),
+                VirtAddr(VMALLOC_START),
+                PhysAddr(0x0050_0000),
                 PTFlags::RW,
             )
             .expect("vmalloc page");
@@ -263,12 +267,17 @@ fn check_access(b: &mut Built) {
             .map_page(
                 &mut b.mem,
                 &mut b.frames,
-                VAddr(PKMAP_BASE),
-                PAddr(0x0050_0000),
+                VirtAddr(PKMAP_BASE),
+                PhysAddr(0x0050_0000),
                 PTFlags::RW,
             )
             .err();
-    assert_eq!(err, Some(MapError::OutOfRange { va: PKMAP_BASE }));
+    assert_eq!(
+        err,
+        Some(MapError::OutOfRange {
+            va: VirtAddr(PKMAP_BASE)
+        })
+    );
 }
 
 #[test]
@@ -352,6 +361,25 @@ fn a_frame_shared_by_rodata_and_data_is_refused() {
     assert!(frames.live.is_empty());
 }
 
+/// The early map table's address is a 64-bit [`PhysAddr`]; one no
+/// directory entry can hold is refused, not truncated.
+#[test]
+fn an_early_map_table_above_4_gib_is_refused() {
+    let s = sections();
+    let mut l = layout(2048, &s);
+    l.early_map_table = PhysAddr(1 << 32);
+    let (r, _, _) = build(&l, POOL_FRAMES);
+    assert_eq!(
+        r.err(),
+        Some(KernelSpaceError::Map {
+            step: BuildStep::EarlyMapWindow,
+            err: MapError::FrameOutOfRange {
+                pa: PhysAddr(1 << 32)
+            },
+        })
+    );
+}
+
 #[test]
 fn every_allocation_failure_is_an_error() {
     let s = sections();
@@ -366,7 +394,7 @@ fn every_allocation_failure_is_an_error() {
     ];
     for (pool, (step, va)) in steps.into_iter().enumerate() {
         let (r, _, frames) = build(&l, pool as u32);
-        let err = MapError::NoMemory { va };
+        let err = MapError::NoMemory { va: VirtAddr(va) };
         assert_eq!(
             r.err(),
             Some(KernelSpaceError::Map { step, err }),
@@ -383,7 +411,9 @@ fn errors_name_the_step() {
         (
             KernelSpaceError::Map {
                 step: BuildStep::DirectMap,
-                err: MapError::NoMemory { va: 0xC040_0000 },
+                err: MapError::NoMemory {
+                    va: VirtAddr(0xC040_0000),
+                },
             },
             "direct map: no memory for a page table to map va 0xc0400000",
         ),
@@ -391,8 +421,8 @@ fn errors_name_the_step() {
             KernelSpaceError::Map {
                 step: BuildStep::EarlyMapWindow,
                 err: MapError::AlreadyMapped {
-                    va: EARLY_MAP_BASE,
-                    pa: 0x1000,
+                    va: VirtAddr(EARLY_MAP_BASE),
+                    pa: PhysAddr(0x1000),
                 },
             },
             "early map window: va 0xff800000 is already mapped (to pa 0x00001000)",
