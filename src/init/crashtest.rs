@@ -33,11 +33,13 @@ pub fn crash_on_purpose(crash: CrashTest) -> ! {
             // fault alone.
             let va = layout::VMALLOC_START;
             kmalloc::with_mm(|mm| {
-                let frame = mm
+                // The frame is never freed: the read below stops the kernel.
+                let (frame, _) = mm
                     .buddy
                     .alloc_pages(GFP_KERNEL, 0)
-                    .unwrap_or_else(|| fatal(format_args!("crashtest=unmapped: no page")));
-                paging::map_page(&mut mm.buddy, va, frame.phys_addr(), PTFlags::RW)
+                    .unwrap_or_else(|| fatal(format_args!("crashtest=unmapped: no page")))
+                    .into_raw();
+                paging::map_page(&mut mm.buddy, va, frame.phys().as_u32(), PTFlags::RW)
                     .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")))
                     .flush(&mut ArchTlb);
                 let (_, flush) = paging::unmap_page(&mut mm.buddy, va)

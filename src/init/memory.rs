@@ -83,7 +83,7 @@ pub fn paging_init(buddy: &mut BuddyAllocator<'static>, cpu: &CpuInfo) -> Paging
     let max_low_pfn = buddy.max_low_pfn();
     // SAFETY: once, after the buddy allocator took over; nothing uses the
     // identity map any more (the kernel runs at PAGE_OFFSET).
-    let r = unsafe { paging::paging_init(buddy, cpu, max_low_pfn) };
+    let r = unsafe { paging::paging_init(buddy, cpu, max_low_pfn.0) };
     // SAFETY: the new directory stays in use for good; the double-fault
     // task must switch to it, not to the boot one. Interrupts are disabled.
     unsafe { idt::set_double_fault_cr3(r.pgd) };

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 use super::zone::ZoneType;
+use crate::addr::Pfn;
 use bitflags::bitflags;
 use core::fmt;
 
@@ -34,7 +35,7 @@ pub const NIL_PFN: u32 = (1 << PFN_LINK_BITS) - 1;
 
 /// Value: 0x10_0000 (1 Mi pages = 4 GiB). Pfns are below this on i386
 /// without PAE; `mem_map` never has more entries.
-pub const MAX_PFN_LIMIT: u32 = 0x10_0000;
+pub const MAX_PFN_LIMIT: Pfn = Pfn(0x10_0000);
 
 const NEXT_SHIFT: u32 = 0;
 const PREV_SHIFT: u32 = 21;
@@ -310,11 +311,11 @@ impl Page {
     #[inline]
     fn set_links_raw(&mut self, next: u32, prev: u32) {
         debug_assert!(
-            next < MAX_PFN_LIMIT || next == NIL_PFN,
+            next < MAX_PFN_LIMIT.0 || next == NIL_PFN,
             "link to pfn {next:#x}"
         );
         debug_assert!(
-            prev < MAX_PFN_LIMIT || prev == NIL_PFN,
+            prev < MAX_PFN_LIMIT.0 || prev == NIL_PFN,
             "link to pfn {prev:#x}"
         );
         const LINKS: u64 = LINK_MASK << NEXT_SHIFT | LINK_MASK << PREV_SHIFT;
@@ -324,7 +325,7 @@ impl Page {
     #[inline]
     fn set_link_raw(&mut self, shift: u32, pfn: u32) {
         debug_assert!(
-            pfn < MAX_PFN_LIMIT || pfn == NIL_PFN,
+            pfn < MAX_PFN_LIMIT.0 || pfn == NIL_PFN,
             "link to pfn {pfn:#x}"
         );
         self.0 = (self.0 & !(LINK_MASK << shift)) | u64::from(pfn & NIL_PFN) << shift;

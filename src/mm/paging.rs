@@ -906,12 +906,15 @@ pub fn dump(
 /// (`GFP_KERNEL | __GFP_ZERO`, order 0; Linux `pte_alloc_one_kernel`).
 impl FrameSource for BuddyAllocator<'_> {
     fn alloc_table(&mut self) -> Option<PAddr> {
-        self.alloc_pages(GFP_KERNEL | Gfp::ZERO, 0)
-            .map(|b| PAddr(b.phys_addr()))
+        // Ownership ends here: the directory entry holds the table until
+        // `free_table`.
+        let (pfn, _) = self.alloc_pages(GFP_KERNEL | Gfp::ZERO, 0)?.into_raw();
+        Some(PAddr(pfn.phys().as_u32()))
     }
 
     fn free_table(&mut self, table: PAddr) {
-        if let Err(e) = self.free_pages_raw(table.as_u32() >> PAGE_SHIFT, 0) {
+        let pfn = crate::addr::PhysAddr(u64::from(table.as_u32())).pfn();
+        if let Err(e) = self.free_pages_raw(pfn, 0) {
             panic!(
                 "page table {:#010x} could not be freed: {e}",
                 table.as_u32()

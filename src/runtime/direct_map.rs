@@ -6,7 +6,7 @@
 //! (and asks to zero, or to hold a grown region array) lies in that map
 //! (Linux: `memblock_set_current_limit(max_pfn_mapped)` for the same reason).
 
-use crate::addr::PhysAddr;
+use crate::addr::{Pfn, PhysAddr};
 use crate::mm::layout::{BOOT_MAP_LIMIT, PAGE_SIZE, phys_to_virt};
 use crate::mm::memblock::{INIT_MEMBLOCK_REGIONS, MemblockRegion, PhysMem};
 use crate::mm::page::Page;
@@ -104,9 +104,9 @@ pub fn initial_region_arrays() -> (&'static mut [MemblockRegion], &'static mut [
 ///
 /// Only the buddy allocator calls it, for frames it has just allocated and
 /// not yet handed out, so nothing else refers to them.
-pub fn zero_pages(pfn: u32, nr_pages: u32) {
-    for p in pfn..pfn + nr_pages {
-        crate::arch::x86::highmem::kmap_local(p, |ptr| {
+pub fn zero_pages(pfn: Pfn, nr_pages: u32) {
+    for p in pfn.range_to(pfn + nr_pages) {
+        crate::arch::x86::highmem::kmap_local(p.0, |ptr| {
             // SAFETY: `ptr` maps frame `p` writable for this closure; the
             // allocator owns the frame exclusively (see above).
             unsafe { core::ptr::write_bytes(ptr, 0, PAGE_SIZE as usize) }

@@ -3,6 +3,7 @@
 //! read-only pages (through the fault-tolerant probes), page-table
 //! accounting, the map API's errors, and kmap of HighMem pages.
 
+use crate::addr::{Pfn, PhysAddr};
 use crate::arch::x86::highmem::{self, kmap, kmap_local, kunmap};
 use crate::arch::x86::paging;
 use crate::arch::x86::probe::{ProbeFault, probe_read, probe_write_u8};
@@ -114,17 +115,18 @@ fn final_directory(_: &mut Buddy) -> Result<(), &'static str> {
 /// A fresh lowmem frame from the buddy allocator with `tag` in its first
 /// word (written through the direct map).
 fn tagged_frame(b: &mut Buddy, tag: u32) -> Result<u32, &'static str> {
-    let pa = b
+    let (pfn, _) = b
         .alloc_pages(GFP_KERNEL, 0)
         .ok_or("out of memory")?
-        .phys_addr();
+        .into_raw();
+    let pa = pfn.phys().as_u32();
     // SAFETY: a frame just allocated, lowmem, in the direct map; ours alone.
     unsafe { core::ptr::write_volatile(phys_to_virt(pa) as *mut u32, tag) };
     Ok(pa)
 }
 
 fn free_frame(b: &mut Buddy, pa: u32) {
-    if let Err(e) = b.free_pages_raw(pa >> PAGE_SHIFT, 0) {
+    if let Err(e) = b.free_pages_raw(PhysAddr(u64::from(pa)).pfn(), 0) {
         exit::fatal(format_args!("selftest: freeing {pa:#x}: {e}"));
     }
 }
@@ -355,9 +357,12 @@ fn kmap_test(b: &mut Buddy) -> Result<(), &'static str> {
     const N: usize = 8;
     let mut pfns = [0u32; N];
     for p in pfns.iter_mut() {
-        let block = b.alloc_pages(GFP_HIGHUSER, 0).ok_or("no HighMem page")?;
-        *p = block.pfn();
-        if *p < b.max_low_pfn() {
+        let (pfn, _) = b
+            .alloc_pages(GFP_HIGHUSER, 0)
+            .ok_or("no HighMem page")?
+            .into_raw();
+        *p = pfn.0;
+        if *p < b.max_low_pfn().0 {
             return Err("GFP_HIGHUSER returned a lowmem page although HighMem has free pages");
         }
     }
@@ -421,7 +426,7 @@ fn kmap_test(b: &mut Buddy) -> Result<(), &'static str> {
     }
     let held_after = highmem::report_leaks(|_| {});
     for &pfn in &pfns {
-        if b.free_pages_raw(pfn, 0).is_err() {
+        if b.free_pages_raw(Pfn(pfn), 0).is_err() {
             return Err("freeing a HighMem frame failed");
         }
     }
