@@ -888,9 +888,9 @@ impl<'a> BuddyAllocator<'a> {
         let z = &mut self.zones[zone.index()];
         let area = &mut z.free_area[order as usize];
         if to_tail {
-            area.free_list.push_back(self.mem_map, pfn);
+            area.free_list.push_back(self.mem_map, Pfn(pfn));
         } else {
-            area.free_list.push_front(self.mem_map, pfn);
+            area.free_list.push_front(self.mem_map, Pfn(pfn));
         }
         area.nr_free += 1;
         z.free_pages += 1 << order;
@@ -902,7 +902,7 @@ impl<'a> BuddyAllocator<'a> {
     fn del_page_from_free_list(&mut self, zone: ZoneType, pfn: u32, order: u8) {
         let z = &mut self.zones[zone.index()];
         let area = &mut z.free_area[order as usize];
-        area.free_list.remove(self.mem_map, pfn);
+        area.free_list.remove(self.mem_map, Pfn(pfn));
         area.nr_free -= 1;
         z.free_pages -= 1 << order;
         self.mem_map[pfn as usize] = Page::new(zone, PageFlags::empty());

@@ -361,12 +361,11 @@ impl BuddyAllocator<'_> {
         let mut prev = None;
         let mut cur = l.head();
         let mut len = 0u32;
-        while let Some(raw) = cur {
-            let pfn = Pfn(raw);
+        while let Some(pfn) = cur {
             if !z.contains(pfn) {
                 return Err(CheckError::WrongListEntry { zone, list, pfn });
             }
-            let page = self.mem_map[raw as usize];
+            let page = self.mem_map[pfn.0 as usize];
             // A consistent prev link rules out cycles; the bound is a backstop.
             if page.prev() != prev || len > z.spanned_pages() {
                 return Err(CheckError::BrokenList { zone, list, pfn });
@@ -375,7 +374,7 @@ impl BuddyAllocator<'_> {
                 return Err(CheckError::WrongListEntry { zone, list, pfn });
             }
             if let ListId::FreeArea(order) = list {
-                let buddy = super::buddy_pfn(raw, order);
+                let buddy = super::buddy_pfn(pfn.0, order);
                 if order < MAX_PAGE_ORDER && self.page_is_buddy(buddy, order, zone) {
                     return Err(CheckError::Unmerged {
                         pfn,
@@ -385,11 +384,11 @@ impl BuddyAllocator<'_> {
                 }
             }
             len += 1;
-            prev = Some(raw);
+            prev = Some(pfn);
             cur = page.next();
         }
         if l.tail() != prev {
-            let pfn = Pfn(l.tail().or(prev).unwrap_or(0));
+            let pfn = l.tail().or(prev).unwrap_or(Pfn(0));
             return Err(CheckError::BrokenList { zone, list, pfn });
         }
         Ok(len)

@@ -53,7 +53,7 @@ pub(super) fn free_blocks(b: &BuddyAllocator<'_>, zone: ZoneType) -> Vec<(u32, u
                 .free_area(order)
                 .free_list()
                 .iter(b.mem_map())
-                .map(move |pfn| (pfn, order))
+                .map(move |pfn| (pfn.0, order))
         })
         .collect();
     v.sort_unstable();
@@ -836,7 +836,7 @@ fn check_reports_broken_invariants() {
     // A page leaked: the head of the free block at 8 loses its state.
     let mut b = fresh();
     let area = &mut b.zones[0].free_area[3];
-    area.free_list.remove(b.mem_map, 8);
+    area.free_list.remove(b.mem_map, Pfn(8));
     area.nr_free -= 1;
     b.zones[0].free_pages -= 8;
     b.mem_map[8] = Page::new(ZoneType::Dma, PageFlags::empty());
@@ -873,8 +873,8 @@ fn check_reports_broken_invariants() {
     // rewritten to 63.
     let b = small(64, 3, 37);
     let raw = b.mem_map[36].raw();
-    assert_eq!(b.mem_map[36].prev(), Some(3));
+    assert_eq!(b.mem_map[36].prev(), Some(Pfn(3)));
     b.mem_map[36] = Page::from_raw(raw & !(0x1F_FFFF << 21) | 63 << 21);
-    assert_eq!(b.mem_map[36].prev(), Some(63));
+    assert_eq!(b.mem_map[36].prev(), Some(Pfn(63)));
     assert!(matches!(b.check(), Err(CheckError::BrokenList { .. })));
 }
