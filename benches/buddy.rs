@@ -35,6 +35,7 @@ use buddy_system_allocator::FrameAllocator;
 use common::{criterion_dir, mean_ns};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
+use kernel::addr::Pfn;
 use kernel::mm::buddy::{BuddyAllocator, PageBlock};
 use kernel::mm::gfp::{GFP_HIGHUSER, Gfp};
 use kernel::mm::page::Page;
@@ -131,7 +132,7 @@ impl Settings {
     }
 }
 
-fn no_zero(_pfn: u32, _nr_pages: u32) {}
+fn no_zero(_pfn: Pfn, _nr_pages: u32) {}
 
 fn new_mem_map(m: Machine) -> Vec<Page> {
     vec![Page::reserved(ZoneType::Dma); m.pages as usize]
@@ -140,10 +141,10 @@ fn new_mem_map(m: Machine) -> Vec<Page> {
 /// The kernel's bring-up sequence over `mem_map`: all RAM present, all of it
 /// above 1 MiB handed off free.
 fn boot(mem_map: &mut [Page]) -> BuddyAllocator<'_> {
-    let max_pfn = u32::try_from(mem_map.len()).expect("mem_map too large");
+    let max_pfn = Pfn(u32::try_from(mem_map.len()).expect("mem_map too large"));
     let mut a = BuddyAllocator::new(mem_map, DEFAULT_MAX_LOW_PFN, no_zero);
-    a.mark_present(0, max_pfn);
-    a.free_memory_range(FIRST_FREE_PFN, max_pfn);
+    a.mark_present(Pfn(0), max_pfn);
+    a.free_memory_range(Pfn(FIRST_FREE_PFN), max_pfn);
     a.setup_watermarks();
     a
 }

@@ -9,7 +9,7 @@
 //! lowmem (DMA + Normal, `max_low_pfn` = all of it): real host memory from
 //! `std::alloc` (4 MiB aligned like the direct map, leaked), reached
 //! through [`RawRam`], a `SlabMemory` doing raw reads and writes at `base +
-//! (pfn << 12)`.
+//! (pfn << PAGE_SHIFT)`.
 //!
 //! Baselines, measured in the same run, each on its own 256 MiB region and
 //! served the same `Layout`s (align 8):
@@ -196,7 +196,7 @@ impl Region {
 }
 
 /// kmalloc's view of lowmem: page `pfn` at the 32-bit kernel address
-/// `PAGE_OFFSET + (pfn << 12)`, which is host address `base + (pfn << 12)`,
+/// `PAGE_OFFSET + (pfn << PAGE_SHIFT)`, which is host address `base + (pfn << PAGE_SHIFT)`,
 /// read and written through raw pointers (the kernel's direct map in
 /// miniature). `base` is an exposed address of a [`Region`].
 struct RawRam {
@@ -311,7 +311,7 @@ struct KmallocHeap<'m> {
     free_at_boot: u32,
 }
 
-fn no_zero(_pfn: u32, _nr_pages: u32) {}
+fn no_zero(_pfn: Pfn, _nr_pages: u32) {}
 
 fn new_mem_map() -> Vec<Page> {
     vec![Page::reserved(ZoneType::Dma); NR_PAGES as usize]
@@ -322,9 +322,9 @@ impl KmallocHeap<'_> {
     /// everything from pfn 16 up free.
     fn boot(mem_map: &mut [Page], region: Region) -> KmallocHeap<'_> {
         let nr_pages = u32::try_from(mem_map.len()).expect("mem_map too large");
-        let mut buddy = BuddyAllocator::new(mem_map, nr_pages, no_zero);
-        buddy.mark_present(0, nr_pages);
-        buddy.free_memory_range(FIRST_FREE_PFN, nr_pages);
+        let mut buddy = BuddyAllocator::new(mem_map, Pfn(nr_pages), no_zero);
+        buddy.mark_present(Pfn(0), Pfn(nr_pages));
+        buddy.free_memory_range(Pfn(FIRST_FREE_PFN), Pfn(nr_pages));
         buddy.setup_watermarks();
         let free_at_boot = buddy.nr_free_pages();
         KmallocHeap {

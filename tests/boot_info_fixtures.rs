@@ -3,7 +3,7 @@
 
 mod common;
 use common::{aligned, as_bytes};
-use kernel::addr::PhysAddr;
+use kernel::addr::{Pfn, PhysAddr};
 use kernel::boot_info::memmap::{self, E820_TYPE_RAM};
 use kernel::boot_info::{BootInfo, BootInfoError, Protocol, mb1, mb2};
 use kernel::mm::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock, MemblockRegion, PhysMem};
@@ -211,7 +211,7 @@ fn qemu_multiboot1_through_parse_and_setup() {
     assert_eq!(reserved, [(0, 0x11_0000), (0x11_f000, strings_end)]);
 }
 
-fn no_zero(_: u32, _: u32) {}
+fn no_zero(_: Pfn, _: u32) {}
 
 #[test]
 fn grub_128m_hands_off_to_the_buddy_allocator() {
@@ -224,11 +224,11 @@ fn grub_128m_hands_off_to_the_buddy_allocator() {
         setup::memblock_setup(&info, None, IMAGE, &mut mb, &mut mem).unwrap();
         mb.set_current_limit(PhysAddr(16 << 20));
         let max_pfn = setup::max_pfn(&mb);
-        assert_eq!(max_pfn, 0x7fe0);
+        assert_eq!(max_pfn, Pfn(0x7fe0));
         // The kernel allocates mem_map from memblock before the hand-off.
         let map = setup::alloc_mem_map(&mut mb, max_pfn, &mut mem).unwrap();
-        assert_eq!((map.nr_pages, map.desc_size), (max_pfn, 8));
-        assert_eq!(map.bytes(), u64::from(max_pfn) * 8);
+        assert_eq!((map.nr_pages, map.desc_size), (max_pfn.0, 8));
+        assert_eq!(map.bytes(), u64::from(max_pfn.0) * 8);
         assert!(map.pa.is_page_aligned());
         let mem_map_pa = map.pa;
         let mut mem_map = vec![Page::reserved(ZoneType::Dma); map.nr_pages as usize];
@@ -254,10 +254,10 @@ fn grub_128m_hands_off_to_the_buddy_allocator() {
 #[test]
 fn max_pfn_of_an_empty_memblock_is_zero_and_mem_map_needs_room() {
     let mut mb = fresh_memblock();
-    assert_eq!(setup::max_pfn(&mb), 0);
+    assert_eq!(setup::max_pfn(&mb), Pfn(0));
     // No memory at all: memblock has nowhere to put mem_map.
     let mut mem = FakeMem::default();
-    let err = setup::alloc_mem_map(&mut mb, 0x8000, &mut mem).unwrap_err();
+    let err = setup::alloc_mem_map(&mut mb, Pfn(0x8000), &mut mem).unwrap_err();
     assert_eq!(err.bytes, 0x8000 * 8);
     assert!(
         err.to_string()
@@ -265,5 +265,5 @@ fn max_pfn_of_an_empty_memblock_is_zero_and_mem_map_needs_room() {
     );
     // A region ending mid-page: max_pfn rounds down.
     mb.add(PhysAddr(0), 0x10_0000 + 0x800, &mut mem).unwrap();
-    assert_eq!(setup::max_pfn(&mb), 0x100);
+    assert_eq!(setup::max_pfn(&mb), Pfn(0x100));
 }

@@ -5,7 +5,7 @@
 //! that the boot tests see each report. Runs at the end of the boot, next to
 //! the self-tests.
 
-use crate::addr::{PhysAddr, VirtAddr};
+use crate::addr::VirtAddr;
 use crate::arch::x86::{exit::fatal, fault, paging, tlb::ArchTlb};
 use crate::cmdline::CrashTest;
 use crate::mm::gfp::GFP_KERNEL;
@@ -34,18 +34,15 @@ pub fn crash_on_purpose(crash: CrashTest) -> ! {
             // fault alone.
             let va = VirtAddr(layout::VMALLOC_START);
             kmalloc::with_mm(|mm| {
-                let frame = mm
+                // The frame is never freed: the read below stops the kernel.
+                let (frame, _) = mm
                     .buddy
                     .alloc_pages(GFP_KERNEL, 0)
-                    .unwrap_or_else(|| fatal(format_args!("crashtest=unmapped: no page")));
-                paging::map_page(
-                    &mut mm.buddy,
-                    va,
-                    PhysAddr(u64::from(frame.phys_addr())),
-                    PTFlags::RW,
-                )
-                .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")))
-                .flush(&mut ArchTlb);
+                    .unwrap_or_else(|| fatal(format_args!("crashtest=unmapped: no page")))
+                    .into_raw();
+                paging::map_page(&mut mm.buddy, va, frame.phys(), PTFlags::RW)
+                    .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")))
+                    .flush(&mut ArchTlb);
                 let (_, flush) = paging::unmap_page(&mut mm.buddy, va)
                     .unwrap_or_else(|e| fatal(format_args!("crashtest=unmapped: {e}")));
                 flush.flush(&mut ArchTlb);

@@ -5,7 +5,7 @@
 //! `super::report` say what it did.
 
 use super::report;
-use crate::addr::{Pfn, PhysAddr};
+use crate::addr::PhysAddr;
 use crate::arch::x86::{self, exit::fatal, highmem, idt, paging, paging::PagingReport};
 use crate::boot_info::BootInfo;
 use crate::cmdline::BootOptions;
@@ -83,7 +83,7 @@ pub fn paging_init(buddy: &mut BuddyAllocator<'static>, cpu: &CpuInfo) -> Paging
     let max_low_pfn = buddy.max_low_pfn();
     // SAFETY: once, after the buddy allocator took over; nothing uses the
     // identity map any more (the kernel runs at PAGE_OFFSET).
-    let r = unsafe { paging::paging_init(buddy, cpu, Pfn(max_low_pfn)) };
+    let r = unsafe { paging::paging_init(buddy, cpu, max_low_pfn) };
     // SAFETY: the new directory stays in use for good; the double-fault
     // task must switch to it, not to the boot one. Interrupts are disabled.
     unsafe { idt::set_double_fault_cr3(r.pgd) };

@@ -63,6 +63,7 @@ use super::zone::{
     DEFAULT_MAX_LOW_PFN, MAX_DMA_PFN, MAX_NR_ZONES, MAX_PAGE_ORDER, Zone, ZoneType,
     calculate_min_free_kbytes, pcp_batch, zone_watermarks,
 };
+use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use core::fmt;
 use core::num::NonZeroU32;
 
@@ -118,6 +119,39 @@ pub const fn get_order(size_bytes: u32) -> u8 {
 /// }
 /// ```
 ///
+/// # Where ownership ends
+///
+/// The type guarantees single ownership only while the block is a
+/// `PageBlock`. Pages that must outlive it are recorded somewhere the type
+/// cannot follow (a page-table entry, a page mark, a pointer), so their
+/// holder calls [`into_raw`](Self::into_raw): ownership ends there, the
+/// pages stay allocated, and they come back through
+/// [`BuddyAllocator::free_pages_raw`], whose checks (allocated head, same
+/// order, not marked in use) stand in for the type. The places:
+///
+/// - slab pages (`mm::slab`, `Kmalloc::new_slab`): the page marks
+///   ([`PageUse::Slab`]) and the cache's lists hold them;
+///   `Kmalloc::discard_slab` unmarks and frees them;
+/// - large kmalloc (`mm::slab::large`, `large_alloc`): the head page's mark
+///   ([`PageUse::LargeKmalloc`]) and the caller's pointer; `kfree` frees;
+/// - vmalloc frames (`runtime::vmalloc`, `map_new_page` and the demand
+///   fault): the area's page-table entries; `vfree` unmaps each and frees
+///   the frame;
+/// - page tables (the [`FrameSource`](super::paging::FrameSource) impl in
+///   `mm::paging`): the directory entry; `free_table` frees;
+/// - this allocator's own address- and range-based calls:
+///   [`get_free_pages`](BuddyAllocator::get_free_pages) and
+///   [`alloc_pages_exact`](BuddyAllocator::alloc_pages_exact) hand out a
+///   [`VirtAddr`] or `(Pfn, nr_pages)`, given back with
+///   [`free_pages_va`](BuddyAllocator::free_pages_va) and
+///   [`free_pages_exact`](BuddyAllocator::free_pages_exact);
+/// - the boot self-tests (`init::selftest`), which chain or tag raw frames
+///   and free each with `free_pages_raw`, and the `crashtest=unmapped`
+///   frame, never freed (the kernel stops right after).
+///
+/// Dropping a `PageBlock` without either leaks its pages (hence
+/// `#[must_use]`).
+///
 /// Stored as one 32-bit word, `pfn << 4 | (order + 1)` (pfns are below
 /// [`MAX_PFN_LIMIT`], 2^20; orders at most [`MAX_PAGE_ORDER`]), never 0: a
 /// `PageBlock` and an `Option<PageBlock>` both travel in one register and
@@ -133,7 +167,7 @@ impl PageBlock {
     /// [`MAX_PFN_LIMIT`] and `order <=` [`MAX_PAGE_ORDER`].
     #[inline]
     const fn new(pfn: u32, order: u8) -> PageBlock {
-        debug_assert!(pfn < MAX_PFN_LIMIT && order <= MAX_PAGE_ORDER);
+        debug_assert!(pfn < MAX_PFN_LIMIT.0 && order <= MAX_PAGE_ORDER);
         match NonZeroU32::new(pfn << 4 | (order as u32 + 1)) {
             Some(raw) => PageBlock(raw),
             None => unreachable!(),
@@ -142,8 +176,8 @@ impl PageBlock {
 
     /// First page frame number.
     #[inline]
-    pub const fn pfn(&self) -> u32 {
-        self.0.get() >> 4
+    pub const fn pfn(&self) -> Pfn {
+        Pfn(self.0.get() >> 4)
     }
 
     /// log2 of the block size in pages (0 = one 4 KiB page).
@@ -157,16 +191,18 @@ impl PageBlock {
         1 << self.order()
     }
 
-    /// Physical address of the first byte (`pfn << 12`; fits 32 bits since
-    /// pfns are below 0x10_0000).
-    pub const fn phys_addr(&self) -> u32 {
-        self.pfn() << PAGE_SHIFT
+    /// Physical address of the first byte ([`Pfn::phys`]; below 4 GiB since
+    /// pfns are below [`MAX_PFN_LIMIT`]).
+    pub const fn phys_addr(&self) -> PhysAddr {
+        self.pfn().phys()
     }
 
-    /// Gives up the owned value, returning `(pfn, order)`: for blocks kept
-    /// forever, or freed later through [`BuddyAllocator::free_pages_raw`].
+    /// Gives up the owned value, returning `(pfn, order)`: ownership ends
+    /// here (see [Where ownership ends](PageBlock#where-ownership-ends)).
+    /// The pages stay allocated; whoever holds the pair frees them later
+    /// with [`BuddyAllocator::free_pages_raw`], or keeps them forever.
     #[inline]
-    pub const fn into_raw(self) -> (u32, u8) {
+    pub const fn into_raw(self) -> (Pfn, u8) {
         (self.pfn(), self.order())
     }
 }
@@ -175,7 +211,7 @@ impl PageBlock {
 impl fmt::Debug for PageBlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PageBlock")
-            .field("pfn", &self.pfn())
+            .field("pfn", &self.pfn().0)
             .field("order", &self.order())
             .finish()
     }
@@ -204,7 +240,7 @@ pub enum BadPageReason {
     /// `pfn` (or the block) lies beyond `mem_map`.
     OutOfRange {
         /// One past the last pfn.
-        max_pfn: u32,
+        max_pfn: Pfn,
     },
     /// `order > MAX_PAGE_ORDER`.
     OrderTooLarge,
@@ -217,7 +253,7 @@ pub enum BadPageReason {
     /// A virtual address that is not a page in the direct map.
     BadVirtAddr {
         /// The address passed in.
-        va: u32,
+        va: VirtAddr,
     },
 }
 
@@ -270,7 +306,7 @@ impl fmt::Display for BadPageReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BadPage {
     /// The pfn passed in (for a virtual address: its page, wrapping).
-    pub pfn: u32,
+    pub pfn: Pfn,
     /// The order passed in.
     pub order: u8,
     /// The raw 64-bit descriptor of `pfn` ([`Page::raw`]), 0 if out of range.
@@ -340,7 +376,7 @@ pub struct VmStat {
 /// The hook that zeroes `nr_pages` pages from `pfn` for `__GFP_ZERO`. The
 /// kernel maps each page (kmap for HighMem) and clears it; tests record the
 /// calls.
-pub type ZeroFn = fn(pfn: u32, nr_pages: u32);
+pub type ZeroFn = fn(pfn: Pfn, nr_pages: u32);
 
 /// The page allocator: `mem_map` plus three zones (Linux `pg_data_t` for
 /// node 0 and the allocator functions around it).
@@ -372,22 +408,25 @@ impl<'a> BuddyAllocator<'a> {
     ///
     /// # Panics
     /// If `mem_map` has more than [`MAX_PFN_LIMIT`] (1 Mi) entries.
-    pub fn new(mem_map: &'a mut [Page], max_low_pfn: u32, zero: ZeroFn) -> Self {
+    pub fn new(mem_map: &'a mut [Page], max_low_pfn: Pfn, zero: ZeroFn) -> Self {
         assert!(
-            mem_map.len() <= MAX_PFN_LIMIT as usize,
+            mem_map.len() <= MAX_PFN_LIMIT.0 as usize,
             "BuddyAllocator::new: mem_map of {} pages exceeds 4 GiB",
             mem_map.len()
         );
         let max_pfn = mem_map.len() as u32;
-        let dma_end = MAX_DMA_PFN.min(max_pfn);
-        let low_end = max_low_pfn.min(DEFAULT_MAX_LOW_PFN).clamp(dma_end, max_pfn);
+        let dma_end = MAX_DMA_PFN.0.min(max_pfn);
+        let low_end = max_low_pfn
+            .0
+            .min(DEFAULT_MAX_LOW_PFN.0)
+            .clamp(dma_end, max_pfn);
         let zones = [
-            Zone::new(ZoneType::Dma, 0, dma_end),
-            Zone::new(ZoneType::Normal, dma_end, low_end),
-            Zone::new(ZoneType::HighMem, low_end, max_pfn),
+            Zone::new(ZoneType::Dma, Pfn(0), Pfn(dma_end)),
+            Zone::new(ZoneType::Normal, Pfn(dma_end), Pfn(low_end)),
+            Zone::new(ZoneType::HighMem, Pfn(low_end), Pfn(max_pfn)),
         ];
         for z in &zones {
-            mem_map[z.start_pfn() as usize..z.end_pfn() as usize]
+            mem_map[z.start_pfn().0 as usize..z.end_pfn().0 as usize]
                 .fill(Page::reserved(z.zone_type()));
         }
         BuddyAllocator {
@@ -405,7 +444,7 @@ impl<'a> BuddyAllocator<'a> {
     /// Records RAM at pfn `[start_pfn, end_pfn)` (a `memblock.memory` range)
     /// in the zones' `present_pages`. Ranges must not overlap each other
     /// (memblock's never do); the part beyond `max_pfn` is ignored.
-    pub fn mark_present(&mut self, start_pfn: u32, end_pfn: u32) {
+    pub fn mark_present(&mut self, start_pfn: Pfn, end_pfn: Pfn) {
         for z in &mut self.zones {
             let s = start_pfn.max(z.start_pfn());
             let e = end_pfn.min(z.end_pfn());
@@ -431,16 +470,16 @@ impl<'a> BuddyAllocator<'a> {
     ///
     /// Example: `[3, 37)` gives 3 (order 0), 4 (order 2), 8 (order 3), 16
     /// (order 4), 32 (order 2), 36 (order 0).
-    pub fn free_memory_range(&mut self, start_pfn: u32, end_pfn: u32) -> u32 {
-        let end = end_pfn.min(self.max_pfn());
-        let mut pfn = start_pfn;
+    pub fn free_memory_range(&mut self, start_pfn: Pfn, end_pfn: Pfn) -> u32 {
+        let end = end_pfn.min(self.max_pfn()).0;
+        let mut pfn = start_pfn.0;
         let mut released = 0;
         while pfn < end {
             if !self.mem_map[pfn as usize].has(PageFlags::RESERVED) {
                 pfn += 1;
                 continue;
             }
-            let zone_end = self.zone_of(pfn).end_pfn().min(end);
+            let zone_end = self.zone_of(pfn).end_pfn().0.min(end);
             let mut run_end = pfn + 1;
             while run_end < zone_end && self.mem_map[run_end as usize].has(PageFlags::RESERVED) {
                 run_end += 1;
@@ -590,7 +629,7 @@ impl<'a> BuddyAllocator<'a> {
         self.mem_map[pfn as usize] = Page::with_order(zt, PageFlags::HEAD, order);
         self.vmstat.pgalloc[zt.index()] += 1 << order;
         if gfp.contains(Gfp::ZERO) {
-            (self.zero)(pfn, 1 << order);
+            (self.zero)(Pfn(pfn), 1 << order);
         }
     }
 
@@ -671,9 +710,9 @@ impl<'a> BuddyAllocator<'a> {
     /// an allocated block (`NotAllocated`), or was allocated with another
     /// order (`WrongOrder`).
     #[inline]
-    pub fn free_pages_raw(&mut self, pfn: u32, order: u8) -> Result<(), BadPage> {
-        self.free_pages_check(pfn, order)?;
-        self.free_checked(pfn, order);
+    pub fn free_pages_raw(&mut self, pfn: Pfn, order: u8) -> Result<(), BadPage> {
+        self.free_pages_check(pfn.0, order)?;
+        self.free_checked(pfn.0, order);
         Ok(())
     }
 
@@ -703,7 +742,7 @@ impl<'a> BuddyAllocator<'a> {
     #[inline(never)]
     fn free_pages_check_slow(&self, pfn: u32, order: u8) -> Result<(), BadPage> {
         let bad = |reason| BadPage {
-            pfn,
+            pfn: Pfn(pfn),
             order,
             flags: self.mem_map.get(pfn as usize).map_or(0, |p| p.raw()),
             reason,
@@ -755,8 +794,8 @@ impl<'a> BuddyAllocator<'a> {
     /// # Panics
     /// If the range goes beyond `mem_map`, or the first page is not the head
     /// of an allocated block.
-    pub fn set_page_use(&mut self, pfn: u32, nr_pages: u32, page_use: PageUse) {
-        let pages = &mut self.mem_map[pfn as usize..(pfn + nr_pages) as usize];
+    pub fn set_page_use(&mut self, pfn: Pfn, nr_pages: u32, page_use: PageUse) {
+        let pages = &mut self.mem_map[pfn.0 as usize..(pfn + nr_pages).0 as usize];
         assert!(
             pages[0].has(PageFlags::HEAD),
             "set_page_use: pfn {pfn:#x} is not the head of an allocated block"
@@ -849,9 +888,9 @@ impl<'a> BuddyAllocator<'a> {
         let z = &mut self.zones[zone.index()];
         let area = &mut z.free_area[order as usize];
         if to_tail {
-            area.free_list.push_back(self.mem_map, pfn);
+            area.free_list.push_back(self.mem_map, Pfn(pfn));
         } else {
-            area.free_list.push_front(self.mem_map, pfn);
+            area.free_list.push_front(self.mem_map, Pfn(pfn));
         }
         area.nr_free += 1;
         z.free_pages += 1 << order;
@@ -863,14 +902,14 @@ impl<'a> BuddyAllocator<'a> {
     fn del_page_from_free_list(&mut self, zone: ZoneType, pfn: u32, order: u8) {
         let z = &mut self.zones[zone.index()];
         let area = &mut z.free_area[order as usize];
-        area.free_list.remove(self.mem_map, pfn);
+        area.free_list.remove(self.mem_map, Pfn(pfn));
         area.nr_free -= 1;
         z.free_pages -= 1 << order;
         self.mem_map[pfn as usize] = Page::new(zone, PageFlags::empty());
     }
 
     /// Allocates `1 << order` lowmem pages and returns the kernel virtual
-    /// address `PAGE_OFFSET + (pfn << 12)` of the first (Linux
+    /// address `PAGE_OFFSET + (pfn << PAGE_SHIFT)` of the first (Linux
     /// `__get_free_pages()`).
     ///
     /// Example: pfn 16 → `0xC000_0000 + 0x1_0000 = 0xC001_0000`.
@@ -879,12 +918,12 @@ impl<'a> BuddyAllocator<'a> {
     /// Linux strips the flag the same way), so the page comes from lowmem.
     /// Returns `None` when the allocation fails (with a warning unless
     /// `__GFP_NOWARN`, as [`alloc_pages`](Self::alloc_pages)).
-    pub fn get_free_pages(&mut self, gfp: Gfp, order: u8) -> Option<u32> {
+    pub fn get_free_pages(&mut self, gfp: Gfp, order: u8) -> Option<VirtAddr> {
         let (pfn, _) = self
             .alloc_pages(gfp.difference(Gfp::HIGHMEM), order)?
             .into_raw();
-        // pfn < max_low_pfn <= 262144, so this stays below 4 GiB.
-        Some(PAGE_OFFSET + (pfn << PAGE_SHIFT))
+        // pfn < max_low_pfn <= 229376, so this stays below 4 GiB.
+        Some(VirtAddr(PAGE_OFFSET + pfn.phys().as_u32()))
     }
 
     /// Frees what [`get_free_pages`](Self::get_free_pages) returned (Linux
@@ -893,12 +932,12 @@ impl<'a> BuddyAllocator<'a> {
     /// # Errors
     /// `BadVirtAddr` if `va` is not page aligned or not in the direct map of
     /// low memory, else as [`free_pages_raw`](Self::free_pages_raw).
-    pub fn free_pages_va(&mut self, va: u32, order: u8) -> Result<(), BadPage> {
-        if va == 0 {
+    pub fn free_pages_va(&mut self, va: VirtAddr, order: u8) -> Result<(), BadPage> {
+        if va.0 == 0 {
             return Ok(());
         }
-        let pfn = va.wrapping_sub(PAGE_OFFSET) >> PAGE_SHIFT;
-        if va < PAGE_OFFSET || !va.is_multiple_of(PAGE_SIZE) || pfn >= self.max_low_pfn {
+        let pfn = Pfn(va.0.wrapping_sub(PAGE_OFFSET) >> PAGE_SHIFT);
+        if !va.is_kernel() || !va.is_page_aligned() || pfn >= self.max_low_pfn() {
             return Err(BadPage {
                 pfn,
                 order,
@@ -910,7 +949,7 @@ impl<'a> BuddyAllocator<'a> {
     }
 
     /// Allocates exactly `ceil(size_bytes / 4096)` lowmem pages, returning
-    /// `(pfn, nr_pages)` (Linux `alloc_pages_exact()` → `make_alloc_exact()`).
+    /// `(first pfn, nr_pages)` (Linux `alloc_pages_exact()` → `make_alloc_exact()`).
     ///
     /// Basic algorithm: allocate a block of `get_order(size_bytes)`, split it
     /// into order-0 pages each owned separately (Linux `split_page()`), and
@@ -922,7 +961,7 @@ impl<'a> BuddyAllocator<'a> {
     /// `__GFP_HIGHMEM` is ignored, as in Linux (the caller expects memory in
     /// the direct map). Returns `None` for 0 bytes and when the allocation
     /// fails (recorded as for [`alloc_pages`](Self::alloc_pages)).
-    pub fn alloc_pages_exact(&mut self, gfp: Gfp, size_bytes: u32) -> Option<(u32, u32)> {
+    pub fn alloc_pages_exact(&mut self, gfp: Gfp, size_bytes: u32) -> Option<(Pfn, u32)> {
         if size_bytes == 0 {
             return None;
         }
@@ -930,11 +969,12 @@ impl<'a> BuddyAllocator<'a> {
         let (pfn, order) = self
             .alloc_pages(gfp.difference(Gfp::HIGHMEM), get_order(size_bytes))?
             .into_raw();
+        let pfn = pfn.0;
         self.split_page(pfn, order);
         for tail in pfn + nr_pages..pfn + (1 << order) {
             self.free_checked(tail, 0);
         }
-        Some((pfn, nr_pages))
+        Some((Pfn(pfn), nr_pages))
     }
 
     /// Turns the allocated block at `pfn` into `1 << order` allocated order-0
@@ -953,7 +993,8 @@ impl<'a> BuddyAllocator<'a> {
     /// # Errors
     /// The [`BadPage`] of the first page that is not an allocated order-0
     /// page; then no page is freed.
-    pub fn free_pages_exact(&mut self, pfn: u32, size_bytes: u32) -> Result<(), BadPage> {
+    pub fn free_pages_exact(&mut self, pfn: Pfn, size_bytes: u32) -> Result<(), BadPage> {
+        let pfn = pfn.0;
         let nr_pages = size_bytes.div_ceil(PAGE_SIZE);
         for i in 0..nr_pages {
             self.free_pages_check(pfn.saturating_add(i), 0)?;
@@ -972,25 +1013,25 @@ impl<'a> BuddyAllocator<'a> {
 
     /// The free block that contains `pfn`, as `(first pfn, order)`, if `pfn`
     /// is free in the buddy lists (per-cpu pages are not).
-    pub fn free_block_containing(&self, pfn: u32) -> Option<(u32, u8)> {
+    pub fn free_block_containing(&self, pfn: Pfn) -> Option<(Pfn, u8)> {
         if pfn >= self.max_pfn() {
             return None;
         }
         (0..=MAX_PAGE_ORDER).find_map(|order| {
-            let head = pfn & !((1 << order) - 1);
+            let head = pfn.0 & !((1 << order) - 1);
             let p = self.mem_map[head as usize];
-            (p.flags() == PageFlags::BUDDY && p.order() == order).then_some((head, order))
+            (p.flags() == PageFlags::BUDDY && p.order() == order).then_some((Pfn(head), order))
         })
     }
 
     /// One past the last pfn: `mem_map.len()`.
-    pub fn max_pfn(&self) -> u32 {
-        self.mem_map.len() as u32
+    pub fn max_pfn(&self) -> Pfn {
+        Pfn(self.mem_map.len() as u32)
     }
 
     /// End of low memory (after clamping): first pfn of HighMem.
-    pub fn max_low_pfn(&self) -> u32 {
-        self.max_low_pfn
+    pub fn max_low_pfn(&self) -> Pfn {
+        Pfn(self.max_low_pfn)
     }
 
     /// The descriptors.
@@ -999,8 +1040,8 @@ impl<'a> BuddyAllocator<'a> {
     }
 
     /// The descriptor of `pfn`, if below `max_pfn`.
-    pub fn page(&self, pfn: u32) -> Option<Page> {
-        self.mem_map.get(pfn as usize).copied()
+    pub fn page(&self, pfn: Pfn) -> Option<Page> {
+        self.mem_map.get(pfn.0 as usize).copied()
     }
 
     /// One zone.

@@ -479,7 +479,7 @@ mod tests {
         assert_eq!(FIXMAP_PDE, 1023);
         assert_eq!(FIXADDR_START, 0xFFFE_F000);
         assert_eq!(fix_to_virt(FIX_KMAP_BEGIN), VirtAddr(0xFFFF_E000));
-        assert_eq!(MAXMEM >> PAGE_SHIFT, crate::mm::zone::DEFAULT_MAX_LOW_PFN);
+        assert_eq!(MAXMEM >> PAGE_SHIFT, crate::mm::zone::DEFAULT_MAX_LOW_PFN.0);
     }
 
     #[test]

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 use super::zone::ZoneType;
+use crate::addr::Pfn;
 use bitflags::bitflags;
 use core::fmt;
 
@@ -34,7 +35,7 @@ pub const NIL_PFN: u32 = (1 << PFN_LINK_BITS) - 1;
 
 /// Value: 0x10_0000 (1 Mi pages = 4 GiB). Pfns are below this on i386
 /// without PAE; `mem_map` never has more entries.
-pub const MAX_PFN_LIMIT: u32 = 0x10_0000;
+pub const MAX_PFN_LIMIT: Pfn = Pfn(0x10_0000);
 
 const NEXT_SHIFT: u32 = 0;
 const PREV_SHIFT: u32 = 21;
@@ -246,13 +247,13 @@ impl Page {
 
     /// The next page on the list this page is on, if any.
     #[inline]
-    pub const fn next(self) -> Option<u32> {
+    pub const fn next(self) -> Option<Pfn> {
         link(self.0 >> NEXT_SHIFT)
     }
 
     /// The previous page on the list this page is on, if any.
     #[inline]
-    pub const fn prev(self) -> Option<u32> {
+    pub const fn prev(self) -> Option<Pfn> {
         link(self.0 >> PREV_SHIFT)
     }
 
@@ -310,11 +311,11 @@ impl Page {
     #[inline]
     fn set_links_raw(&mut self, next: u32, prev: u32) {
         debug_assert!(
-            next < MAX_PFN_LIMIT || next == NIL_PFN,
+            next < MAX_PFN_LIMIT.0 || next == NIL_PFN,
             "link to pfn {next:#x}"
         );
         debug_assert!(
-            prev < MAX_PFN_LIMIT || prev == NIL_PFN,
+            prev < MAX_PFN_LIMIT.0 || prev == NIL_PFN,
             "link to pfn {prev:#x}"
         );
         const LINKS: u64 = LINK_MASK << NEXT_SHIFT | LINK_MASK << PREV_SHIFT;
@@ -324,28 +325,28 @@ impl Page {
     #[inline]
     fn set_link_raw(&mut self, shift: u32, pfn: u32) {
         debug_assert!(
-            pfn < MAX_PFN_LIMIT || pfn == NIL_PFN,
+            pfn < MAX_PFN_LIMIT.0 || pfn == NIL_PFN,
             "link to pfn {pfn:#x}"
         );
         self.0 = (self.0 & !(LINK_MASK << shift)) | u64::from(pfn & NIL_PFN) << shift;
     }
 
     #[cfg(test)]
-    fn set_next(&mut self, pfn: Option<u32>) {
-        self.set_next_raw(pfn.unwrap_or(NIL_PFN));
+    fn set_next(&mut self, pfn: Option<Pfn>) {
+        self.set_next_raw(pfn.map_or(NIL_PFN, |p| p.0));
     }
 
     #[cfg(test)]
-    fn set_prev(&mut self, pfn: Option<u32>) {
-        self.set_prev_raw(pfn.unwrap_or(NIL_PFN));
+    fn set_prev(&mut self, pfn: Option<Pfn>) {
+        self.set_prev_raw(pfn.map_or(NIL_PFN, |p| p.0));
     }
 }
 
 #[inline]
-const fn link(bits: u64) -> Option<u32> {
+const fn link(bits: u64) -> Option<Pfn> {
     match (bits & LINK_MASK) as u32 {
         NIL_PFN => None,
-        pfn => Some(pfn),
+        pfn => Some(Pfn(pfn)),
     }
 }
 
@@ -372,7 +373,7 @@ impl fmt::Debug for Page {
     }
 }
 
-fn fmt_link(f: &mut fmt::Formatter<'_>, pfn: Option<u32>) -> fmt::Result {
+fn fmt_link(f: &mut fmt::Formatter<'_>, pfn: Option<Pfn>) -> fmt::Result {
     match pfn {
         Some(p) => write!(f, "{p:#x}"),
         None => f.write_str("-"),
@@ -384,7 +385,9 @@ fn fmt_link(f: &mut fmt::Formatter<'_>, pfn: Option<u32>) -> fmt::Result {
 ///
 /// The list stores only its ends ([`NIL_PFN`] when empty); the links live in
 /// the [`Page`]s. Every method takes the `mem_map` the pfns index. A page is
-/// on at most one list at a time.
+/// on at most one list at a time. The public methods take and return
+/// [`Pfn`]s; the crate-internal ones the buddy allocator's fast paths use
+/// take the raw index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageList {
     head: u32,
@@ -408,13 +411,13 @@ impl PageList {
 
     /// The first page, if any.
     #[inline]
-    pub const fn head(&self) -> Option<u32> {
+    pub const fn head(&self) -> Option<Pfn> {
         link(self.head as u64)
     }
 
     /// The last page, if any.
     #[inline]
-    pub const fn tail(&self) -> Option<u32> {
+    pub const fn tail(&self) -> Option<Pfn> {
         link(self.tail as u64)
     }
 
@@ -427,8 +430,8 @@ impl PageList {
     /// Inserts `pfn`, which must not be on any list, at the front (Linux
     /// `list_add()`).
     #[inline]
-    pub fn push_front(&mut self, mem_map: &mut [Page], pfn: u32) {
-        let head = self.head;
+    pub fn push_front(&mut self, mem_map: &mut [Page], pfn: Pfn) {
+        let (pfn, head) = (pfn.0, self.head);
         let page = &mut mem_map[pfn as usize];
         debug_assert!(page.next().is_none() && page.prev().is_none());
         page.set_links_raw(head, NIL_PFN);
@@ -443,8 +446,8 @@ impl PageList {
     /// Inserts `pfn`, which must not be on any list, at the back (Linux
     /// `list_add_tail()`).
     #[inline]
-    pub fn push_back(&mut self, mem_map: &mut [Page], pfn: u32) {
-        let tail = self.tail;
+    pub fn push_back(&mut self, mem_map: &mut [Page], pfn: Pfn) {
+        let (pfn, tail) = (pfn.0, self.tail);
         let page = &mut mem_map[pfn as usize];
         debug_assert!(page.next().is_none() && page.prev().is_none());
         page.set_links_raw(NIL_PFN, tail);
@@ -459,7 +462,8 @@ impl PageList {
     /// Unlinks `pfn`, which must be on this list, and resets its links to
     /// [`NIL_PFN`] (Linux `list_del()`).
     #[inline]
-    pub fn remove(&mut self, mem_map: &mut [Page], pfn: u32) {
+    pub fn remove(&mut self, mem_map: &mut [Page], pfn: Pfn) {
+        let pfn = pfn.0;
         let page = &mut mem_map[pfn as usize];
         let (prev, next) = (page.prev_raw(), page.next_raw());
         page.set_links_raw(NIL_PFN, NIL_PFN);
@@ -480,8 +484,8 @@ impl PageList {
     /// [`NIL_PFN`]. The same as [`remove`](Self::remove) of the head, with
     /// the head's `prev` (always none) not tested.
     #[inline]
-    pub fn pop_front(&mut self, mem_map: &mut [Page]) -> Option<u32> {
-        let pfn = self.head()?;
+    pub fn pop_front(&mut self, mem_map: &mut [Page]) -> Option<Pfn> {
+        let pfn = self.head()?.0;
         let page = &mut mem_map[pfn as usize];
         debug_assert!(page.prev().is_none(), "pop_front: head has a prev");
         let next = page.next_raw();
@@ -492,12 +496,12 @@ impl PageList {
         } else {
             mem_map[next as usize].set_prev_raw(NIL_PFN);
         }
-        Some(pfn)
+        Some(Pfn(pfn))
     }
 
     /// Removes and returns the last page.
     #[inline]
-    pub fn pop_back(&mut self, mem_map: &mut [Page]) -> Option<u32> {
+    pub fn pop_back(&mut self, mem_map: &mut [Page]) -> Option<Pfn> {
         let pfn = self.tail()?;
         self.remove(mem_map, pfn);
         Some(pfn)
@@ -558,7 +562,7 @@ impl PageList {
     /// as [`unlink`](Self::unlink): the caller overwrites it whole.
     #[inline]
     pub(crate) fn take_front(&mut self, mem_map: &mut [Page]) -> Option<u32> {
-        let pfn = self.head()?;
+        let pfn = self.head()?.0;
         let next = mem_map[pfn as usize].next_raw();
         self.head = next;
         if next == NIL_PFN {
@@ -622,8 +626,8 @@ impl PageList {
 
     /// The pfns from front to back. The walk trusts the links: the buddy
     /// allocator's `check()` walks lists by hand, with a bound, instead.
-    pub fn iter<'m>(&self, mem_map: &'m [Page]) -> impl Iterator<Item = u32> + 'm {
-        core::iter::successors(self.head(), move |&pfn| mem_map[pfn as usize].next())
+    pub fn iter<'m>(&self, mem_map: &'m [Page]) -> impl Iterator<Item = Pfn> + 'm {
+        core::iter::successors(self.head(), move |&pfn| mem_map[pfn.0 as usize].next())
     }
 }
 
@@ -650,15 +654,15 @@ mod tests {
         let mut p = Page::new(ZoneType::HighMem, PageFlags::empty());
         p.set_order(10);
         p.set_flags(PageFlags::BUDDY);
-        p.set_next(Some(0xF_FFFF));
-        p.set_prev(Some(3));
+        p.set_next(Some(Pfn(0xF_FFFF)));
+        p.set_prev(Some(Pfn(3)));
         assert_eq!(p.zone(), ZoneType::HighMem);
         assert_eq!(p.order(), 10);
         assert_eq!(p.flags(), PageFlags::BUDDY);
-        assert_eq!(p.next(), Some(0xF_FFFF));
-        assert_eq!(p.prev(), Some(3));
+        assert_eq!(p.next(), Some(Pfn(0xF_FFFF)));
+        assert_eq!(p.prev(), Some(Pfn(3)));
         p.set_next(None);
-        assert_eq!((p.next(), p.prev()), (None, Some(3)));
+        assert_eq!((p.next(), p.prev()), (None, Some(Pfn(3))));
         assert_eq!(
             format!("{p:?}"),
             "Page(0x0001a800007fffff: HighMem order 10 [buddy] next - prev 0x3)"
@@ -679,16 +683,16 @@ mod tests {
     fn list_push_remove_pop_keep_links_consistent() {
         let mut map = [Page::new(ZoneType::Dma, PageFlags::empty()); 8];
         let mut l = PageList::new();
-        l.push_back(&mut map, 3);
-        l.push_back(&mut map, 5);
-        l.push_front(&mut map, 1);
-        assert_eq!(l.iter(&map).collect::<Vec<_>>(), [1, 3, 5]);
-        l.remove(&mut map, 3);
-        assert_eq!(l.iter(&map).collect::<Vec<_>>(), [1, 5]);
+        l.push_back(&mut map, Pfn(3));
+        l.push_back(&mut map, Pfn(5));
+        l.push_front(&mut map, Pfn(1));
+        assert_eq!(l.iter(&map).collect::<Vec<_>>(), [Pfn(1), Pfn(3), Pfn(5)]);
+        l.remove(&mut map, Pfn(3));
+        assert_eq!(l.iter(&map).collect::<Vec<_>>(), [Pfn(1), Pfn(5)]);
         assert_eq!((map[3].next(), map[3].prev()), (None, None));
-        assert_eq!(map[5].prev(), Some(1));
-        assert_eq!(l.pop_back(&mut map), Some(5));
-        assert_eq!(l.pop_front(&mut map), Some(1));
+        assert_eq!(map[5].prev(), Some(Pfn(1)));
+        assert_eq!(l.pop_back(&mut map), Some(Pfn(5)));
+        assert_eq!(l.pop_front(&mut map), Some(Pfn(1)));
         assert!(l.is_empty());
         assert_eq!(l.tail(), None);
         assert!(map.iter().all(|p| p.next().is_none() && p.prev().is_none()));

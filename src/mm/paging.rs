@@ -954,12 +954,14 @@ pub fn dump(
 /// (`GFP_KERNEL | __GFP_ZERO`, order 0; Linux `pte_alloc_one_kernel`).
 impl FrameSource for BuddyAllocator<'_> {
     fn alloc_table(&mut self) -> Option<PhysAddr> {
-        self.alloc_pages(GFP_KERNEL | Gfp::ZERO, 0)
-            .map(|b| PhysAddr(u64::from(b.phys_addr())))
+        // Ownership ends here: the directory entry holds the table until
+        // `free_table`.
+        let (pfn, _) = self.alloc_pages(GFP_KERNEL | Gfp::ZERO, 0)?.into_raw();
+        Some(pfn.phys())
     }
 
     fn free_table(&mut self, table: PhysAddr) {
-        if let Err(e) = self.free_pages_raw(table.pfn().0, 0) {
+        if let Err(e) = self.free_pages_raw(table.pfn(), 0) {
             panic!("page table {table:#010x} could not be freed: {e}");
         }
     }

@@ -315,20 +315,21 @@ pub fn buddy_handoff(
     buddy: &mut BuddyAllocator<'_>,
 ) -> Result<[ZoneAccount; MAX_NR_ZONES], HandoffMismatch> {
     let page = u64::from(PAGE_SIZE);
-    let max_pfn = u64::from(buddy.max_pfn());
-    let pfns = |start: u64, end: u64| {
-        let s = (start.div_ceil(page)).min(max_pfn) as u32;
-        let e = (end / page).min(max_pfn) as u32;
+    let max_pfn = buddy.max_pfn();
+    // Whole pages of `[start, end)`, clamped to `max_pfn`.
+    let pfns = |start: PhysAddr, end: PhysAddr| {
+        let s = start.pfn_up().min(max_pfn);
+        let e = end.pfn().min(max_pfn);
         (s, e)
     };
     for r in memblock.memory.regions() {
-        let (s, e) = pfns(r.base.0, r.end().0);
+        let (s, e) = pfns(r.base, r.end());
         if s < e {
             buddy.mark_present(s, e);
         }
     }
     memblock.for_each_free_range(|start, end| {
-        let (s, e) = pfns(start.0, end.0);
+        let (s, e) = pfns(start, end);
         if s < e {
             buddy.free_memory_range(s, e);
         }
@@ -337,7 +338,7 @@ pub fn buddy_handoff(
 
     // Independent count: pages of memory that a reservation touches.
     let mut accounts = [ZoneAccount::default(); MAX_NR_ZONES];
-    let zone_of = |pfn: u32| {
+    let zone_of = |pfn: Pfn| {
         if pfn < MAX_DMA_PFN {
             0
         } else if pfn < buddy.max_low_pfn() {
@@ -347,7 +348,7 @@ pub fn buddy_handoff(
         }
     };
     for r in memblock.memory.regions() {
-        let (s, e) = pfns(r.base.0, r.end().0);
+        let (s, e) = pfns(r.base, r.end());
         for z in buddy.zones() {
             let (zs, ze) = (s.max(z.start_pfn()), e.min(z.end_pfn()));
             if zs < ze {
@@ -358,14 +359,13 @@ pub fn buddy_handoff(
     let mut last_counted = None;
     for r in memblock.reserved.regions() {
         // Pages [floor(base), ceil(end)) that are memory.
-        let first = r.base.0 / page;
-        let end = r.end().0.div_ceil(page).min(max_pfn);
-        for pfn in first..end {
-            let pfn = pfn as u32;
+        let first = r.base.pfn().min(max_pfn);
+        let end = r.end().pfn_up().min(max_pfn);
+        for pfn in first.range_to(end) {
             if last_counted == Some(pfn) {
                 continue; // two reservations sharing a page count it once
             }
-            if memblock.is_region_memory(Pfn(pfn).phys(), page) {
+            if memblock.is_region_memory(pfn.phys(), page) {
                 accounts[zone_of(pfn)].reserved += 1;
                 last_counted = Some(pfn);
             }
@@ -387,12 +387,12 @@ pub fn buddy_handoff(
 /// `max_pfn` (Linux's name): one past the last page frame of RAM memblock
 /// knows, i.e. the end of its last `memory` region in pages, rounded down; 0
 /// for an empty memblock. `mem_map` holds one [`Page`] per pfn below it.
-pub fn max_pfn(memblock: &Memblock) -> u32 {
+pub fn max_pfn(memblock: &Memblock) -> Pfn {
     memblock
         .memory
         .regions()
         .last()
-        .map_or(0, |r| r.end().pfn().0)
+        .map_or(Pfn(0), |r| r.end().pfn())
 }
 
 /// Where [`alloc_mem_map`] put `mem_map`.
@@ -440,11 +440,11 @@ impl core::fmt::Display for MemMapError {
 /// [`MemMapError`] if memblock cannot allocate `max_pfn * 8` bytes.
 pub fn alloc_mem_map(
     memblock: &mut Memblock,
-    max_pfn: u32,
+    max_pfn: Pfn,
     mem: &mut impl PhysMem,
 ) -> Result<MemMap, MemMapError> {
     let desc_size = core::mem::size_of::<Page>() as u32;
-    let bytes = u64::from(max_pfn) * u64::from(desc_size);
+    let bytes = u64::from(max_pfn.0) * u64::from(desc_size);
     let pa = memblock
         .alloc_range(
             bytes,
@@ -456,7 +456,7 @@ pub fn alloc_mem_map(
         .map_err(|error| MemMapError { bytes, error })?;
     Ok(MemMap {
         pa,
-        nr_pages: max_pfn,
+        nr_pages: max_pfn.0,
         desc_size,
     })
 }

@@ -691,7 +691,7 @@ impl Kmalloc {
                         return Err(ValidateError::OutsideDirectMap);
                     };
                     for p in pfn.range_to(pfn + (1 << c.order)) {
-                        if buddy.page(p.0).map(|pg| pg.page_use())
+                        if buddy.page(p).map(|pg| pg.page_use())
                             != Some(PageUse::Slab { cache: index as u8 })
                         {
                             return Err(ValidateError::PageNotMarked);
@@ -737,7 +737,7 @@ impl Kmalloc {
     ) -> Result<Owner, KmallocError> {
         let not_kmalloc = KmallocError::new(KmallocErrorKind::NotKmalloc, addr, "kmalloc");
         let pfn = mem.virt_to_pfn(addr).ok_or(not_kmalloc)?;
-        let page = buddy.page(pfn.0).ok_or(not_kmalloc)?;
+        let page = buddy.page(pfn).ok_or(not_kmalloc)?;
         match page.page_use() {
             PageUse::None => Err(not_kmalloc),
             PageUse::LargeKmalloc => {
@@ -918,7 +918,7 @@ impl Kmalloc {
         // marks and the cache's lists record it until `discard_slab`.
         let (pfn, _) = block.into_raw();
         buddy.set_page_use(pfn, 1 << order, PageUse::Slab { cache: index as u8 });
-        let slab = Slab(mem.page_address(Pfn(pfn)));
+        let slab = Slab(mem.page_address(pfn));
         let c = &mut self.caches[index];
         slab.init(mem, SLAB_MAGIC ^ index as u32, c.objects, c.bitmap_words);
         c.list_add(mem, ListId::Partial, slab);
@@ -984,9 +984,9 @@ impl Kmalloc {
         let pfn = mem
             .virt_to_pfn(slab.addr())
             .expect("slab in the direct map");
-        buddy.set_page_use(pfn.0, 1 << order, PageUse::None);
+        buddy.set_page_use(pfn, 1 << order, PageUse::None);
         buddy
-            .free_pages_raw(pfn.0, order)
+            .free_pages_raw(pfn, order)
             .expect("discard_slab: the buddy allocator refused a slab");
         1 << order
     }

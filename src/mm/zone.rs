@@ -30,6 +30,7 @@
 
 use super::layout::{ISA_DMA_LIMIT, MAXMEM, PAGE_SHIFT};
 use super::page::PageList;
+use crate::addr::Pfn;
 use core::fmt;
 
 /// Value: 10. The largest block order: 1024 pages, 4 MiB (Linux
@@ -45,12 +46,12 @@ pub const MAX_NR_ZONES: usize = 3;
 
 /// Value: 4096. First pfn above ZONE_DMA: [`ISA_DMA_LIMIT`] (16 MiB), the
 /// reach of ISA DMA, in frames (Linux `MAX_DMA_PFN`).
-pub const MAX_DMA_PFN: u32 = ISA_DMA_LIMIT >> PAGE_SHIFT;
+pub const MAX_DMA_PFN: Pfn = Pfn(ISA_DMA_LIMIT >> PAGE_SHIFT);
 
 /// Value: 229376. End of low memory: [`MAXMEM`] (896 MiB) in frames (Linux
 /// `MAXMEM_PFN` with the 3G/1G split and the 128 MiB vmalloc reserve). The
 /// direct map holds no more, so `max_low_pfn` never exceeds it.
-pub const DEFAULT_MAX_LOW_PFN: u32 = MAXMEM >> PAGE_SHIFT;
+pub const DEFAULT_MAX_LOW_PFN: Pfn = Pfn(MAXMEM >> PAGE_SHIFT);
 
 /// Value: 128. Lower clamp of `min_free_kbytes`.
 pub const MIN_FREE_KBYTES_MIN: u64 = 128;
@@ -194,7 +195,7 @@ impl PerCpuPages {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Zone {
     pub(super) zone_type: ZoneType,
-    pub(super) start_pfn: u32,
+    pub(super) start_pfn: Pfn,
     pub(super) spanned_pages: u32,
     pub(super) present_pages: u32,
     pub(super) managed_pages: u32,
@@ -209,11 +210,11 @@ impl Zone {
     ///
     /// # Panics
     /// If `end_pfn < start_pfn`.
-    pub const fn new(zone_type: ZoneType, start_pfn: u32, end_pfn: u32) -> Zone {
+    pub const fn new(zone_type: ZoneType, start_pfn: Pfn, end_pfn: Pfn) -> Zone {
         Zone {
             zone_type,
             start_pfn,
-            spanned_pages: end_pfn - start_pfn,
+            spanned_pages: end_pfn.0 - start_pfn.0,
             present_pages: 0,
             managed_pages: 0,
             free_pages: 0,
@@ -236,18 +237,18 @@ impl Zone {
     }
 
     /// First pfn of the span.
-    pub const fn start_pfn(&self) -> u32 {
+    pub const fn start_pfn(&self) -> Pfn {
         self.start_pfn
     }
 
     /// One past the last pfn of the span.
-    pub const fn end_pfn(&self) -> u32 {
-        self.start_pfn + self.spanned_pages
+    pub const fn end_pfn(&self) -> Pfn {
+        self.start_pfn.add(self.spanned_pages)
     }
 
     /// Whether `pfn` lies in `[start_pfn, end_pfn)`.
-    pub const fn contains(&self, pfn: u32) -> bool {
-        pfn >= self.start_pfn && pfn < self.end_pfn()
+    pub const fn contains(&self, pfn: Pfn) -> bool {
+        pfn.0 >= self.start_pfn.0 && pfn.0 < self.end_pfn().0
     }
 
     /// Pages in the span, holes included.
@@ -429,8 +430,8 @@ mod tests {
 
     #[test]
     fn constants_have_their_documented_values() {
-        assert_eq!(MAX_DMA_PFN, 4096);
-        assert_eq!(DEFAULT_MAX_LOW_PFN, 229_376);
+        assert_eq!(MAX_DMA_PFN, Pfn(4096));
+        assert_eq!(DEFAULT_MAX_LOW_PFN, Pfn(229_376));
         assert_eq!(NR_PAGE_ORDERS, 11);
     }
 

@@ -104,9 +104,9 @@ pub fn initial_region_arrays() -> (&'static mut [MemblockRegion], &'static mut [
 ///
 /// Only the buddy allocator calls it, for frames it has just allocated and
 /// not yet handed out, so nothing else refers to them.
-pub fn zero_pages(pfn: u32, nr_pages: u32) {
-    for p in pfn..pfn + nr_pages {
-        crate::arch::x86::highmem::kmap_local(Pfn(p), |ptr| {
+pub fn zero_pages(pfn: Pfn, nr_pages: u32) {
+    for p in pfn.range_to(pfn + nr_pages) {
+        crate::arch::x86::highmem::kmap_local(p, |ptr| {
             // SAFETY: `ptr` maps frame `p` writable for this closure; the
             // allocator owns the frame exclusively (see above).
             unsafe { core::ptr::write_bytes(ptr, 0, PAGE_SIZE as usize) }

@@ -152,7 +152,7 @@ pub unsafe fn vfree(addr: *mut u8) -> Result<VmArea, VmallocFailure> {
 fn map_new_page(va: VirtAddr, gfp: Gfp) -> Result<(), Option<MapError>> {
     with_mm(|mm| {
         let (pfn, _) = mm.buddy.alloc_pages(gfp, 0).ok_or(None)?.into_raw();
-        match paging::map_page(&mut mm.buddy, va, Pfn(pfn).phys(), PTFlags::RW) {
+        match paging::map_page(&mut mm.buddy, va, pfn.phys(), PTFlags::RW) {
             Ok(flush) => {
                 count_highmem(&mm.buddy, pfn);
                 // Intel SDM Vol. 3A §4.10.4.3 "Optional Invalidation": a
@@ -171,7 +171,7 @@ fn map_new_page(va: VirtAddr, gfp: Gfp) -> Result<(), Option<MapError>> {
     })
 }
 
-fn count_highmem(buddy: &crate::mm::buddy::BuddyAllocator<'_>, pfn: u32) {
+fn count_highmem(buddy: &crate::mm::buddy::BuddyAllocator<'_>, pfn: Pfn) {
     if pfn >= buddy.max_low_pfn() {
         HIGHMEM_PAGES.fetch_add(1, Ordering::Relaxed);
     }
@@ -187,11 +187,11 @@ fn unmap_pages(area: &VmArea) {
         with_mm(|mm| {
             let (pa, flush) = paging::unmap_page(&mut mm.buddy, va).expect("page just translated");
             flush.flush(&mut ArchTlb);
-            if pa.pfn().0 >= mm.buddy.max_low_pfn() {
+            if pa.pfn() >= mm.buddy.max_low_pfn() {
                 HIGHMEM_PAGES.fetch_sub(1, Ordering::Relaxed);
             }
             mm.buddy
-                .free_pages_raw(pa.pfn().0, 0)
+                .free_pages_raw(pa.pfn(), 0)
                 .expect("vmalloc frame refused by the buddy allocator");
         });
     }
@@ -222,7 +222,7 @@ fn demand_fault(cr2: VirtAddr, error: PageFaultError) -> bool {
             panic!("demand fault at {cr2:#010x}: out of memory for a demand page");
         };
         let (pfn, _) = block.into_raw();
-        match paging::try_map_page(&mut mm.buddy, va, Pfn(pfn).phys(), PTFlags::RW) {
+        match paging::try_map_page(&mut mm.buddy, va, pfn.phys(), PTFlags::RW) {
             Some(Ok(flush)) => {
                 // Not-present entries are never cached (SDM §4.10.4.3).
                 flush.ignore("the PTE was not present");

@@ -398,7 +398,10 @@ fn detections() -> Result<(), &'static str> {
     )?;
     // A pointer kmalloc never returned, and the middle of an object.
     let page = with_mm(|mm| mm.buddy.get_free_pages(GFP_KERNEL, 0)).ok_or("no page")?;
-    expect(|k| k == KmallocErrorKind::NotKmalloc, free(page as *mut u8))?;
+    expect(
+        |k| k == KmallocErrorKind::NotKmalloc,
+        free(page.as_mut_ptr()),
+    )?;
     with_mm(|mm| mm.buddy.free_pages_va(page, 0)).map_err(|_| "page free")?;
     let p = kmalloc::kmalloc(128, GFP_KERNEL);
     // The middle of the object: only an address, never dereferenced.

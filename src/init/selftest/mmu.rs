@@ -117,18 +117,18 @@ fn final_directory(_: &mut Buddy) -> Result<(), &'static str> {
 /// A fresh lowmem frame from the buddy allocator with `tag` in its first
 /// word (written through the direct map).
 fn tagged_frame(b: &mut Buddy, tag: u32) -> Result<PhysAddr, &'static str> {
-    let pa = b
+    let (pfn, _) = b
         .alloc_pages(GFP_KERNEL, 0)
         .ok_or("out of memory")?
-        .phys_addr();
-    let pa = PhysAddr(u64::from(pa));
+        .into_raw();
+    let pa = pfn.phys();
     // SAFETY: a frame just allocated, lowmem, in the direct map; ours alone.
     unsafe { core::ptr::write_volatile(phys_to_virt(pa).as_mut_ptr::<u32>(), tag) };
     Ok(pa)
 }
 
 fn free_frame(b: &mut Buddy, pa: PhysAddr) {
-    if let Err(e) = b.free_pages_raw(pa.pfn().0, 0) {
+    if let Err(e) = b.free_pages_raw(pa.pfn(), 0) {
         exit::fatal(format_args!("selftest: freeing {pa:#x}: {e}"));
     }
 }
@@ -360,9 +360,12 @@ fn kmap_test(b: &mut Buddy) -> Result<(), &'static str> {
     const N: usize = 8;
     let mut pfns = [Pfn(0); N];
     for p in pfns.iter_mut() {
-        let block = b.alloc_pages(GFP_HIGHUSER, 0).ok_or("no HighMem page")?;
-        *p = Pfn(block.pfn());
-        if *p < Pfn(b.max_low_pfn()) {
+        let (pfn, _) = b
+            .alloc_pages(GFP_HIGHUSER, 0)
+            .ok_or("no HighMem page")?
+            .into_raw();
+        *p = pfn;
+        if *p < b.max_low_pfn() {
             return Err("GFP_HIGHUSER returned a lowmem page although HighMem has free pages");
         }
     }
@@ -426,7 +429,7 @@ fn kmap_test(b: &mut Buddy) -> Result<(), &'static str> {
     }
     let held_after = highmem::report_leaks(|_| {});
     for &pfn in &pfns {
-        if b.free_pages_raw(pfn.0, 0).is_err() {
+        if b.free_pages_raw(pfn, 0).is_err() {
             return Err("freeing a HighMem frame failed");
         }
     }

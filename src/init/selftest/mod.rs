@@ -295,10 +295,10 @@ fn twelve_k(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
     let (pfn, n) = b
         .alloc_pages_exact(GFP_KERNEL, 12 * 1024)
         .ok_or("alloc_pages_exact(12K) failed")?;
-    if n != 3 || pfn % 4 != 0 {
+    if n != 3 || !pfn.is_aligned(2) {
         return Err("12K did not come as 3 pages at the start of a 16K block");
     }
-    let start = pfn & !15;
+    let start = Pfn(pfn.0 & !15);
     info!(target: "selftest",
         "12K = 3 pages at pfn {pfn:#x}; pfns [{start:#x}, {:#x}) now ('#' used, '.' free, \
          'p' on the per-cpu list, 'x' inside a larger free block):", start + 16);
@@ -323,7 +323,7 @@ fn exhaust_dma(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
     let free_before = b.nr_free_pages();
     // The allocated pages are chained through their own first word (DMA
     // pages lie in the boot direct map), so no memory is needed to track them.
-    let mut head = u32::MAX;
+    let mut head = Pfn(u32::MAX);
     let mut count = 0u32;
     while let Some(block) = b.alloc_pages(GFP_DMA | Gfp::NOWARN, 0) {
         let (pfn, _) = block.into_raw();
@@ -332,11 +332,7 @@ fn exhaust_dma(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
         }
         // SAFETY: the page was just allocated to us and lies in the boot
         // direct map (below 16 MiB), mapped writable.
-        unsafe {
-            phys_to_virt(Pfn(pfn).phys())
-                .as_mut_ptr::<u32>()
-                .write(head)
-        };
+        unsafe { phys_to_virt(pfn.phys()).as_mut_ptr::<u32>().write(head.0) };
         head = pfn;
         count += 1;
     }
@@ -365,9 +361,9 @@ fn exhaust_dma(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
         .alloc_pages(GFP_ATOMIC | Gfp::DMA, 0)
         .ok_or("GFP_ATOMIC could not dip below the min watermark")?;
     b.free_pages(atomic).map_err(|_| "free refused")?;
-    while head != u32::MAX {
+    while head != Pfn(u32::MAX) {
         // SAFETY: as above; each chained page is still ours until freed.
-        let next = unsafe { phys_to_virt(Pfn(head).phys()).as_ptr::<u32>().read() };
+        let next = Pfn(unsafe { phys_to_virt(head.phys()).as_ptr::<u32>().read() });
         b.free_pages_raw(head, 0)
             .map_err(|_| "freeing an exhausted-zone page was refused")?;
         head = next;
@@ -413,7 +409,7 @@ fn zeroed_pages(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
         // LIFO, so the same frame comes back and must have been cleared.
         let block = b.alloc_pages(gfp, 0).ok_or("allocation failed")?;
         let pfn = block.pfn();
-        with_temp_mapping(Pfn(pfn), |p| {
+        with_temp_mapping(pfn, |p| {
             // SAFETY: `p` maps the page we own, writable, for this closure.
             unsafe { core::ptr::write_bytes(p, 0x5A, 4096) }
         });
@@ -421,7 +417,7 @@ fn zeroed_pages(b: &mut BuddyAllocator<'static>) -> Result<(), &'static str> {
         let block = b
             .alloc_pages(gfp | Gfp::ZERO, 0)
             .ok_or("zeroed allocation failed")?;
-        let clean = with_temp_mapping(Pfn(block.pfn()), |p| {
+        let clean = with_temp_mapping(block.pfn(), |p| {
             // SAFETY: `p` maps the page we own, for this closure.
             let bytes = unsafe { core::slice::from_raw_parts(p, 4096) };
             bytes.iter().all(|&x| x == 0)

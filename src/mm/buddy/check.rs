@@ -6,6 +6,7 @@
 //! `selftest` run after the hand-off and after each buddy self-test.
 
 use super::BuddyAllocator;
+use crate::addr::Pfn;
 use crate::mm::page::{Page, PageFlags, PageList};
 use crate::mm::zone::{MAX_PAGE_ORDER, NR_PAGE_ORDERS, Zone, ZoneType};
 use core::fmt;
@@ -34,7 +35,7 @@ pub enum CheckError {
     /// A descriptor's zone differs from the zone whose span holds it.
     WrongZone {
         /// The page.
-        pfn: u32,
+        pfn: Pfn,
         /// The zone whose span holds it.
         zone: ZoneType,
     },
@@ -43,7 +44,7 @@ pub enum CheckError {
     /// allocated head.
     BadDescriptor {
         /// The page.
-        pfn: u32,
+        pfn: Pfn,
         /// Its raw descriptor.
         raw: u64,
     },
@@ -51,16 +52,16 @@ pub enum CheckError {
     /// its zone's end.
     BadBlock {
         /// First pfn of the block.
-        pfn: u32,
+        pfn: Pfn,
         /// Its order.
         order: u8,
     },
     /// A page inside a block has state of its own: two blocks overlap.
     Overlap {
         /// The inner page.
-        pfn: u32,
+        pfn: Pfn,
         /// First pfn of the block it is inside.
-        block_pfn: u32,
+        block_pfn: Pfn,
         /// That block's order.
         order: u8,
     },
@@ -68,7 +69,7 @@ pub enum CheckError {
     /// (it leaked).
     Orphan {
         /// The page.
-        pfn: u32,
+        pfn: Pfn,
     },
     /// A list's links disagree at `pfn` (a `prev` not pointing back, a wrong
     /// tail, or a cycle).
@@ -78,7 +79,7 @@ pub enum CheckError {
         /// The list.
         list: ListId,
         /// Where the walk found it.
-        pfn: u32,
+        pfn: Pfn,
     },
     /// A list entry outside the zone, or not in the state its list requires
     /// (`PG_buddy` of the list's order; `PG_pcp`, order 0).
@@ -88,7 +89,7 @@ pub enum CheckError {
         /// The list.
         list: ListId,
         /// The entry.
-        pfn: u32,
+        pfn: Pfn,
     },
     /// A counter differs from what the lists or `mem_map` hold: `nr_free` vs
     /// list length, `PG_buddy` heads of an order vs `nr_free`, per-cpu
@@ -108,9 +109,9 @@ pub enum CheckError {
     /// merged.
     Unmerged {
         /// The first block.
-        pfn: u32,
+        pfn: Pfn,
         /// Its free buddy.
-        buddy: u32,
+        buddy: Pfn,
         /// Their order.
         order: u8,
     },
@@ -286,15 +287,18 @@ impl BuddyAllocator<'_> {
         let zone = z.zone_type();
         let inner = Page::new(zone, PageFlags::empty());
         let mut walk = ZoneWalk::default();
-        let mut pfn = z.start_pfn();
-        while pfn < z.end_pfn() {
+        let (mut pfn, zone_end) = (z.start_pfn().0, z.end_pfn().0);
+        while pfn < zone_end {
             let page = self.mem_map[pfn as usize];
             let bad = CheckError::BadDescriptor {
-                pfn,
+                pfn: Pfn(pfn),
                 raw: page.raw(),
             };
             if page.zone() != zone {
-                return Err(CheckError::WrongZone { pfn, zone });
+                return Err(CheckError::WrongZone {
+                    pfn: Pfn(pfn),
+                    zone,
+                });
             }
             let flags = page.flags();
             if flags == PageFlags::RESERVED {
@@ -315,7 +319,7 @@ impl BuddyAllocator<'_> {
             }
             let free = flags == PageFlags::BUDDY;
             if flags.is_empty() {
-                return Err(CheckError::Orphan { pfn });
+                return Err(CheckError::Orphan { pfn: Pfn(pfn) });
             }
             let linked = page.next().is_some() || page.prev().is_some();
             if !free && (flags != PageFlags::HEAD || linked) || page.order() > MAX_PAGE_ORDER {
@@ -323,13 +327,16 @@ impl BuddyAllocator<'_> {
             }
             let order = page.order();
             let end = pfn + (1 << order);
-            if !pfn.is_multiple_of(1 << order) || end > z.end_pfn() {
-                return Err(CheckError::BadBlock { pfn, order });
+            if !pfn.is_multiple_of(1 << order) || end > zone_end {
+                return Err(CheckError::BadBlock {
+                    pfn: Pfn(pfn),
+                    order,
+                });
             }
             if let Some(i) = (pfn + 1..end).find(|&i| self.mem_map[i as usize] != inner) {
                 return Err(CheckError::Overlap {
-                    pfn: i,
-                    block_pfn: pfn,
+                    pfn: Pfn(i),
+                    block_pfn: Pfn(pfn),
                     order,
                 });
             }
@@ -358,7 +365,7 @@ impl BuddyAllocator<'_> {
             if !z.contains(pfn) {
                 return Err(CheckError::WrongListEntry { zone, list, pfn });
             }
-            let page = self.mem_map[pfn as usize];
+            let page = self.mem_map[pfn.0 as usize];
             // A consistent prev link rules out cycles; the bound is a backstop.
             if page.prev() != prev || len > z.spanned_pages() {
                 return Err(CheckError::BrokenList { zone, list, pfn });
@@ -367,9 +374,13 @@ impl BuddyAllocator<'_> {
                 return Err(CheckError::WrongListEntry { zone, list, pfn });
             }
             if let ListId::FreeArea(order) = list {
-                let buddy = super::buddy_pfn(pfn, order);
+                let buddy = super::buddy_pfn(pfn.0, order);
                 if order < MAX_PAGE_ORDER && self.page_is_buddy(buddy, order, zone) {
-                    return Err(CheckError::Unmerged { pfn, buddy, order });
+                    return Err(CheckError::Unmerged {
+                        pfn,
+                        buddy: Pfn(buddy),
+                        order,
+                    });
                 }
             }
             len += 1;
@@ -377,7 +388,7 @@ impl BuddyAllocator<'_> {
             cur = page.next();
         }
         if l.tail() != prev {
-            let pfn = l.tail().or(prev).unwrap_or(0);
+            let pfn = l.tail().or(prev).unwrap_or(Pfn(0));
             return Err(CheckError::BrokenList { zone, list, pfn });
         }
         Ok(len)

@@ -23,7 +23,7 @@ const OPS: u32 = 30_000;
 /// reserved ranges inside them (pfn, half-open).
 struct Layout {
     max_pfn: u32,
-    max_low_pfn: u32,
+    max_low_pfn: Pfn,
     present: &'static [(u32, u32)],
     reserved: &'static [(u32, u32)],
 }
@@ -31,17 +31,17 @@ struct Layout {
 /// How a live allocation was obtained, so it is freed the same way.
 enum Held {
     Block(PageBlock),
-    Exact { pfn: u32, size_bytes: u32 },
-    Va { va: u32, order: u8 },
+    Exact { pfn: Pfn, size_bytes: u32 },
+    Va { va: VirtAddr, order: u8 },
 }
 
 impl Held {
-    /// `(first pfn, pages)`.
+    /// `(first pfn, pages)`, the pfn raw: it indexes the harness's arrays.
     fn range(&self) -> (u32, u32) {
         match self {
-            Held::Block(b) => (b.pfn(), b.nr_pages()),
-            Held::Exact { pfn, size_bytes } => (*pfn, size_bytes.div_ceil(4096)),
-            Held::Va { va, order } => ((va - 0xC000_0000) >> 12, 1 << order),
+            Held::Block(b) => (b.pfn().0, b.nr_pages()),
+            Held::Exact { pfn, size_bytes } => (pfn.0, size_bytes.div_ceil(4096)),
+            Held::Va { va, order } => ((*va - VirtAddr(PAGE_OFFSET)) >> PAGE_SHIFT, 1 << order),
         }
     }
 }
@@ -103,11 +103,11 @@ impl Harness {
         assert_eq!(warning, None);
         let (pfn, nr_pages) = held.range();
         if gfp.contains(Gfp::ZERO) {
-            assert_eq!(zeroed, [(pfn, 1 << order)]);
+            assert_eq!(zeroed, [(Pfn(pfn), 1 << order)]);
         } else {
             assert!(zeroed.is_empty());
         }
-        let zone = self.b.page(pfn).unwrap().zone();
+        let zone = self.b.page(Pfn(pfn)).unwrap().zone();
         assert!(zone <= highest, "{gfp} got a page of zone {zone}");
         self.next_tag += 1;
         let tag = self.next_tag;
@@ -117,7 +117,7 @@ impl Harness {
             *word = tag;
         }
         match &held {
-            Held::Block(b) => drop(self.heads.insert(b.pfn(), b.order())),
+            Held::Block(b) => drop(self.heads.insert(b.pfn().0, b.order())),
             Held::Va { order, .. } => drop(self.heads.insert(pfn, *order)),
             Held::Exact { .. } => {
                 for p in pfn..pfn + nr_pages {
@@ -157,8 +157,9 @@ impl Harness {
                 // __GFP_HIGHMEM is stripped: the pages come from lowmem.
                 let gfp = gfp.difference(Gfp::HIGHMEM);
                 if let Some(va) = va {
-                    assert!(va >= 0xC000_0000 && va.is_multiple_of(4096));
-                    assert!((va - 0xC000_0000) >> 12 < self.b.max_low_pfn());
+                    assert!(va.is_kernel() && va.is_page_aligned());
+                    let pfn = Pfn((va - VirtAddr(PAGE_OFFSET)) >> PAGE_SHIFT);
+                    assert!(pfn < self.b.max_low_pfn());
                 }
                 self.allocated(
                     va.map(|va| Held::Va { va, order }),
@@ -184,16 +185,19 @@ impl Harness {
         }
         let result = match held {
             Held::Block(b) => {
-                self.freed.push((b.pfn(), b.order()));
-                self.heads.remove(&b.pfn());
+                self.freed.push((b.pfn().0, b.order()));
+                self.heads.remove(&b.pfn().0);
                 self.b.free_pages(b)
             }
-            Held::Exact { pfn, size_bytes } => {
+            Held::Exact {
+                pfn: first,
+                size_bytes,
+            } => {
                 for p in pfn..pfn + nr_pages {
                     self.heads.remove(&p);
                 }
                 self.freed.push((pfn, 0));
-                self.b.free_pages_exact(pfn, size_bytes)
+                self.b.free_pages_exact(first, size_bytes)
             }
             Held::Va { va, order } => {
                 self.heads.remove(&pfn);
@@ -213,7 +217,7 @@ impl Harness {
             self.freed[self.rng.below(self.freed.len() as u32) as usize]
         } else {
             (
-                self.rng.below(self.b.max_pfn() + 16),
+                self.rng.below(self.b.max_pfn().0 + 16),
                 self.rng.below(12) as u8,
             )
         };
@@ -221,8 +225,8 @@ impl Harness {
             return; // a legitimate free
         }
         let before = snapshot(&self.b);
-        let err = self.b.free_pages_raw(pfn, order).unwrap_err();
-        assert_eq!((err.pfn, err.order), (pfn, order));
+        let err = self.b.free_pages_raw(Pfn(pfn), order).unwrap_err();
+        assert_eq!((err.pfn, err.order), (Pfn(pfn), order));
         assert_eq!(
             snapshot(&self.b),
             before,
@@ -256,7 +260,7 @@ fn run(layout: &Layout, seed: u64) {
         record_zero,
     );
     for &(s, e) in layout.present {
-        b.mark_present(s, e);
+        b.mark_present(Pfn(s), Pfn(e));
     }
     // The hand-off: present minus reserved, as memblock's free ranges.
     let reserved = |pfn: u32| layout.reserved.iter().any(|&(s, e)| (s..e).contains(&pfn));
@@ -267,7 +271,7 @@ fn run(layout: &Layout, seed: u64) {
             while pfn < e && !reserved(pfn) {
                 pfn += 1;
             }
-            b.free_memory_range(start, pfn);
+            b.free_memory_range(Pfn(start), Pfn(pfn));
             pfn += 1;
         }
     }
@@ -356,7 +360,7 @@ fn random_ops_with_highmem() {
     // through buddy pairs.
     let layout = Layout {
         max_pfn: 6000,
-        max_low_pfn: 5000,
+        max_low_pfn: Pfn(5000),
         present: &[(1, 6000)],
         reserved: &[(256, 320)],
     };

@@ -7,6 +7,7 @@
 //! allocates.
 
 use super::BuddyAllocator;
+use crate::addr::Pfn;
 use crate::mm::page::PageFlags;
 use crate::mm::zone::{MAX_PAGE_ORDER, Zone, ZoneType};
 use core::fmt;
@@ -50,7 +51,7 @@ impl fmt::Display for MemoryPattern<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use fmt::Write;
         for pfn in self.start_pfn..self.end_pfn {
-            let c = if self.buddy.free_block_containing(pfn).is_some() {
+            let c = if self.buddy.free_block_containing(Pfn(pfn)).is_some() {
                 '.'
             } else if self.buddy.mem_map[pfn as usize].has(PageFlags::PCP) {
                 'p'
@@ -76,7 +77,7 @@ struct OrderPattern<'b, 'a> {
 impl OrderPattern<'_, '_> {
     fn block_char(&self, pfn: u32) -> char {
         let head = pfn & !((1 << self.order) - 1);
-        match self.buddy.free_block_containing(head) {
+        match self.buddy.free_block_containing(Pfn(head)) {
             Some((_, o)) if o == self.order => '.',
             Some((_, o)) if o > self.order => 'x',
             _ => '#',
@@ -240,8 +241,8 @@ impl BuddyAllocator<'_> {
     /// ```
     ///
     /// `end_pfn` is clamped to `max_pfn`; an empty range prints nothing.
-    pub fn diagram(&self, start_pfn: u32, end_pfn: u32, mut line: impl FnMut(fmt::Arguments<'_>)) {
-        let end_pfn = end_pfn.min(self.max_pfn());
+    pub fn diagram(&self, start_pfn: Pfn, end_pfn: Pfn, mut line: impl FnMut(fmt::Arguments<'_>)) {
+        let (start_pfn, end_pfn) = (start_pfn.0, end_pfn.min(self.max_pfn()).0);
         if start_pfn >= end_pfn {
             return;
         }

@@ -9,16 +9,16 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 thread_local! {
-    static ZEROED: RefCell<Vec<(u32, u32)>> = const { RefCell::new(Vec::new()) };
+    static ZEROED: RefCell<Vec<(Pfn, u32)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The `zero` hook of every test allocator: records `(pfn, nr_pages)`.
-pub(super) fn record_zero(pfn: u32, nr_pages: u32) {
+pub(super) fn record_zero(pfn: Pfn, nr_pages: u32) {
     ZEROED.with(|z| z.borrow_mut().push((pfn, nr_pages)));
 }
 
 /// The zeroing calls since the last call (per test thread).
-pub(super) fn take_zeroed() -> Vec<(u32, u32)> {
+pub(super) fn take_zeroed() -> Vec<(Pfn, u32)> {
     ZEROED.with(|z| core::mem::take(&mut *z.borrow_mut()))
 }
 
@@ -28,9 +28,9 @@ pub(super) fn leak_mem_map(nr_pages: usize) -> &'static mut [Page] {
 }
 
 /// An allocator over `nr_pages` pages, all present, nothing free yet.
-fn buddy(nr_pages: u32, max_low_pfn: u32) -> BuddyAllocator<'static> {
+fn buddy(nr_pages: u32, max_low_pfn: Pfn) -> BuddyAllocator<'static> {
     let mut b = BuddyAllocator::new(leak_mem_map(nr_pages as usize), max_low_pfn, record_zero);
-    b.mark_present(0, nr_pages);
+    b.mark_present(Pfn(0), Pfn(nr_pages));
     b.check().unwrap();
     b
 }
@@ -39,7 +39,7 @@ fn buddy(nr_pages: u32, max_low_pfn: u32) -> BuddyAllocator<'static> {
 /// the per-cpu lists off.
 fn small(nr_pages: u32, start: u32, end: u32) -> BuddyAllocator<'static> {
     let mut b = buddy(nr_pages, DEFAULT_MAX_LOW_PFN);
-    b.free_memory_range(start, end);
+    b.free_memory_range(Pfn(start), Pfn(end));
     b.set_pcp_enabled(false);
     b.check().unwrap();
     b
@@ -53,7 +53,7 @@ pub(super) fn free_blocks(b: &BuddyAllocator<'_>, zone: ZoneType) -> Vec<(u32, u
                 .free_area(order)
                 .free_list()
                 .iter(b.mem_map())
-                .map(move |pfn| (pfn, order))
+                .map(move |pfn| (pfn.0, order))
         })
         .collect();
     v.sort_unstable();
@@ -73,7 +73,7 @@ fn lines(report: impl FnOnce(&mut dyn FnMut(fmt::Arguments<'_>))) -> Vec<String>
     out
 }
 
-fn alloc(b: &mut BuddyAllocator<'_>, gfp: Gfp, order: u8) -> u32 {
+fn alloc(b: &mut BuddyAllocator<'_>, gfp: Gfp, order: u8) -> Pfn {
     let block = b.alloc_pages(gfp, order).expect("allocation failed");
     b.check().unwrap();
     block.into_raw().0
@@ -104,26 +104,26 @@ fn get_order_rounds_up_to_a_power_of_two_pages() {
 fn page_block_getters() {
     let b = PageBlock::new(12, 2);
     assert_eq!(format!("{b:?}"), "PageBlock { pfn: 12, order: 2 }");
-    assert_eq!((b.pfn(), b.order(), b.nr_pages()), (12, 2, 4));
-    assert_eq!(b.phys_addr(), 0xC000);
-    assert_eq!(b.into_raw(), (12, 2));
+    assert_eq!((b.pfn(), b.order(), b.nr_pages()), (Pfn(12), 2, 4));
+    assert_eq!(b.phys_addr(), PhysAddr(0xC000));
+    assert_eq!(b.into_raw(), (Pfn(12), 2));
 }
 
 // ---- zones and the hand-off -------------------------------------------------
 
 #[test]
 fn new_lays_out_zones_and_reserves_every_page() {
-    let b = BuddyAllocator::new(leak_mem_map(8192), 6144, record_zero);
+    let b = BuddyAllocator::new(leak_mem_map(8192), Pfn(6144), record_zero);
     let spans: Vec<_> = b
         .zones()
         .iter()
-        .map(|z| (z.start_pfn(), z.end_pfn()))
+        .map(|z| (z.start_pfn().0, z.end_pfn().0))
         .collect();
     assert_eq!(spans, [(0, 4096), (4096, 6144), (6144, 8192)]);
     assert!(b.mem_map().iter().all(|p| p.flags() == PageFlags::RESERVED));
-    assert_eq!(b.page(4095).unwrap().zone(), ZoneType::Dma);
-    assert_eq!(b.page(4096).unwrap().zone(), ZoneType::Normal);
-    assert_eq!(b.page(6144).unwrap().zone(), ZoneType::HighMem);
+    assert_eq!(b.page(Pfn(4095)).unwrap().zone(), ZoneType::Dma);
+    assert_eq!(b.page(Pfn(4096)).unwrap().zone(), ZoneType::Normal);
+    assert_eq!(b.page(Pfn(6144)).unwrap().zone(), ZoneType::HighMem);
     assert_eq!(b.check(), Ok(()));
 
     // 128 pages: DMA only; max_low_pfn beyond max_pfn is clamped.
@@ -131,20 +131,20 @@ fn new_lays_out_zones_and_reserves_every_page() {
     assert_eq!(b.zone(ZoneType::Dma).spanned_pages(), 128);
     assert_eq!(b.zone(ZoneType::Normal).spanned_pages(), 0);
     assert_eq!(b.zone(ZoneType::HighMem).spanned_pages(), 0);
-    assert_eq!(b.max_low_pfn(), 128);
+    assert_eq!(b.max_low_pfn(), Pfn(128));
 }
 
 #[test]
 fn hand_off_of_unaligned_range_3_37_gives_the_documented_blocks() {
     let mut b = buddy(64, DEFAULT_MAX_LOW_PFN);
-    assert_eq!(b.free_memory_range(3, 37), 34);
+    assert_eq!(b.free_memory_range(Pfn(3), Pfn(37)), 34);
     b.check().unwrap();
     assert_eq!(
         free_blocks(&b, ZoneType::Dma),
         [(3, 0), (4, 2), (8, 3), (16, 4), (32, 2), (36, 0)]
     );
     // Releasing again is harmless: those pages are no longer reserved.
-    assert_eq!(b.free_memory_range(0, 40), 6);
+    assert_eq!(b.free_memory_range(Pfn(0), Pfn(40)), 6);
     b.check().unwrap();
     assert_eq!(free_blocks(&b, ZoneType::Dma), [(0, 5), (32, 3)]);
 }
@@ -154,10 +154,10 @@ fn managed_pages_are_present_minus_reserved_after_hand_off() {
     // DMA + Normal; a hole at [160, 256); memblock reserved [256, 400) (the
     // kernel) and [4096, 4100).
     let mut b = BuddyAllocator::new(leak_mem_map(6144), DEFAULT_MAX_LOW_PFN, record_zero);
-    b.mark_present(1, 160);
-    b.mark_present(256, 6144);
+    b.mark_present(Pfn(1), Pfn(160));
+    b.mark_present(Pfn(256), Pfn(6144));
     for (s, e) in [(1, 160), (400, 4096), (4100, 6144)] {
-        b.free_memory_range(s, e);
+        b.free_memory_range(Pfn(s), Pfn(e));
     }
     b.check().unwrap();
     let dma = b.zone(ZoneType::Dma);
@@ -186,15 +186,15 @@ fn merge_stops_at_max_page_order() {
 fn merge_stops_at_zone_boundary() {
     // Normal is [4096, 4100), HighMem [4100, 4104): 4096 ^ 4 = 4100 is the
     // buddy of 4096 at order 2, but in another zone.
-    let mut b = buddy(4104, 4100);
+    let mut b = buddy(4104, Pfn(4100));
     b.set_pcp_enabled(false);
-    b.free_memory_range(4092, 4104);
+    b.free_memory_range(Pfn(4092), Pfn(4104));
     b.check().unwrap();
     assert_eq!(free_blocks(&b, ZoneType::Dma), [(4092, 2)]);
     assert_eq!(free_blocks(&b, ZoneType::Normal), [(4096, 2)]);
     assert_eq!(free_blocks(&b, ZoneType::HighMem), [(4100, 2)]);
     let block = b.alloc_pages(GFP_HIGHUSER, 2).unwrap();
-    assert_eq!(block.pfn(), 4100);
+    assert_eq!(block.pfn(), Pfn(4100));
     b.free_pages(block).unwrap();
     b.check().unwrap();
     assert_eq!(free_blocks(&b, ZoneType::Normal), [(4096, 2)]);
@@ -206,22 +206,22 @@ fn merge_stops_at_a_hole_and_at_a_reserved_page() {
     // Page 12 is a hole (never present): memblock's free ranges stop there.
     // Its descriptor is reserved, as Linux marks holes PG_reserved.
     let mut hole = BuddyAllocator::new(leak_mem_map(64), DEFAULT_MAX_LOW_PFN, record_zero);
-    hole.mark_present(0, 12);
-    hole.mark_present(13, 64);
-    hole.free_memory_range(8, 12);
-    hole.free_memory_range(13, 16);
+    hole.mark_present(Pfn(0), Pfn(12));
+    hole.mark_present(Pfn(13), Pfn(64));
+    hole.free_memory_range(Pfn(8), Pfn(12));
+    hole.free_memory_range(Pfn(13), Pfn(16));
     hole.check().unwrap();
     // Page 12 is present but reserved.
     let mut reserved = buddy(64, DEFAULT_MAX_LOW_PFN);
-    reserved.free_memory_range(8, 12);
-    reserved.free_memory_range(13, 16);
+    reserved.free_memory_range(Pfn(8), Pfn(12));
+    reserved.free_memory_range(Pfn(13), Pfn(16));
     reserved.check().unwrap();
     for b in [&mut hole, &mut reserved] {
         assert_eq!(free_blocks(b, ZoneType::Dma), [(8, 2), (13, 0), (14, 1)]);
         b.set_pcp_enabled(false);
         // Freeing 13 again after allocating it: 13 ^ 1 = 12 is not free.
         let p = b.alloc_pages(GFP_KERNEL, 0).unwrap();
-        assert_eq!(p.pfn(), 13);
+        assert_eq!(p.pfn(), Pfn(13));
         b.free_pages(p).unwrap();
         b.check().unwrap();
         assert_eq!(free_blocks(b, ZoneType::Dma), [(8, 2), (13, 0), (14, 1)]);
@@ -238,9 +238,9 @@ fn order_0_request_splits_order_3_leaving_orders_0_1_2() {
     assert_eq!(free_blocks(&b, ZoneType::Dma), [(8, 3)]);
     let page = b.alloc_pages(GFP_KERNEL, 0).unwrap();
     b.check().unwrap();
-    assert_eq!(page.pfn(), 8);
+    assert_eq!(page.pfn(), Pfn(8));
     assert_eq!(free_blocks(&b, ZoneType::Dma), [(9, 0), (10, 1), (12, 2)]);
-    let page9 = b.page(8).unwrap();
+    let page9 = b.page(Pfn(8)).unwrap();
     assert_eq!((page9.flags(), page9.order()), (PageFlags::HEAD, 0));
 
     // free_one_page(): 8 ^ 1 = 9 free → 8 order 1; 8 ^ 2 = 10 free → order
@@ -259,7 +259,7 @@ fn free_merges_in_any_order() {
         pages
             .iter()
             .flatten()
-            .map(PageBlock::pfn)
+            .map(|p| p.pfn().0)
             .collect::<Vec<_>>(),
         [8, 9, 10, 11, 12, 13, 14, 15]
     );
@@ -276,12 +276,13 @@ fn free_merges_in_any_order() {
 /// 64 DMA pages, `[8, 64)` free, order-2 block at 8 and page 12 allocated.
 fn bad_free_fixture() -> BuddyAllocator<'static> {
     let mut b = small(64, 8, 64);
-    assert_eq!(alloc(&mut b, GFP_KERNEL, 2), 8);
-    assert_eq!(alloc(&mut b, GFP_KERNEL, 0), 12);
+    assert_eq!(alloc(&mut b, GFP_KERNEL, 2), Pfn(8));
+    assert_eq!(alloc(&mut b, GFP_KERNEL, 0), Pfn(12));
     b
 }
 
 fn assert_bad_free(b: &mut BuddyAllocator<'_>, pfn: u32, order: u8, reason: BadPageReason) {
+    let pfn = Pfn(pfn);
     let before = snapshot(b);
     let err = b.free_pages_raw(pfn, order).unwrap_err();
     assert_eq!((err.pfn, err.order, err.reason), (pfn, order, reason));
@@ -293,7 +294,7 @@ fn assert_bad_free(b: &mut BuddyAllocator<'_>, pfn: u32, order: u8, reason: BadP
 #[test]
 fn double_free_is_refused_and_changes_nothing() {
     let mut b = bad_free_fixture();
-    b.free_pages_raw(8, 2).unwrap();
+    b.free_pages_raw(Pfn(8), 2).unwrap();
     assert_bad_free(&mut b, 8, 2, BadPageReason::DoubleFree);
     assert_bad_free(&mut b, 13, 0, BadPageReason::DoubleFree);
 }
@@ -303,7 +304,7 @@ fn double_free_of_a_page_on_the_pcp_list_is_refused() {
     let mut b = bad_free_fixture();
     b.set_pcp_enabled(true);
     b.setup_watermarks(); // batch 1, high 6: a freed page stays on the list
-    b.free_pages_raw(12, 0).unwrap();
+    b.free_pages_raw(Pfn(12), 0).unwrap();
     assert_eq!(b.zone(ZoneType::Dma).pcp().count(), 1);
     assert_bad_free(&mut b, 12, 0, BadPageReason::OnPcpList);
 }
@@ -341,7 +342,7 @@ fn free_of_a_misaligned_block_is_refused() {
 #[test]
 fn free_out_of_range_is_refused() {
     let mut b = bad_free_fixture();
-    let out = BadPageReason::OutOfRange { max_pfn: 64 };
+    let out = BadPageReason::OutOfRange { max_pfn: Pfn(64) };
     assert_bad_free(&mut b, 64, 0, out);
     assert_bad_free(&mut b, u32::MAX, 10, out);
     assert_bad_free(&mut b, 8, 11, BadPageReason::OrderTooLarge);
@@ -350,8 +351,8 @@ fn free_out_of_range_is_refused() {
 #[test]
 fn bad_page_prints_like_linux_bad_page() {
     let mut b = bad_free_fixture();
-    b.free_pages_raw(8, 2).unwrap();
-    let err = b.free_pages_raw(8, 2).unwrap_err();
+    b.free_pages_raw(Pfn(8), 2).unwrap();
+    let err = b.free_pages_raw(Pfn(8), 2).unwrap_err();
     // PG_buddy (bit 48), order 2 (bits 42-45), zone DMA, no links.
     assert_eq!(err.flags, 0x0001_0bff_ffff_ffff);
     assert_eq!(
@@ -359,7 +360,7 @@ fn bad_page_prints_like_linux_bad_page() {
         "BUG: Bad page state: pfn:00008 order:2 flags:0x10bffffffffff(buddy) \
          reason: double free (page is already free)"
     );
-    let err = b.free_pages_raw(64, 0).unwrap_err();
+    let err = b.free_pages_raw(Pfn(64), 0).unwrap_err();
     assert_eq!(
         err.to_string(),
         "BUG: Bad page state: pfn:00040 order:0 flags:0x0() \
@@ -379,10 +380,10 @@ fn zone_fallback_follows_the_gfp_zone_table() {
         (GFP_DMA, &[0, 1024, 2048, 3072]),
     ];
     for (gfp, expected) in table {
-        let mut b = buddy(8192, 6144);
-        b.free_memory_range(0, 8192);
+        let mut b = buddy(8192, Pfn(6144));
+        b.free_memory_range(Pfn(0), Pfn(8192));
         let got: Vec<u32> = core::iter::from_fn(|| b.alloc_pages(gfp, 10))
-            .map(|p| p.into_raw().0)
+            .map(|p| p.into_raw().0.0)
             .collect();
         b.check().unwrap();
         assert_eq!(got, expected, "{gfp}");
@@ -397,7 +398,7 @@ fn zone_fallback_follows_the_gfp_zone_table() {
 #[test]
 fn setup_watermarks_worked_example() {
     let mut b = buddy(4096, DEFAULT_MAX_LOW_PFN);
-    b.free_memory_range(0, 4096);
+    b.free_memory_range(Pfn(0), Pfn(4096));
     b.setup_watermarks();
     assert_eq!(b.min_free_kbytes(), 512);
     let dma = b.zone(ZoneType::Dma);
@@ -418,7 +419,7 @@ fn per_cpu_refills_never_take_gfp_kernel_below_min() {
     // 127, batch 4. Refilling a whole batch for the last GFP_KERNEL page
     // would leave up to 3 pages below min.
     let mut b = buddy(4097, DEFAULT_MAX_LOW_PFN);
-    b.free_memory_range(0, 4097);
+    b.free_memory_range(Pfn(0), Pfn(4097));
     b.setup_watermarks();
     let min = b.zone(ZoneType::Dma).watermark().min;
     assert!(b.zone(ZoneType::Dma).pcp().batch() > 1);
@@ -443,7 +444,7 @@ fn per_cpu_refills_never_take_gfp_kernel_below_min() {
 fn get_free_pages_ignores_highmem_like_linux() {
     let mut b = small(64, 0, 64);
     let va = b.get_free_pages(GFP_HIGHUSER, 0).unwrap();
-    assert!(va >= 0xC000_0000);
+    assert!(va.is_kernel());
     b.free_pages_va(va, 0).unwrap();
 }
 
@@ -514,11 +515,11 @@ fn gfp_zero_calls_the_zero_hook_with_the_whole_block() {
 fn pcp_refills_batch_and_drains_batch_above_high() {
     // 4096 managed pages: batch 4, high 24.
     let mut b = buddy(4096, DEFAULT_MAX_LOW_PFN);
-    b.free_memory_range(0, 4096);
+    b.free_memory_range(Pfn(0), Pfn(4096));
     b.setup_watermarks();
     let first = b.alloc_pages(GFP_KERNEL, 0).unwrap();
     b.check().unwrap();
-    assert_eq!(first.pfn(), 0);
+    assert_eq!(first.pfn(), Pfn(0));
     assert_eq!(b.zone(ZoneType::Dma).pcp().count(), 3);
     assert_eq!(b.counters().pcp_refills, 1);
     let mut held = std::vec![first];
@@ -527,7 +528,11 @@ fn pcp_refills_batch_and_drains_batch_above_high() {
         b.check().unwrap();
     }
     // Pages come out in pfn order: 0, 1, 2, ... (rmqueue_bulk keeps them).
-    assert!(held.iter().enumerate().all(|(i, p)| p.pfn() == i as u32));
+    assert!(
+        held.iter()
+            .enumerate()
+            .all(|(i, p)| p.pfn() == Pfn(i as u32))
+    );
     assert_eq!(b.counters().pcp_refills, 7);
     assert_eq!(b.zone(ZoneType::Dma).pcp().count(), 0);
     assert_eq!(b.zone(ZoneType::Dma).free_pages(), 4096 - 28);
@@ -565,7 +570,7 @@ fn pcp_refills_batch_and_drains_batch_above_high() {
 fn boot_pageset_passes_every_free_straight_through() {
     // Before setup_watermarks(): batch 1, high 0.
     let mut b = buddy(64, DEFAULT_MAX_LOW_PFN);
-    b.free_memory_range(16, 32);
+    b.free_memory_range(Pfn(16), Pfn(32));
     let p = b.alloc_pages(GFP_KERNEL, 0).unwrap();
     assert_eq!(b.zone(ZoneType::Dma).pcp().count(), 0);
     b.free_pages(p).unwrap();
@@ -579,20 +584,20 @@ fn boot_pageset_passes_every_free_straight_through() {
 #[test]
 fn get_free_pages_returns_the_direct_map_address() {
     let mut b = buddy(64, DEFAULT_MAX_LOW_PFN);
-    b.free_memory_range(16, 32);
+    b.free_memory_range(Pfn(16), Pfn(32));
     let va = b.get_free_pages(GFP_KERNEL, 0).unwrap();
-    assert_eq!(va, 0xC001_0000); // pfn 16
+    assert_eq!(va, VirtAddr(0xC001_0000)); // pfn 16
     // __GFP_HIGHMEM is ignored: the page still comes from lowmem.
     let lowmem_va = b.get_free_pages(GFP_HIGHUSER, 0).unwrap();
     b.free_pages_va(lowmem_va, 0).unwrap();
     assert_eq!(b.last_warning(), None);
     let before = snapshot(&b);
-    for bad in [0x1000, 0xC001_0800, 0xC004_0000] {
+    for bad in [0x1000, 0xC001_0800, 0xC004_0000].map(VirtAddr) {
         let err = b.free_pages_va(bad, 0).unwrap_err();
         assert_eq!(err.reason, BadPageReason::BadVirtAddr { va: bad });
     }
     assert_eq!(snapshot(&b), before);
-    b.free_pages_va(0, 3).unwrap();
+    b.free_pages_va(VirtAddr(0), 3).unwrap();
     b.free_pages_va(va, 0).unwrap();
     b.check().unwrap();
     assert_eq!(
@@ -629,27 +634,27 @@ fn alloc_pages_exact_12k_takes_a_16k_block_and_returns_the_tail_page() {
     let mut b = buddy(40, DEFAULT_MAX_LOW_PFN);
     b.set_pcp_enabled(false);
     for (s, e) in [(3, 4), (5, 9), (10, 18), (19, 22), (25, 28), (36, 40)] {
-        b.free_memory_range(s, e);
+        b.free_memory_range(Pfn(s), Pfn(e));
     }
     b.check().unwrap();
     let start = free_blocks(&b, ZoneType::Dma);
-    let diagram = |b: &BuddyAllocator<'_>| lines(|sink| b.diagram(0, 40, sink));
+    let diagram = |b: &BuddyAllocator<'_>| lines(|sink| b.diagram(Pfn(0), Pfn(40), sink));
     assert_eq!(diagram(&b), OSDEV_BEFORE);
 
     let (pfn, nr_pages) = b.alloc_pages_exact(GFP_KERNEL, 12 * 1024).unwrap();
     b.check().unwrap();
-    assert_eq!((pfn, nr_pages), (12, 3));
+    assert_eq!((pfn, nr_pages), (Pfn(12), 3));
     assert_eq!(diagram(&b), OSDEV_AFTER);
     // The 16K block was counted as allocated, the tail page as freed.
     assert_eq!(b.counters().pgalloc[0], 4);
-    for p in 12..15 {
+    for p in Pfn(12).range_to(Pfn(15)) {
         let page = b.page(p).unwrap();
         assert_eq!((page.flags(), page.order()), (PageFlags::HEAD, 0));
     }
 
     let before = snapshot(&b);
     assert_eq!(
-        b.free_pages_exact(12, 16 * 1024).unwrap_err().reason,
+        b.free_pages_exact(Pfn(12), 16 * 1024).unwrap_err().reason,
         BadPageReason::DoubleFree
     );
     assert_eq!(
@@ -665,10 +670,13 @@ fn alloc_pages_exact_12k_takes_a_16k_block_and_returns_the_tail_page() {
 
 #[test]
 fn alloc_pages_exact_ignores_highmem_and_rejects_zero_bytes() {
-    let mut b = buddy(8192, 6144);
-    b.free_memory_range(0, 8192);
+    let mut b = buddy(8192, Pfn(6144));
+    b.free_memory_range(Pfn(0), Pfn(8192));
     let (pfn, nr) = b.alloc_pages_exact(GFP_HIGHUSER, 5 * 4096).unwrap();
-    assert!(pfn < 6144, "alloc_pages_exact returned HighMem pfn {pfn}");
+    assert!(
+        pfn < Pfn(6144),
+        "alloc_pages_exact returned HighMem pfn {pfn}"
+    );
     assert_eq!(nr, 5);
     assert_eq!(b.alloc_pages_exact(GFP_KERNEL, 0), None);
     b.check().unwrap();
@@ -683,7 +691,7 @@ fn alloc_pages_exact_ignores_highmem_and_rejects_zero_bytes() {
 #[test]
 fn buddyinfo_matches_proc_buddyinfo_byte_for_byte() {
     let mut b = buddy(64, DEFAULT_MAX_LOW_PFN);
-    b.free_memory_range(3, 37);
+    b.free_memory_range(Pfn(3), Pfn(37));
     assert_eq!(
         lines(|sink| b.buddyinfo(sink)),
         [
@@ -691,8 +699,8 @@ fn buddyinfo_matches_proc_buddyinfo_byte_for_byte() {
         ]
     );
 
-    let mut b = buddy(8192, 6144);
-    b.free_memory_range(0, 8192);
+    let mut b = buddy(8192, Pfn(6144));
+    b.free_memory_range(Pfn(0), Pfn(8192));
     assert_eq!(
         lines(|sink| b.buddyinfo(sink)),
         [
@@ -707,7 +715,7 @@ fn buddyinfo_matches_proc_buddyinfo_byte_for_byte() {
 /// allocated through the per-cpu list (which keeps 3).
 fn report_fixture() -> BuddyAllocator<'static> {
     let mut b = buddy(4096, DEFAULT_MAX_LOW_PFN);
-    b.free_memory_range(0, 4096);
+    b.free_memory_range(Pfn(0), Pfn(4096));
     b.setup_watermarks();
     let page = b.alloc_pages(GFP_KERNEL, 0).unwrap();
     let _ = page.into_raw();
@@ -780,7 +788,7 @@ fn diagram_marks_pcp_pages_and_partial_blocks() {
     let b = report_fixture();
     // Pages 1-3 on the per-cpu list; a range starting inside a block.
     assert_eq!(
-        lines(|sink| b.diagram(0, 6, sink)),
+        lines(|sink| b.diagram(Pfn(0), Pfn(6), sink)),
         [
             "memory:   #ppp..",
             "order 0:  ####xx  0 free",
@@ -789,14 +797,14 @@ fn diagram_marks_pcp_pages_and_partial_blocks() {
         ]
     );
     assert_eq!(
-        lines(|sink| b.diagram(6, 8, sink)),
+        lines(|sink| b.diagram(Pfn(6), Pfn(8), sink)),
         [
             "memory:   ..",
             "order 0:  xx  0 free",
             "order 1:  x   0 free"
         ]
     );
-    assert!(lines(|sink| b.diagram(5000, 6000, sink)).is_empty());
+    assert!(lines(|sink| b.diagram(Pfn(5000), Pfn(6000), sink)).is_empty());
 }
 
 // ---- the checker ---------------------------------------------------------------
@@ -828,11 +836,11 @@ fn check_reports_broken_invariants() {
     // A page leaked: the head of the free block at 8 loses its state.
     let mut b = fresh();
     let area = &mut b.zones[0].free_area[3];
-    area.free_list.remove(b.mem_map, 8);
+    area.free_list.remove(b.mem_map, Pfn(8));
     area.nr_free -= 1;
     b.zones[0].free_pages -= 8;
     b.mem_map[8] = Page::new(ZoneType::Dma, PageFlags::empty());
-    assert_eq!(b.check(), Err(CheckError::Orphan { pfn: 8 }));
+    assert_eq!(b.check(), Err(CheckError::Orphan { pfn: Pfn(8) }));
 
     // Two free buddies that did not merge.
     let mut b = small(64, 8, 16);
@@ -848,7 +856,7 @@ fn check_reports_broken_invariants() {
     // Overlapping blocks: a free head inside an allocated block.
     let mut b = fresh();
     let p = b.alloc_pages(GFP_KERNEL, 3).unwrap();
-    b.mem_map[p.pfn() as usize + 1].set_flags(PageFlags::HEAD);
+    b.mem_map[p.pfn().0 as usize + 1].set_flags(PageFlags::HEAD);
     assert!(matches!(b.check(), Err(CheckError::Overlap { .. })));
 
     // Managed count off.
@@ -865,8 +873,8 @@ fn check_reports_broken_invariants() {
     // rewritten to 63.
     let b = small(64, 3, 37);
     let raw = b.mem_map[36].raw();
-    assert_eq!(b.mem_map[36].prev(), Some(3));
+    assert_eq!(b.mem_map[36].prev(), Some(Pfn(3)));
     b.mem_map[36] = Page::from_raw(raw & !(0x1F_FFFF << 21) | 63 << 21);
-    assert_eq!(b.mem_map[36].prev(), Some(63));
+    assert_eq!(b.mem_map[36].prev(), Some(Pfn(63)));
     assert!(matches!(b.check(), Err(CheckError::BrokenList { .. })));
 }

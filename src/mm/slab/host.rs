@@ -86,15 +86,15 @@ impl SlabMemory for HostRam {
     }
 }
 
-fn no_zero(_pfn: u32, _nr_pages: u32) {}
+fn no_zero(_pfn: Pfn, _nr_pages: u32) {}
 
 /// A buddy allocator over `nr_pages` pages of lowmem, all free from pfn 16
 /// up (pages below stand for the reserved low memory), plus its RAM.
 pub fn machine(nr_pages: u32) -> (BuddyAllocator<'static>, HostRam) {
     let mem_map = Vec::leak(std::vec![Page::reserved(ZoneType::Dma); nr_pages as usize]);
-    let mut buddy = BuddyAllocator::new(mem_map, nr_pages, no_zero);
-    buddy.mark_present(0, nr_pages);
-    buddy.free_memory_range(16, nr_pages);
+    let mut buddy = BuddyAllocator::new(mem_map, Pfn(nr_pages), no_zero);
+    buddy.mark_present(Pfn(0), Pfn(nr_pages));
+    buddy.free_memory_range(Pfn(16), Pfn(nr_pages));
     buddy.setup_watermarks();
     (buddy, HostRam::new(nr_pages))
 }

@@ -69,7 +69,7 @@ impl Kmalloc {
         self.large.live += 1;
         self.large.pages += 1 << order;
         self.large.allocs += 1;
-        let addr = mem.page_address(Pfn(pfn));
+        let addr = mem.page_address(pfn);
         if gfp.contains(Gfp::ZERO) {
             mem.fill(addr, PAGE_SIZE << order, 0);
         }
@@ -89,8 +89,8 @@ impl Kmalloc {
         pfn: Pfn,
         order: u8,
     ) -> Result<(), KmallocError> {
-        buddy.set_page_use(pfn.0, 1, PageUse::None);
-        match buddy.free_pages_raw(pfn.0, order) {
+        buddy.set_page_use(pfn, 1, PageUse::None);
+        match buddy.free_pages_raw(pfn, order) {
             Ok(()) => {
                 self.large.live -= 1;
                 self.large.pages -= 1 << order;
@@ -98,7 +98,7 @@ impl Kmalloc {
                 Ok(())
             }
             Err(bad) => {
-                buddy.set_page_use(pfn.0, 1, PageUse::LargeKmalloc);
+                buddy.set_page_use(pfn, 1, PageUse::LargeKmalloc);
                 Err(KmallocError::new(
                     KmallocErrorKind::BadPage(bad),
                     addr,

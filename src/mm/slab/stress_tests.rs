@@ -105,13 +105,13 @@ fn check_owner(buddy: &Buddy, ram: &HostRam, addr: VirtAddr, extent: usize) {
         let cache = class_of(extent).unwrap() as u8;
         for pfn in [first, last] {
             assert_eq!(
-                buddy.page(pfn.0).unwrap().page_use(),
+                buddy.page(pfn).unwrap().page_use(),
                 PageUse::Slab { cache },
                 "object {addr:#x} (+{extent}): page {pfn:#x} not in its cache"
             );
         }
     } else {
-        let page = buddy.page(first.0).unwrap();
+        let page = buddy.page(first).unwrap();
         assert_eq!(page.page_use(), PageUse::LargeKmalloc, "{addr:#x}");
         assert_eq!(PAGE << page.order(), extent, "{addr:#x}");
         assert!(addr.is_page_aligned());
@@ -833,7 +833,7 @@ fn free_of_a_pointer_kmalloc_never_returned_is_refused() {
         let a = k.kmalloc(&mut buddy, &mut ram, 64, GFP_KERNEL).unwrap();
         let big = k.kmalloc(&mut buddy, &mut ram, 5000, GFP_KERNEL).unwrap();
         let (pfn, order) = buddy.alloc_pages(GFP_KERNEL, 0).unwrap().into_raw();
-        let page = ram.page_address(Pfn(pfn));
+        let page = ram.page_address(pfn);
         let end_of_ram = VirtAddr(PAGE_OFFSET + 1024 * PAGE_SIZE);
         let cases = [
             (page, KmallocErrorKind::NotKmalloc, "kmalloc"),
