@@ -2,11 +2,11 @@
 //! parsers, the memory-map sanitizer and memblock setup.
 
 mod common;
-use common::{aligned, as_bytes};
+use common::{FakeMem, aligned, as_bytes};
 use kernel::addr::{Pfn, PhysAddr};
 use kernel::boot_info::memmap::{self, E820_TYPE_RAM};
 use kernel::boot_info::{BootInfo, BootInfoError, Protocol, mb1, mb2};
-use kernel::mm::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock, MemblockRegion, PhysMem};
+use kernel::mm::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock, MemblockRegion};
 use kernel::mm::setup::{self, KernelImage};
 
 fn with_mb2<R>(raw: &[u8], f: impl FnOnce(BootInfo<'_>) -> R) -> R {
@@ -29,22 +29,6 @@ const GRUB_CUTMEM: &[u8] = include_bytes!("data/grub-mb2-128M-cutmem.mbi");
 const QEMU_MB1_LOW: &[u8] = include_bytes!("data/qemu-mb1-128M-0x00009000.bin");
 const QEMU_MB1_END: &[u8] = include_bytes!("data/qemu-mb1-128M-0x0011f000.bin");
 
-/// A fake physical memory for memblock: a sparse byte store is not needed,
-/// zeroing is recorded and region arrays are leaked boxes.
-#[derive(Default)]
-struct FakeMem {
-    zeroed: Vec<(PhysAddr, u64)>,
-}
-
-impl PhysMem for FakeMem {
-    fn zero(&mut self, pa: PhysAddr, len: u64) {
-        self.zeroed.push((pa, len));
-    }
-    fn region_array(&mut self, _pa: PhysAddr, cap: usize) -> &'static mut [MemblockRegion] {
-        Box::leak(vec![MemblockRegion::default(); cap].into_boxed_slice())
-    }
-}
-
 fn fresh_memblock() -> Memblock {
     let memory = Box::leak(vec![MemblockRegion::default(); 128].into_boxed_slice());
     let reserved = Box::leak(vec![MemblockRegion::default(); 128].into_boxed_slice());
@@ -52,8 +36,8 @@ fn fresh_memblock() -> Memblock {
 }
 
 const IMAGE: KernelImage = KernelImage {
-    start: 0x10_0000,
-    end: 0x12_0000,
+    start: PhysAddr(0x10_0000),
+    end: PhysAddr(0x12_0000),
 };
 
 #[test]
@@ -124,7 +108,7 @@ fn grub_128m_through_memblock_setup() {
         // The first MiB, the image, the boot information.
         assert!(mb.is_region_reserved(PhysAddr(0), 0x1000));
         assert!(mb.is_region_reserved(PhysAddr(0xf_f000), 0x1000));
-        assert!(mb.is_region_reserved(PhysAddr(IMAGE.start), 0x1000));
+        assert!(mb.is_region_reserved(IMAGE.start, 0x1000));
         assert!(mb.is_region_reserved(PhysAddr(0x0029_5620), 8));
         assert!(!mb.is_region_reserved(PhysAddr(0x40_0000), 0x1000));
         // Every allocation avoids all of them.
@@ -193,8 +177,8 @@ fn qemu_multiboot1_through_parse_and_setup() {
     // An image that ends before QEMU's strings at 0x11f000, so that their
     // reservation is visible on its own.
     let image = KernelImage {
-        start: 0x10_0000,
-        end: 0x11_0000,
+        start: PhysAddr(0x10_0000),
+        end: PhysAddr(0x11_0000),
     };
     let mut mb = fresh_memblock();
     setup::memblock_setup(&info, None, image, &mut mb, &mut FakeMem::default()).unwrap();

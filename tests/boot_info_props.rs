@@ -14,13 +14,13 @@
 //! `make fuzz` runs many more (`PROPTEST_CASES`, in release mode).
 
 mod common;
-use common::{aligned, as_bytes};
+use common::{FakeMem, aligned, as_bytes};
 use kernel::addr::PhysAddr;
 use kernel::boot_info::memmap::{self, E820_TYPE_RAM, FOUR_GIB, SanitizedMap};
 use kernel::boot_info::ranges::{self, KernelSection};
 use kernel::boot_info::{BootInfo, BootInfoError, MemoryMapEntry, mb1, mb2};
 use kernel::cmdline;
-use kernel::mm::memblock::{Memblock, MemblockRegion, PhysMem};
+use kernel::mm::memblock::{Memblock, MemblockRegion};
 use kernel::mm::setup::{self, KernelImage};
 use proptest::prelude::*;
 
@@ -182,17 +182,9 @@ fn check_map_meaning(entries: &[MemoryMapEntry], map: &SanitizedMap) -> Result<(
     Ok(())
 }
 
-struct FakeMem;
-impl PhysMem for FakeMem {
-    fn zero(&mut self, _pa: PhysAddr, _len: u64) {}
-    fn region_array(&mut self, _pa: PhysAddr, cap: usize) -> &'static mut [MemblockRegion] {
-        Box::leak(vec![MemblockRegion::default(); cap].into_boxed_slice())
-    }
-}
-
 const IMAGE: KernelImage = KernelImage {
-    start: 0x10_0000,
-    end: 0x16_c000,
+    start: PhysAddr(0x10_0000),
+    end: PhysAddr(0x16_c000),
 };
 const SECTIONS: [KernelSection; 2] = [
     KernelSection {
@@ -238,7 +230,7 @@ fn check_boot_info(info: &BootInfo<'_>) -> Result<(), TestCaseError> {
     let memory = Box::leak(vec![MemblockRegion::default(); 8].into_boxed_slice());
     let reserved = Box::leak(vec![MemblockRegion::default(); 8].into_boxed_slice());
     let mut mb = Memblock::new(memory, reserved);
-    if let Ok(setup) = setup::memblock_setup(info, None, IMAGE, &mut mb, &mut FakeMem) {
+    if let Ok(setup) = setup::memblock_setup(info, None, IMAGE, &mut mb, &mut FakeMem::default()) {
         prop_assert_eq!(setup.map, map);
         let usable: Vec<_> = setup
             .usable

@@ -30,8 +30,8 @@ pub fn memblock_init(boot: &BootInfo<'_>, opts: &BootOptions) -> (Memblock, Boot
     let mut memblock = Memblock::new(memory, reserved);
     let (start, end) = x86::kernel_image();
     let image = KernelImage {
-        start: virt_to_phys(start).0,
-        end: virt_to_phys(end).0,
+        start: virt_to_phys(start),
+        end: virt_to_phys(end),
     };
     // Until the final page tables exist, memblock may only hand out memory
     // the boot direct map reaches.

@@ -31,9 +31,9 @@ pub const LOW_MEMORY_RESERVED: u64 = 1 << 20;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelImage {
     /// First byte.
-    pub start: u64,
+    pub start: PhysAddr,
     /// One past the last byte.
-    pub end: u64,
+    pub end: PhysAddr,
 }
 
 /// What [`memblock_setup`] found, for the caller's summary.
@@ -150,16 +150,16 @@ pub fn memblock_setup(
     // Reservations first, before memblock can allocate anything (its arrays
     // grow by allocating): Linux's early_reserve_memory() also runs before
     // e820__memblock_setup() adds the RAM.
-    let mut reserve = |what: &str, base: u64, size: u64, memblock: &mut Memblock| {
+    let mut reserve = |what: &str, base: PhysAddr, size: u64, memblock: &mut Memblock| {
         if size == 0 {
             return Ok(());
         }
-        info!(target: "memblock", "reserve [{base:#010x}-{:#010x}] {what}", base + size - 1);
-        memblock.reserve(PhysAddr(base), size, mem)
+        info!(target: "memblock", "reserve [{base:#010x}-{:#010x}] {what}", base.0 + size - 1);
+        memblock.reserve(base, size, mem)
     };
     reserve(
         "low memory: IVT, BIOS data, EBDA, ROMs (Linux reserves the first 1 MiB)",
-        0,
+        PhysAddr(0),
         LOW_MEMORY_RESERVED,
         memblock,
     )?;
@@ -172,11 +172,11 @@ pub fn memblock_setup(
         memblock,
     )?;
     for d in &boot.boot_data {
-        reserve(d.what, d.base.0, u64::from(d.size), memblock)?;
+        reserve(d.what, d.base, u64::from(d.size), memblock)?;
     }
     for (i, m) in boot.modules.iter().enumerate() {
         debug!(target: "memblock", "module {i} '{}'", m.string);
-        reserve("module", m.start.0, m.end - m.start, memblock)?;
+        reserve("module", m.start, m.end - m.start, memblock)?;
     }
 
     for &(base, end) in &usable.ranges {
@@ -475,8 +475,8 @@ mod tests {
     }
 
     const IMAGE: KernelImage = KernelImage {
-        start: 0x10_0000,
-        end: 0x13_0000,
+        start: PhysAddr(0x10_0000),
+        end: PhysAddr(0x13_0000),
     };
 
     #[test]
@@ -609,6 +609,6 @@ mod tests {
         .unwrap();
         assert_eq!(mb.memory.total_size(), 0x10_0000);
         assert_eq!(setup.mem_limit_removed, 0x700_0000 - 0x10_0000);
-        assert!(mb.is_region_reserved(PhysAddr(IMAGE.start), IMAGE.end - IMAGE.start));
+        assert!(mb.is_region_reserved(IMAGE.start, IMAGE.end - IMAGE.start));
     }
 }

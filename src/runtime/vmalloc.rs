@@ -253,8 +253,8 @@ pub fn highmem_pages() -> u32 {
 }
 
 /// The area containing `va`, if any (a copy).
-pub fn find_area(va: u32) -> Option<VmArea> {
-    with_vmap(|v| v.find(VirtAddr(va)).copied())
+pub fn find_area(va: VirtAddr) -> Option<VmArea> {
+    with_vmap(|v| v.find(va).copied())
 }
 
 /// Totals of the area tree.

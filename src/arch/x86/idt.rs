@@ -342,7 +342,7 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
         {
             return; // resolved (e.g. demand paging): retry the instruction
         }
-        if let Some(resume) = probe::fixup(frame.eip, frame.error_code, cr2.0) {
+        if let Some(resume) = probe::fixup(frame.eip, frame.error_code, cr2) {
             frame.eip = resume.eip;
             frame.eax = resume.eax;
             return; // a probe's expected fault: it returns "faulted"

@@ -9,6 +9,7 @@
 //! exit with "faulted" in EAX instead of panicking. A fault anywhere else
 //! stays fatal.
 
+use crate::addr::VirtAddr;
 use crate::trap::PageFaultError;
 use portable_atomic::{AtomicU32, Ordering};
 
@@ -63,7 +64,7 @@ static LAST_EIP: AtomicU32 = AtomicU32::new(0);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProbeFault {
     /// CR2: the address that faulted.
-    pub cr2: u32,
+    pub cr2: VirtAddr,
     /// The #PF error code.
     pub error: PageFaultError,
     /// The probe instruction's address.
@@ -72,7 +73,7 @@ pub struct ProbeFault {
 
 fn last_fault() -> ProbeFault {
     ProbeFault {
-        cr2: LAST_CR2.load(Ordering::SeqCst),
+        cr2: VirtAddr(LAST_CR2.load(Ordering::SeqCst)),
         error: PageFaultError(LAST_ERROR.load(Ordering::SeqCst)),
         eip: LAST_EIP.load(Ordering::SeqCst),
     }
@@ -87,11 +88,11 @@ fn last_fault() -> ProbeFault {
 /// `va` must not be memory-mapped I/O (the direct map covers the ISA hole
 /// at 0xA0000-0xFFFFF, where a read may have side effects), nor memory
 /// another `&mut` reference is writing.
-pub unsafe fn probe_read(va: u32) -> Result<u32, ProbeFault> {
+pub unsafe fn probe_read(va: VirtAddr) -> Result<u32, ProbeFault> {
     let mut value = 0;
     // SAFETY: the probe reads 4 bytes at `va`, which the caller vouches for;
     // a page fault there is caught by `fixup`.
-    let faulted = unsafe { kernel_probe_read(va, &mut value) };
+    let faulted = unsafe { kernel_probe_read(va.0, &mut value) };
     if faulted == 0 {
         Ok(value)
     } else {
@@ -108,9 +109,9 @@ pub unsafe fn probe_read(va: u32) -> Result<u32, ProbeFault> {
 /// If the write succeeds it changes memory: `va` must be writable by the
 /// caller, or `value` must be the byte already there (how the self-test
 /// checks that `.text` is read-only without changing it).
-pub unsafe fn probe_write_u8(va: u32, value: u8) -> Result<(), ProbeFault> {
+pub unsafe fn probe_write_u8(va: VirtAddr, value: u8) -> Result<(), ProbeFault> {
     // SAFETY: the caller vouches for the write; a fault is caught by `fixup`.
-    let faulted = unsafe { kernel_probe_write_u8(va, u32::from(value)) };
+    let faulted = unsafe { kernel_probe_write_u8(va.0, u32::from(value)) };
     if faulted == 0 {
         Ok(())
     } else {
@@ -134,7 +135,7 @@ pub struct Resume {
 ///
 /// Takes plain registers rather than the trap frame so that this module does
 /// not depend on `idt`, which calls it.
-pub fn fixup(eip: u32, error_code: u32, cr2: u32) -> Option<Resume> {
+pub fn fixup(eip: u32, error_code: u32, cr2: VirtAddr) -> Option<Resume> {
     // Taking the address of an extern static never reads it.
     let table = [
         (
@@ -147,7 +148,7 @@ pub fn fixup(eip: u32, error_code: u32, cr2: u32) -> Option<Resume> {
         ),
     ];
     let &(insn, exit) = table.iter().find(|(insn, _)| *insn == eip)?;
-    LAST_CR2.store(cr2, Ordering::SeqCst);
+    LAST_CR2.store(cr2.0, Ordering::SeqCst);
     LAST_ERROR.store(error_code, Ordering::SeqCst);
     LAST_EIP.store(insn, Ordering::SeqCst);
     Some(Resume { eip: exit, eax: 1 })

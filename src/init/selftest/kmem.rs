@@ -511,7 +511,7 @@ fn demand_paging() -> Result<(), &'static str> {
         }
     }
     let faults = vmalloc::demand_faults() - faults0;
-    let area = vmalloc::find_area(p).ok_or("area vanished")?;
+    let area = vmalloc::find_area(VirtAddr(p)).ok_or("area vanished")?;
     info!(target: "vmalloc", "  {area}");
     info!(target: "vmalloc", "  16 pages touched twice in scattered order ({}, {}, {}, ...): {faults} demand faults",
         order(0), order(1), order(2));

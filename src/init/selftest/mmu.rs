@@ -14,7 +14,7 @@ use crate::arch::x86::tlb::ArchTlb;
 fn probe(va: u32) -> Result<u32, ProbeFault> {
     // SAFETY: every address the self-tests probe is RAM or unmapped, never
     // device memory, and no `&mut` to it is live.
-    unsafe { probe_read(va) }
+    unsafe { probe_read(VirtAddr(va)) }
 }
 use crate::arch::x86::{boot_stack, cpu, exit, tlb};
 use crate::mm::buddy::BuddyAllocator;
@@ -78,8 +78,8 @@ pub fn run(b: &mut Buddy) -> u32 {
 /// Logs a probe's fault: the decoded error code, the region, the walk.
 fn log_fault(what: &str, f: &ProbeFault) {
     info!(target: "selftest", "  {what}: #PF at {:#010x}: {} access ({})",
-        f.cr2, f.error, crate::arch::x86::idt::describe_address(VirtAddr(f.cr2)));
-    if let Some(w) = paging::walk_current(VirtAddr(f.cr2)) {
+        f.cr2, f.error, crate::arch::x86::idt::describe_address(f.cr2));
+    if let Some(w) = paging::walk_current(f.cr2) {
         info!(target: "selftest", "    page-table walk: {w}");
     }
 }
@@ -248,7 +248,7 @@ fn unmapped_faults(b: &mut Buddy) -> Result<(), &'static str> {
         .err()
         .ok_or("the unmapped page still reads")?;
     log_fault("read after unmap", &fault);
-    if fault.cr2 != TEST_VA.0 || fault.error.present() || fault.error.write() {
+    if fault.cr2 != TEST_VA || fault.error.present() || fault.error.write() {
         return Err("the fault is not a not-present read of the page");
     }
     Ok(())
@@ -268,7 +268,7 @@ fn text_read_only(_: &mut Buddy) -> Result<(), &'static str> {
         }
         // SAFETY: writes back the byte that is there, so even if the write
         // succeeds (a CPU without CR0.WP) nothing changes.
-        match unsafe { probe_write_u8(va, old) } {
+        match unsafe { probe_write_u8(VirtAddr(va), old) } {
             Err(f) if paging::write_protect_enabled() => {
                 log_fault(what, &f);
                 if !(f.error.present() && f.error.write()) {
