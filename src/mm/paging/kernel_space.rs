@@ -30,15 +30,16 @@
 
 use super::{AddressSpace, FrameSource, MapError, PTFlags, PageTableMemory};
 use crate::addr::{Pfn, PhysAddr, VirtAddr};
-use crate::mm::layout::{
-    EARLY_MAP_BASE, FIXADDR_START, MAXMEM, PAGE_OFFSET, PAGE_SHIFT, PKMAP_BASE,
-};
+use crate::mm::layout::{EARLY_MAP_BASE, FIXADDR_START, MAXMEM, PAGE_OFFSET, PKMAP_BASE};
+use crate::mm::zone::DEFAULT_MAX_LOW_PFN;
 use core::cell::Cell;
 use core::fmt;
 
-/// Value: 229 376 (896 MiB of frames). The most frames the direct map holds
-/// (Linux `MAXMEM_PFN`).
-pub const MAX_DIRECT_MAP_PFN: Pfn = Pfn(MAXMEM >> PAGE_SHIFT);
+/// Value: 229 376 (896 MiB of frames). The most frames the direct map
+/// holds (Linux `MAXMEM_PFN`): the zones' end of low memory,
+/// [`DEFAULT_MAX_LOW_PFN`], under the name this module's checks read best
+/// with.
+pub const MAX_DIRECT_MAP_PFN: Pfn = DEFAULT_MAX_LOW_PFN;
 
 /// A section of the kernel image, by physical address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

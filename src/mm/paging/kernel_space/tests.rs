@@ -4,8 +4,8 @@
 
 use super::*;
 use crate::mm::layout::{
-    EARLY_MAP_PDE, ENTRIES_PER_TABLE, FIXMAP_PDE, KernelLayout, PAGE_OFFSET_PDE, PAGE_SIZE,
-    PKMAP_PDE, Region, VMALLOC_START, pdx, phys_to_virt, ptx, region_of,
+    EARLY_MAP_PDE, ENTRIES_PER_TABLE, FIXMAP_PDE, KernelLayout, PAGE_OFFSET_PDE, PAGE_SHIFT,
+    PAGE_SIZE, PKMAP_PDE, Region, VMALLOC_START, pdx, phys_to_virt, ptx, region_of,
 };
 use crate::mm::paging::Table;
 use crate::test_support::Rng;
