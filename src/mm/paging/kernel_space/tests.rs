@@ -217,6 +217,22 @@ fn check(b: &Built, l: &KernelSpaceLayout) {
             _ => assert_eq!(read, not_present(va), "{why}: must be unmapped"),
         }
     }
+    // Every region of layout.rs was walked (and checked above).
+    let all = [
+        "null page",
+        "below PAGE_OFFSET",
+        "kernel image",
+        "boot stack guard page",
+        "direct map",
+        "above the direct map",
+        "vmalloc",
+        "vmalloc guard",
+        "pkmap",
+        "early map window",
+        "fixmap",
+        "unmapped",
+    ];
+    assert_eq!(seen, BTreeSet::from(all), "regions walked");
     assert_eq!(
         r.direct_pages, direct,
         "direct pages counted from the tables"
@@ -278,6 +294,52 @@ fn check_access(b: &mut Built) {
             va: VirtAddr(PKMAP_BASE)
         })
     );
+
+    // Pinned tables: a vmalloc table goes with its last page, a direct-map
+    // table stays when all its 1024 pages are unmapped (Linux never frees
+    // the kernel's lowmem page tables), and the borrowed early map table is
+    // the only one `remove_table` accepts.
+    let tables = b.ks.space.nr_pt_pages();
+    let (_, flush) =
+        b.ks.space
+            .unmap_page(&mut b.mem, &mut b.frames, VirtAddr(VMALLOC_START))
+            .expect("the vmalloc page");
+    flush.flush(&mut mmu);
+    assert_eq!(b.ks.space.nr_pt_pages(), tables - 1, "vmalloc table freed");
+    let second_table = VirtAddr(PAGE_OFFSET + ENTRIES_PER_TABLE * PAGE_SIZE);
+    b.ks.space
+        .unmap_range(
+            &mut b.mem,
+            &mut b.frames,
+            second_table,
+            ENTRIES_PER_TABLE,
+            |_, _| {},
+        )
+        .expect("a direct-map table's pages")
+        .flush(&mut mmu);
+    assert_eq!(
+        b.ks.space.nr_pt_pages(),
+        tables - 1,
+        "a direct-map table is pinned"
+    );
+    assert!(b.ks.space.translate(&mut b.mem, second_table).is_err());
+    for (va, what) in [
+        (second_table, "direct map"),
+        (VirtAddr(PKMAP_BASE), "pkmap"),
+        (VirtAddr(FIXADDR_START), "fixmap"),
+    ] {
+        assert!(
+            matches!(
+                b.ks.space.remove_table(&mut b.mem, va),
+                Err(MapError::OutOfRange { .. } | MapError::OwnedTable { .. })
+            ),
+            "{what}: remove_table refused"
+        );
+    }
+    b.ks.space
+        .remove_table(&mut b.mem, VirtAddr(EARLY_MAP_BASE))
+        .expect("the borrowed early map table")
+        .flush(&mut mmu);
 }
 
 #[test]
