@@ -75,6 +75,12 @@ impl Pfn {
 }
 
 impl PhysAddr {
+    /// A 32-bit physical address (from a two-level entry, CR3, a Multiboot
+    /// field), widened.
+    pub const fn from_u32(pa: u32) -> PhysAddr {
+        PhysAddr(pa as u64)
+    }
+
     /// The frame holding this address (Linux `PHYS_PFN`, rounds down).
     ///
     /// # Panics

@@ -270,7 +270,7 @@ proptest! {
         apply(&mut bytes, &muts);
         let words = aligned(&bytes);
         let bytes = as_bytes(&words, bytes.len());
-        if let Ok(info) = mb2::parse(PhysAddr(u64::from(info_pa)), bytes) {
+        if let Ok(info) = mb2::parse(PhysAddr::from_u32(info_pa), bytes) {
             prop_assert!(mb2::validate(bytes).is_ok());
             prop_assert!(info.memory_map.is_some() || info.meminfo.is_some());
             check_boot_info(&info)?;
@@ -289,7 +289,7 @@ proptest! {
         let read = |pa: PhysAddr, len: usize| {
             reads += len as u64;
             for (base, bytes) in &pages {
-                let base = PhysAddr(u64::from(*base));
+                let base = PhysAddr::from_u32(*base);
                 if (base..base + 4096).contains(&pa) {
                     let from = (pa - base) as usize;
                     return Ok(&bytes[from..bytes.len().min(from + len)]);

@@ -220,7 +220,7 @@ pub fn parse<'a>(
 
 /// A 32-bit physical pointer of the structure, at byte `offset` of `bytes`.
 fn read_ptr(bytes: &[u8], offset: usize) -> Result<PhysAddr, BootInfoError> {
-    Ok(PhysAddr(u64::from(read_u32(bytes, offset)?)))
+    Ok(PhysAddr::from_u32(read_u32(bytes, offset)?))
 }
 
 /// Bytes a string of `len` bytes at `pa` (below 4 GiB) occupies: its text

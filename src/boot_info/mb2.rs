@@ -256,8 +256,8 @@ pub fn parse(info_pa: PhysAddr, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoEr
             .cmdline()
             .map_err(|_| BootInfoError::BadString("module string"))?;
         let (start, end) = (
-            PhysAddr(u64::from(m.start_address())),
-            PhysAddr(u64::from(m.end_address())),
+            PhysAddr::from_u32(m.start_address()),
+            PhysAddr::from_u32(m.end_address()),
         );
         if end < start {
             return Err(BootInfoError::BadModule { start, end });

@@ -542,7 +542,7 @@ struct FakePhys(Vec<(u32, Vec<u8>)>);
 impl FakePhys {
     fn read(&self, pa: PhysAddr, len: usize) -> Result<&[u8], BootInfoError> {
         for (base, bytes) in &self.0 {
-            let base = PhysAddr(u64::from(*base));
+            let base = PhysAddr::from_u32(*base);
             if (base..base + bytes.len() as u64).contains(&pa) {
                 let from = (pa - base) as usize;
                 return Ok(&bytes[from..bytes.len().min(from + len)]);

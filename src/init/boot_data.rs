@@ -26,7 +26,7 @@ static COMMAND_LINE: spin::Once<([u8; COMMAND_LINE_SIZE], cmdline::LossyCopy)> =
 /// spec §3.3); it becomes a [`PhysAddr`] here, once, and everything past
 /// this function sees the typed address.
 pub fn read(magic: u32, ebx: u32) -> BootInfo<'static> {
-    let info_pa = PhysAddr(u64::from(ebx));
+    let info_pa = PhysAddr::from_u32(ebx);
     let protocol = Protocol::from_magic(magic).unwrap_or_else(|e| fatal(format_args!("{e}")));
     let boot = read_boot_info(protocol, info_pa)
         .unwrap_or_else(|e| fatal(format_args!("{protocol} boot information: {e}")));

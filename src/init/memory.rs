@@ -35,7 +35,7 @@ pub fn memblock_init(boot: &BootInfo<'_>, opts: &BootOptions) -> (Memblock, Boot
     };
     // Until the final page tables exist, memblock may only hand out memory
     // the boot direct map reaches.
-    memblock.set_current_limit(PhysAddr(u64::from(BOOT_MAP_LIMIT)));
+    memblock.set_current_limit(PhysAddr::from_u32(BOOT_MAP_LIMIT));
     setup::memblock_setup(boot, opts.mem_limit_bytes, image, &mut memblock, &mut phys)
         .unwrap_or_else(|e| fatal(format_args!("memblock setup: {e}")));
     if memblock.memory.total_size() == 0 {

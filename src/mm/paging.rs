@@ -68,13 +68,13 @@ pub fn pfn_pte(pfn: Pfn, flags: PTFlags) -> PTEntry {
 
 /// The frame address a page-table entry holds (bits 31..12).
 pub fn pte_phys(pte: PTEntry) -> PhysAddr {
-    PhysAddr(u64::from(pte.address().as_u32()))
+    PhysAddr::from_u32(pte.address().as_u32())
 }
 
 /// The address a page-directory entry holds: its page table's, or a 4 MiB
 /// page's.
 pub fn pde_phys(pde: PDEntry) -> PhysAddr {
-    PhysAddr(u64::from(pde.address().as_u32()))
+    PhysAddr::from_u32(pde.address().as_u32())
 }
 
 /// The entry that points a page-directory slot at page table `table`, with

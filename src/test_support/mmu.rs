@@ -161,7 +161,7 @@ impl FrameSource for Frames {
         let pa = self.free.pop()?;
         self.fill(pa, 0);
         assert!(self.live.insert(pa));
-        Some(PhysAddr(u64::from(pa)))
+        Some(PhysAddr::from_u32(pa))
     }
 
     fn free_table(&mut self, table: PhysAddr) {
@@ -353,12 +353,12 @@ mod tests {
     fn probe_combines_both_levels_and_walk_sets_accessed_and_dirty() {
         let mut mem = PhysMem::new(64 << 10);
         let (pgd, pt) = (0x1000, 0x2000);
-        mem.with_table(PhysAddr(u64::from(pgd)), |t| t[0] = pt | P);
-        mem.with_table(PhysAddr(u64::from(pt)), |t| {
+        mem.with_table(PhysAddr::from_u32(pgd), |t| t[0] = pt | P);
+        mem.with_table(PhysAddr::from_u32(pt), |t| {
             t[3] = 0x5000 | P | RW;
             t[4] = 0x6000 | P;
         });
-        let mut mmu = Mmu::new(PhysAddr(u64::from(pgd)), true);
+        let mut mmu = Mmu::new(PhysAddr::from_u32(pgd), true);
         // The PDE is read-only: it binds the writable PTE too.
         assert_eq!(mmu.probe(&mem, 0x3000, false), Ok((0x5000, P)));
         assert_eq!(

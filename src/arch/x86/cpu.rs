@@ -4,7 +4,9 @@
 //! Vol. 1 §19.1): toggle EFLAGS.AC (a 386 cannot), toggle EFLAGS.ID (only CPUs
 //! with CPUID can), then ask CPUID. The decisions are in `crate::cpu_info`.
 
+use crate::addr::PhysAddr;
 use crate::cpu_info::CpuInfo;
+use x86::controlregs::Cr0;
 use x86::cpuid::CpuIdResult;
 
 /// EFLAGS.AC, alignment check (bit 18): settable on a 486 and later.
@@ -82,6 +84,17 @@ pub fn read_cr2() -> u32 {
 pub fn read_cr3() -> u32 {
     // SAFETY: reading CR3 at CPL 0 has no side effects.
     unsafe { x86::controlregs::cr3() as u32 }
+}
+
+/// The current page directory: CR3's base address (bits 31..12; the low
+/// bits are the PCD/PWT cache controls, zero here).
+pub fn read_cr3_pgd() -> PhysAddr {
+    PhysAddr::from_u32(read_cr3() & !0xfff)
+}
+
+/// Whether CR0.PG (paging) is set.
+pub fn paging_enabled() -> bool {
+    read_cr0() & Cr0::CR0_ENABLE_PAGING.bits() as u32 != 0
 }
 
 /// Loads CR3 with the page directory at physical `pgd`, which flushes every

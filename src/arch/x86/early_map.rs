@@ -16,8 +16,9 @@ unsafe extern "C" {
     static mut boot_early_map_table: Table;
 }
 
-/// Physical address of the window's page table.
-fn early_table() -> PhysAddr {
+/// Physical address of the window's page table, which the final page
+/// directory borrows until the window is retired.
+pub fn table_phys() -> PhysAddr {
     // Taking the address of an extern static never reads it.
     virt_to_phys(VirtAddr(core::ptr::addr_of!(boot_early_map_table) as u32))
 }
@@ -34,7 +35,7 @@ impl PageTableMemory for EarlyTableMem {
     fn with_table<R>(&mut self, table: PhysAddr, f: impl FnOnce(&mut Table) -> R) -> R {
         assert_eq!(
             table,
-            early_table(),
+            table_phys(),
             "the early map reaches only its own page table"
         );
         let _guard = TABLE_LOCK.lock();
@@ -48,7 +49,7 @@ impl PageTableMemory for EarlyTableMem {
 
 /// Writes `pte` into the window's slot for `va` and flushes it.
 fn set_slot(va: VirtAddr, pte: PTEntry) {
-    set_pte(&mut EarlyTableMem, early_table(), va, pte).flush(&mut ArchTlb);
+    set_pte(&mut EarlyTableMem, table_phys(), va, pte).flush(&mut ArchTlb);
 }
 
 static WINDOW: Mutex<EarlyMapWindow> = Mutex::new(EarlyMapWindow::new());

@@ -126,7 +126,7 @@ fn pte(pfn: Pfn) -> PTEntry {
 }
 
 fn write_slot(table: &AtomicU32, va: VirtAddr, entry: PTEntry) {
-    let table = PhysAddr(u64::from(table.load(Ordering::Relaxed)));
+    let table = PhysAddr::from_u32(table.load(Ordering::Relaxed));
     // SAFETY: `table` is the pkmap or fixmap page table, a page-table frame
     // only this module writes (the kernel address space's map API ends at
     // PKMAP_BASE, below both).

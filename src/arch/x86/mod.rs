@@ -71,7 +71,7 @@ impl ImageSection {
         if self.start.is_kernel() {
             crate::mm::layout::virt_to_phys(self.start)
         } else {
-            PhysAddr(u64::from(self.start.0))
+            PhysAddr::from_u32(self.start.0)
         }
     }
 

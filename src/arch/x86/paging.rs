@@ -32,7 +32,7 @@ use super::{boot_stack, cpu, image_sections};
 use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use crate::cpu_info::CpuInfo;
 use crate::mm::buddy::BuddyAllocator;
-use crate::mm::layout::{EARLY_MAP_BASE, KernelLayout, PAGE_SIZE, phys_to_virt, virt_to_phys};
+use crate::mm::layout::{EARLY_MAP_BASE, KernelLayout, phys_to_virt, virt_to_phys};
 use crate::mm::paging::kernel_space::{KernelSpace, KernelSpaceLayout, build_kernel_space};
 use crate::mm::paging::{
     AddressSpace, DumpRange, MapError, PDEntry, PTFlags, PageTableMemory, Table, TlbFlush, Walk,
@@ -40,11 +40,6 @@ use crate::mm::paging::{
 };
 use portable_atomic::{AtomicBool, Ordering};
 use spin::Mutex;
-
-unsafe extern "C" {
-    /// The boot stub's page table behind the early map window (`boot/entry.S`).
-    static boot_early_map_table: u8;
-}
 
 /// Whether CR0.WP was set (read-only pages bind the kernel too).
 static WP_ENABLED: AtomicBool = AtomicBool::new(false);
@@ -116,12 +111,11 @@ pub unsafe fn paging_init(
     // pure, host-tested code.
     let sections = image_sections().map(|s| s.phys_section());
     let (guard, _, _) = boot_stack();
-    let early_pt = virt_to_phys(VirtAddr(core::ptr::addr_of!(boot_early_map_table) as u32));
     let layout = KernelSpaceLayout {
         max_low_pfn,
         sections: &sections,
         stack_guard: virt_to_phys(guard).pfn(),
-        early_map_table: early_pt,
+        early_map_table: super::early_map::table_phys(),
     };
     let KernelSpace {
         space,
@@ -277,7 +271,7 @@ pub fn dump(out: impl FnMut(&DumpRange)) {
 /// creating mappings (safe in a fault handler). `None` if the page
 /// directory or page table lies outside the direct map.
 pub fn walk_current(va: VirtAddr) -> Option<Walk> {
-    let pgd = PhysAddr(u64::from(cpu::read_cr3() & !(PAGE_SIZE - 1)));
+    let pgd = cpu::read_cr3_pgd();
     if !in_direct_map(pgd.pfn()) {
         return None;
     }

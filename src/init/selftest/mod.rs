@@ -8,7 +8,7 @@ use crate::arch::x86::early_map::with_temp_mapping;
 use crate::arch::x86::{boot_page_directory_va, boot_stack, cpu, early_map, exit, idt, tlb};
 use crate::mm::buddy::BuddyAllocator;
 use crate::mm::gfp::{GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL, Gfp};
-use crate::mm::layout::{PAGE_OFFSET, align_up, pdx, phys_to_virt, ptx, virt_to_phys};
+use crate::mm::layout::{PAGE_OFFSET, align_up, phys_to_virt, virt_to_phys};
 use crate::mm::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock};
 use crate::mm::page::PageFlags;
 use crate::mm::zone::{MAX_DMA_PFN, ZoneType};
@@ -45,32 +45,23 @@ pub fn run() -> u32 {
 }
 
 fn paging_enabled() -> Result<(), &'static str> {
-    if cpu::read_cr0() & (1 << 31) == 0 {
+    if !cpu::paging_enabled() {
         return Err("CR0.PG is clear");
     }
-    if cpu::read_cr3() & !0xfff != virt_to_phys(boot_page_directory_va()).as_u32() {
+    if cpu::read_cr3_pgd() != virt_to_phys(boot_page_directory_va()) {
         return Err("CR3 does not hold pa(boot_page_directory)");
     }
     Ok(())
 }
 
-/// Translates `va` through the boot page directory in software (Intel SDM
-/// Vol. 3A §4.3: PDE at CR3 + 4 * pdx, PTE at PDE.frame + 4 * ptx).
+/// Translates `va` through the page directory CR3 holds (here the boot
+/// one), in software as the CPU does (Intel SDM Vol. 3A §4.3: PDE at CR3 +
+/// 4 * pdx, PTE at PDE.frame + 4 * ptx), with the walker fault reports use.
 /// `None` if the PDE or PTE is not present.
 fn walk(va: u32) -> Option<u32> {
-    let pd = boot_page_directory_va().as_ptr::<u32>();
-    // SAFETY: the boot page directory is a 4 KiB static; pdx(va) < 1024.
-    let pde = unsafe { pd.add(pdx(va) as usize).read_volatile() };
-    if pde & 1 == 0 {
-        return None;
-    }
-    // Boot page tables live in .bss, so their physical address has a linear
-    // virtual alias.
-    let pt = phys_to_virt(PhysAddr(u64::from(pde & !0xfff))).as_ptr::<u32>();
-    // SAFETY: a present boot PDE points at one of the boot page tables, which
-    // are mapped; ptx(va) < 1024.
-    let pte = unsafe { pt.add(ptx(va) as usize).read_volatile() };
-    (pte & 1 != 0).then_some((pte & !0xfff) | (va & 0xfff))
+    crate::arch::x86::paging::walk_current(VirtAddr(va))?
+        .pa()
+        .map(PhysAddr::as_u32)
 }
 
 static ALIAS_PROBE: spin::Mutex<u32> = spin::Mutex::new(0);

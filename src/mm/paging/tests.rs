@@ -35,7 +35,7 @@ fn virt(va: u32) -> VirtAddr {
 
 /// `PhysAddr(pa)`.
 fn phys(pa: u32) -> PhysAddr {
-    PhysAddr(u64::from(pa))
+    PhysAddr::from_u32(pa)
 }
 
 /// Virtual address `n` pages after `va`.

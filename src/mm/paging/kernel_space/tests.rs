@@ -53,7 +53,7 @@ fn layout(max_low_pfn: u32, sections: &[PhysSection]) -> KernelSpaceLayout<'_> {
         max_low_pfn: Pfn(max_low_pfn),
         sections,
         stack_guard: GUARD,
-        early_map_table: PhysAddr(u64::from(EARLY_TABLE)),
+        early_map_table: PhysAddr::from_u32(EARLY_TABLE),
     }
 }
 
@@ -73,7 +73,7 @@ fn build(
 ) -> (Result<KernelSpace, KernelSpaceError>, PhysMem, Frames) {
     let mut mem = PhysMem::new(RAM);
     for (slot, pa) in EARLY_SLOTS {
-        mem.with_table(PhysAddr(u64::from(EARLY_TABLE)), |t| t[slot] = pa | P);
+        mem.with_table(PhysAddr::from_u32(EARLY_TABLE), |t| t[slot] = pa | P);
     }
     let mut frames = Frames::new(mem.ram.clone(), POOL, pool);
     let r = build_kernel_space(l, &mut frames, &mut mem);
@@ -349,11 +349,7 @@ fn an_8_mib_machine_gets_the_documented_directory() {
     let mut b = build_ok(&l);
     check(&b, &l);
     assert_eq!(b.ks.report.nr_pt_pages, 2 + 2);
-    assert_eq!(
-        b.ks.report.pgd,
-        PhysAddr(u64::from(POOL)),
-        "the first frame"
-    );
+    assert_eq!(b.ks.report.pgd, PhysAddr::from_u32(POOL), "the first frame");
     check_access(&mut b);
 }
 
