@@ -549,18 +549,19 @@ impl Regions {
 
 // ---- workloads ------------------------------------------------------------
 
-/// xorshift64* (Vigna): deterministic, fast, good enough for picking sizes
-/// and slots.
-struct XorShift(u64);
+/// The workloads' generator: xorshift128 from the `rand_xorshift` crate
+/// (the host tests' generator too), seeded per workload so that every run
+/// replays the same script.
+struct XorShift(rand_xorshift::XorShiftRng);
 
 impl XorShift {
+    fn new(seed: u64) -> XorShift {
+        use rand::SeedableRng;
+        XorShift(rand_xorshift::XorShiftRng::seed_from_u64(seed))
+    }
+
     fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        rand::Rng::next_u64(&mut self.0)
     }
 
     /// Uniform in `0..n`.
@@ -588,7 +589,7 @@ struct MixScript {
 
 impl MixScript {
     fn new() -> MixScript {
-        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
         let prefill = (0..MIX_LIVE).map(|_| rng.size()).collect();
         let steps = (0..MIX_SCRIPT)
             .map(|_| (rng.below(MIX_LIVE) as u32, rng.size()))
@@ -605,7 +606,7 @@ struct FillScript {
 
 impl FillScript {
     fn new() -> FillScript {
-        let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
+        let mut rng = XorShift::new(0xD1B5_4A32_D192_ED03);
         let sizes = (0..FILL_OBJECTS).map(|_| rng.size()).collect();
         let mut free_order: Vec<u32> = (0..FILL_OBJECTS as u32).collect();
         for i in (1..free_order.len()).rev() {

@@ -84,7 +84,8 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
     init::log_init(&opts);
     report::boot_info(have_serial, &boot);
     report::command_line(cmdline, copy, &opts);
-    let checksums = boot_data::checksums(&boot, true);
+    let checksums = boot_data::checksums(&boot);
+    report::checksums(&boot, &checksums);
 
     // 6. CPU identification and the TLB policy.
     let tlb_policy = tlb::init(&cpu, opts.tlb);
@@ -126,7 +127,8 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
 
     // 12. The loader's data checked; then the early map window, the last
     // user of the boot information, goes away.
-    boot_data::check_intact(&boot, &checksums);
+    let after = boot_data::check_intact(&boot, &checksums);
+    report::boot_data_intact(&boot, &after);
     memory::retire_early_map(boot);
 
     // 13. Self-test summary, a deliberate failure if one was asked for, and

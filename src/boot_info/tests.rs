@@ -537,9 +537,9 @@ fn every_error_names_its_problem() {
 // ---- Multiboot 1 -----------------------------------------------------------
 
 /// Physical memory for Multiboot 1 tests: a few buffers at fake addresses.
-struct FakePhys(Vec<(u32, Vec<u8>)>);
+struct LoaderMemory(Vec<(u32, Vec<u8>)>);
 
-impl FakePhys {
+impl LoaderMemory {
     fn read(&self, pa: PhysAddr, len: usize) -> Result<&[u8], BootInfoError> {
         for (base, bytes) in &self.0 {
             let base = PhysAddr::from_u32(*base);
@@ -564,7 +564,7 @@ fn mb1_mmap_entry(size: u32, base: u64, length: u64, typ: u32) -> Vec<u8> {
 /// QEMU-like Multiboot 1 information at 0x9500: flags, meminfo, cmdline at
 /// 0x9000, loader name at 0x9100, two modules listed at 0x9200 (strings at
 /// 0x9300), ELF headers, mmap of 3 entries at 0x9400.
-fn mb1_world(flags: u32, mmap: Vec<u8>) -> FakePhys {
+fn mb1_world(flags: u32, mmap: Vec<u8>) -> LoaderMemory {
     let mut info = vec![0u8; MULTIBOOT1_INFO_SIZE];
     let mut put = |off: usize, v: u32| info[off..off + 4].copy_from_slice(&v.to_le_bytes());
     put(0, flags);
@@ -593,7 +593,7 @@ fn mb1_world(flags: u32, mmap: Vec<u8>) -> FakePhys {
     .iter()
     .flat_map(|v| v.to_le_bytes())
     .collect();
-    FakePhys(vec![
+    LoaderMemory(vec![
         (0x9000, b"/boot/kernel.elf selftest\0".to_vec()),
         (0x9100, b"qemu\0".to_vec()),
         (0x9200, mods),
@@ -763,7 +763,7 @@ fn multiboot1_structure_errors() {
             len: 72
         })
     );
-    let short = FakePhys(vec![(0x9500, vec![0; 16])]);
+    let short = LoaderMemory(vec![(0x9500, vec![0; 16])]);
     assert!(matches!(
         mb1::parse(PhysAddr(0x9500), |pa, len| short.read(pa, len)),
         Err(BootInfoError::Truncated { needed: 72, .. })

@@ -12,7 +12,6 @@ use crate::boot_info::{
 };
 use crate::cmdline;
 use crate::mm::layout::PAGE_SIZE;
-use log::info;
 
 /// The command line, copied out of the loader's memory (Linux:
 /// `boot_command_line`), which later stages may reuse.
@@ -115,14 +114,21 @@ fn crc32_phys(pa: PhysAddr, len: u64, step: u64) -> u32 {
     digest.finalize()
 }
 
-/// Checksums of the loader's data (boot information, then modules), taken
-/// before memory initialisation and compared after it.
-pub type BootChecksums = heapless::Vec<u32, { MAX_BOOT_DATA + MAX_MODULES }>;
+/// The checksums of the loader's data (boot information, then modules),
+/// taken before memory initialisation and compared after it.
+pub struct BootChecksums {
+    /// CRC-32 per range of `ranges::loader_ranges`, in its order.
+    pub sums: heapless::Vec<u32, { MAX_BOOT_DATA + MAX_MODULES }>,
+    /// Bytes the ranges cover.
+    pub bytes: u64,
+    /// Bytes actually read (large ranges are sampled).
+    pub read: u64,
+}
 
 /// CRC-32 of every loader range (`ranges::loader_ranges`: the loader's
-/// structures, then the modules), large ones sampled; with `log`, says what
-/// is read.
-pub fn checksums(boot: &BootInfo<'_>, log: bool) -> BootChecksums {
+/// structures, then the modules), large ones sampled one page in
+/// `ranges::checksum_step` (`report::checksums` says which).
+pub fn checksums(boot: &BootInfo<'_>) -> BootChecksums {
     let (mut bytes, mut read) = (0u64, 0u64);
     let sums = ranges::loader_ranges(boot)
         .map(|r| {
@@ -130,30 +136,20 @@ pub fn checksums(boot: &BootInfo<'_>, log: bool) -> BootChecksums {
             let step = ranges::checksum_step(r.base, len);
             bytes += len;
             read += len.div_ceil(step);
-            if log && step > 1 {
-                info!(target: "boot",
-                    "{r}: {} MiB, its CRC-32 reads one page in {step} (at most {} pages per range)",
-                    len >> 20, ranges::CHECKSUM_MAX_PAGES);
-            }
             crc32_phys(r.base, len, step)
         })
         .collect();
-    if log {
-        info!(target: "boot",
-            "CRC-32 of {} loader ranges and {} modules: {bytes} bytes, about {} KiB read",
-            boot.boot_data.len(), boot.modules.len(), read.div_ceil(1024));
-    }
-    sums
+    BootChecksums { sums, bytes, read }
 }
 
 /// Checks that the loader's data survived memory initialisation (against
-/// `before`, from [`checksums`]) and logs each module with its checksum;
-/// anything overwritten ends the boot on the fatal path.
-pub fn check_intact(boot: &BootInfo<'_>, before: &BootChecksums) {
-    let after = checksums(boot, false);
+/// `before`, from [`checksums`]); anything overwritten ends the boot on the
+/// fatal path. Returns the checksums taken now, for the report.
+pub fn check_intact(boot: &BootInfo<'_>, before: &BootChecksums) -> BootChecksums {
+    let after = checksums(boot);
     let n = boot.boot_data.len();
     for (i, d) in boot.boot_data.iter().enumerate() {
-        if before[i] != after[i] {
+        if before.sums[i] != after.sums[i] {
             fatal(format_args!(
                 "{} at {:#010x} was overwritten during memory initialisation",
                 d.what, d.base
@@ -161,16 +157,12 @@ pub fn check_intact(boot: &BootInfo<'_>, before: &BootChecksums) {
         }
     }
     for (i, m) in boot.modules.iter().enumerate() {
-        let crc = after[n + i];
-        if before[n + i] != crc {
+        if before.sums[n + i] != after.sums[n + i] {
             fatal(format_args!(
                 "module {i} '{}' was overwritten during memory initialisation",
                 m.string
             ));
         }
-        info!(target: "boot", "module {i} '{}' [{:#010x}-{:#010x}), {} bytes, crc32 {crc:#010x}: intact",
-            m.string, m.start, m.end, m.end - m.start);
     }
-    info!(target: "boot", "boot information ({n} ranges) and {} modules intact after memory initialisation",
-        boot.modules.len());
+    after
 }

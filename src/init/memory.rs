@@ -58,7 +58,6 @@ pub fn memblock_init(boot: &BootInfo<'_>, opts: &BootOptions) -> (Memblock, Boot
 )]
 pub fn buddy_init(memblock: &mut Memblock, phys: &mut BootDirectMap) -> BuddyAllocator<'static> {
     let max_pfn = setup::max_pfn(memblock);
-    let max_low_pfn = max_pfn.min(DEFAULT_MAX_LOW_PFN);
     let map = setup::alloc_mem_map(memblock, max_pfn, phys)
         .unwrap_or_else(|e| fatal(format_args!("{e}")));
     report::mem_map(&map);
@@ -66,7 +65,7 @@ pub fn buddy_init(memblock: &mut Memblock, phys: &mut BootDirectMap) -> BuddyAll
     // stays reserved for good, and it lies below the current limit, i.e. in
     // the boot direct map.
     let mem_map = unsafe { direct_map::mem_map_slice(map.pa, map.nr_pages as usize) };
-    let mut buddy = BuddyAllocator::new(mem_map, max_low_pfn, direct_map::zero_pages);
+    let mut buddy = BuddyAllocator::new(mem_map, DEFAULT_MAX_LOW_PFN, direct_map::zero_pages);
     report::zones(&buddy);
     let accounts = setup::buddy_handoff(memblock, &mut buddy)
         .unwrap_or_else(|e| fatal(format_args!("memblock hand-off: {e}")));

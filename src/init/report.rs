@@ -1,10 +1,11 @@
 //! Every report of the boot log: what each stage found and did, in the
-//! words the docs quote. The stages (`super::mem`, `super::boot_data`, ...)
+//! words the docs quote. The stages (`super::memory`, `super::boot_data`, ...)
 //! decide and change things; this module only reads and prints.
 
+use super::boot_data::BootChecksums;
 use crate::addr::VirtAddr;
 use crate::arch::x86::{self, cpu, highmem, paging, paging::PagingReport, tlb};
-use crate::boot_info::{BootInfo, COMMAND_LINE_SIZE};
+use crate::boot_info::{BootInfo, COMMAND_LINE_SIZE, ranges};
 use crate::cmdline::{self, BootOptions};
 use crate::cpu_info::CpuInfo;
 use crate::mm::buddy::BuddyAllocator;
@@ -45,6 +46,35 @@ pub fn boot_info(have_serial: bool, boot: &BootInfo<'_>) {
     for (i, m) in boot.modules.iter().enumerate() {
         info!(target: "boot", "module {i} '{}' at [{:#010x}-{:#010x})", m.string, m.start, m.end);
     }
+}
+
+/// The loader ranges' checksums: which large ranges were sampled, and the
+/// totals.
+pub fn checksums(boot: &BootInfo<'_>, c: &BootChecksums) {
+    for r in ranges::loader_ranges(boot) {
+        let len = r.end - r.base;
+        let step = ranges::checksum_step(r.base, len);
+        if step > 1 {
+            info!(target: "boot",
+                "{r}: {} MiB, its CRC-32 reads one page in {step} (at most {} pages per range)",
+                len >> 20, ranges::CHECKSUM_MAX_PAGES);
+        }
+    }
+    info!(target: "boot",
+        "CRC-32 of {} loader ranges and {} modules: {} bytes, about {} KiB read",
+        boot.boot_data.len(), boot.modules.len(), c.bytes, c.read.div_ceil(1024));
+}
+
+/// The loader's data after memory initialisation: each module with its
+/// checksum (all intact, or the boot would have stopped).
+pub fn boot_data_intact(boot: &BootInfo<'_>, after: &BootChecksums) {
+    let n = boot.boot_data.len();
+    for (i, m) in boot.modules.iter().enumerate() {
+        info!(target: "boot", "module {i} '{}' [{:#010x}-{:#010x}), {} bytes, crc32 {:#010x}: intact",
+            m.string, m.start, m.end, m.end - m.start, after.sums[n + i]);
+    }
+    info!(target: "boot", "boot information ({n} ranges) and {} modules intact after memory initialisation",
+        boot.modules.len());
 }
 
 /// The command line as copied, what the parser ignored, the options.

@@ -250,7 +250,7 @@ pub struct NoFreeMemory {
     /// Bytes the next step needs: `mem_map`, one descriptor per frame.
     pub needed: u64,
     /// memblock's `current_limit`.
-    pub limit: u64,
+    pub limit: PhysAddr,
 }
 
 impl core::fmt::Display for NoFreeMemory {
@@ -276,16 +276,11 @@ impl core::fmt::Display for NoFreeMemory {
 /// # Errors
 /// [`NoFreeMemory`] with the numbers.
 pub fn check_free_memory(memblock: &Memblock) -> Result<(), NoFreeMemory> {
-    let limit = memblock.current_limit().0;
-    let end_pfn = memblock
-        .memory
-        .regions()
-        .last()
-        .map_or(0, |r| r.end().0 / u64::from(PAGE_SIZE));
+    let limit = memblock.current_limit();
     let desc = core::mem::size_of::<super::page::Page>() as u64;
-    let needed = (end_pfn * desc).next_multiple_of(u64::from(PAGE_SIZE));
+    let needed = (u64::from(max_pfn(memblock).0) * desc).next_multiple_of(u64::from(PAGE_SIZE));
     let mut free = 0;
-    memblock.for_each_free_range(|base, end| free += end.0.min(limit).saturating_sub(base.0));
+    memblock.for_each_free_range(|base, end| free += end.min(limit).0.saturating_sub(base.0));
     if free < needed.max(u64::from(PAGE_SIZE)) {
         return Err(NoFreeMemory {
             ram: memblock.memory.total_size(),

@@ -312,7 +312,7 @@ pub const SLABINFO_HEADER: &str = "# name         <active> <total> <size> <obj/s
 ///
 /// Pure bookkeeping: every call takes the buddy allocator the pages come
 /// from and the [`SlabMemory`] they are reached through. The kernel keeps
-/// one instance behind a lock (`arch::x86::kmalloc`), which also implements
+/// one instance behind a lock (`runtime::kmalloc`), which also implements
 /// Rust's `GlobalAlloc` on top of it.
 #[derive(Clone, Debug)]
 pub struct Kmalloc {
