@@ -222,15 +222,15 @@ pub fn parse(info_pa: PhysAddr, bytes: &[u8]) -> Result<BootInfo<'_>, BootInfoEr
         Ok(())
     })?;
 
+    #[allow(
+        unsafe_code,
+        reason = "the multiboot2 crate reads the tags through a raw pointer"
+    )]
     // SAFETY:
     // - `bytes` is a live shared slice of at least `total_size` bytes, the
     //   only range the crate reads, and `validate` has checked every tag's
     //   bounds, so the crate's own walk stays inside it.
     // - Its start is 8-byte aligned, as `BootInformationHeader` requires.
-    #[allow(
-        unsafe_code,
-        reason = "the multiboot2 crate reads the tags through a raw pointer"
-    )]
     let mbi = unsafe { multiboot2::BootInformation::load(bytes.as_ptr().cast()) }
         .map_err(|_| BootInfoError::Multiboot2Invalid)?;
 
