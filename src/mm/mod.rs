@@ -45,5 +45,6 @@ pub mod page;
 pub mod paging;
 pub mod setup;
 pub mod slab;
+pub mod tlb;
 pub mod vmalloc;
 pub mod zone;

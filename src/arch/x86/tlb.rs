@@ -1,11 +1,5 @@
-//! TLB invalidation: `invlpg` for one page where the CPU has it, a CR3
-//! reload where it does not.
-//!
-//! `invlpg` is "not supported on IA-32 processors earlier than the Intel486";
-//! on a 386 the only way to drop a stale translation is to reload CR3, which
-//! flushes every non-global entry (this kernel never sets the global bit, so
-//! that is every entry). Linux i386 made the same choice at run time
-//! (`cpu_has_invlpg`, `boot_cpu_data.x86 > 3`).
+//! TLB invalidation, hardware half: `invlpg` for one page where the CPU has
+//! it, a CR3 reload where it does not, as `crate::mm::tlb` decides.
 //!
 //! The method is chosen once, by [`init`], from the CPU and `tlb=`; until
 //! then the CR3 reload, which works everywhere, is used.
@@ -18,47 +12,20 @@ use crate::addr::VirtAddr;
 use crate::cmdline::TlbMode;
 use crate::cpu_info::CpuInfo;
 use crate::mm::paging::TlbFlusher;
+use crate::mm::tlb::choose_flush_method;
 use portable_atomic::{AtomicBool, AtomicU32, Ordering};
 
 static USE_INVLPG: AtomicBool = AtomicBool::new(false);
 static NR_INVLPG: AtomicU32 = AtomicU32::new(0);
 static NR_CR3_RELOAD: AtomicU32 = AtomicU32::new(0);
 
-/// The method chosen by [`init`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlushMethod {
-    /// `invlpg`, one page at a time.
-    Invlpg,
-    /// A CR3 reload, the whole TLB.
-    Cr3Reload,
-}
+pub use crate::mm::tlb::{FlushMethod, FlushReason};
 
-/// Why [`init`] chose what it chose, for the boot log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlushReason {
-    /// `tlb=auto` and the CPU has `invlpg` (or not).
-    Auto,
-    /// Forced by `tlb=invlpg` or `tlb=cr3`.
-    Forced,
-    /// `tlb=invlpg` on a CPU without `invlpg`: ignored.
-    ForcedButUnsupported,
-}
-
-/// Chooses the flush method. `tlb=invlpg` on a 386 would fault (#UD), so it
-/// falls back to CR3 reloads and says so.
+/// Chooses the flush method (`crate::mm::tlb::choose_flush_method`) and
+/// uses it from now on.
 pub fn init(cpu: &CpuInfo, mode: TlbMode) -> (FlushMethod, FlushReason) {
-    let (invlpg, reason) = match mode {
-        TlbMode::Auto => (cpu.has_invlpg(), FlushReason::Auto),
-        TlbMode::Cr3 => (false, FlushReason::Forced),
-        TlbMode::Invlpg if cpu.has_invlpg() => (true, FlushReason::Forced),
-        TlbMode::Invlpg => (false, FlushReason::ForcedButUnsupported),
-    };
-    USE_INVLPG.store(invlpg, Ordering::Relaxed);
-    let method = if invlpg {
-        FlushMethod::Invlpg
-    } else {
-        FlushMethod::Cr3Reload
-    };
+    let (method, reason) = choose_flush_method(cpu, mode);
+    USE_INVLPG.store(method == FlushMethod::Invlpg, Ordering::Relaxed);
     (method, reason)
 }
 
