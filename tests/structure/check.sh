@@ -63,12 +63,28 @@ cycle=$(
             my $code = join "", map { s#(^|[^:"])//.*$#$1#r } <$fh>;
             close $fh;
             # Paths through the parent module or the absolute arch path.
-            while ($code =~ m#\b(?:super|crate::arch::x86)::(\{[^}]*\}|\w+)#g) {
+            # `super::x`, `super::{a, b::{c}, d}` (nested braces: only the
+            # first segment of each top-level item names a file), `super::*`.
+            while ($code =~ m#\b(?:super|crate::arch::x86)::(\{(?:[^{}]++|(?1))*\}|\w+|\*)#g) {
                 my $t = $1;
-                my @names = $t =~ /^\{/ ? ($t =~ /(?:^|[{,])\s*(\w+)/g) : ($t);
+                my @names;
+                if ($t =~ /^\{/) {
+                    my ($depth, $item) = (0, "");
+                    for my $c (split //, substr($t, 1, -1) . ",") {
+                        if ($c eq "{") { $depth++ } elsif ($c eq "}") { $depth-- }
+                        if ($c eq "," && $depth == 0) {
+                            push @names, $1 if $item =~ /^\s*(\w+|\*)/;
+                            $item = "";
+                        } else {
+                            $item .= $c;
+                        }
+                    }
+                } else {
+                    @names = ($t);
+                }
                 for my $n (@names) {
                     next if $n eq "self";
-                    my $target = -e "$dir/$n.rs" ? "$dir/$n" : "$dir/mod";
+                    my $target = $n ne "*" && -e "$dir/$n.rs" ? "$dir/$n" : "$dir/mod";
                     $edges{$me}{$target} = 1 unless $target eq $me;
                 }
             }
