@@ -256,6 +256,22 @@ pub fn kmem_shrink() -> u32 {
 /// line.
 pub struct KernelAllocator;
 
+/// `alloc` and `alloc_zeroed`: `layout` from kmalloc with `gfp`, or the
+/// alloc error path (before `kmem_init`, or when memory runs out).
+fn global_alloc(layout: Layout, gfp: Gfp) -> *mut u8 {
+    if !is_ready_for_alloc() {
+        return alloc_failed(layout.size(), layout.align());
+    }
+    kmem_call(|mm| {
+        mm.kmalloc
+            .kmalloc_aligned(&mut mm.buddy, &mut dm(), layout.size(), layout.align(), gfp)
+    })
+    .map_or_else(
+        || alloc_failed(layout.size(), layout.align()),
+        VirtAddr::as_mut_ptr,
+    )
+}
+
 #[allow(unsafe_code, reason = "Rust's global allocator is an unsafe trait")]
 // SAFETY: every block returned is `layout.size()` bytes at least, aligned
 // to `layout.align()`, owned by the caller until `dealloc` (the slab and
@@ -263,41 +279,11 @@ pub struct KernelAllocator;
 // serialises all calls.
 unsafe impl GlobalAlloc for KernelAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !is_ready_for_alloc() {
-            return alloc_failed(layout.size(), layout.align());
-        }
-        kmem_call(|mm| {
-            mm.kmalloc.kmalloc_aligned(
-                &mut mm.buddy,
-                &mut dm(),
-                layout.size(),
-                layout.align(),
-                GFP_KERNEL,
-            )
-        })
-        .map_or_else(
-            || alloc_failed(layout.size(), layout.align()),
-            VirtAddr::as_mut_ptr,
-        )
+        global_alloc(layout, GFP_KERNEL)
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if !is_ready_for_alloc() {
-            return alloc_failed(layout.size(), layout.align());
-        }
-        kmem_call(|mm| {
-            mm.kmalloc.kmalloc_aligned(
-                &mut mm.buddy,
-                &mut dm(),
-                layout.size(),
-                layout.align(),
-                GFP_KERNEL | Gfp::ZERO,
-            )
-        })
-        .map_or_else(
-            || alloc_failed(layout.size(), layout.align()),
-            VirtAddr::as_mut_ptr,
-        )
+        global_alloc(layout, GFP_KERNEL | Gfp::ZERO)
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
