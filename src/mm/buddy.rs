@@ -56,7 +56,7 @@ mod tests;
 
 pub use check::{CheckError, ListId};
 
-use super::gfp::{Gfp, gfp_zone};
+use super::gfp::{GFP_ZONEMASK, Gfp, gfp_zone};
 use super::layout::{PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE};
 use super::page::{MAX_PFN_LIMIT, Page, PageFlags, PageUse};
 use super::zone::{
@@ -378,6 +378,16 @@ pub struct VmStat {
 /// calls.
 pub type ZeroFn = fn(pfn: Pfn, nr_pages: u32);
 
+/// [`BuddyAllocator`]'s first zone per request zone bits before the
+/// hand-off: each request's own [`gfp_zone`] (`GFP_ZONEMASK` bits 0:
+/// Normal, 1: DMA, 2: HighMem, 3: DMA).
+const PREFERRED_AT_BOOT: [ZoneType; 4] = [
+    ZoneType::Normal,
+    ZoneType::Dma,
+    ZoneType::HighMem,
+    ZoneType::Dma,
+];
+
 /// The page allocator: `mem_map` plus three zones (Linux `pg_data_t` for
 /// node 0 and the allocator functions around it).
 #[derive(Debug)]
@@ -387,6 +397,13 @@ pub struct BuddyAllocator<'a> {
     max_low_pfn: u32,
     zero: ZeroFn,
     pcp_enabled: bool,
+    /// The zone each request starts from, indexed by the request's zone
+    /// bits (`gfp & GFP_ZONEMASK`): the highest zone at or below
+    /// [`gfp_zone`] that has managed pages (Linux computes the zonelist's
+    /// first usable zone once per request, `first_zones_zonelist()`; here it
+    /// is computed once per hand-off). Zones above it have no pages, so
+    /// they could not pass the watermark check anyway.
+    preferred_zone: [ZoneType; 4],
     min_free_kbytes: u64,
     vmstat: VmStat,
     last_warning: Option<AllocFailure>,
@@ -435,6 +452,7 @@ impl<'a> BuddyAllocator<'a> {
             max_low_pfn: low_end,
             zero,
             pcp_enabled: true,
+            preferred_zone: PREFERRED_AT_BOOT,
             min_free_kbytes: 0,
             vmstat: VmStat::default(),
             last_warning: None,
@@ -488,7 +506,28 @@ impl<'a> BuddyAllocator<'a> {
             self.free_pages_memory(pfn, run_end);
             pfn = run_end;
         }
+        self.update_preferred_zones();
         released
+    }
+
+    /// Recomputes [`preferred_zone`](Self::preferred_zone) from the zones'
+    /// managed pages (which only grow, at the hand-off).
+    fn update_preferred_zones(&mut self) {
+        for bits in 0..4u32 {
+            let highest = gfp_zone(Gfp::from_bits_truncate(bits));
+            self.preferred_zone[bits as usize] = ZoneType::ALL[..=highest.index()]
+                .iter()
+                .rev()
+                .copied()
+                .find(|zt| self.zones[zt.index()].managed_pages > 0)
+                .unwrap_or(ZoneType::Dma);
+        }
+    }
+
+    /// The zone a request with `gfp` tries first (see the field's docs).
+    #[inline]
+    fn preferred_zone(&self, gfp: Gfp) -> ZoneType {
+        self.preferred_zone[(gfp.bits() & GFP_ZONEMASK.bits()) as usize & 3]
     }
 
     /// Releases reserved `[start, end)`, inside one zone, in naturally
@@ -579,21 +618,46 @@ impl<'a> BuddyAllocator<'a> {
     /// tried in turn (HighMem → Normal → DMA; Normal → DMA; DMA only),
     /// skipping a zone whose watermark check fails
     /// ([`zone_watermark_ok`](Self::zone_watermark_ok)). In a zone, order 0
-    /// comes from the per-cpu list when enabled (refilled with `batch` pages
+    /// comes from the per-cpu stack when enabled (refilled with `batch` pages
     /// when empty); any other request takes the first block of the smallest
     /// order `>= order` that has one and splits it (`rmqueue_smallest()`).
     /// With `__GFP_ZERO` the block is zeroed through the `zero` hook.
     ///
+    /// The fast path, inlined into the caller: an order-0 request whose
+    /// first zone passes the watermark check and has a page on its per-cpu
+    /// stack takes that page (one compare for the watermark, one pop, one
+    /// descriptor store). Everything else goes through
+    /// `get_page_from_freelist`, which gives the same answer for the fast
+    /// path's case.
+    ///
     /// Returns `None` when no allowed zone can serve the request or `order >
     /// MAX_PAGE_ORDER`; the failure is counted and, unless `__GFP_NOWARN`,
     /// kept as [`last_warning`](Self::last_warning). Never panics.
+    #[inline]
     pub fn alloc_pages(&mut self, gfp: Gfp, order: u8) -> Option<PageBlock> {
+        if order == 0 && self.pcp_enabled {
+            let zt = self.preferred_zone(gfp);
+            let z = &mut self.zones[zt.index()];
+            if z.watermark_ok(0, gfp.contains(Gfp::HIGH))
+                && let Some(pfn) = z.pcp.pop()
+            {
+                self.prep_new_page(zt, pfn, 0, gfp);
+                return Some(PageBlock::new(pfn, 0));
+            }
+        }
+        self.get_page_from_freelist(gfp, order)
+    }
+
+    /// The zone loop of [`alloc_pages`](Self::alloc_pages) (Linux
+    /// `get_page_from_freelist()`), from the preferred zone down to DMA.
+    #[inline(never)]
+    fn get_page_from_freelist(&mut self, gfp: Gfp, order: u8) -> Option<PageBlock> {
         if order > MAX_PAGE_ORDER {
             return self.alloc_failed(gfp, order);
         }
-        let highest = gfp_zone(gfp);
+        let first = self.preferred_zone(gfp);
         let atomic = gfp.contains(Gfp::HIGH);
-        for zt in ZoneType::ALL[..=highest.index()].iter().rev().copied() {
+        for zt in ZoneType::ALL[..=first.index()].iter().rev().copied() {
             // A zone with no managed pages has no free pages either, so the
             // watermark check (at least one page needed) skips it too.
             if !self.zones[zt.index()].watermark_ok(order, atomic) {
@@ -647,15 +711,8 @@ impl<'a> BuddyAllocator<'a> {
     #[inline]
     fn rmqueue_smallest(&mut self, zone: ZoneType, order: u8) -> Option<u32> {
         let z = &mut self.zones[zone.index()];
-        // One slice for the search: no per-order bounds check.
-        let areas = z.free_area.get_mut(order as usize..)?;
-        let (i, area) = areas
-            .iter_mut()
-            .enumerate()
-            .find(|(_, a)| !a.free_list.is_empty())?;
-        let current = order + i as u8;
-        let pfn = area.free_list.take_front(self.mem_map)?;
-        area.nr_free -= 1;
+        let current = z.first_free_order(order)?;
+        let pfn = z.take_from_free_area(self.mem_map, current)?;
         z.free_pages -= 1 << order;
         Self::expand(self.mem_map, z, pfn, order, current);
         Some(pfn)
@@ -670,15 +727,10 @@ impl<'a> BuddyAllocator<'a> {
     /// Counts blocks (`nr_free`) only; the caller accounts `free_pages`.
     #[inline]
     fn expand(mem_map: &mut [Page], z: &mut Zone, pfn: u32, low: u8, high: u8) {
-        let zone = z.zone_type;
         let mut high = high;
         while high > low {
             high -= 1;
-            let upper = pfn + (1 << high);
-            let area = &mut z.free_area[high as usize];
-            let head = Page::with_order(zone, PageFlags::BUDDY, high);
-            area.free_list.push_front_page(mem_map, upper, head);
-            area.nr_free += 1;
+            z.add_to_free_area(mem_map, pfn + (1 << high), high, false);
         }
     }
 
@@ -709,10 +761,34 @@ impl<'a> BuddyAllocator<'a> {
     /// (`Reserved`), free already (`DoubleFree`, `OnPcpList`), not the head of
     /// an allocated block (`NotAllocated`), or was allocated with another
     /// order (`WrongOrder`).
+    ///
+    /// The fast path, inlined into the caller: an order-0 page whose
+    /// descriptor is exactly an allocated order-0 head (the whole free check
+    /// in one load and one masked compare, Linux `free_page_is_bad()`) is
+    /// pushed on its zone's per-cpu stack. Everything else, including every
+    /// refused free, goes through `free_pages_slow`.
     #[inline]
     pub fn free_pages_raw(&mut self, pfn: Pfn, order: u8) -> Result<(), BadPage> {
-        self.free_pages_check(pfn.0, order)?;
-        self.free_checked(pfn.0, order);
+        let pfn = pfn.0;
+        if order == 0
+            && self.pcp_enabled
+            && let Some(page) = self.mem_map.get(pfn as usize)
+            && page.is(PageFlags::HEAD, 0)
+        {
+            let zone = page.zone();
+            self.vmstat.pgfree += 1;
+            self.free_unref_page(zone, pfn);
+            return Ok(());
+        }
+        self.free_pages_slow(pfn, order)
+    }
+
+    /// Every free the fast path of [`free_pages_raw`](Self::free_pages_raw)
+    /// does not take: checked, then freed.
+    #[inline(never)]
+    fn free_pages_slow(&mut self, pfn: u32, order: u8) -> Result<(), BadPage> {
+        let zone = self.free_pages_check(pfn, order)?;
+        self.free_checked(pfn, order, zone);
         Ok(())
     }
 
@@ -723,15 +799,16 @@ impl<'a> BuddyAllocator<'a> {
     /// range, order at most `MAX_PAGE_ORDER`, aligned, state exactly
     /// `PG_head` with this order) with one descriptor read; anything else
     /// goes to [`free_pages_check_slow`](Self::free_pages_check_slow), which
-    /// names the reason.
+    /// names the reason. Returns the block's zone, decoded from the
+    /// descriptor the check read.
     #[inline]
-    fn free_pages_check(&self, pfn: u32, order: u8) -> Result<(), BadPage> {
+    fn free_pages_check(&self, pfn: u32, order: u8) -> Result<ZoneType, BadPage> {
         if let Some(page) = self.mem_map.get(pfn as usize)
             && order <= MAX_PAGE_ORDER
             && pfn.is_multiple_of(1 << order)
             && page.is(PageFlags::HEAD, order)
         {
-            return Ok(());
+            return Ok(page.zone());
         }
         self.free_pages_check_slow(pfn, order)
     }
@@ -740,7 +817,7 @@ impl<'a> BuddyAllocator<'a> {
     /// reported reason.
     #[cold]
     #[inline(never)]
-    fn free_pages_check_slow(&self, pfn: u32, order: u8) -> Result<(), BadPage> {
+    fn free_pages_check_slow(&self, pfn: u32, order: u8) -> Result<ZoneType, BadPage> {
         let bad = |reason| BadPage {
             pfn: Pfn(pfn),
             order,
@@ -781,7 +858,7 @@ impl<'a> BuddyAllocator<'a> {
                 expected: page.order(),
             }));
         }
-        Ok(())
+        Ok(page.zone())
     }
 
     /// Marks the `nr_pages` pages from `pfn` as used by the slab allocator
@@ -805,17 +882,24 @@ impl<'a> BuddyAllocator<'a> {
         }
     }
 
-    /// Frees a block [`free_pages_check`](Self::free_pages_check) accepted.
+    /// Frees a block of `zone` that [`free_pages_check`](Self::free_pages_check)
+    /// accepted: an order-0 page onto the per-cpu stack (inlined), anything
+    /// else through [`free_to_buddy`](Self::free_to_buddy).
     #[inline]
-    fn free_checked(&mut self, pfn: u32, order: u8) {
-        let zt = self.mem_map[pfn as usize].zone();
+    fn free_checked(&mut self, pfn: u32, order: u8, zone: ZoneType) {
         self.vmstat.pgfree += 1 << order;
         if order == 0 && self.pcp_enabled {
-            self.free_unref_page(zt, pfn);
+            self.free_unref_page(zone, pfn);
         } else {
-            self.mem_map[pfn as usize] = Page::new(zt, PageFlags::empty());
-            self.free_one_page(zt, pfn, order, false);
+            self.free_to_buddy(zone, pfn, order);
         }
+    }
+
+    /// Clears the head's state and merges the block into the free lists.
+    #[inline]
+    fn free_to_buddy(&mut self, zone: ZoneType, pfn: u32, order: u8) {
+        self.mem_map[pfn as usize] = Page::new(zone, PageFlags::empty());
+        self.free_one_page(zone, pfn, order, false);
     }
 
     /// Whether `pfn` heads a free block of `order` in `zone`, so that a block
@@ -856,26 +940,20 @@ impl<'a> BuddyAllocator<'a> {
         let (mut pfn, mut order) = (pfn, order);
         while order < MAX_PAGE_ORDER {
             let buddy = buddy_pfn(pfn, order);
-            if !is_buddy(mem_map, buddy, order, zone) {
+            let Some(&page) = mem_map.get(buddy as usize) else {
+                break;
+            };
+            if !page.is_free_head(zone, order) {
                 break;
             }
-            let area = &mut z.free_area[order as usize];
-            area.free_list.unlink(mem_map, buddy);
-            area.nr_free -= 1;
+            z.del_read_from_free_area(mem_map, buddy, page, order);
             mem_map[buddy as usize] = Page::new(zone, PageFlags::empty());
             pfn = combined_pfn(pfn, order);
             order += 1;
         }
         // Marks `pfn` as the head of a free block of `order` and lists it
         // (Linux `__add_to_free_list()` with `set_buddy_order()`).
-        let head = Page::with_order(zone, PageFlags::BUDDY, order);
-        let area = &mut z.free_area[order as usize];
-        if to_tail {
-            area.free_list.push_back_page(mem_map, pfn, head);
-        } else {
-            area.free_list.push_front_page(mem_map, pfn, head);
-        }
-        area.nr_free += 1;
+        z.add_to_free_area(mem_map, pfn, order, to_tail);
     }
 
     /// Marks `pfn` as the head of a free block of `order` and lists it,
@@ -884,15 +962,8 @@ impl<'a> BuddyAllocator<'a> {
     /// build states the public interface cannot reach.
     #[cfg(test)]
     fn add_to_free_list(&mut self, zone: ZoneType, pfn: u32, order: u8, to_tail: bool) {
-        self.mem_map[pfn as usize] = Page::with_order(zone, PageFlags::BUDDY, order);
         let z = &mut self.zones[zone.index()];
-        let area = &mut z.free_area[order as usize];
-        if to_tail {
-            area.free_list.push_back(self.mem_map, Pfn(pfn));
-        } else {
-            area.free_list.push_front(self.mem_map, Pfn(pfn));
-        }
-        area.nr_free += 1;
+        z.add_to_free_area(self.mem_map, pfn, order, to_tail);
         z.free_pages += 1 << order;
     }
 
@@ -901,9 +972,8 @@ impl<'a> BuddyAllocator<'a> {
     #[cfg(test)]
     fn del_page_from_free_list(&mut self, zone: ZoneType, pfn: u32, order: u8) {
         let z = &mut self.zones[zone.index()];
-        let area = &mut z.free_area[order as usize];
-        area.free_list.remove(self.mem_map, Pfn(pfn));
-        area.nr_free -= 1;
+        let page = self.mem_map[pfn as usize];
+        z.del_read_from_free_area(self.mem_map, pfn, page, order);
         z.free_pages -= 1 << order;
         self.mem_map[pfn as usize] = Page::new(zone, PageFlags::empty());
     }
@@ -971,8 +1041,9 @@ impl<'a> BuddyAllocator<'a> {
             .into_raw();
         let pfn = pfn.0;
         self.split_page(pfn, order);
+        let zone = self.mem_map[pfn as usize].zone();
         for tail in pfn + nr_pages..pfn + (1 << order) {
-            self.free_checked(tail, 0);
+            self.free_checked(tail, 0, zone);
         }
         Some((Pfn(pfn), nr_pages))
     }
@@ -1000,7 +1071,8 @@ impl<'a> BuddyAllocator<'a> {
             self.free_pages_check(pfn.saturating_add(i), 0)?;
         }
         for i in 0..nr_pages {
-            self.free_checked(pfn + i, 0);
+            let zone = self.mem_map[(pfn + i) as usize].zone();
+            self.free_checked(pfn + i, 0, zone);
         }
         Ok(())
     }

@@ -71,6 +71,14 @@ pub const GFP_DMA: Gfp = GFP_KERNEL.union(Gfp::DMA);
 /// bit with no meaning here.)
 pub const GFP_HIGHUSER: Gfp = GFP_KERNEL.union(Gfp::HIGHMEM);
 
+/// The zone modifiers, `__GFP_DMA | __GFP_HIGHMEM` (Linux `GFP_ZONEMASK`,
+/// without `__GFP_DMA32` and `__GFP_MOVABLE`): bits 0 and 1, so `gfp &
+/// GFP_ZONEMASK` is a table index from 0 to 3, as Linux's
+/// `GFP_ZONE_TABLE` uses it.
+pub const GFP_ZONEMASK: Gfp = Gfp::DMA.union(Gfp::HIGHMEM);
+
+const _: () = assert!(GFP_ZONEMASK.bits() == 0b11);
+
 /// The highest zone a request may use (Linux `gfp_zone()`); the allocator
 /// falls back from it to the lower zones.
 ///

@@ -238,7 +238,11 @@ impl Page {
     /// The zone this page frame belongs to (fixed at `mem_map` creation).
     #[inline]
     pub const fn zone(self) -> ZoneType {
-        match (self.0 >> ZONE_SHIFT) & ZONE_MASK {
+        // Zone bits 3 are never stored; `min` folds them into HighMem with
+        // one compare, where a three-way match costs a chain of them.
+        let bits = (self.0 >> ZONE_SHIFT) & ZONE_MASK;
+        let bits = if bits > 2 { 2 } else { bits };
+        match bits {
             0 => ZoneType::Dma,
             1 => ZoneType::Normal,
             _ => ZoneType::HighMem,
@@ -538,12 +542,12 @@ impl PageList {
         self.tail = pfn;
     }
 
-    /// Unlinks `pfn`, which must be on this list, from its neighbours
-    /// without writing its own descriptor: the caller overwrites it whole
-    /// right after (its links are stale until then).
+    /// Unlinks `pfn`, which must be on this list, from its neighbours,
+    /// given its descriptor `page` that the caller has just read (no second
+    /// load), without writing that descriptor: the caller overwrites it
+    /// whole right after (its links are stale until then).
     #[inline]
-    pub(crate) fn unlink(&mut self, mem_map: &mut [Page], pfn: u32) {
-        let page = mem_map[pfn as usize];
+    pub(crate) fn unlink_read(&mut self, mem_map: &mut [Page], pfn: u32, page: Page) {
         let (prev, next) = (page.prev_raw(), page.next_raw());
         if prev == NIL_PFN {
             debug_assert_eq!(self.head, pfn, "unlink: not on this list");
@@ -571,57 +575,6 @@ impl PageList {
             mem_map[next as usize].set_prev_raw(NIL_PFN);
         }
         Some(pfn)
-    }
-
-    /// Removes up to `out.len()` pages from the back, writing their pfns to
-    /// `out` (last page first) and returning how many: the taken pages'
-    /// descriptors are only read, so their links are stale until the caller
-    /// overwrites them; the list is cut once.
-    #[inline]
-    pub(crate) fn take_back_into(&mut self, mem_map: &mut [Page], out: &mut [u32]) -> usize {
-        let mut pfn = self.tail;
-        let mut n = 0;
-        for slot in out.iter_mut() {
-            if pfn == NIL_PFN {
-                break;
-            }
-            *slot = pfn;
-            n += 1;
-            pfn = mem_map[pfn as usize].prev_raw();
-        }
-        self.tail = pfn;
-        if pfn == NIL_PFN {
-            self.head = NIL_PFN;
-        } else {
-            mem_map[pfn as usize].set_next_raw(NIL_PFN);
-        }
-        n
-    }
-
-    /// Appends the `n` pages `[start, start + n)`, none on any list, in
-    /// ascending order, each descriptor written once as `page` with its
-    /// links set.
-    #[inline]
-    pub(crate) fn append_run(&mut self, mem_map: &mut [Page], start: u32, n: u32, page: Page) {
-        if n == 0 {
-            return;
-        }
-        let end = start + n;
-        let run = &mut mem_map[start as usize..end as usize];
-        let mut prev = self.tail;
-        for (pfn, slot) in (start..).zip(run.iter_mut()) {
-            let next = if pfn + 1 == end { NIL_PFN } else { pfn + 1 };
-            let mut p = page;
-            p.set_links_raw(next, prev);
-            *slot = p;
-            prev = pfn;
-        }
-        if self.tail == NIL_PFN {
-            self.head = start;
-        } else {
-            mem_map[self.tail as usize].set_next_raw(start);
-        }
-        self.tail = end - 1;
     }
 
     /// The pfns from front to back. The walk trusts the links: the buddy

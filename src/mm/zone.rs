@@ -29,7 +29,7 @@
 #![forbid(unsafe_code)]
 
 use super::layout::{ISA_DMA_LIMIT, MAXMEM, PAGE_SHIFT};
-use super::page::PageList;
+use super::page::{Page, PageFlags, PageList};
 use crate::addr::Pfn;
 use core::fmt;
 
@@ -144,38 +144,57 @@ pub struct Watermarks {
     pub high: u32,
 }
 
-/// A zone's per-cpu list of order-0 pages, for the one CPU (Linux `struct
+/// Value: 192. The largest per-cpu `high`: `6 * PCP_BATCH_MAX`, the
+/// largest `count` of [`PerCpuPages`] is one more: the page that pushes
+/// `count` past `high`, until the drain.
+pub const PCP_HIGH_MAX: u32 = 6 * PCP_BATCH_MAX;
+
+/// A zone's per-cpu stack of order-0 pages, for the one CPU (Linux `struct
 /// per_cpu_pages`).
 ///
-/// Allocation takes from the front (hot pages); a refill appends `batch`
-/// pages from the buddy lists (`rmqueue_bulk()`); a free pushes to the front
-/// and, once `count > high`, returns `batch` pages from the back (cold pages)
-/// to the buddy lists (`free_pcppages_bulk()`).
+/// The pages are kept as an array of pfns, `pfns[0..count]`, not linked
+/// through their descriptors: a push or a pop touches the array and the
+/// page's own descriptor (its `PG_pcp` mark), never a neighbour's. The top
+/// (`pfns[count - 1]`) is the hot end: allocation pops it and a free pushes
+/// there. The bottom (`pfns[0]`) holds the coldest pages: once `count >
+/// high`, `batch` of them go back to the buddy lists
+/// (`free_pcppages_bulk()`). An empty stack is refilled with `batch` pages
+/// from the buddy lists (`rmqueue_bulk()`), lowest pfn on top. (Linux keeps
+/// `struct list_head`s per order, linked through `page->pcp_list`; an array
+/// is the layout SerenityOS and most textbook per-cpu caches use.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PerCpuPages {
-    pub(super) list: PageList,
     pub(super) count: u32,
     pub(super) batch: u32,
     pub(super) high: u32,
+    /// 256 slots, more than the `PCP_HIGH_MAX + 1` needed, so that an index
+    /// taken as `count as u8` never needs a bounds check.
+    pub(super) pfns: [u32; PCP_SLOTS],
 }
+
+/// The slots of [`PerCpuPages`]' array: 256, indexed by a `u8`.
+const PCP_SLOTS: usize = 256;
+
+const _: () = assert!(PCP_HIGH_MAX < PCP_SLOTS as u32);
 
 impl PerCpuPages {
     /// The boot pageset: `batch` 1, `high` 0, so every freed page goes
     /// straight back to the buddy lists until the real values are set
     /// (Linux `boot_pageset`).
     pub const BOOT: PerCpuPages = PerCpuPages {
-        list: PageList::new(),
         count: 0,
         batch: 1,
         high: 0,
+        pfns: [0; PCP_SLOTS],
     };
 
-    /// The list of pages, linked through `mem_map`.
-    pub const fn list(&self) -> &PageList {
-        &self.list
+    /// The pfns on the stack, coldest (next to be drained) first, hottest
+    /// (next to be allocated) last.
+    pub fn pfns(&self) -> &[u32] {
+        &self.pfns[..self.count as usize]
     }
 
-    /// Pages on the list.
+    /// Pages on the stack.
     pub const fn count(&self) -> u32 {
         self.count
     }
@@ -185,9 +204,38 @@ impl PerCpuPages {
         self.batch
     }
 
-    /// The list is drained by `batch` pages when `count` exceeds this.
+    /// The stack is drained by `batch` pages when `count` exceeds this.
     pub const fn high(&self) -> u32 {
         self.high
+    }
+
+    /// Takes the hottest page, if any.
+    #[inline]
+    pub(super) fn pop(&mut self) -> Option<u32> {
+        let top = self.count.checked_sub(1)?;
+        self.count = top;
+        // `top < count <= PCP_HIGH_MAX + 1 <= 255`: the cast keeps it.
+        Some(self.pfns[usize::from(top as u8)])
+    }
+
+    /// Pushes `pfn` on top and returns whether `count` is now above `high`
+    /// (the caller drains). `count <= high <= PCP_HIGH_MAX` before the push,
+    /// so the slot exists.
+    #[inline]
+    pub(super) fn push(&mut self, pfn: u32) -> bool {
+        debug_assert!(self.count <= self.high && self.high <= PCP_HIGH_MAX);
+        self.pfns[usize::from(self.count as u8)] = pfn;
+        self.count += 1;
+        self.count > self.high
+    }
+
+    /// Removes the `out.len()` coldest pages (`out.len() <= count`) into
+    /// `out`, coldest first, and moves the rest down.
+    pub(super) fn take_bottom(&mut self, out: &mut [u32]) {
+        let (n, count) = (out.len(), self.count as usize);
+        out.copy_from_slice(&self.pfns[..n]);
+        self.pfns.copy_within(n..count, 0);
+        self.count -= n as u32;
     }
 }
 
@@ -202,6 +250,10 @@ pub struct Zone {
     pub(super) free_pages: u32,
     pub(super) watermark: Watermarks,
     pub(super) free_area: [FreeArea; NR_PAGE_ORDERS],
+    /// Bit `o` set when `free_area[o]` has a block: the search for the
+    /// smallest order `>= order` with a block is one shift and one bit scan
+    /// instead of a walk over empty orders.
+    pub(super) free_area_mask: u32,
     pub(super) pcp: PerCpuPages,
 }
 
@@ -227,6 +279,7 @@ impl Zone {
                 free_list: PageList::new(),
                 nr_free: 0,
             }; NR_PAGE_ORDERS],
+            free_area_mask: 0,
             pcp: PerCpuPages::BOOT,
         }
     }
@@ -285,7 +338,81 @@ impl Zone {
         &self.free_area[order as usize]
     }
 
-    /// The per-cpu page list.
+    /// The orders with a free block: bit `o` set when `free_area[o]` is not
+    /// empty.
+    pub const fn free_area_mask(&self) -> u32 {
+        self.free_area_mask
+    }
+
+    /// The smallest order `>= order` that has a free block (`order <=
+    /// MAX_PAGE_ORDER`).
+    #[inline]
+    pub(super) const fn first_free_order(&self, order: u8) -> Option<u8> {
+        let above = self.free_area_mask >> order;
+        if above == 0 {
+            None
+        } else {
+            Some(order + above.trailing_zeros() as u8)
+        }
+    }
+
+    /// Marks `pfn` as the head of a free block of `order` (`PG_buddy`, one
+    /// descriptor store) and lists it at the front of `free_area[order]`
+    /// (Linux `__add_to_free_list()` with `set_buddy_order()`), or at the
+    /// back with `to_tail` (`FPI_TO_TAIL`). `free_pages` is the caller's.
+    #[inline]
+    pub(super) fn add_to_free_area(
+        &mut self,
+        mem_map: &mut [Page],
+        pfn: u32,
+        order: u8,
+        to_tail: bool,
+    ) {
+        let head = Page::with_order(self.zone_type, PageFlags::BUDDY, order);
+        let area = &mut self.free_area[order as usize];
+        if to_tail {
+            area.free_list.push_back_page(mem_map, pfn, head);
+        } else {
+            area.free_list.push_front_page(mem_map, pfn, head);
+        }
+        area.nr_free += 1;
+        self.free_area_mask |= 1 << order;
+    }
+
+    /// Unlinks the free block at `pfn` from `free_area[order]`, given its
+    /// head descriptor `page` that the caller has just read, and leaves the
+    /// descriptor for the caller to overwrite (Linux
+    /// `del_page_from_free_list()` without the descriptor update).
+    #[inline]
+    pub(super) fn del_read_from_free_area(
+        &mut self,
+        mem_map: &mut [Page],
+        pfn: u32,
+        page: Page,
+        order: u8,
+    ) {
+        let area = &mut self.free_area[order as usize];
+        area.free_list.unlink_read(mem_map, pfn, page);
+        area.nr_free -= 1;
+        if area.free_list.is_empty() {
+            self.free_area_mask &= !(1 << order);
+        }
+    }
+
+    /// Takes the first block of `free_area[order]`, leaving its descriptor
+    /// for the caller to overwrite.
+    #[inline]
+    pub(super) fn take_from_free_area(&mut self, mem_map: &mut [Page], order: u8) -> Option<u32> {
+        let area = &mut self.free_area[order as usize];
+        let pfn = area.free_list.take_front(mem_map)?;
+        area.nr_free -= 1;
+        if area.free_list.is_empty() {
+            self.free_area_mask &= !(1 << order);
+        }
+        Some(pfn)
+    }
+
+    /// The per-cpu page stack.
     pub const fn pcp(&self) -> &PerCpuPages {
         &self.pcp
     }
@@ -299,12 +426,13 @@ impl Zone {
     /// at `min / 2`, and has no `lowmem_reserve`.)
     #[inline]
     pub(super) const fn watermark_ok(&self, order: u8, atomic: bool) -> bool {
-        let mut mark = self.watermark.min;
-        if atomic {
-            mark -= mark / 2;
-        }
+        // `min - min / 2` is `(min + 1) >> 1`: with `a` 0 or 1, `(min + a) >>
+        // a` is either mark without a branch. No overflow: `min` and
+        // `free_pages` are page counts below 2^20, `need` at most 2^10.
+        let a = atomic as u32;
+        let mark = (self.watermark.min + a) >> a;
         let need = 1u32 << order;
-        self.free_pages >= need && self.free_pages - need >= mark
+        self.free_pages >= need + mark
     }
 
     /// Whether the zone has RAM (Linux `populated_zone()`).

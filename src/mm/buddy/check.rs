@@ -16,7 +16,7 @@ use core::fmt;
 pub enum ListId {
     /// `free_area[order]`.
     FreeArea(u8),
-    /// The per-cpu list.
+    /// The per-cpu stack.
     Pcp,
 }
 
@@ -229,8 +229,9 @@ impl BuddyAllocator<'_> {
     ///   `nr_free` entries, and lists every such head; no listed block's
     ///   buddy of the same order is free as well;
     /// - `free_pages` is the sum of `nr_free << order`;
-    /// - the per-cpu list is consistent, holds `count <= high` order-0
-    ///   `PG_pcp` pages, and every `PG_pcp` page of the zone;
+    /// - `free_area_mask` has exactly the orders whose `nr_free` is not 0;
+    /// - the per-cpu stack holds `count <= high` distinct order-0 `PG_pcp`
+    ///   pages of the zone, and every `PG_pcp` page of the zone;
     /// - `managed = spanned - reserved = free + pcp + allocated <= present`.
     ///
     /// # Errors
@@ -242,8 +243,7 @@ impl BuddyAllocator<'_> {
             let mut free_from_lists = 0;
             for order in 0..=MAX_PAGE_ORDER {
                 let area = z.free_area(order);
-                let list = ListId::FreeArea(order);
-                let listed = self.walk_list(z, list, area.free_list())?;
+                let listed = self.walk_free_list(z, order, area.free_list())?;
                 mismatch(zone, "nr_free", area.nr_free(), listed)?;
                 mismatch(
                     zone,
@@ -255,9 +255,12 @@ impl BuddyAllocator<'_> {
             }
             mismatch(zone, "free_pages", z.free_pages(), free_from_lists)?;
             mismatch(zone, "free pages in mem_map", z.free_pages(), walk.free)?;
+            let mask = (0..=MAX_PAGE_ORDER)
+                .filter(|&o| z.free_area(o).nr_free() > 0)
+                .fold(0, |m, o| m | 1 << o);
+            mismatch(zone, "free_area_mask", z.free_area_mask(), mask)?;
             let pcp = z.pcp();
-            let listed = self.walk_list(z, ListId::Pcp, pcp.list())?;
-            mismatch(zone, "pcp count", pcp.count(), listed)?;
+            self.check_pcp(z)?;
             mismatch(zone, "pcp pages in mem_map", pcp.count(), walk.pcp)?;
             if pcp.count() > pcp.high() {
                 return Err(CheckError::PcpAboveHigh {
@@ -351,13 +354,28 @@ impl BuddyAllocator<'_> {
         Ok(walk)
     }
 
-    /// Walks one list checking links and entries; returns its length.
-    fn walk_list(&self, z: &Zone, list: ListId, l: &PageList) -> Result<u32, CheckError> {
+    /// Checks the per-cpu stack's entries: each an order-0 `PG_pcp` page of
+    /// the zone, none twice. (With the count of `PG_pcp` pages in the zone
+    /// equal to `count`, the stack then holds every one of them.)
+    fn check_pcp(&self, z: &Zone) -> Result<(), CheckError> {
+        let (zone, list) = (z.zone_type(), ListId::Pcp);
+        let pfns = z.pcp().pfns();
+        for (i, &pfn) in pfns.iter().enumerate() {
+            let pfn = Pfn(pfn);
+            let page = self.mem_map.get(pfn.0 as usize);
+            let listed_as_pcp = page.is_some_and(|p| p.flags() == PageFlags::PCP && p.order() == 0);
+            if !z.contains(pfn) || !listed_as_pcp || pfns[..i].contains(&pfn.0) {
+                return Err(CheckError::WrongListEntry { zone, list, pfn });
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks `free_area[order]`'s list checking links and entries; returns
+    /// its length.
+    fn walk_free_list(&self, z: &Zone, order: u8, l: &PageList) -> Result<u32, CheckError> {
         let zone = z.zone_type();
-        let (want_flags, want_order) = match list {
-            ListId::FreeArea(order) => (PageFlags::BUDDY, order),
-            ListId::Pcp => (PageFlags::PCP, 0),
-        };
+        let list = ListId::FreeArea(order);
         let mut prev = None;
         let mut cur = l.head();
         let mut len = 0u32;
@@ -370,18 +388,16 @@ impl BuddyAllocator<'_> {
             if page.prev() != prev || len > z.spanned_pages() {
                 return Err(CheckError::BrokenList { zone, list, pfn });
             }
-            if page.flags() != want_flags || page.order() != want_order {
+            if page.flags() != PageFlags::BUDDY || page.order() != order {
                 return Err(CheckError::WrongListEntry { zone, list, pfn });
             }
-            if let ListId::FreeArea(order) = list {
-                let buddy = super::buddy_pfn(pfn.0, order);
-                if order < MAX_PAGE_ORDER && self.page_is_buddy(buddy, order, zone) {
-                    return Err(CheckError::Unmerged {
-                        pfn,
-                        buddy: Pfn(buddy),
-                        order,
-                    });
-                }
+            let buddy = super::buddy_pfn(pfn.0, order);
+            if order < MAX_PAGE_ORDER && self.page_is_buddy(buddy, order, zone) {
+                return Err(CheckError::Unmerged {
+                    pfn,
+                    buddy: Pfn(buddy),
+                    order,
+                });
             }
             len += 1;
             prev = Some(pfn);

@@ -1,4 +1,4 @@
-//! Per-cpu pages: a small cache of order-0 pages per zone in front of the
+//! Per-cpu pages: a small stack of order-0 pages per zone in front of the
 //! buddy lists (Linux `struct per_cpu_pages`, one CPU here).
 //!
 //! Most allocations are single pages. Taking them from a list of ready pages
@@ -16,12 +16,12 @@ use crate::mm::page::{Page, PageFlags};
 use crate::mm::zone::{MAX_PAGE_ORDER, PCP_BATCH_MAX, ZoneType};
 
 impl BuddyAllocator<'_> {
-    /// Takes the first page of `zone`'s per-cpu list, refilling the list
+    /// Takes the top page of `zone`'s per-cpu stack, refilling the stack
     /// with `batch` pages from the buddy lists first if it is empty (Linux
     /// `rmqueue_pcplist()`). `None` when the buddy lists have no page either.
     ///
-    /// The page is unlinked but its descriptor is left as it was (`PG_pcp`,
-    /// stale links): the caller overwrites it whole.
+    /// The page's descriptor is left as it was (`PG_pcp`): the caller
+    /// overwrites it whole.
     ///
     /// A refill for a request that may not dip below `min` (`atomic` false)
     /// takes at most the pages above `min` (the caller's watermark check
@@ -31,7 +31,7 @@ impl BuddyAllocator<'_> {
     #[inline]
     pub(super) fn rmqueue_pcplist(&mut self, zone: ZoneType, atomic: bool) -> Option<u32> {
         let z = &self.zones[zone.index()];
-        if z.pcp.list.is_empty() {
+        if z.pcp.count == 0 {
             let room = if atomic {
                 z.pcp.batch
             } else {
@@ -41,16 +41,14 @@ impl BuddyAllocator<'_> {
             };
             self.rmqueue_bulk(zone, room);
         }
-        let pcp = &mut self.zones[zone.index()].pcp;
-        let pfn = pcp.list.take_front(self.mem_map)?;
-        pcp.count -= 1;
-        Some(pfn)
+        self.zones[zone.index()].pcp.pop()
     }
 
-    /// Moves up to `count` (at most `batch`) order-0 pages from the buddy
-    /// lists to the back of the per-cpu list, as Linux `rmqueue_bulk()` does
-    /// (the caller has bounded `count` by the watermarks). Successive pages of
-    /// a split block come out in ascending pfn order and stay in that order.
+    /// Fills the empty per-cpu stack with up to `count` (at most `batch`)
+    /// order-0 pages from the buddy lists, as Linux `rmqueue_bulk()` does
+    /// (the caller has bounded `count` by the watermarks). Successive pages
+    /// of a split block come out in ascending pfn order, and the lowest ends
+    /// on top, so they are handed out in that order.
     ///
     /// When `count` is a power of two `1 << o` and no order below `o` has a
     /// free block, page-by-page takes exactly the pages of the first block
@@ -60,91 +58,102 @@ impl BuddyAllocator<'_> {
     /// with the same result.
     #[inline(never)]
     fn rmqueue_bulk(&mut self, zone: ZoneType, count: u32) {
+        debug_assert_eq!(self.zones[zone.index()].pcp.count, 0);
+        debug_assert!(count <= PCP_BATCH_MAX);
         self.vmstat.pcp_refills += 1;
+        let page = Page::new(zone, PageFlags::PCP);
         if count.is_power_of_two() {
             let order = count.trailing_zeros() as u8;
-            let z = &self.zones[zone.index()];
+            let below = (1u32 << order) - 1;
             if order <= MAX_PAGE_ORDER
-                && z.free_area[..order as usize].iter().all(|a| a.nr_free == 0)
+                && self.zones[zone.index()].free_area_mask & below == 0
                 && let Some(pfn) = self.rmqueue_smallest(zone, order)
             {
+                self.mem_map[pfn as usize..(pfn + count) as usize].fill(page);
                 let pcp = &mut self.zones[zone.index()].pcp;
-                let page = Page::new(zone, PageFlags::PCP);
-                pcp.list.append_run(self.mem_map, pfn, count, page);
-                pcp.count += count;
+                for (slot, pfn) in pcp.pfns[..count as usize]
+                    .iter_mut()
+                    .zip((pfn..pfn + count).rev())
+                {
+                    *slot = pfn;
+                }
+                pcp.count = count;
                 return;
             }
         }
-        for _ in 0..count {
+        let mut taken = [0u32; PCP_BATCH_MAX as usize];
+        let mut n = 0;
+        for slot in taken.iter_mut().take(count as usize) {
             let Some(pfn) = self.rmqueue_smallest(zone, 0) else {
                 break;
             };
-            let pcp = &mut self.zones[zone.index()].pcp;
-            let page = Page::new(zone, PageFlags::PCP);
-            pcp.list.push_back_page(self.mem_map, pfn, page);
-            pcp.count += 1;
+            self.mem_map[pfn as usize] = page;
+            *slot = pfn;
+            n += 1;
         }
+        let pcp = &mut self.zones[zone.index()].pcp;
+        for (slot, &pfn) in pcp.pfns[..n].iter_mut().zip(taken[..n].iter().rev()) {
+            *slot = pfn;
+        }
+        pcp.count = n as u32;
     }
 
-    /// Puts a freed order-0 page at the front of its zone's per-cpu list;
-    /// once the list holds more than `high` pages, `batch` pages go back to
-    /// the buddy lists (Linux `free_unref_page()`; Linux drains at `count >=
+    /// Pushes a freed order-0 page on its zone's per-cpu stack; once the
+    /// stack holds more than `high` pages, the `batch` coldest go back to the
+    /// buddy lists (Linux `free_unref_page()`; Linux drains at `count >=
     /// high`, here at `count > high` so that `count <= high` always holds).
     ///
-    /// Example: `batch` 4, `high` 24: the 25th page on the list drains 4,
+    /// Example: `batch` 4, `high` 24: the 25th page on the stack drains 4,
     /// leaving 21.
     ///
-    /// The page's descriptor is rewritten whole (`PG_pcp`, order 0, no
-    /// links) before it is listed.
+    /// The page's descriptor is rewritten whole (`PG_pcp`, order 0): the
+    /// only descriptor the push touches.
     #[inline]
     pub(super) fn free_unref_page(&mut self, zone: ZoneType, pfn: u32) {
+        self.mem_map[pfn as usize] = Page::new(zone, PageFlags::PCP);
         let pcp = &mut self.zones[zone.index()].pcp;
-        let page = Page::new(zone, PageFlags::PCP);
-        pcp.list.push_front_page(self.mem_map, pfn, page);
-        pcp.count += 1;
-        if pcp.count > pcp.high {
+        if pcp.push(pfn) {
             let batch = pcp.batch;
             self.free_pcppages_bulk(zone, batch);
         }
     }
 
-    /// Returns up to `count` pages from the back of `zone`'s per-cpu list
-    /// (the least recently freed, cache-cold ones) to the buddy lists, where
-    /// they merge as usual (Linux `free_pcppages_bulk()`).
+    /// Returns up to `count` of the coldest pages of `zone`'s per-cpu stack
+    /// (its bottom: the least recently freed) to the buddy lists, where they
+    /// merge as usual (Linux `free_pcppages_bulk()`).
     ///
-    /// The pages are taken off in chunks of up to [`PCP_BATCH_MAX`] with one
-    /// cut of the list. A chunk of `1 << o` pages that is exactly one
-    /// naturally aligned block (the usual case after a refill) is freed as
-    /// that order-`o` block: freed page by page, its pages could only merge
-    /// among themselves until the last one completes the block, which then
-    /// merges on as the block does, so the result is the same.
+    /// The pages are taken in chunks of up to [`PCP_BATCH_MAX`]. A chunk of
+    /// `1 << o` pages that is exactly one naturally aligned block (the usual
+    /// case after a refill) is freed as that order-`o` block: freed page by
+    /// page, its pages could only merge among themselves until the last one
+    /// completes the block, which then merges on as the block does, so the
+    /// result is the same.
     #[inline(never)]
     pub(super) fn free_pcppages_bulk(&mut self, zone: ZoneType, count: u32) {
         self.vmstat.pcp_drains += 1;
         let mut left = count;
         let mut buf = [0u32; PCP_BATCH_MAX as usize];
         while left > 0 {
-            let want = left.min(PCP_BATCH_MAX) as usize;
             let pcp = &mut self.zones[zone.index()].pcp;
-            let n = pcp.list.take_back_into(self.mem_map, &mut buf[..want]);
+            let n = left.min(PCP_BATCH_MAX).min(pcp.count) as usize;
             if n == 0 {
                 break;
             }
-            pcp.count -= n as u32;
+            let taken = &mut buf[..n];
+            pcp.take_bottom(taken);
             left -= n as u32;
-            let taken = &buf[..n];
             let (mut lo, mut hi) = (u32::MAX, 0);
-            for &pfn in taken {
+            for &pfn in taken.iter() {
                 lo = lo.min(pfn);
                 hi = hi.max(pfn);
             }
-            // The pfns are distinct (each was on the list once), so a span
+            // The pfns are distinct (each was on the stack once), so a span
             // of exactly n pages is the whole range.
             if n.is_power_of_two() && hi - lo + 1 == n as u32 && lo.is_multiple_of(n as u32) {
                 self.mem_map[lo as usize..=hi as usize].fill(Page::new(zone, PageFlags::empty()));
                 self.free_one_page(zone, lo, n.trailing_zeros() as u8, false);
             } else {
-                for &pfn in taken {
+                for &pfn in taken.iter() {
                     self.mem_map[pfn as usize] = Page::new(zone, PageFlags::empty());
                     self.free_one_page(zone, pfn, 0, false);
                 }
@@ -152,7 +161,7 @@ impl BuddyAllocator<'_> {
         }
     }
 
-    /// Empties every per-cpu list into the buddy lists (Linux
+    /// Empties every per-cpu stack into the buddy lists (Linux
     /// `drain_all_pages()` for the one CPU). Zones with an empty list are
     /// skipped and not counted as drains.
     pub fn drain_pages(&mut self) {

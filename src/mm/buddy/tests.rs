@@ -878,3 +878,110 @@ fn check_reports_broken_invariants() {
     assert_eq!(b.mem_map[36].prev(), Some(Pfn(63)));
     assert!(matches!(b.check(), Err(CheckError::BrokenList { .. })));
 }
+
+// ---- fast paths ------------------------------------------------------------
+
+#[test]
+fn check_reports_a_stale_free_area_mask_and_a_bad_pcp_stack() {
+    // The mask claims an order with no block.
+    let mut b = small(64, 8, 64);
+    b.zones[0].free_area_mask |= 1 << 1;
+    assert!(matches!(
+        b.check(),
+        Err(CheckError::CountMismatch {
+            what: "free_area_mask",
+            ..
+        })
+    ));
+
+    // The same page twice on the per-cpu stack.
+    let mut b = buddy(4096, DEFAULT_MAX_LOW_PFN);
+    b.free_memory_range(Pfn(0), Pfn(4096));
+    b.setup_watermarks();
+    let p = b.alloc_pages(GFP_KERNEL, 0).unwrap();
+    b.free_pages(p).unwrap();
+    let pcp = &mut b.zones[0].pcp;
+    let top = pcp.pfns()[pcp.count as usize - 1];
+    pcp.pfns[0] = top;
+    assert_eq!(
+        b.check(),
+        Err(CheckError::WrongListEntry {
+            zone: ZoneType::Dma,
+            list: ListId::Pcp,
+            pfn: Pfn(top),
+        })
+    );
+}
+
+#[test]
+fn free_area_mask_follows_splits_and_merges() {
+    // Only an order-3 block at 8: an order-0 request splits it.
+    let mut b = small(64, 8, 16);
+    assert_eq!(b.zone(ZoneType::Dma).free_area_mask(), 1 << 3);
+    let p = b.alloc_pages(GFP_KERNEL, 0).unwrap();
+    assert_eq!(b.zone(ZoneType::Dma).free_area_mask(), 0b0111);
+    b.free_pages(p).unwrap();
+    assert_eq!(b.zone(ZoneType::Dma).free_area_mask(), 1 << 3);
+    b.check().unwrap();
+}
+
+/// An allocator whose Normal zone (pfn 4096..8192) has pages on its per-cpu
+/// stack, with `min` 0 everywhere.
+fn two_zones_with_pcp() -> BuddyAllocator<'static> {
+    let mut b = buddy(8192, DEFAULT_MAX_LOW_PFN);
+    b.free_memory_range(Pfn(0), Pfn(8192));
+    b.setup_watermarks();
+    for z in &mut b.zones {
+        z.watermark = Watermarks::default();
+    }
+    let p = b.alloc_pages(GFP_KERNEL, 0).unwrap();
+    b.free_pages(p).unwrap();
+    assert!(b.zone(ZoneType::Normal).pcp().count() > 0);
+    b
+}
+
+#[test]
+fn fast_path_takes_the_preferred_zones_pcp_and_skips_empty_zones() {
+    // No HighMem zone: GFP_HIGHUSER starts at Normal.
+    let mut b = two_zones_with_pcp();
+    let before = b.counters().pcp_refills;
+    let p = b.alloc_pages(GFP_HIGHUSER, 0).unwrap();
+    assert!(p.pfn() >= Pfn(4096), "{p:?}");
+    assert_eq!(b.counters().pcp_refills, before, "served from the stack");
+    b.free_pages(p).unwrap();
+    // GFP_DMA never takes a Normal page, even with Normal's stack full.
+    let d = b.alloc_pages(GFP_DMA, 0).unwrap();
+    assert!(d.pfn() < Pfn(4096), "{d:?}");
+    b.free_pages(d).unwrap();
+    b.check().unwrap();
+}
+
+#[test]
+fn fast_path_honours_the_watermark_before_the_pcp_stack() {
+    // Normal's pages on the buddy lists at its min: the stack still has
+    // pages, but GFP_KERNEL must fall back to DMA as the zone loop does;
+    // GFP_ATOMIC (half the min) may take from the stack.
+    let mut b = two_zones_with_pcp();
+    let normal_free = b.zone(ZoneType::Normal).free_pages();
+    b.zones[1].watermark.min = normal_free;
+    let k = b.alloc_pages(GFP_KERNEL, 0).unwrap();
+    assert!(k.pfn() < Pfn(4096), "GFP_KERNEL from DMA: {k:?}");
+    let a = b.alloc_pages(GFP_ATOMIC, 0).unwrap();
+    assert!(a.pfn() >= Pfn(4096), "GFP_ATOMIC from Normal: {a:?}");
+    b.free_pages(k).unwrap();
+    b.free_pages(a).unwrap();
+    b.check().unwrap();
+}
+
+#[test]
+fn fast_free_refuses_what_the_slow_checks_refuse() {
+    let mut b = two_zones_with_pcp();
+    let p = b.alloc_pages(GFP_KERNEL, 0).unwrap();
+    let (pfn, order) = p.into_raw();
+    b.free_pages_raw(pfn, order).unwrap();
+    let before = snapshot(&b);
+    let err = b.free_pages_raw(pfn, order).unwrap_err();
+    assert_eq!(err.reason, BadPageReason::OnPcpList);
+    assert_eq!(snapshot(&b), before, "a refused free changes nothing");
+    b.check().unwrap();
+}
