@@ -708,7 +708,7 @@ impl<'a> BuddyAllocator<'a> {
     /// Example: only an order-3 block at 8 is free; an order-0 request takes
     /// it and `expand()` returns 12 (order 2), 10 (order 1) and 9 (order 0)
     /// to the free lists, keeping 8.
-    #[inline]
+    #[inline(always)]
     fn rmqueue_smallest(&mut self, zone: ZoneType, order: u8) -> Option<u32> {
         let z = &mut self.zones[zone.index()];
         let current = z.first_free_order(order)?;
@@ -932,7 +932,7 @@ impl<'a> BuddyAllocator<'a> {
     /// Each step reads one descriptor (the buddy's) for the test; a merged
     /// buddy is unlinked and cleared. `free_pages` grows by `1 << order`
     /// once; only `nr_free` changes per step.
-    #[inline]
+    #[inline(always)]
     fn free_one_page(&mut self, zone: ZoneType, pfn: u32, order: u8, to_tail: bool) {
         let mem_map = &mut *self.mem_map;
         let z = &mut self.zones[zone.index()];
