@@ -20,7 +20,13 @@
 //! blocks in halves until the order fits ([`BuddyAllocator::alloc_pages`]);
 //! freeing merges a block with its buddy as long as the buddy is free too
 //! ([`BuddyAllocator::free_pages`]). Order-0 requests go through a per-cpu
-//! list first (the `pcp` submodule).
+//! stack of pfns first (the `pcp` submodule).
+//!
+//! The common cases are inlined into the caller, the rest is out of line
+//! (Linux's fast path / `__alloc_pages_slowpath()` split): an order-0
+//! allocation from the first zone's per-cpu stack, and an order-0 free whose
+//! descriptor passes the one-compare check. The smallest order with a free
+//! block is found with a bit scan of the zone's `free_area_mask`.
 //!
 //! Main invariant (verified by [`BuddyAllocator::check`], which every test
 //! calls after each operation): every managed page is in exactly one free
