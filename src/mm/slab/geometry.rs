@@ -62,7 +62,10 @@ fn slab_geometry(order: u8, stride: u32, align: u32) -> SlabGeometry {
     loop {
         let bitmap_words = objects.div_ceil(BITS_PER_WORD);
         let first_slot = header_bytes(bitmap_words).next_multiple_of(align);
-        if first_slot + objects * stride <= bytes {
+        // (No object at all fits when the header's slot alone fills the
+        // slab: an 8 KiB-aligned object in one page. Such an order is
+        // never chosen, having fewer than SLAB_MIN_OBJECTS.)
+        if objects == 0 || first_slot + objects * stride <= bytes {
             return SlabGeometry {
                 order,
                 objects,
