@@ -172,6 +172,12 @@ pub struct KmemCache {
     array: [VirtAddr; ARRAY_CACHE_LIMIT],
     /// Entries used in `array` (Linux `array_cache.avail`).
     avail: u32,
+    /// Allocations the array cache could not serve (Linux SLAB's
+    /// `allocmiss`).
+    alloc_miss: u64,
+    /// Sized frees that did not take the array cache's fast path (Linux
+    /// SLAB's `freemiss`).
+    free_miss: u64,
 }
 
 impl KmemCache {
@@ -203,6 +209,8 @@ impl KmemCache {
             quarantined: 0,
             array: [VirtAddr(0); ARRAY_CACHE_LIMIT],
             avail: 0,
+            alloc_miss: 0,
+            free_miss: 0,
         }
     }
 
@@ -279,6 +287,18 @@ impl KmemCache {
     /// Freed objects waiting in the array cache.
     pub fn array_avail(&self) -> u32 {
         self.avail
+    }
+    /// Allocations of this class the array cache could not serve (it was
+    /// empty, or `slub_debug` is on): they went to the slabs (Linux SLAB's
+    /// `allocmiss`).
+    pub fn alloc_miss(&self) -> u64 {
+        self.alloc_miss
+    }
+    /// Sized frees ([`Kmalloc::kfree_sized`]) that took the slow path
+    /// without `slub_debug`: the array cache was full, or the object was on
+    /// its top already (Linux SLAB's `freemiss`).
+    pub fn free_miss(&self) -> u64 {
+        self.free_miss
     }
     /// Objects quarantined after a write-after-free was found.
     pub fn quarantined(&self) -> u32 {
@@ -515,6 +535,7 @@ impl Kmalloc {
         if gfp.contains(Gfp::DMA) {
             return None;
         }
+        self.caches[index].alloc_miss += 1;
         // At most the class: fits 32 bits.
         self.slab_alloc(buddy, mem, index, size as u32, gfp)
     }

@@ -124,6 +124,7 @@ impl Kmalloc {
         addr: VirtAddr,
         index: usize,
     ) -> Result<(), KmallocError> {
+        self.caches[index].free_miss += 1;
         let c = &self.caches[index];
         if c.array_top() == Some(addr) {
             let e = KmallocError::new(KmallocErrorKind::DoubleFree, addr, c.name);
