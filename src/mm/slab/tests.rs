@@ -46,6 +46,10 @@ fn geometry_fits_and_reciprocal_is_exact() {
             assert!(c.first_slot >= header_bytes(c.bitmap_words), "{}", c.name);
             assert!(c.first_slot + c.objects * c.stride <= bytes, "{}", c.name);
             assert!(c.objects >= SLAB_MIN_OBJECTS || c.order == SLAB_MAX_ORDER);
+            // A slab of the largest order holds at least one object, in
+            // both modes (a debug kmalloc-8k slot is 24 KiB after the 8 KiB
+            // header slot: one fits).
+            assert!(c.objects >= 1, "{}", c.name);
             assert_eq!((c.first_slot + c.payload) % c.align, 0, "{}", c.name);
             assert_eq!(c.stride % c.align, 0, "{}", c.name);
             // The bitmap has a bit for every object and no whole word
