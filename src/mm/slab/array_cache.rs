@@ -16,7 +16,7 @@
 
 use super::error::{KmallocError, KmallocErrorKind};
 use super::size_class::kmalloc_index_aligned;
-use super::{Kmalloc, KmemCache, Owner, SlabMemory, is_null_or_zero};
+use super::{Kmalloc, KmemCache, Owner, SlabMemory, ZERO_SIZE_PTR};
 use crate::addr::VirtAddr;
 use crate::mm::buddy::BuddyAllocator;
 
@@ -91,20 +91,21 @@ impl Kmalloc {
         size: usize,
         align: usize,
     ) -> Result<(), KmallocError> {
-        if self.debug || is_null_or_zero(addr) {
+        // Null, ZERO_SIZE_PTR and the addresses between (never an object:
+        // kfree refuses them) in one compare.
+        if self.debug || addr.0 <= ZERO_SIZE_PTR.0 {
             return self.kfree(buddy, mem, addr);
         }
-        let Some(index) = kmalloc_index_aligned(size.max(1), align) else {
+        // (`size` 0 never reaches here with a real object: kmalloc of 0
+        // bytes returns ZERO_SIZE_PTR.)
+        let Some(index) = kmalloc_index_aligned(size, align) else {
             // A large allocation (or an impossible `align`).
             return self.kfree(buddy, mem, addr);
         };
         let c = &mut self.caches[index];
         let avail = c.avail as usize;
-        let top_differs = match avail.checked_sub(1) {
-            Some(top) => c.array[top] != addr,
-            None => true,
-        };
-        if avail < ARRAY_CACHE_LIMIT && top_differs {
+        // Room left, and `addr` not on top (an empty stack has no top).
+        if avail < ARRAY_CACHE_LIMIT && (avail == 0 || c.array[avail - 1] != addr) {
             c.array_push(addr);
             return Ok(());
         }

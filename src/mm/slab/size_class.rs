@@ -80,11 +80,20 @@ const SIZE_INDEX: [u8; 24] = [
 /// `None`.
 #[inline]
 pub const fn kmalloc_index(size: usize) -> Option<usize> {
+    // 1..=192 by the table: one compare (0 wraps to the largest value and
+    // takes the other branch), one load.
+    let s = size.wrapping_sub(1);
+    if s < 192 {
+        return Some(SIZE_INDEX[s / 8] as usize);
+    }
+    kmalloc_index_above_192(size)
+}
+
+/// [`kmalloc_index`] for 0 and sizes above 192.
+#[inline]
+const fn kmalloc_index_above_192(size: usize) -> Option<usize> {
     if size == 0 {
         return Some(0);
-    }
-    if size <= 192 {
-        return Some(SIZE_INDEX[(size - 1) / 8] as usize);
     }
     if size > KMALLOC_MAX_CACHE_SIZE as usize {
         return None;
