@@ -17,8 +17,8 @@ use log::{info, warn};
 )]
 pub fn kmem_demo() {
     use alloc::{collections::BTreeMap, string::String, vec::Vec};
-    let mut samples = [core::ptr::null_mut(); 4];
-    for (slot, size) in samples.iter_mut().zip([13, 100, 700, 5000]) {
+    let mut samples = [core::ptr::null_mut(); 5];
+    for (slot, size) in samples.iter_mut().zip([13, 100, 700, 5000, 20000]) {
         *slot = kmalloc::kmalloc(size, GFP_KERNEL);
         let cache = crate::mm::slab::kmalloc_cache_name(size).unwrap_or("whole pages");
         let ksize = kmalloc::ksize(*slot).unwrap_or(0);

@@ -299,12 +299,13 @@ pub fn kmem_init(opts: &BootOptions) {
     kmalloc::with_mm(|mm| {
         let k = &mm.kmalloc;
         info!(target: "kmalloc",
-            "{} caches kmalloc-8 .. kmalloc-2k (slabs of 1-8 lowmem pages from the buddy allocator, via the direct map); larger sizes as whole pages; slub_debug {}{}",
+            "{} caches kmalloc-8 .. {} (slabs of 1-8 lowmem pages from the buddy allocator, via the direct map); larger sizes as whole pages; slub_debug {}{}",
             k.caches().len(),
+            k.caches()[k.caches().len() - 1].name(),
             if k.debug() { "on" } else { "off" },
             if k.debug() && !opts.slub_debug { " (for the self-tests)" } else { "" });
         info!(target: "kmalloc",
-            "alignment: each object aligned to the largest power of two dividing its class (8 -> 8, 96 -> 32, 2048 -> 2048), pages for large ones; kmalloc(0) = ZERO_SIZE_PTR (0x10)");
+            "alignment: each object aligned to the largest power of two dividing its class (8 -> 8, 96 -> 32, 8192 -> 8192), pages for large ones; kmalloc(0) = ZERO_SIZE_PTR (0x10)");
         debug!(target: "slabinfo", "{}", crate::mm::slab::SLABINFO_HEADER);
         for c in k.caches() {
             debug!(target: "slabinfo", "{c}   stride {} align {}", c.stride(), c.align());
@@ -331,6 +332,8 @@ fn kmem_summary() {
             "{objs} objects in use in {slabs} slabs ({} KiB), {} large allocations ({} KiB); {allocs} allocations, {frees} frees since boot; {} problems reported; slub_debug {}",
             slab_pages * 4, k.large().live, k.large().pages * 4, k.reports(),
             if k.debug() { "on" } else { "off" });
+        info!(target: "kmalloc", "size-class rounding since boot: caches {}; large allocations {}",
+            k.cache_rounding(), k.large_rounding());
         debug!(target: "slabinfo", "{}", crate::mm::slab::SLABINFO_HEADER);
         for c in k.caches() {
             debug!(target: "slabinfo", "{c}");

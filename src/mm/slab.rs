@@ -3,7 +3,7 @@
 //!
 //! The pieces, one file each under `slab/`:
 //!
-//! - [`size_class`]: which of the eleven caches serves `size` bytes (Linux
+//! - [`size_class`]: which of the thirteen caches serves `size` bytes (Linux
 //!   `kmalloc_index()`, `size_index[]`), the caches' names, and the
 //!   alignment guarantee;
 //! - [`geometry`]: how many pages a cache's slabs take and how many
@@ -13,7 +13,7 @@
 //!   object index by reciprocal (Linux `obj_to_index()`);
 //! - [`debug`]: the `slub_debug` layer (debug header, poison, red zones)
 //!   and its reports;
-//! - [`large`]: requests above 2048 bytes as whole pages;
+//! - [`large`]: requests above 8192 bytes as whole pages;
 //! - [`array_cache`]: the stacks of freed objects behind the sized free of
 //!   Rust's `GlobalAlloc`;
 //! - [`error`]: [`KmallocError`] (Linux's `BUG <cache>:` reports) and
@@ -96,7 +96,7 @@ use crate::mm::page::PageUse;
 use crate::mm::zone::MAX_PAGE_ORDER;
 use bitmap::{ListId, SLAB_MAGIC, Slab, SlabList, list_add, list_del, obj_to_index, reciprocal};
 use core::fmt;
-use size_class::{CACHE_NAMES, aligned_size};
+use size_class::{CACHE_NAMES, aligned_size, class_align, kmalloc_index_aligned};
 
 /// Value: 16. What `kmalloc(0)` returns (Linux `ZERO_SIZE_PTR`): not null,
 /// so callers that check for failure do not see one, but inside the
@@ -162,6 +162,8 @@ pub struct KmemCache {
     lists: [SlabList; 3],
     active_objs: u32,
     allocs: u64,
+    /// Bytes requested by those `allocs` (for the rounding loss).
+    requested: u64,
     frees: u64,
     quarantined: u32,
     /// Objects freed through [`Kmalloc::kfree_sized`] and not yet given
@@ -170,12 +172,18 @@ pub struct KmemCache {
     array: [VirtAddr; ARRAY_CACHE_LIMIT],
     /// Entries used in `array` (Linux `array_cache.avail`).
     avail: u32,
+    /// Allocations the array cache could not serve (Linux SLAB's
+    /// `allocmiss`).
+    alloc_miss: u64,
+    /// Sized frees that did not take the array cache's fast path (Linux
+    /// SLAB's `freemiss`).
+    free_miss: u64,
 }
 
 impl KmemCache {
     fn new(index: usize, debug: bool) -> KmemCache {
         let size = KMALLOC_SIZES[index];
-        let align = 1 << size.trailing_zeros();
+        let align = class_align(index) as u32;
         let (payload, stride) = if debug {
             debug::debug_slot(size, align)
         } else {
@@ -196,10 +204,13 @@ impl KmemCache {
             lists: [SlabList::default(); 3],
             active_objs: 0,
             allocs: 0,
+            requested: 0,
             frees: 0,
             quarantined: 0,
             array: [VirtAddr(0); ARRAY_CACHE_LIMIT],
             avail: 0,
+            alloc_miss: 0,
+            free_miss: 0,
         }
     }
 
@@ -259,6 +270,16 @@ impl KmemCache {
     pub fn allocs(&self) -> u64 {
         self.allocs
     }
+    /// Bytes requested by the successful allocations since boot (the
+    /// `size` of each `kmalloc`, before rounding up to the class and to
+    /// an alignment).
+    pub fn requested_bytes(&self) -> u64 {
+        self.requested
+    }
+    /// Bytes handed out since boot: `allocs * object_size`.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocs * u64::from(self.object_size)
+    }
     /// Successful frees since boot.
     pub fn frees(&self) -> u64 {
         self.frees
@@ -266,6 +287,18 @@ impl KmemCache {
     /// Freed objects waiting in the array cache.
     pub fn array_avail(&self) -> u32 {
         self.avail
+    }
+    /// Allocations of this class the array cache could not serve (it was
+    /// empty, or `slub_debug` is on): they went to the slabs (Linux SLAB's
+    /// `allocmiss`).
+    pub fn alloc_miss(&self) -> u64 {
+        self.alloc_miss
+    }
+    /// Sized frees ([`Kmalloc::kfree_sized`]) that took the slow path
+    /// without `slub_debug`: the array cache was full, or the object was on
+    /// its top already (Linux SLAB's `freemiss`).
+    pub fn free_miss(&self) -> u64 {
+        self.free_miss
     }
     /// Objects quarantined after a write-after-free was found.
     pub fn quarantined(&self) -> u32 {
@@ -308,7 +341,44 @@ impl fmt::Display for KmemCache {
 /// The `/proc/slabinfo` column header matching [`KmemCache`]'s Display.
 pub const SLABINFO_HEADER: &str = "# name         <active> <total> <size> <obj/slab> <pages/slab>";
 
-/// The kmalloc allocator: eleven caches and the large-allocation path.
+/// Size-class rounding since boot: the bytes kmalloc was asked for
+/// against the bytes it handed out (usable sizes: the class, or whole
+/// pages for a large allocation). Counted per allocation, so it covers
+/// every request, not only the live ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoundingLoss {
+    /// Bytes requested (each `size`, before any rounding).
+    pub requested: u64,
+    /// Bytes handed out.
+    pub allocated: u64,
+}
+
+impl RoundingLoss {
+    /// Bytes lost to rounding: `allocated - requested`.
+    pub fn lost(&self) -> u64 {
+        self.allocated - self.requested
+    }
+}
+
+/// `requested B requested, allocated B handed out (x.y% lost)`.
+impl fmt::Display for RoundingLoss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Tenths of a percent of the bytes handed out, rounded down.
+        let permille = (self.lost() * 1000)
+            .checked_div(self.allocated)
+            .unwrap_or(0);
+        write!(
+            f,
+            "{} bytes requested, {} handed out ({}.{}% lost)",
+            self.requested,
+            self.allocated,
+            permille / 10,
+            permille % 10
+        )
+    }
+}
+
+/// The kmalloc allocator: thirteen caches and the large-allocation path.
 ///
 /// Pure bookkeeping: every call takes the buddy allocator the pages come
 /// from and the [`SlabMemory`] they are reached through. The kernel keeps
@@ -335,7 +405,7 @@ fn is_null_or_zero(addr: VirtAddr) -> bool {
 }
 
 impl Kmalloc {
-    /// The eleven caches, empty (no slab is allocated until the first
+    /// The thirteen caches, empty (no slab is allocated until the first
     /// object is; Linux `create_kmalloc_caches()`), with the `slub_debug`
     /// layer on or off.
     pub fn new(debug: bool) -> Kmalloc {
@@ -361,6 +431,26 @@ impl Kmalloc {
     /// Large-allocation counters.
     pub fn large(&self) -> LargeStats {
         self.large
+    }
+
+    /// The size-class rounding of the caches' allocations since boot
+    /// (requests up to [`KMALLOC_MAX_CACHE_SIZE`]).
+    pub fn cache_rounding(&self) -> RoundingLoss {
+        self.caches
+            .iter()
+            .fold(RoundingLoss::default(), |r, c| RoundingLoss {
+                requested: r.requested + c.requested_bytes(),
+                allocated: r.allocated + c.allocated_bytes(),
+            })
+    }
+
+    /// The rounding of the large allocations since boot (to whole pages,
+    /// a power of two of them).
+    pub fn large_rounding(&self) -> RoundingLoss {
+        RoundingLoss {
+            requested: self.large.requested_bytes,
+            allocated: self.large.allocated_bytes,
+        }
     }
 
     /// Problems found since boot (every [`KmallocError`] returned).
@@ -397,28 +487,64 @@ impl Kmalloc {
         size: usize,
         gfp: Gfp,
     ) -> Option<VirtAddr> {
-        // Fast path, inlined into the caller: the array cache's top.
-        if let Some(index) = kmalloc_index(size)
-            && size != 0
-            && !gfp.contains(Gfp::DMA)
-        {
+        match kmalloc_index(size) {
+            Some(index) if size != 0 => self.kmalloc_class(buddy, mem, index, size, gfp),
+            _ => self.kmalloc_zero_or_large(buddy, mem, size, gfp),
+        }
+    }
+
+    /// An object of class `index` (computed once by the caller) for a
+    /// request of `size` bytes (1 ..= the class): the array cache's top,
+    /// inlined into the caller, else the slabs.
+    #[inline]
+    fn kmalloc_class(
+        &mut self,
+        buddy: &mut BuddyAllocator<'_>,
+        mem: &mut impl SlabMemory,
+        index: usize,
+        size: usize,
+        gfp: Gfp,
+    ) -> Option<VirtAddr> {
+        if !gfp.contains(Gfp::DMA) {
             let c = &mut self.caches[index];
             // The most recently freed object, still warm (only ever filled
             // without slub_debug, so zeroing the whole class is right).
-            if let Some(addr) = c.array_pop() {
+            // At most the class: `size` fits 32 bits.
+            if let Some(addr) = c.array_pop(size as u32) {
                 if gfp.contains(Gfp::ZERO) {
                     mem.fill(addr, c.object_size, 0);
                 }
                 return Some(addr);
             }
         }
-        self.kmalloc_slow(buddy, mem, size, gfp)
+        self.kmalloc_class_slow(buddy, mem, index, size, gfp)
     }
 
-    /// Everything but the array-cache fast path of
-    /// [`kmalloc`](Self::kmalloc).
+    /// [`kmalloc_class`](Self::kmalloc_class) when the array cache is
+    /// empty (or for `__GFP_DMA`): an object from the slabs.
+    #[cold]
     #[inline(never)]
-    fn kmalloc_slow(
+    fn kmalloc_class_slow(
+        &mut self,
+        buddy: &mut BuddyAllocator<'_>,
+        mem: &mut impl SlabMemory,
+        index: usize,
+        size: usize,
+        gfp: Gfp,
+    ) -> Option<VirtAddr> {
+        if gfp.contains(Gfp::DMA) {
+            return None;
+        }
+        self.caches[index].alloc_miss += 1;
+        // At most the class: fits 32 bits.
+        self.slab_alloc(buddy, mem, index, size as u32, gfp)
+    }
+
+    /// [`kmalloc`](Self::kmalloc) of 0 bytes ([`ZERO_SIZE_PTR`]) or of
+    /// more than [`KMALLOC_MAX_CACHE_SIZE`] (whole pages).
+    #[cold]
+    #[inline(never)]
+    fn kmalloc_zero_or_large(
         &mut self,
         buddy: &mut BuddyAllocator<'_>,
         mem: &mut impl SlabMemory,
@@ -431,11 +557,7 @@ impl Kmalloc {
         if gfp.contains(Gfp::DMA) {
             return None;
         }
-        match kmalloc_index(size) {
-            // At most KMALLOC_MAX_CACHE_SIZE: fits 32 bits.
-            Some(index) => self.slab_alloc(buddy, mem, index, size as u32, gfp),
-            None => self.large_alloc(buddy, mem, size, gfp),
-        }
+        self.large_alloc(buddy, mem, size, gfp)
     }
 
     /// [`kmalloc`](Self::kmalloc) with `__GFP_ZERO` (Linux `kzalloc()`).
@@ -453,8 +575,11 @@ impl Kmalloc {
     /// to [`PAGE_SIZE`]): what `GlobalAlloc` needs for a `Layout`. Uses the
     /// class of `size` when its alignment suffices, else the class of `size`
     /// rounded up to a multiple of `align` (power-of-two classes are
-    /// naturally aligned; 4096 is a page). Example: 65 bytes aligned to 64
-    /// come from kmalloc-128, not kmalloc-96 (which is 32-aligned).
+    /// naturally aligned). Example: 65 bytes aligned to 64 come from
+    /// kmalloc-128, not kmalloc-96 (which is 32-aligned). The class is
+    /// computed once ([`size_class`]'s `kmalloc_index_aligned`); under
+    /// `slub_debug` the object records `size`, so its red zone starts
+    /// right after the `size` bytes.
     ///
     /// Returns `None` if `align` is not a power of two or exceeds a page,
     /// or as [`kmalloc`](Self::kmalloc) does.
@@ -470,7 +595,10 @@ impl Kmalloc {
         if !align.is_power_of_two() || align > PAGE_SIZE as usize {
             return None;
         }
-        self.kmalloc(buddy, mem, aligned_size(size, align), gfp)
+        match kmalloc_index_aligned(size, align) {
+            Some(index) if size != 0 => self.kmalloc_class(buddy, mem, index, size, gfp),
+            _ => self.kmalloc_zero_or_large(buddy, mem, size, gfp),
+        }
     }
 
     /// Frees what [`kmalloc`](Self::kmalloc) returned (Linux `kfree()`).
@@ -813,6 +941,7 @@ impl Kmalloc {
                 continue;
             }
             c.allocs += 1;
+            c.requested += u64::from(size);
             if self.debug {
                 c.set_allocated(mem, addr, size);
             }

@@ -60,14 +60,30 @@ pub fn kmem_init(buddy: BuddyAllocator<'static>, debug: bool) {
 /// Before [`kmem_init`]; and if the lock is held already, which on this
 /// one-CPU kernel means `f` (or a caller up the stack) allocated while
 /// holding it.
+#[inline]
 pub fn with_mm<R>(f: impl FnOnce(&mut Mm) -> R) -> R {
-    let mut guard = MM.try_lock().unwrap_or_else(|| {
-        panic!("mm lock already held: allocation from inside with_mm (would deadlock)")
-    });
-    let mm = guard
-        .as_mut()
-        .expect("memory allocator used before kmem_init");
-    f(mm)
+    with_mm_if_ready(f).expect("memory allocator used before kmem_init")
+}
+
+/// Like [`with_mm`] but `None` before [`kmem_init`] (for the global
+/// allocator, whose requests may come first): one lock acquisition that
+/// both checks kmalloc is up and serves the request.
+///
+/// # Panics
+/// If the lock is held already (see [`with_mm`]).
+#[inline]
+fn with_mm_if_ready<R>(f: impl FnOnce(&mut Mm) -> R) -> Option<R> {
+    let Some(mut guard) = MM.try_lock() else {
+        lock_held();
+    };
+    guard.as_mut().map(f)
+}
+
+/// The panic of [`with_mm`] when the lock is held.
+#[cold]
+#[inline(never)]
+fn lock_held() -> ! {
+    panic!("mm lock already held: allocation from inside with_mm (would deadlock)")
 }
 
 /// Like [`with_mm`] but `None` instead of panicking when the lock is held
@@ -166,19 +182,40 @@ fn log_report(e: &KmallocError) {
 /// Runs a kmalloc operation and logs, after the lock is dropped, every
 /// problem it reported (the last one in full, the count of any earlier
 /// ones): the one place kmalloc reports reach the log.
+///
+/// # Panics
+/// As [`with_mm`].
+#[inline]
 fn kmem_call<R>(f: impl FnOnce(&mut Mm) -> R) -> R {
-    let (r, new, last) = with_mm(|mm| {
+    kmem_call_if_ready(f).expect("memory allocator used before kmem_init")
+}
+
+/// [`kmem_call`], `None` before [`kmem_init`].
+#[inline]
+fn kmem_call_if_ready<R>(f: impl FnOnce(&mut Mm) -> R) -> Option<R> {
+    let (r, new) = with_mm_if_ready(|mm| {
         let before = mm.kmalloc.reports();
         let r = f(mm);
-        (r, mm.kmalloc.reports() - before, mm.kmalloc.last_report())
-    });
-    if let (1.., Some(e)) = (new, last) {
-        if new > 1 {
-            log::error!(target: "kmalloc", "{} more problems found in this call; the last:", new - 1);
-        }
-        log_report(&e);
+        (r, mm.kmalloc.reports() - before)
+    })?;
+    if new > 0 {
+        log_reports(new);
     }
-    r
+    Some(r)
+}
+
+/// Logs the `new` problems the last kmalloc call reported (out of line:
+/// the calls that find none, nearly all of them, skip it).
+#[cold]
+#[inline(never)]
+fn log_reports(new: u32) {
+    let Some(e) = try_with_mm(|mm| mm.kmalloc.last_report()).flatten() else {
+        return;
+    };
+    if new > 1 {
+        log::error!(target: "kmalloc", "{} more problems found in this call; the last:", new - 1);
+    }
+    log_report(&e);
 }
 
 /// Checks every cache (`Kmalloc::validate`), for the self-tests.
@@ -257,15 +294,15 @@ pub fn kmem_shrink() -> u32 {
 pub struct KernelAllocator;
 
 /// `alloc` and `alloc_zeroed`: `layout` from kmalloc with `gfp`, or the
-/// alloc error path (before `kmem_init`, or when memory runs out).
+/// alloc error path (before `kmem_init`, or when memory runs out). One
+/// lock acquisition checks kmalloc is up and serves the request.
+#[inline]
 fn global_alloc(layout: Layout, gfp: Gfp) -> *mut u8 {
-    if !is_ready_for_alloc() {
-        return alloc_failed(layout.size(), layout.align());
-    }
-    kmem_call(|mm| {
+    kmem_call_if_ready(|mm| {
         mm.kmalloc
             .kmalloc_aligned(&mut mm.buddy, &mut dm(), layout.size(), layout.align(), gfp)
     })
+    .flatten()
     .map_or_else(
         || alloc_failed(layout.size(), layout.align()),
         VirtAddr::as_mut_ptr,
@@ -278,14 +315,17 @@ fn global_alloc(layout: Layout, gfp: Gfp) -> *mut u8 {
 // page bookkeeping never hands out a live object twice); the lock
 // serialises all calls.
 unsafe impl GlobalAlloc for KernelAllocator {
+    #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         global_alloc(layout, GFP_KERNEL)
     }
 
+    #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         global_alloc(layout, GFP_KERNEL | Gfp::ZERO)
     }
 
+    #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // The Layout names the cache: the array-cache fast path
         // (`Kmalloc::kfree_sized`). A problem found is a heap corruption
@@ -325,6 +365,8 @@ unsafe impl GlobalAlloc for KernelAllocator {
 
 /// Logs why a `GlobalAlloc` request failed, before Rust's `alloc` error
 /// handler turns it into the `PANIC:` line; returns null.
+#[cold]
+#[inline(never)]
 fn alloc_failed(size: usize, align: usize) -> *mut u8 {
     if let Some(free) = try_with_mm(|mm| mm.buddy.nr_free_pages()) {
         log::error!(target: "kmalloc",
@@ -334,14 +376,6 @@ fn alloc_failed(size: usize, align: usize) -> *mut u8 {
         log::error!(target: "kmalloc", "global allocator: {size} bytes requested before kmem_init");
     }
     ptr::null_mut()
-}
-
-/// Whether the global allocator can serve: after [`kmem_init`]. Before it,
-/// an allocation fails (null), which the `alloc` error handler turns into a
-/// `PANIC:` line.
-fn is_ready_for_alloc() -> bool {
-    // The lock being held is not "not ready": with_mm reports that case.
-    MM.try_lock().is_none_or(|mm| mm.is_some())
 }
 
 #[global_allocator]

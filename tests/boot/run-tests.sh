@@ -458,21 +458,23 @@ boot kmap-none-128m ok --cmdline "selftest" -- \
 # Every boot shows a few allocations with their caches, the collections, a
 # vmalloc area and one demand fault, and ends with the kmalloc summary.
 boot kmalloc-demo ok -- \
-    '^\[INFO \] kmalloc: 11 caches kmalloc-8 \.\. kmalloc-2k .*; slub_debug off$' \
+    '^\[INFO \] kmalloc: 13 caches kmalloc-8 \.\. kmalloc-8k .*; slub_debug off$' \
     '^\[INFO \] kmalloc: kmalloc\(13\) = 0xc[0-9a-f]{7} from kmalloc-16 \(ksize 16\)$' \
     '^\[INFO \] kmalloc: kmalloc\(100\) = 0xc[0-9a-f]{7} from kmalloc-128 \(ksize 128\)$' \
-    '^\[INFO \] kmalloc: kmalloc\(5000\) = 0xc[0-9a-f]{4}000 from whole pages \(ksize 8192\)$' \
+    '^\[INFO \] kmalloc: kmalloc\(5000\) = 0xc[0-9a-f]{4}000 from kmalloc-8k \(ksize 8192\)$' \
+    '^\[INFO \] kmalloc: kmalloc\(20000\) = 0xc[0-9a-f]{4}000 from whole pages \(ksize 32768\)$' \
     '^\[INFO \] kmalloc: Rust collections on kmalloc: Vec of 1000 squares \(last 1000000, .*BTreeMap \{"DMA": "dma", "HighMem": "highmem", "Normal": "normal"\}$' \
     '^\[INFO \] vmalloc: vmalloc\(64 KiB\) = 0xf8800000: 16 pages mapped now' \
     '^\[INFO \] vmalloc: vmalloc_demand\(64 KiB\) = 0xf88[0-9a-f]{5}: nothing mapped; reading 0xf88[0-9a-f]{5} \(mapped before: false\) took 1 demand fault, mapped frame 0x[0-9a-f]{8}, read 0$' \
     '^\[INFO \] kmalloc: [0-9]+ objects in use in [0-9]+ slabs \([0-9]+ KiB\), 0 large allocations \(0 KiB\); [0-9]+ allocations, [0-9]+ frees since boot; 0 problems reported; slub_debug off$' \
+    '^\[INFO \] kmalloc: size-class rounding since boot: caches [0-9]+ bytes requested, [0-9]+ handed out \([0-9]+\.[0-9]% lost\); large allocations 20000 bytes requested, 32768 handed out \(38\.9% lost\)$' \
     '^\[INFO \] vmalloc: 0 areas, 0 KiB reserved; 1 demand faults since boot$' \
     '!^\[(WARN |ERROR)\]' '^KERNEL OK$'
 
 # The kmalloc self-tests (slub_debug forced on): the detections are logged
 # as BUG lines, every test ends "... ok"; /proc/slabinfo under loglevel=debug.
 KMEM_SELFTESTS=(
-    '^\[INFO \] kmalloc: 11 caches .*; slub_debug on( \(for the self-tests\))?$'
+    '^\[INFO \] kmalloc: 13 caches .*; slub_debug on( \(for the self-tests\))?$'
     '^\[INFO \] selftest: kmalloc: sample allocations and their caches \.\.\. ok$'
     '^\[INFO \] selftest: kmalloc: every size 1\.\.8193, aligned and disjoint \.\.\. ok$'
     '^\[INFO \] selftest: kmalloc: 20000 random alloc/realloc/free with patterns \.\.\. ok$'
@@ -497,11 +499,13 @@ boot kmalloc-selftest ok --cmdline "selftest loglevel=debug" -- \
     '^\[DEBUG\] slabinfo: # name +<active> <total> <size> <obj/slab> <pages/slab>$' \
     '^\[DEBUG\] slabinfo: kmalloc-8 +[0-9]+ +[0-9]+ +8 +[0-9]+ +[0-9]+ +stride 24 align 8$' \
     '^\[DEBUG\] slabinfo: kmalloc-2k +[0-9]+ +[0-9]+ +2048 +[0-9]+ +8$' \
+    '^\[DEBUG\] slabinfo: kmalloc-4k +[0-9]+ +[0-9]+ +4096 +2 +8 +stride 12288 align 4096$' \
+    '^\[DEBUG\] slabinfo: kmalloc-8k +[0-9]+ +[0-9]+ +8192 +1 +8 +stride 24576 align 8192$' \
     '^\[INFO \] vmalloc:   vmalloc\(4096 KiB\) = 0xf88[0-9a-f]{5}: 1024 pages, 0 from HighMem' \
     "${KMEM_SELFTESTS[@]}"
 boot kmalloc-3g-highmem ok --mem 3G --cmdline "selftest slub_debug" -- \
     '^\[INFO \] vmalloc:   vmalloc\(4096 KiB\) = 0xf88[0-9a-f]{5}: 1024 pages, [1-9][0-9]* from HighMem' \
-    '^\[INFO \] kmalloc: 11 caches .*; slub_debug on$' \
+    '^\[INFO \] kmalloc: 13 caches .*; slub_debug on$' \
     "${KMEM_SELFTESTS[@]}"
 boot kmalloc-3m ok --loader qemu-mb1 --mem 3M --cmdline "selftest" -- "${KMEM_SELFTESTS[@]}"
 

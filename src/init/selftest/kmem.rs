@@ -131,7 +131,8 @@ fn check(p: *const u8, len: usize, seed: u32) -> bool {
 
 fn samples() -> Result<(), &'static str> {
     let mut ptrs = heapless::Vec::<(*mut u8, usize), 8>::new();
-    for size in [1, 24, 100, 200, 1500, 3000, 20000] {
+    // Up to kmalloc-8k (6000), then a large allocation (20000: order 3).
+    for size in [1, 24, 100, 200, 1500, 3000, 6000, 20000] {
         let p = kmalloc::kmalloc(size, GFP_KERNEL);
         if p.is_null() {
             return Err("kmalloc failed");
@@ -235,8 +236,9 @@ impl Rng {
         self.0
     }
     fn size(&mut self) -> usize {
-        // Log-uniform over 1..=8192: small sizes are common, as in a kernel.
-        let bits = self.next() % 14;
+        // Log-uniform over 1..=16384: small sizes are common, as in a
+        // kernel; above 8192 they are large allocations.
+        let bits = self.next() % 15;
         1 + (self.next() as usize & ((1 << bits) - 1))
     }
 }
@@ -286,7 +288,7 @@ fn stress() -> Result<(), &'static str> {
             } else {
                 new_size + new_size / 2 + 1
             };
-            let new_size = new_size.min(8192);
+            let new_size = new_size.min(16384);
             let q = realloc(p, new_size, GFP_KERNEL).map_err(|_| "krealloc refused")?;
             if q.is_null() {
                 return Err("krealloc failed");

@@ -15,7 +15,7 @@
 //! `array_cache.entry[]` and `.avail`), newest last.
 
 use super::error::{KmallocError, KmallocErrorKind};
-use super::size_class::{aligned_size, kmalloc_index};
+use super::size_class::kmalloc_index_aligned;
 use super::{Kmalloc, KmemCache, Owner, SlabMemory, ZERO_SIZE_PTR};
 use crate::addr::VirtAddr;
 use crate::mm::buddy::BuddyAllocator;
@@ -26,14 +26,16 @@ use crate::mm::buddy::BuddyAllocator;
 pub const ARRAY_CACHE_LIMIT: usize = 32;
 
 impl KmemCache {
-    /// Pops the most recently freed object, counting the allocation.
+    /// Pops the most recently freed object, counting the allocation of
+    /// `size` bytes.
     #[inline]
-    pub(super) fn array_pop(&mut self) -> Option<VirtAddr> {
+    pub(super) fn array_pop(&mut self, size: u32) -> Option<VirtAddr> {
         if self.avail == 0 {
             return None;
         }
         self.avail -= 1;
         self.allocs += 1;
+        self.requested += u64::from(size);
         Some(self.array[self.avail as usize])
     }
 
@@ -72,7 +74,10 @@ impl Kmalloc {
     /// wrong pair is caught only when the object is flushed. It catches
     /// the naive double free (the object on top of the stack again), as
     /// SLUB's hardened freelist does; other double frees through this path
-    /// go unnoticed until the flush. `slub_debug` turns the fast path off.
+    /// go unnoticed until the flush. An empty stack takes the fast path
+    /// too (a fresh heap's first free): it has no top to compare with.
+    /// `slub_debug` turns the fast path off. The class is computed once,
+    /// here, and handed to the slow path.
     ///
     /// # Errors
     /// As [`kfree`](Self::kfree), for this object or (when the stack was
@@ -86,38 +91,41 @@ impl Kmalloc {
         size: usize,
         align: usize,
     ) -> Result<(), KmallocError> {
-        if !self.debug
-            && addr != VirtAddr(0)
-            && addr != ZERO_SIZE_PTR
-            && let Some(index) = kmalloc_index(aligned_size(size.max(1), align))
-        {
-            let c = &mut self.caches[index];
-            let avail = c.avail as usize;
-            if avail > 0 && avail < ARRAY_CACHE_LIMIT && c.array[avail - 1] != addr {
-                c.array_push(addr);
-                return Ok(());
-            }
+        // Null, ZERO_SIZE_PTR and the addresses between (never an object:
+        // kfree refuses them) in one compare.
+        if self.debug || addr.0 <= ZERO_SIZE_PTR.0 {
+            return self.kfree(buddy, mem, addr);
         }
-        self.kfree_sized_slow(buddy, mem, addr, size, align)
+        // (`size` 0 never reaches here with a real object: kmalloc of 0
+        // bytes returns ZERO_SIZE_PTR.)
+        let Some(index) = kmalloc_index_aligned(size, align) else {
+            // A large allocation (or an impossible `align`).
+            return self.kfree(buddy, mem, addr);
+        };
+        let c = &mut self.caches[index];
+        let avail = c.avail as usize;
+        // Room left, and `addr` not on top (an empty stack has no top).
+        if avail < ARRAY_CACHE_LIMIT && (avail == 0 || c.array[avail - 1] != addr) {
+            c.array_push(addr);
+            return Ok(());
+        }
+        self.kfree_sized_slow(buddy, mem, addr, index)
     }
 
-    /// [`kfree_sized`](Self::kfree_sized) when the fast path does not
-    /// apply: debug, an empty or full array cache, a double free.
+    /// [`kfree_sized`](Self::kfree_sized) of an object of class `index`
+    /// when the fast path does not apply: the array cache is full (its
+    /// older half is flushed first), or `addr` is on its top already (a
+    /// double free).
+    #[cold]
     #[inline(never)]
     fn kfree_sized_slow(
         &mut self,
         buddy: &mut BuddyAllocator<'_>,
         mem: &mut impl SlabMemory,
         addr: VirtAddr,
-        size: usize,
-        align: usize,
+        index: usize,
     ) -> Result<(), KmallocError> {
-        if self.debug || addr == VirtAddr(0) || addr == ZERO_SIZE_PTR {
-            return self.kfree(buddy, mem, addr);
-        }
-        let Some(index) = kmalloc_index(aligned_size(size.max(1), align)) else {
-            return self.kfree(buddy, mem, addr);
-        };
+        self.caches[index].free_miss += 1;
         let c = &self.caches[index];
         if c.array_top() == Some(addr) {
             let e = KmallocError::new(KmallocErrorKind::DoubleFree, addr, c.name);

@@ -7,13 +7,17 @@
 //! is the smallest up to [`SLAB_MAX_ORDER`] that wastes little and holds
 //! [`SLAB_MIN_OBJECTS`] when possible ([`calculate_order`]).
 //!
-//! Two worked examples (no `slub_debug`):
+//! Three worked examples (no `slub_debug`):
 //! - kmalloc-8, order 0: 512 objects need 16 bitmap words, a header of
 //!   `(6 + 16) * 4 = 88` bytes, and `88 + 512 * 8 > 4096`; 501 objects fit
 //!   exactly (`88 + 501 * 8 = 4096`). Order 0, 501 objects.
 //! - kmalloc-2k, objects 2048-aligned, so the 28-byte header takes the
 //!   whole first slot: orders 0, 1, 2 hold 1, 3, 7 objects (below 8);
 //!   order 3 holds 15, wasting 2048 = 1/16. Order 3, 15 objects.
+//! - kmalloc-4k and kmalloc-8k: no order up to 3 holds 8 objects, so both
+//!   fall back to order 3, as in SLUB (Linux `slub_max_order` =
+//!   `PAGE_ALLOC_COSTLY_ORDER` = 3; SLUB gets 8 and 4 objects there). The
+//!   header takes the first 4 KiB or 8 KiB slot: 7 and 3 objects.
 
 use super::bitmap::{BITS_PER_WORD, header_bytes};
 use crate::mm::layout::PAGE_SIZE;
@@ -62,7 +66,10 @@ fn slab_geometry(order: u8, stride: u32, align: u32) -> SlabGeometry {
     loop {
         let bitmap_words = objects.div_ceil(BITS_PER_WORD);
         let first_slot = header_bytes(bitmap_words).next_multiple_of(align);
-        if first_slot + objects * stride <= bytes {
+        // (No object at all fits when the header's slot alone fills the
+        // slab: an 8 KiB-aligned object in one page. Such an order is
+        // never chosen, having fewer than SLAB_MIN_OBJECTS.)
+        if objects == 0 || first_slot + objects * stride <= bytes {
             return SlabGeometry {
                 order,
                 objects,

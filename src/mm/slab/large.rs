@@ -39,12 +39,20 @@ pub struct LargeStats {
     pub allocs: u64,
     /// Large frees since boot.
     pub frees: u64,
+    /// Bytes requested by the large allocations since boot.
+    pub requested_bytes: u64,
+    /// Bytes handed out to them since boot (`PAGE_SIZE << order` each).
+    pub allocated_bytes: u64,
 }
 
 /// The cache name large allocations are reported under.
 pub(super) const LARGE_NAME: &str = "kmalloc-large";
 
-const _: () = assert!(KMALLOC_MAX_CACHE_SIZE < PAGE_SIZE);
+// The usable size of every large allocation (at least the block of
+// `get_order(KMALLOC_MAX_CACHE_SIZE + 1)`) exceeds every class, so a
+// usable size tells a large allocation from a cache's object
+// (`Kmalloc::debug_cache`).
+const _: () = assert!(PAGE_SIZE << get_order(KMALLOC_MAX_CACHE_SIZE + 1) > KMALLOC_MAX_CACHE_SIZE);
 
 impl Kmalloc {
     /// Allocates `size` bytes (above [`KMALLOC_MAX_CACHE_SIZE`]) as a block
@@ -69,6 +77,8 @@ impl Kmalloc {
         self.large.live += 1;
         self.large.pages += 1 << order;
         self.large.allocs += 1;
+        self.large.requested_bytes += u64::from(size);
+        self.large.allocated_bytes += u64::from(PAGE_SIZE << order);
         let addr = mem.page_address(pfn);
         if gfp.contains(Gfp::ZERO) {
             mem.fill(addr, PAGE_SIZE << order, 0);

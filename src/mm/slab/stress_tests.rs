@@ -30,8 +30,9 @@ const PAGE: usize = PAGE_SIZE as usize;
 
 /// Offsets into [`PAT`] an object's pattern may start at.
 const PAT_SPAN: usize = 4096;
-/// Long enough for a pattern of four pages (the largest request is 9000).
-const PAT_LEN: usize = PAT_SPAN + 4 * PAGE;
+/// Long enough for a pattern of eight pages (the largest request, 20000
+/// bytes, has a usable size of 8 pages, which a krealloc may fill).
+const PAT_LEN: usize = PAT_SPAN + 8 * PAGE;
 
 /// Random bytes from the shared seeded generator: two patterns at
 /// different offsets differ almost everywhere, so a shifted copy or an
@@ -68,7 +69,7 @@ fn check(ram: &HostRam, addr: VirtAddr, len: usize, seed: usize) {
     }
 }
 
-/// The size class of a `size`-byte request (1 ..= 2048), by search.
+/// The size class of a `size`-byte request (1 ..= 8192), by search.
 fn class_of(size: usize) -> Option<usize> {
     KMALLOC_SIZES
         .iter()
@@ -144,19 +145,20 @@ fn below(rng: &mut Rng, n: usize) -> usize {
 }
 
 /// Sizes on each side of every class boundary and of the page orders.
-const BOUNDARY_SIZES: [usize; 40] = [
+const BOUNDARY_SIZES: [usize; 45] = [
     1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128, 129, 191, 192, 193, 255,
     256, 257, 511, 512, 513, 1023, 1024, 1025, 2047, 2048, 2049, 4095, 4096, 4097, 8191, 8192,
-    8193,
+    8193, 12287, 12288, 12289, 16384, 16385,
 ];
 
-/// A request size biased to small ones, with 0 and sizes up to 8193.
+/// A request size biased to small ones, with 0 and sizes up to 20000
+/// (kmalloc-4k, kmalloc-8k and large allocations of orders 2 and 3).
 fn random_size(rng: &mut Rng) -> usize {
     match rng.below(100) {
         0..=2 => 0,
         3..=59 => 1 + below(rng, 128),
         60..=84 => 1 + below(rng, 2048),
-        85..=91 => 2049 + below(rng, 8193 - 2048),
+        85..=91 => 2049 + below(rng, 20000 - 2048),
         _ => *rng.pick(&BOUNDARY_SIZES),
     }
 }
@@ -423,7 +425,8 @@ impl Harness {
 // ---- 1. every size ------------------------------------------------------
 
 fn every_size(debug: bool) {
-    let mut h = Harness::new(16384, debug);
+    // Under slub_debug a kmalloc-8k slab (8 pages) holds one object.
+    let mut h = Harness::new(if debug { 65536 } else { 16384 }, debug);
     let max = 2 * PAGE + 1;
     for size in 1..=max {
         h.alloc(size, How::Kmalloc)
@@ -461,7 +464,7 @@ fn every_size_debug_on() {
 
 fn aligned(debug: bool) {
     let mut h = Harness::new(8192, debug);
-    let mut sizes: Vec<usize> = (0..=5000).step_by(37).collect();
+    let mut sizes: Vec<usize> = (0..=9000).step_by(37).collect();
     for c in KMALLOC_SIZES.iter().map(|&c| c as usize).chain([PAGE]) {
         sizes.extend([c - 1, c, c + 1]);
     }
@@ -656,7 +659,7 @@ fn model_random_ops_debug_on() {
 #[test]
 fn out_of_memory_is_clean() {
     for debug in [false, true] {
-        for size in [8, 100, 2048, 3000, 8193] {
+        for size in [8, 100, 2048, 3000, 8192, 8193] {
             let mut h = Harness::new(64, debug);
             let mut n = 0;
             while h.alloc(size, How::Kmalloc).is_some() {
@@ -675,10 +678,9 @@ fn out_of_memory_is_clean() {
                 // Exhausted at order 0: no bigger block either, and a
                 // krealloc that must move fails with the object untouched.
                 assert!(!h.realloc(0, 8193), "debug {debug} size {size}");
-                assert_eq!(
-                    h.k.kmalloc(&mut h.buddy, &mut h.ram, 5000, GFP_KERNEL),
-                    None
-                );
+                for big in [5000, 9000] {
+                    assert_eq!(h.k.kmalloc(&mut h.buddy, &mut h.ram, big, GFP_KERNEL), None);
+                }
             }
             // Other sizes may or may not fit; neither panics.
             for s in [1, 64, 512, 4000, 8193] {
@@ -813,7 +815,7 @@ fn double_free_is_refused() {
 fn double_free_of_a_large_allocation_is_refused() {
     for debug in [false, true] {
         let (mut buddy, mut ram, mut k, free0) = setup(debug);
-        let a = k.kmalloc(&mut buddy, &mut ram, 5000, GFP_KERNEL).unwrap();
+        let a = k.kmalloc(&mut buddy, &mut ram, 9000, GFP_KERNEL).unwrap();
         k.kfree(&mut buddy, &mut ram, a).unwrap();
         buddy.drain_pages();
         let before = snapshot(&k, &buddy);
@@ -831,7 +833,7 @@ fn free_of_a_pointer_kmalloc_never_returned_is_refused() {
     for debug in [false, true] {
         let (mut buddy, mut ram, mut k, free0) = setup(debug);
         let a = k.kmalloc(&mut buddy, &mut ram, 64, GFP_KERNEL).unwrap();
-        let big = k.kmalloc(&mut buddy, &mut ram, 5000, GFP_KERNEL).unwrap();
+        let big = k.kmalloc(&mut buddy, &mut ram, 9000, GFP_KERNEL).unwrap();
         let (pfn, order) = buddy.alloc_pages(GFP_KERNEL, 0).unwrap().into_raw();
         let page = ram.page_address(pfn);
         let end_of_ram = VirtAddr(PAGE_OFFSET + 1024 * PAGE_SIZE);
@@ -1141,9 +1143,9 @@ fn write_to_a_free_object_header_is_quarantined() {
 #[test]
 fn slab_header_corruption_is_refused_until_restored() {
     for debug in [false, true] {
-        // kmalloc-64 (order 0) and kmalloc-2k (order 3, objects in every
-        // page of the slab).
-        for size in [64usize, 2048] {
+        // kmalloc-64 (order 0), kmalloc-2k and kmalloc-8k (order 3,
+        // objects in every page of the slab, or in its last pages).
+        for size in [64usize, 2048, 8192] {
             let (mut buddy, mut ram, mut k, free0) = setup(debug);
             let i = class_of(size).unwrap();
             let order = k.caches()[i].order();
@@ -1312,7 +1314,7 @@ fn bug_krealloc_gfp_zero_leaves_stale_bytes_when_growing_in_place() {
     let mut failures = Vec::new();
     for debug in [false, true] {
         // (first size, grown size): a slab object, a large one.
-        for (from, to) in [(10usize, 16usize), (5000, 8000)] {
+        for (from, to) in [(10usize, 16usize), (9000, 12000)] {
             let (mut buddy, mut ram, mut k, _) = setup(debug);
             // Dirty RAM, as after earlier users.
             ram.slice_mut(VirtAddr(PAGE_OFFSET + 16 * PAGE_SIZE), (1024 - 16) * PAGE)
@@ -1361,7 +1363,9 @@ fn bug_krealloc_gfp_zero_leaves_stale_bytes_when_growing_in_place() {
 fn bug_reclaimed_order0_slabs_are_stranded_on_the_per_cpu_list() {
     let mut failures = Vec::new();
     for debug in [false, true] {
-        for big in [4096usize, 5000, 2048] {
+        // kmalloc-128 (order-0 slabs), kmalloc-8k and kmalloc-2k (order
+        // 3), a large allocation (order 2).
+        for big in [128usize, 5000, 2048, 9000] {
             let (mut buddy, mut ram) = machine(64);
             let mut k = Kmalloc::new(debug);
             // kmalloc-64 (order-0 slabs) keeps two empty slabs.
@@ -1472,8 +1476,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..=9000usize).prop_map(Op::Alloc),
-        1 => (0..=9000usize).prop_map(Op::Zalloc),
+        4 => (0..=20000usize).prop_map(Op::Alloc),
+        1 => (0..=20000usize).prop_map(Op::Zalloc),
         3 => any::<usize>().prop_map(Op::Free),
         2 => (any::<usize>(), 0..=9000usize).prop_map(|(i, s)| Op::Realloc(i, s)),
         1 => any::<usize>().prop_map(Op::Ksize),

@@ -19,8 +19,15 @@ fn kmalloc_index_examples() {
     assert_eq!(kmalloc_index(256), Some(7));
     assert_eq!(kmalloc_index(257), Some(8));
     assert_eq!(kmalloc_index(2048), Some(10));
-    assert_eq!(kmalloc_index(2049), None);
-    for size in 1..=2048 {
+    assert_eq!(kmalloc_index(2049), Some(11));
+    assert_eq!(kmalloc_index(4096), Some(11));
+    assert_eq!(kmalloc_index(4097), Some(12));
+    assert_eq!(kmalloc_index(8192), Some(12));
+    assert_eq!(kmalloc_index(8193), None);
+    assert_eq!(kmalloc_cache_name(3000), Some("kmalloc-4k"));
+    assert_eq!(kmalloc_cache_name(5000), Some("kmalloc-8k"));
+    assert_eq!(kmalloc_cache_name(8193), None);
+    for size in 1..=8192 {
         let i = kmalloc_index(size).unwrap();
         assert!(KMALLOC_SIZES[i] as usize >= size);
         assert!(
@@ -39,6 +46,10 @@ fn geometry_fits_and_reciprocal_is_exact() {
             assert!(c.first_slot >= header_bytes(c.bitmap_words), "{}", c.name);
             assert!(c.first_slot + c.objects * c.stride <= bytes, "{}", c.name);
             assert!(c.objects >= SLAB_MIN_OBJECTS || c.order == SLAB_MAX_ORDER);
+            // A slab of the largest order holds at least one object, in
+            // both modes (a debug kmalloc-8k slot is 24 KiB after the 8 KiB
+            // header slot: one fits).
+            assert!(c.objects >= 1, "{}", c.name);
             assert_eq!((c.first_slot + c.payload) % c.align, 0, "{}", c.name);
             assert_eq!(c.stride % c.align, 0, "{}", c.name);
             // The bitmap has a bit for every object and no whole word
@@ -62,9 +73,11 @@ fn geometry_fits_and_reciprocal_is_exact() {
 #[test]
 fn documented_geometry() {
     // Without slub_debug: objects per slab, pages per slab, first slot.
-    let objects = [501, 252, 126, 63, 42, 31, 21, 15, 15, 15, 15];
-    let pages = [1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 8];
-    let first_slot = [88, 64, 64, 64, 32, 128, 64, 256, 512, 1024, 2048];
+    let objects = [501, 252, 126, 63, 42, 31, 21, 15, 15, 15, 15, 7, 3];
+    let pages = [1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 8, 8, 8];
+    let first_slot = [
+        88, 64, 64, 64, 32, 128, 64, 256, 512, 1024, 2048, 4096, 8192,
+    ];
     let k = Kmalloc::new(false);
     for (i, c) in k.caches().iter().enumerate() {
         let g = c.geometry();
@@ -95,10 +108,12 @@ fn documented_geometry() {
     );
 
     // With slub_debug: objects per slab, pages per slab, stride, align.
-    let objects = [168, 84, 42, 21, 25, 10, 12, 10, 10, 10, 5];
-    let pages = [1, 1, 1, 1, 1, 1, 1, 2, 4, 8, 8];
-    let stride = [24, 48, 96, 192, 160, 384, 320, 768, 1536, 3072, 6144];
-    let align = [8, 16, 32, 64, 32, 128, 64, 256, 512, 1024, 2048];
+    let objects = [168, 84, 42, 21, 25, 10, 12, 10, 10, 10, 5, 2, 1];
+    let pages = [1, 1, 1, 1, 1, 1, 1, 2, 4, 8, 8, 8, 8];
+    let stride = [
+        24, 48, 96, 192, 160, 384, 320, 768, 1536, 3072, 6144, 12288, 24576,
+    ];
+    let align = [8, 16, 32, 64, 32, 128, 64, 256, 512, 1024, 2048, 4096, 8192];
     let k = Kmalloc::new(true);
     for (i, c) in k.caches().iter().enumerate() {
         assert_eq!(
@@ -173,9 +188,12 @@ fn large_alloc_roundtrip() {
     let (mut buddy, mut ram) = machine(256);
     let free0 = buddy.nr_free_pages();
     let mut k = Kmalloc::new(true);
-    let a = k.kmalloc(&mut buddy, &mut ram, 5000, GFP_KERNEL).unwrap();
+    // The smallest large allocation: 8193 bytes, order 2.
+    let a = k.kmalloc(&mut buddy, &mut ram, 8193, GFP_KERNEL).unwrap();
     assert!(a.is_page_aligned());
-    assert_eq!(k.ksize(&mut buddy, &mut ram, a), Ok(8192));
+    assert_eq!(k.ksize(&mut buddy, &mut ram, a), Ok(16384));
+    assert_eq!(k.large().live, 1);
+    assert_eq!(k.large().pages, 4);
     assert_eq!(
         k.kfree(&mut buddy, &mut ram, a + 8).unwrap_err().kind,
         KmallocErrorKind::NotObjectStart
@@ -256,4 +274,199 @@ fn debug_bypasses_the_array_cache() {
     assert_eq!(k.caches()[3].array_avail(), 0);
     let e = k.kfree_sized(&mut buddy, &mut ram, a, 64, 8).unwrap_err();
     assert_eq!(e.kind, KmallocErrorKind::DoubleFree);
+}
+
+/// On a fresh heap (every array cache empty) a sized free takes the fast
+/// path: no `free_miss`, and the next allocation of the class pops the
+/// object without going to the slabs.
+#[test]
+fn fresh_heap_sized_free_takes_the_fast_path() {
+    let (mut buddy, mut ram) = machine(1024);
+    let mut k = Kmalloc::new(false);
+    for (size, align, index) in [(64, 8, 3), (24, 8, 2), (3000, 8, 11), (5000, 8, 12)] {
+        let a = k
+            .kmalloc_aligned(&mut buddy, &mut ram, size, align, GFP_KERNEL)
+            .unwrap();
+        let c = &k.caches()[index];
+        assert_eq!((c.array_avail(), c.alloc_miss()), (0, 1), "{}", c.name());
+        k.kfree_sized(&mut buddy, &mut ram, a, size, align).unwrap();
+        let c = &k.caches()[index];
+        assert_eq!((c.array_avail(), c.free_miss()), (1, 0), "{}", c.name());
+        assert_eq!(c.frees(), 1);
+        let b = k
+            .kmalloc_aligned(&mut buddy, &mut ram, size, align, GFP_KERNEL)
+            .unwrap();
+        assert_eq!(b, a, "{}", k.caches()[index].name());
+        let c = &k.caches()[index];
+        assert_eq!((c.array_avail(), c.alloc_miss()), (0, 1), "{}", c.name());
+        // Freed twice in a row: the second free finds it on top (slow
+        // path, refused), the array cache keeps one copy.
+        k.kfree_sized(&mut buddy, &mut ram, b, size, align).unwrap();
+        let e = k
+            .kfree_sized(&mut buddy, &mut ram, b, size, align)
+            .unwrap_err();
+        assert_eq!(e.kind, KmallocErrorKind::DoubleFree);
+        let c = &k.caches()[index];
+        assert_eq!((c.array_avail(), c.free_miss()), (1, 1), "{}", c.name());
+    }
+    // Only a full array cache takes the slow path otherwise.
+    let objs: std::vec::Vec<VirtAddr> = (0..=ARRAY_CACHE_LIMIT)
+        .map(|_| k.kmalloc(&mut buddy, &mut ram, 128, GFP_KERNEL).unwrap())
+        .collect();
+    for &o in &objs {
+        k.kfree_sized(&mut buddy, &mut ram, o, 128, 8).unwrap();
+    }
+    assert_eq!(k.caches()[5].free_miss(), 1);
+    assert_eq!(
+        k.caches()[5].array_avail() as usize,
+        ARRAY_CACHE_LIMIT / 2 + 1
+    );
+    assert_eq!(k.reports(), 4);
+    k.validate(&buddy, &ram).unwrap();
+}
+
+/// 2049..=4096 bytes come from kmalloc-4k and 4097..=8192 from kmalloc-8k
+/// (slab pages marked with the cache, objects aligned to their class);
+/// 8193 is the smallest large allocation.
+#[test]
+fn kmalloc_4k_and_8k_caches() {
+    for debug in [false, true] {
+        let (mut buddy, mut ram) = machine(1024);
+        let free0 = buddy.nr_free_pages();
+        let mut k = Kmalloc::new(debug);
+        assert_eq!(k.caches()[11].name(), "kmalloc-4k");
+        assert_eq!(k.caches()[12].name(), "kmalloc-8k");
+        let mut live = std::vec::Vec::new();
+        for (size, index, ksize) in [
+            (2049, Some(11u8), 4096),
+            (3000, Some(11), 4096),
+            (4096, Some(11), 4096),
+            (4097, Some(12), 8192),
+            (8192, Some(12), 8192),
+            (8193, None, 16384),
+        ] {
+            let a = k.kmalloc(&mut buddy, &mut ram, size, GFP_KERNEL).unwrap();
+            assert_eq!(k.ksize(&mut buddy, &mut ram, a), Ok(ksize), "{size}");
+            let pfn = ram.virt_to_pfn(a).unwrap();
+            let last = ram.virt_to_pfn(a + (ksize as u32 - 1)).unwrap();
+            match index {
+                Some(cache) => {
+                    assert!(a.0.is_multiple_of(ksize as u32), "{size}: {a:#x}");
+                    for p in [pfn, last] {
+                        assert_eq!(
+                            buddy.page(p).unwrap().page_use(),
+                            PageUse::Slab { cache },
+                            "{size}"
+                        );
+                    }
+                    assert_eq!(k.caches()[cache as usize].order(), 3);
+                }
+                None => {
+                    assert!(a.is_page_aligned());
+                    assert_eq!(buddy.page(pfn).unwrap().page_use(), PageUse::LargeKmalloc);
+                    assert_eq!(k.large().live, 1);
+                }
+            }
+            ram.fill(a, size as u32, 0x5a);
+            live.push(a);
+        }
+        assert_eq!(k.caches()[11].active_objs(), 3);
+        assert_eq!(k.caches()[12].active_objs(), 2);
+        k.validate(&buddy, &ram).unwrap();
+        for a in live {
+            k.kfree(&mut buddy, &mut ram, a).unwrap();
+        }
+        assert_eq!(k.reports(), 0);
+        k.shrink(&mut buddy, &mut ram);
+        buddy.drain_pages();
+        assert_eq!(buddy.nr_free_pages(), free0);
+    }
+}
+
+/// `Layout` alignments served by the new caches: a small size aligned to a
+/// page comes from kmalloc-4k (not from the buddy allocator), and the sized
+/// free puts it back on kmalloc-4k's array cache.
+#[test]
+fn aligned_requests_on_the_4k_and_8k_caches() {
+    let (mut buddy, mut ram) = machine(1024);
+    let mut k = Kmalloc::new(false);
+    for (size, align, index) in [
+        (100, 4096, Some(11)),
+        (2048, 4096, Some(11)),
+        (4096, 4096, Some(11)),
+        (4097, 4096, Some(12)),
+        (3000, 2048, Some(11)),
+        (6000, 1024, Some(12)),
+        (8192, 4096, Some(12)),
+        (8193, 4096, None),
+    ] {
+        let a = k
+            .kmalloc_aligned(&mut buddy, &mut ram, size, align, GFP_KERNEL)
+            .unwrap();
+        assert!(
+            a.0.is_multiple_of(align as u32),
+            "({size}, {align}): {a:#x}"
+        );
+        let pfn = ram.virt_to_pfn(a).unwrap();
+        let page_use = buddy.page(pfn).unwrap().page_use();
+        match index {
+            Some(i) => {
+                assert_eq!(
+                    page_use,
+                    PageUse::Slab { cache: i as u8 },
+                    "({size}, {align})"
+                );
+                let avail = k.caches()[i].array_avail();
+                k.kfree_sized(&mut buddy, &mut ram, a, size, align).unwrap();
+                assert_eq!(k.caches()[i].array_avail(), avail + 1, "({size}, {align})");
+            }
+            None => {
+                assert_eq!(page_use, PageUse::LargeKmalloc);
+                k.kfree_sized(&mut buddy, &mut ram, a, size, align).unwrap();
+                assert_eq!(k.large().live, 0);
+            }
+        }
+    }
+    assert_eq!(k.reports(), 0);
+    k.shrink(&mut buddy, &mut ram);
+    k.validate(&buddy, &ram).unwrap();
+}
+
+/// The rounding-loss counters: bytes requested against usable bytes handed
+/// out, on the slab path, the array-cache path and the large path.
+#[test]
+fn rounding_loss_is_counted() {
+    let (mut buddy, mut ram) = machine(1024);
+    let mut k = Kmalloc::new(false);
+    let a = k.kmalloc(&mut buddy, &mut ram, 100, GFP_KERNEL).unwrap();
+    let b = k.kmalloc(&mut buddy, &mut ram, 5000, GFP_KERNEL).unwrap();
+    let big = k.kmalloc(&mut buddy, &mut ram, 9000, GFP_KERNEL).unwrap();
+    // 65 bytes aligned to 64: from kmalloc-128, all 128 counted as handed
+    // out (63 lost to the class and the alignment).
+    k.kfree_sized(&mut buddy, &mut ram, a, 100, 8).unwrap();
+    let c = k
+        .kmalloc_aligned(&mut buddy, &mut ram, 65, 64, GFP_KERNEL)
+        .unwrap();
+    assert_eq!(c, a, "popped from the array cache");
+    let r = k.cache_rounding();
+    assert_eq!(r.requested, 100 + 5000 + 65);
+    assert_eq!(r.allocated, 128 + 8192 + 128);
+    assert_eq!(r.lost(), 3283);
+    assert_eq!(
+        r.to_string(),
+        "5165 bytes requested, 8448 handed out (38.8% lost)"
+    );
+    assert_eq!(k.caches()[5].requested_bytes(), 165);
+    assert_eq!(k.caches()[5].allocated_bytes(), 256);
+    let l = k.large_rounding();
+    assert_eq!((l.requested, l.allocated), (9000, 16384));
+    assert_eq!(
+        RoundingLoss::default().to_string(),
+        "0 bytes requested, 0 handed out (0.0% lost)"
+    );
+    for x in [b, big, c] {
+        k.kfree(&mut buddy, &mut ram, x).unwrap();
+    }
+    // Frees do not change the counters: they cover every allocation.
+    assert_eq!(k.cache_rounding(), r);
 }
