@@ -48,7 +48,7 @@
  * (No braces in this file: it is a Rust global_asm! template.)
  */
 
-    .set BOOT_STACK_SIZE, 32 * 1024
+    .set BOOT_STACK_SIZE, 64 * 1024
 
 /* ======================================================================== */
 /* Runs before paging: linked at its physical address (see linker.ld).      */

@@ -167,15 +167,15 @@ pub struct PerCpuPages {
     pub(super) count: u32,
     pub(super) batch: u32,
     pub(super) high: u32,
-    /// 256 slots, more than the `PCP_HIGH_MAX + 1` needed, so that an index
-    /// taken as `count as u8` never needs a bounds check.
+    /// `count <= high + 1 <= PCP_HIGH_MAX + 1` entries are used. (Rounding
+    /// the array up to 256 slots would let a `u8` index skip the bounds
+    /// check, but three zones of 1 KiB arrays, moved by value through the
+    /// boot stages, overflowed the 32 KiB boot stack.)
     pub(super) pfns: [u32; PCP_SLOTS],
 }
 
-/// The slots of [`PerCpuPages`]' array: 256, indexed by a `u8`.
-const PCP_SLOTS: usize = 256;
-
-const _: () = assert!(PCP_HIGH_MAX < PCP_SLOTS as u32);
+/// The slots of [`PerCpuPages`]' array.
+const PCP_SLOTS: usize = PCP_HIGH_MAX as usize + 1;
 
 impl PerCpuPages {
     /// The boot pageset: `batch` 1, `high` 0, so every freed page goes
@@ -213,9 +213,9 @@ impl PerCpuPages {
     #[inline]
     pub(super) fn pop(&mut self) -> Option<u32> {
         let top = self.count.checked_sub(1)?;
+        let pfn = *self.pfns.get(top as usize)?;
         self.count = top;
-        // `top < count <= PCP_HIGH_MAX + 1 <= 255`: the cast keeps it.
-        Some(self.pfns[usize::from(top as u8)])
+        Some(pfn)
     }
 
     /// Pushes `pfn` on top and returns whether `count` is now above `high`
@@ -224,7 +224,7 @@ impl PerCpuPages {
     #[inline]
     pub(super) fn push(&mut self, pfn: u32) -> bool {
         debug_assert!(self.count <= self.high && self.high <= PCP_HIGH_MAX);
-        self.pfns[usize::from(self.count as u8)] = pfn;
+        self.pfns[self.count as usize] = pfn;
         self.count += 1;
         self.count > self.high
     }

@@ -41,6 +41,11 @@ static MM: Mutex<Option<Mm>> = Mutex::new(None);
 /// # Panics
 /// If called twice, or before final paging (the caches need the direct map
 /// of all low memory).
+// Never inlined: the `Mm` is built on this function's frame (about 10 KiB
+// on i686: the buddy allocator's zones with their per-cpu stacks, and the
+// kmalloc caches) before it moves into `MM`. Inlined into the caller, that
+// space would stay reserved on the boot stack for the rest of the boot.
+#[inline(never)]
 pub fn kmem_init(buddy: BuddyAllocator<'static>, debug: bool) {
     assert!(
         crate::arch::x86::highmem::is_final(),
