@@ -666,12 +666,28 @@ fn print_table(plan: &Plan, wall: Option<&Wall>, ir: Option<&IrCounts>, seconds:
                 "x",
                 Goal::Info,
             );
+            // Counted on the small machine only (see `ir_workloads`).
+            if n != MACHINES[0].name {
+                continue;
+            }
             let (detail, ratio) =
                 ir_pair(irc(format!("{n}/o{o}/bsa")), irc(format!("{n}/o{o}/buddy")));
             t.value(
                 &format!("[{n}] order-{o} pair, bsa / buddy (Ir)"),
                 &detail,
                 ratio,
+                "x",
+                Goal::Info,
+            );
+        }
+        if n == MACHINES[0].name {
+            let speedups: Option<Vec<f64>> = (0..=MAX_PAGE_ORDER)
+                .map(|o| ir_pair(irc(format!("{n}/o{o}/bsa")), irc(format!("{n}/o{o}/buddy"))).1)
+                .collect();
+            t.value(
+                &format!("[{n}] pairs, bsa / buddy, geomean of orders 0-10 (Ir)"),
+                "speed-up",
+                speedups.map(|v| geomean(v.into_iter())),
                 "x",
                 Goal::Info,
             );
