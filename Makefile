@@ -110,7 +110,7 @@ fuzz:
 # talc (linked_list_allocator and segregated free lists as information).
 # Wall-clock ratios come from paired repetitions in one run (median and
 # min-max); instruction counts from callgrind (valgrind, installed by
-# scripts/deps.sh). About 6 minutes; BENCH_QUICK=1 for a smoke run (under a
+# scripts/deps.sh). About 3 minutes; BENCH_QUICK=1 for a smoke run (under a
 # minute). Missed targets do not fail.
 bench:
 	@scripts/deps.sh host valgrind
