@@ -3,7 +3,7 @@
 #   make run          build, boot in QEMU (serial on stdout), exit 0 on KERNEL OK
 #   make test         host unit tests + boot tests in QEMU and Bochs
 #
-# Other targets: kernel (default), iso, run-bochs, debug, bench, lint, clean.
+# Other targets: kernel (default), iso, run-bochs, debug, bench, bench-ir, lint, clean.
 # Variables: MEM=128M  CPU=<qemu -cpu model>  CMDLINE="<kernel command line>"
 #            TIMEOUT=<seconds>  KERNEL_TOOLCHAIN=<rustup toolchain>|debian|<dir>
 # The Rust toolchain is chosen by scripts/toolchain.sh (README, Toolchain);
@@ -33,7 +33,7 @@ KERNEL_CARGO_FLAGS := --release --features kernel --target $(TARGET).json \
 HOST_CARGO := scripts/kcargo --host
 
 .PHONY: all kernel iso run run-bochs debug test test-toolchain test-structure test-host test-boot \
-	test-docs test-repro fuzz bench lint clean
+	test-docs test-repro fuzz bench bench-ir lint clean
 
 all: kernel
 
@@ -104,15 +104,25 @@ fuzz:
 	@scripts/deps.sh host
 	PROPTEST_CASES=$(FUZZ_CASES) $(HOST_CARGO) test --release --test boot_info_props
 
-# Host benchmarks (criterion, release build), each followed by its ratio
-# table: the buddy page allocator against a free-list stack and
-# buddy_system_allocator, then kmalloc against talc, linked_list_allocator
-# and segregated free lists. About 4 minutes; BENCH_QUICK=1 for a smoke run.
-# Missed targets do not fail.
+# Host benchmarks (release build) of issue 15's workloads, each followed by
+# its table of targets: the buddy allocator (128 MiB and 4 GiB of frames)
+# against a free-list stack and buddy_system_allocator, then kmalloc against
+# talc (linked_list_allocator and segregated free lists as information).
+# Wall-clock ratios come from paired repetitions in one run (median and
+# min-max); instruction counts from callgrind (valgrind, installed by
+# scripts/deps.sh). About 3 minutes; BENCH_QUICK=1 for a smoke run (under a
+# minute). Missed targets do not fail.
 bench:
-	@scripts/deps.sh host
+	@scripts/deps.sh host valgrind
 	$(HOST_CARGO) bench --bench buddy
 	$(HOST_CARGO) bench --bench kmalloc
+
+# Only the instruction counts of the hot paths (callgrind, deterministic:
+# regressions show without timing noise) and their rows of the tables.
+bench-ir:
+	@scripts/deps.sh host valgrind
+	$(HOST_CARGO) bench --bench buddy -- --ir-only
+	$(HOST_CARGO) bench --bench kmalloc -- --ir-only
 
 # Formatting and clippy on both targets (needs rustfmt and clippy).
 lint:

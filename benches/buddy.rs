@@ -1,4 +1,5 @@
-//! Host benchmarks of the zoned buddy page allocator (`make bench`).
+//! Host benchmarks of the zoned buddy page allocator (`make bench`,
+//! `make bench-ir`), the workloads of issue 15.
 //!
 //! Two machines' worth of page frames, each booted the way the kernel does it
 //! (`new` → `mark_present` → `free_memory_range` from 4 MiB up →
@@ -7,44 +8,57 @@
 //! - 4 GiB: 1,048,576 pages (an 8 MiB `mem_map`), DMA + Normal + HighMem with
 //!   `max_low_pfn` 229376 (896 MiB).
 //!
-//! On each, with `GFP_HIGHUSER` (HighMem → Normal → DMA):
-//! - `order0-pair-*`: one order-0 alloc + free, per-cpu lists on and off;
-//! - `order-pair-*`: one alloc + free at each order 0..=10 (per-cpu lists on,
-//!   the default; they only serve order 0);
-//! - `fill-*`: order-0 allocations until the allocator refuses (the zones'
-//!   `min` watermarks), then every page freed again, newest first.
+//! Workloads, on each machine, with `GFP_HIGHUSER` (HighMem → Normal → DMA):
+//! - order-0 pair (one alloc + one free) with per-cpu lists (`pcp`), without
+//!   (`nopcp`, its own allocator with the lists turned off), and on the
+//!   floor, `stack`: a `Vec<u32>` of free pfns, pop to allocate, push to
+//!   free (no orders, zones, descriptors or checks);
+//! - a pair at each order 0..=10 against `buddy_system_allocator`'s
+//!   `FrameAllocator::<32>` (`bsa`: free lists as `BTreeSet`s, no per-page
+//!   descriptors); per-cpu lists on (they serve order 0 only);
+//! - fill and free: order-0 allocations until the allocator refuses (the
+//!   zones' `min` watermarks for the buddy allocator, empty for the
+//!   others), then every page freed in a random order: the held blocks are
+//!   shuffled between the two phases (untimed, `rand`'s `shuffle` with a
+//!   seeded xorshift, the same permutation every time), so frees touch the
+//!   descriptors in no useful order, as a long-running kernel does. Per
+//!   operation (an alloc or a free), against `stack` and `bsa`; both
+//!   machines' sides run in the same repetitions, so the 4 GiB/128 MiB
+//!   ratio of "buddy / stack" is paired too.
 //!
-//! Baselines, measured in the same run on the same frames (pfn 1024 up, see
-//! [`FIRST_FREE_PFN`]):
-//! - `stack`: a `Vec<u32>` of free pfns, pop to allocate, push to free: the
-//!   lower bound (no orders, zones, descriptors or checks);
-//! - `bsa`: the `buddy_system_allocator` crate's `FrameAllocator::<32>`
-//!   (free lists as `BTreeSet`s, no per-page descriptors).
+//! Every allocator gets the same frames: pfn 1024 up to the machine's end
+//! ([`FIRST_FREE_PFN`]). After the comparisons, every buddy allocator is
+//! checked (`drain_pages`, `check`, no page leaked).
 //!
-//! Then the ratio table is printed from the means criterion wrote this run
-//! (`<criterion dir>/<group>/<bench>/new/estimates.json`). A missed target
-//! is reported, never an error: benchmarks inform.
+//! Measurement (see `common`): wall-clock ratios from paired repetitions
+//! in one run (median, min-max), and instructions per operation from
+//! callgrind, counting only the measured operations. The table lists each
+//! target of issue 15 with PASS/MISS (a miss is information, not an error),
+//! then information rows, then every instruction count.
 //!
-//! `BENCH_QUICK=1` makes a smoke run (very short measurements); criterion's
-//! usual arguments work (`cargo bench --bench buddy -- fill`), and rows whose
-//! benchmarks were filtered out show `n/a`.
+//! `BENCH_QUICK=1`: a smoke run (few repetitions, instruction counts on the
+//! 128 MiB machine only, fewer operations). `-- --ir-only`: instruction
+//! counts only (`make bench-ir`). `cargo test --benches`: every workload
+//! once, checked, no table.
 
 mod common;
 
 use buddy_system_allocator::FrameAllocator;
-use common::{criterion_dir, mean_ns};
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode};
+use common::Plan;
+use common::ir::{self, IrCount};
+use common::paired::{self, Outcome, Stats, timed};
+use common::report::{self, Goal, Table, fmt_ns};
 use kernel::addr::Pfn;
 use kernel::mm::buddy::{BuddyAllocator, PageBlock};
 use kernel::mm::gfp::{GFP_HIGHUSER, Gfp};
 use kernel::mm::page::Page;
 use kernel::mm::zone::{DEFAULT_MAX_LOW_PFN, MAX_PAGE_ORDER, ZoneType};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_xorshift::XorShiftRng;
 use std::collections::BTreeMap;
-use std::env;
 use std::hint::black_box;
-use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Every allocation: HighMem first, falling back to Normal then DMA, so that
 /// all zones of both machines are used; failures (the end of a fill) are
@@ -55,18 +69,30 @@ const GFP: Gfp = GFP_HIGHUSER.union(Gfp::NOWARN);
 /// early allocations above it). Starting at an order-10 boundary makes the
 /// comparison like for like: every allocator starts from whole order-10
 /// blocks and splits and merges the same number of levels per order.
-/// (From pfn 256, `FrameAllocator` would serve orders 8 and 9 from the
-/// order-8 and order-9 blocks at 256 and 512 without splitting, while the
-/// zoned allocator, serving HighMem and Normal before DMA, splits order-10
-/// blocks.)
 const FIRST_FREE_PFN: u32 = 1024;
 
 /// `FrameAllocator::<BSA_ORDER>`: orders up to 31, as in the crate's examples.
 const BSA_ORDER: usize = 32;
 
+/// Seed of the free order of the fills.
+const SHUFFLE_SEED: u64 = 0x5DEE_CE66_D1CE_4E5B;
+
+/// Pairs counted per instruction-count workload (full run, smoke run).
+const IR_PAIRS: u64 = 20_000;
+const IR_PAIRS_QUICK: u64 = 2_000;
+
+/// Issue 15's targets.
+const PCP_VS_STACK: f64 = 2.0;
+const NOPCP_IR: f64 = 417.0;
+const NOPCP_VS_STACK: f64 = 36.0;
+const ORDERS_GEOMEAN: f64 = 5.0;
+const ORDERS_WORST: f64 = 2.0;
+const FILL_VS_STACK: f64 = 10.0;
+const FILL_4G_VS_128M: f64 = 1.2;
+
 #[derive(Clone, Copy)]
 struct Machine {
-    /// Used in benchmark ids.
+    /// Used in names.
     name: &'static str,
     pages: u32,
 }
@@ -82,54 +108,11 @@ const MACHINES: [Machine; 2] = [
     },
 ];
 
-/// Measurement settings; `BENCH_QUICK` selects the smoke-run set.
-struct Settings {
-    quick: bool,
-    warm_up: Duration,
-    measure: Duration,
-    samples: usize,
-    fill_measure: Duration,
-}
-
-impl Settings {
-    fn from_env() -> Settings {
-        let quick = env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-        if quick {
-            Settings {
-                quick,
-                warm_up: Duration::from_millis(50),
-                measure: Duration::from_millis(100),
-                samples: 10,
-                fill_measure: Duration::from_millis(100),
-            }
-        } else {
-            Settings {
-                quick,
-                warm_up: Duration::from_millis(200),
-                measure: Duration::from_millis(700),
-                samples: 30,
-                fill_measure: Duration::from_millis(1500),
-            }
-        }
-    }
-
-    fn criterion(&self) -> Criterion {
-        Criterion::default()
-            .warm_up_time(self.warm_up)
-            .measurement_time(self.measure)
-            .sample_size(self.samples)
-            .nresamples(if self.quick { 1_000 } else { 10_000 })
-            .without_plots()
-            .configure_from_args()
-    }
-
-    /// Whole-memory fills take milliseconds (4 GiB: up to a few hundred) per
-    /// iteration: ten samples of one or a few iterations each.
-    fn fill_group(&self, g: &mut BenchmarkGroup<'_, WallTime>) {
-        g.sampling_mode(SamplingMode::Flat)
-            .sample_size(10)
-            .measurement_time(self.fill_measure);
-    }
+fn machine(name: &str) -> Machine {
+    *MACHINES
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no machine {name}"))
 }
 
 fn no_zero(_pfn: Pfn, _nr_pages: u32) {}
@@ -139,7 +122,7 @@ fn new_mem_map(m: Machine) -> Vec<Page> {
 }
 
 /// The kernel's bring-up sequence over `mem_map`: all RAM present, all of it
-/// above 1 MiB handed off free.
+/// from [`FIRST_FREE_PFN`] up handed off free.
 fn boot(mem_map: &mut [Page]) -> BuddyAllocator<'_> {
     let max_pfn = Pfn(u32::try_from(mem_map.len()).expect("mem_map too large"));
     let mut a = BuddyAllocator::new(mem_map, DEFAULT_MAX_LOW_PFN, no_zero);
@@ -149,7 +132,7 @@ fn boot(mem_map: &mut [Page]) -> BuddyAllocator<'_> {
     a
 }
 
-/// After a group: per-cpu pages back, invariants hold, nothing leaked.
+/// After a comparison: per-cpu pages back, invariants hold, nothing leaked.
 fn verify(a: &mut BuddyAllocator<'_>, free_at_boot: u32, what: &str) {
     a.drain_pages();
     if let Err(e) = a.check() {
@@ -169,328 +152,639 @@ fn bsa(m: Machine) -> FrameAllocator<BSA_ORDER> {
     f
 }
 
-fn stack_pair(stack: &mut Vec<u32>) {
-    let s = black_box(stack);
-    let pfn = s.pop().expect("free-list stack empty");
-    s.push(black_box(pfn));
-}
+// ---- the measured operations ---------------------------------------------
 
-fn buddy_pair(a: &mut BuddyAllocator<'_>, order: u8) {
-    let block = a
-        .alloc_pages(black_box(GFP), black_box(order))
-        .expect("buddy: allocation failed");
-    a.free_pages(black_box(block)).expect("buddy: free refused");
-}
-
-fn bsa_pair(f: &mut FrameAllocator<BSA_ORDER>, count: usize) {
-    let frame = f.alloc(black_box(count)).expect("bsa: allocation failed");
-    f.dealloc(black_box(frame), count);
-}
-
-/// Pops every frame, pushes them all back; returns the number of frames.
-fn stack_fill(stack: &mut Vec<u32>, held: &mut Vec<u32>) -> usize {
-    while let Some(pfn) = stack.pop() {
-        held.push(black_box(pfn));
+fn stack_pairs(stack: &mut Vec<u32>, n: u64) {
+    for _ in 0..n {
+        let s = black_box(&mut *stack);
+        let pfn = s.pop().expect("free-list stack empty");
+        s.push(black_box(pfn));
     }
-    let n = held.len();
-    while let Some(pfn) = held.pop() {
-        stack.push(black_box(pfn));
-    }
-    n
 }
 
-fn buddy_fill(a: &mut BuddyAllocator<'_>, held: &mut Vec<PageBlock>) -> usize {
-    while let Some(block) = a.alloc_pages(black_box(GFP), black_box(0)) {
-        held.push(block);
-    }
-    let n = held.len();
-    while let Some(block) = held.pop() {
+fn buddy_pairs(a: &mut BuddyAllocator<'_>, order: u8, n: u64) {
+    for _ in 0..n {
+        let block = a
+            .alloc_pages(black_box(GFP), black_box(order))
+            .expect("buddy: allocation failed");
         a.free_pages(black_box(block)).expect("buddy: free refused");
     }
-    n
 }
 
-fn bsa_fill(f: &mut FrameAllocator<BSA_ORDER>, held: &mut Vec<usize>) -> usize {
-    while let Some(frame) = f.alloc(black_box(1)) {
-        held.push(frame);
+fn bsa_pairs(f: &mut FrameAllocator<BSA_ORDER>, order: u8, n: u64) {
+    let count = 1usize << order;
+    for _ in 0..n {
+        let frame = f.alloc(black_box(count)).expect("bsa: allocation failed");
+        f.dealloc(black_box(frame), count);
     }
-    let n = held.len();
-    while let Some(frame) = held.pop() {
-        f.dealloc(black_box(frame), 1);
-    }
-    n
 }
 
-/// Operations per iteration (alloc and free each count one) of the fill
-/// benchmarks, keyed by benchmark id, for the per-operation metric.
-type FillOps = BTreeMap<String, f64>;
+/// An allocator of single frames for the fill: allocate until refused,
+/// then free what is held.
+trait Fill {
+    type Held;
+    fn fill(&mut self, held: &mut Vec<Self::Held>);
+    /// Frees `held` front to back, emptying it.
+    fn free_all(&mut self, held: &mut Vec<Self::Held>);
+}
 
-fn bench_order0_pairs(c: &mut Criterion, s: &Settings, m: Machine) {
-    let mut g = c.benchmark_group(format!("order0-pair-{}", m.name));
-    g.warm_up_time(s.warm_up);
+impl Fill for Vec<u32> {
+    type Held = u32;
+    fn fill(&mut self, held: &mut Vec<u32>) {
+        while let Some(pfn) = self.pop() {
+            held.push(black_box(pfn));
+        }
+    }
+    fn free_all(&mut self, held: &mut Vec<u32>) {
+        for pfn in held.drain(..) {
+            self.push(black_box(pfn));
+        }
+    }
+}
+
+impl Fill for BuddyAllocator<'_> {
+    type Held = PageBlock;
+    fn fill(&mut self, held: &mut Vec<PageBlock>) {
+        while let Some(block) = self.alloc_pages(black_box(GFP), black_box(0)) {
+            held.push(block);
+        }
+    }
+    fn free_all(&mut self, held: &mut Vec<PageBlock>) {
+        for block in held.drain(..) {
+            self.free_pages(black_box(block))
+                .expect("buddy: free refused");
+        }
+    }
+}
+
+impl Fill for FrameAllocator<BSA_ORDER> {
+    type Held = usize;
+    fn fill(&mut self, held: &mut Vec<usize>) {
+        while let Some(frame) = self.alloc(black_box(1)) {
+            held.push(frame);
+        }
+    }
+    fn free_all(&mut self, held: &mut Vec<usize>) {
+        for frame in held.drain(..) {
+            self.dealloc(black_box(frame), 1);
+        }
+    }
+}
+
+/// The untimed step between a fill and its frees: the same permutation
+/// every time for the same number of blocks.
+fn shuffle<T>(held: &mut [T]) {
+    held.shuffle(&mut XorShiftRng::seed_from_u64(SHUFFLE_SEED));
+}
+
+/// `iters` fills, each freed in random order: the time of the fills and
+/// frees (not of the shuffles) and the operations done.
+fn fill_free_timed<F: Fill>(f: &mut F, held: &mut Vec<F::Held>, iters: u64) -> (Duration, u64) {
+    let mut d = Duration::ZERO;
+    let mut ops = 0;
+    for _ in 0..iters {
+        d += timed(|| f.fill(held));
+        ops += 2 * held.len() as u64;
+        shuffle(held);
+        d += timed(|| f.free_all(held));
+    }
+    (d, ops)
+}
+
+// ---- wall-clock comparisons ----------------------------------------------
+
+/// Order-0 pairs: floor, per-cpu lists on, off (each buddy side its own
+/// allocator on the same frames).
+fn compare_order0(plan: &Plan, m: Machine) -> Outcome {
     let mut stack = free_list_stack(m);
-    g.bench_function("stack", |b| b.iter(|| stack_pair(&mut stack)));
-
-    let mut map = new_mem_map(m);
-    let mut a = boot(&mut map);
-    let free_at_boot = a.nr_free_pages();
-    for (name, pcp) in [("buddy-pcp", true), ("buddy-nopcp", false)] {
-        a.set_pcp_enabled(pcp);
-        g.bench_function(name, |b| b.iter(|| buddy_pair(&mut a, 0)));
-        verify(&mut a, free_at_boot, name);
-    }
-    g.finish();
+    let (mut map_on, mut map_off) = (new_mem_map(m), new_mem_map(m));
+    let mut on = boot(&mut map_on);
+    let mut off = boot(&mut map_off);
+    off.set_pcp_enabled(false);
+    let free_at_boot = on.nr_free_pages();
+    let out = paired::compare(
+        &plan.pairs(),
+        &["stack", "pcp", "nopcp"],
+        |side, n| match side {
+            0 => (timed(|| stack_pairs(&mut stack, n)), 2 * n),
+            1 => (timed(|| buddy_pairs(&mut on, 0, n)), 2 * n),
+            _ => (timed(|| buddy_pairs(&mut off, 0, n)), 2 * n),
+        },
+    );
+    verify(&mut on, free_at_boot, "order-0 pairs, pcp on");
+    verify(&mut off, free_at_boot, "order-0 pairs, pcp off");
+    out
 }
 
-fn bench_order_pairs(c: &mut Criterion, m: Machine) {
-    let mut g = c.benchmark_group(format!("order-pair-{}", m.name));
+fn order_names() -> Vec<String> {
+    (0..=MAX_PAGE_ORDER)
+        .flat_map(|o| [format!("buddy-o{o}"), format!("bsa-o{o}")])
+        .collect()
+}
+
+/// Pairs at every order, buddy (per-cpu lists on) and bsa, all in each
+/// repetition (so that the geometric mean is per repetition too).
+fn compare_orders(plan: &Plan, m: Machine) -> Outcome {
     let mut map = new_mem_map(m);
     let mut a = boot(&mut map);
     let free_at_boot = a.nr_free_pages();
     let mut f = bsa(m);
-    for order in 0..=MAX_PAGE_ORDER {
-        g.bench_function(format!("buddy-o{order}"), |b| {
-            b.iter(|| buddy_pair(&mut a, order))
-        });
-        verify(&mut a, free_at_boot, "order pairs");
-        g.bench_function(format!("bsa-o{order}"), |b| {
-            b.iter(|| bsa_pair(&mut f, 1 << order))
-        });
-    }
-    g.finish();
+    let names = order_names();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let out = paired::compare(&plan.pairs(), &names, |side, n| {
+        let order = (side / 2) as u8;
+        if side % 2 == 0 {
+            (timed(|| buddy_pairs(&mut a, order, n)), 2 * n)
+        } else {
+            (timed(|| bsa_pairs(&mut f, order, n)), 2 * n)
+        }
+    });
+    verify(&mut a, free_at_boot, "order pairs");
+    out
 }
 
-fn bench_fill(c: &mut Criterion, s: &Settings, m: Machine, ops: &mut FillOps) {
-    let group = format!("fill-{}", m.name);
-    let mut g = c.benchmark_group(&group);
-    s.fill_group(&mut g);
-    // One untimed pass of each counts the pages, so that criterion's time
-    // per iteration turns into a time per operation.
-    let mut record = |bench: &str, pages: usize| {
-        ops.insert(format!("{group}/{bench}"), 2.0 * pages as f64);
-    };
+/// One machine's three fill contestants.
+struct FillSides<'m> {
+    stack: Vec<u32>,
+    stack_held: Vec<u32>,
+    buddy: BuddyAllocator<'m>,
+    buddy_held: Vec<PageBlock>,
+    free_at_boot: u32,
+    bsa: FrameAllocator<BSA_ORDER>,
+    bsa_held: Vec<usize>,
+}
 
-    // Each allocator in its own block: its frames are freed before the next.
-    {
-        let mut stack = free_list_stack(m);
-        let mut held = Vec::with_capacity(m.pages as usize);
-        record("stack", stack_fill(&mut stack, &mut held));
-        g.bench_function("stack", |b| b.iter(|| stack_fill(&mut stack, &mut held)));
+impl<'m> FillSides<'m> {
+    fn new(m: Machine, map: &'m mut [Page]) -> FillSides<'m> {
+        let buddy = boot(map);
+        let n = m.pages as usize;
+        FillSides {
+            stack: free_list_stack(m),
+            stack_held: Vec::with_capacity(n),
+            free_at_boot: buddy.nr_free_pages(),
+            buddy,
+            buddy_held: Vec::with_capacity(n),
+            bsa: bsa(m),
+            bsa_held: Vec::with_capacity(n),
+        }
     }
-    {
+
+    fn run(&mut self, which: usize, iters: u64) -> (Duration, u64) {
+        match which {
+            0 => fill_free_timed(&mut self.stack, &mut self.stack_held, iters),
+            1 => fill_free_timed(&mut self.buddy, &mut self.buddy_held, iters),
+            _ => fill_free_timed(&mut self.bsa, &mut self.bsa_held, iters),
+        }
+    }
+}
+
+/// Fill and free in random order on `machines`, all in each repetition.
+fn compare_fill(plan: &Plan, machines: &[Machine]) -> Outcome {
+    let mut maps: Vec<Vec<Page>> = machines.iter().map(|&m| new_mem_map(m)).collect();
+    let mut sides: Vec<FillSides<'_>> = machines
+        .iter()
+        .zip(maps.iter_mut())
+        .map(|(&m, map)| FillSides::new(m, map))
+        .collect();
+    let names: Vec<String> = machines
+        .iter()
+        .flat_map(|m| ["stack", "buddy", "bsa"].map(|s| format!("{s}-{}", m.name)))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let out = paired::compare(&plan.fills(), &names, |side, n| {
+        sides[side / 3].run(side % 3, n)
+    });
+    for (s, m) in sides.iter_mut().zip(machines) {
+        verify(&mut s.buddy, s.free_at_boot, &format!("fill {}", m.name));
+    }
+    out
+}
+
+struct Wall {
+    order0: BTreeMap<&'static str, Outcome>,
+    orders: BTreeMap<&'static str, Outcome>,
+    fill: Outcome,
+}
+
+fn run_wall(plan: &Plan) -> Wall {
+    let mut order0 = BTreeMap::new();
+    let mut orders = BTreeMap::new();
+    for m in MACHINES {
+        eprintln!("bench buddy: order-0 pairs, {}", m.name);
+        order0.insert(m.name, compare_order0(plan, m));
+        eprintln!("bench buddy: pairs at orders 0-10, {}", m.name);
+        orders.insert(m.name, compare_orders(plan, m));
+    }
+    // `cargo test --benches` runs the debug build: the 4 GiB fill (seconds
+    // per fill there, more for bsa) is left to the benchmark runs.
+    let fill_machines: &[Machine] = if plan.test { &MACHINES[..1] } else { &MACHINES };
+    eprintln!("bench buddy: fill and free in random order");
+    let fill = compare_fill(plan, fill_machines);
+    Wall {
+        order0,
+        orders,
+        fill,
+    }
+}
+
+// ---- instruction counts --------------------------------------------------
+
+/// The instruction-count workloads: `<machine>/<workload>/<allocator>`.
+fn ir_workloads(plan: &Plan) -> Vec<String> {
+    let machines: &[Machine] = if plan.quick {
+        &MACHINES[..1]
+    } else {
+        &MACHINES
+    };
+    let mut w = Vec::new();
+    for m in machines {
+        let n = m.name;
+        for s in ["stack", "pcp", "nopcp"] {
+            w.push(format!("{n}/order0/{s}"));
+        }
+        for s in ["stack", "buddy"] {
+            w.push(format!("{n}/fill/{s}"));
+        }
+    }
+    // Per order and bsa's fill on the small machine only: the counts at
+    // 4 GiB differ by a few instructions (HighMem is there to serve
+    // GFP_HIGHUSER first), and every run there boots 1M descriptors under
+    // callgrind.
+    let n = MACHINES[0].name;
+    for o in 0..=MAX_PAGE_ORDER {
+        w.push(format!("{n}/o{o}/buddy"));
+        w.push(format!("{n}/o{o}/bsa"));
+    }
+    w.push(format!("{n}/fill/bsa"));
+    w
+}
+
+/// Sets up workload `name`, warms it up, runs `pairs` pairs (or one fill
+/// and free) inside [`ir::bench_ir_measured`]; returns the operations
+/// measured (allocs + frees: two per pair).
+fn ir_workload(name: &str, pairs: u64) -> u64 {
+    let parts: Vec<&str> = name.split('/').collect();
+    let [m, what, who] = parts[..] else {
+        panic!("bad workload name {name}");
+    };
+    let m = machine(m);
+    if what == "fill" {
+        fn fill_measured<F: Fill>(f: &mut F, held: &mut Vec<F::Held>) -> u64 {
+            // Warm-up: one whole fill and free, then the counted one, its
+            // shuffle outside the counted regions.
+            fill_free_timed(f, held, 1);
+            ir::bench_ir_measured(|| f.fill(held));
+            let ops = 2 * held.len() as u64;
+            shuffle(held);
+            ir::bench_ir_measured(|| f.free_all(held));
+            ops
+        }
+        let n = m.pages as usize;
+        return match who {
+            "stack" => fill_measured(&mut free_list_stack(m), &mut Vec::with_capacity(n)),
+            "buddy" => {
+                let mut map = new_mem_map(m);
+                let mut a = boot(&mut map);
+                let free_at_boot = a.nr_free_pages();
+                let ops = fill_measured(&mut a, &mut Vec::with_capacity(n));
+                verify(&mut a, free_at_boot, name);
+                ops
+            }
+            "bsa" => fill_measured(&mut bsa(m), &mut Vec::with_capacity(n)),
+            _ => panic!("bad workload name {name}"),
+        };
+    }
+    let warm = pairs.min(1000);
+    if what == "order0" && who == "stack" {
+        let mut s = free_list_stack(m);
+        stack_pairs(&mut s, warm);
+        ir::bench_ir_measured(|| stack_pairs(&mut s, pairs));
+        return 2 * pairs;
+    }
+    let (order, bsa_side, pcp) = match (what, who) {
+        ("order0", "pcp") => (0, false, true),
+        ("order0", "nopcp") => (0, false, false),
+        (o, side) => {
+            let order = o
+                .strip_prefix('o')
+                .and_then(|o| o.parse::<u8>().ok())
+                .unwrap_or_else(|| panic!("bad workload name {name}"));
+            (order, side == "bsa", true)
+        }
+    };
+    if bsa_side {
+        let mut f = bsa(m);
+        bsa_pairs(&mut f, order, warm);
+        ir::bench_ir_measured(|| bsa_pairs(&mut f, order, pairs));
+    } else {
         let mut map = new_mem_map(m);
         let mut a = boot(&mut map);
         let free_at_boot = a.nr_free_pages();
-        let mut held = Vec::with_capacity(m.pages as usize);
-        record("buddy", buddy_fill(&mut a, &mut held));
-        g.bench_function("buddy", |b| b.iter(|| buddy_fill(&mut a, &mut held)));
-        verify(&mut a, free_at_boot, "fill");
+        a.set_pcp_enabled(pcp);
+        buddy_pairs(&mut a, order, warm);
+        ir::bench_ir_measured(|| buddy_pairs(&mut a, order, pairs));
+        verify(&mut a, free_at_boot, name);
     }
-    let mut f = bsa(m);
-    let mut held_frames = Vec::with_capacity(m.pages as usize);
-    record("bsa", bsa_fill(&mut f, &mut held_frames));
-    g.bench_function("bsa", |b| b.iter(|| bsa_fill(&mut f, &mut held_frames)));
-    g.finish();
+    2 * pairs
 }
 
-#[derive(Clone, Copy)]
-enum Goal {
-    AtMost(f64),
-    AtLeast(f64),
+type IrCounts = BTreeMap<String, IrCount>;
+
+// ---- the table -----------------------------------------------------------
+
+fn geomean(xs: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = xs.fold((0.0, 0usize), |(s, n), x| (s + x.ln(), n + 1));
+    (sum / n as f64).exp()
 }
 
-struct Table {
-    dir: PathBuf,
-    since: SystemTime,
-    fill_ops: FillOps,
-    met: usize,
-    total: usize,
-    unmeasured: usize,
+fn ns_pair(out: &Outcome, a: &str, b: &str) -> String {
+    format!(
+        "{} / {}",
+        fmt_ns(out.ns(a).median),
+        fmt_ns(out.ns(b).median)
+    )
 }
 
-impl Table {
-    /// Mean ns per iteration, or per operation for the fill benchmarks.
-    fn value(&self, id: &str) -> Option<f64> {
-        let ns = mean_ns(&self.dir, id, self.since)?;
-        match self.fill_ops.get(id) {
-            Some(ops) => Some(ns / ops),
-            None => Some(ns),
-        }
-    }
-
-    fn row(&mut self, what: &str, num: Option<f64>, den: Option<f64>, goal: Goal) {
-        self.total += 1;
-        let target = match goal {
-            Goal::AtMost(t) => format!("<= {t}x"),
-            Goal::AtLeast(t) => format!(">= {t}x"),
-        };
-        let (Some(n), Some(d)) = (num, den) else {
-            self.unmeasured += 1;
-            println!("{what:<48} {:>21} {:>8} {target:>8}  n/a", "-", "-");
-            return;
-        };
-        let ratio = n / d;
-        let pass = match goal {
-            Goal::AtMost(t) => ratio <= t,
-            Goal::AtLeast(t) => ratio >= t,
-        };
-        self.met += usize::from(pass);
-        let measured = format!("{} / {}", fmt_ns(n), fmt_ns(d));
-        let verdict = if pass { "PASS" } else { "MISS" };
-        println!("{what:<48} {measured:>21} {ratio:>7.2}x {target:>8}  {verdict}");
+fn ir_pair(a: Option<IrCount>, b: Option<IrCount>) -> (String, Option<f64>) {
+    match (a, b) {
+        (Some(a), Some(b)) => (
+            format!("{:.1} / {:.1} Ir", a.per_op(), b.per_op()),
+            Some(a.per_op() / b.per_op()),
+        ),
+        _ => ("-".to_string(), None),
     }
 }
 
-fn fmt_ns(ns: f64) -> String {
-    if ns >= 1e6 {
-        format!("{:.2}ms", ns / 1e6)
-    } else if ns >= 1e3 {
-        format!("{:.2}us", ns / 1e3)
-    } else {
-        format!("{ns:.1}ns")
-    }
-}
-
-fn geomean(xs: &[Option<f64>]) -> Option<f64> {
-    let logs: Option<Vec<f64>> = xs.iter().map(|x| x.map(f64::ln)).collect();
-    let logs = logs?;
-    Some((logs.iter().sum::<f64>() / logs.len() as f64).exp())
-}
-
-fn print_table(dir: PathBuf, since: SystemTime, fill_ops: FillOps, elapsed: Duration) {
-    println!();
-    println!("==================== buddy allocator: ratio table ====================");
-    println!("How to read this:");
-    println!("- Each row divides two means measured by criterion in this run,");
-    println!("  shown as 'A / B'. Pairs are one alloc + one free, in time per pair;");
-    println!("  fill rows (order-0 allocations until refused, then all freed) are");
-    println!("  in time per operation (an alloc or a free).");
-    println!("- 'stack' is a Vec<u32> of free pfns (pop/push): the lower bound.");
-    println!("  'bsa' is buddy_system_allocator's FrameAllocator::<32>.");
-    println!("- '<= Nx': the buddy allocator may cost at most N times the other");
-    println!("  side; '>= Nx': it must be at least N times faster than bsa.");
-    println!("- MISS is information, not failure. n/a: not measured in this run");
-    println!("  (filtered out). Timings on a shared 2-core machine vary by ~10%.");
-    println!("- 128MiB: 32768 pages, DMA+Normal; 4GiB: 1,048,576 pages,");
-    println!("  DMA+Normal+HighMem (max_low_pfn 229376); frames from pfn 1024 (4 MiB)");
-    println!("  up for every allocator. GFP_HIGHUSER throughout.");
-    println!();
-    println!(
-        "{:<48} {:>21} {:>8} {:>8}  result",
-        "metric", "measured (A / B)", "ratio", "target"
-    );
-    let mut t = Table {
-        dir,
-        since,
-        fill_ops,
-        met: 0,
-        total: 0,
-        unmeasured: 0,
+fn print_table(plan: &Plan, wall: Option<&Wall>, ir: Option<&IrCounts>, seconds: f64) {
+    let wall_how = wall.map_or("wall: not measured (--ir-only)".to_string(), |w| {
+        let o = &w.order0[MACHINES[0].name];
+        format!(
+            "wall: {} paired repetitions per comparison ({} for fills), release build",
+            o.reps(),
+            w.fill.reps()
+        )
+    });
+    let ir_how = match (ir, ir::valgrind_version()) {
+        (Some(_), Some(v)) => format!("Ir: {v} callgrind, measured operations only"),
+        _ => "Ir: not measured (valgrind missing or failed; make bench-ir installs it)".into(),
     };
+    report::header(
+        "buddy allocator: issue 15 targets",
+        &format!(
+            "{wall_how}; {ir_how}{}\n\
+             A / B: medians of A's and B's time per operation (an alloc or a free; a\n\
+             pair is two) or instructions per operation; value: the ratio's median\n\
+             over repetitions (per repetition for wall-clock), min-max its range.\n\
+             stack: Vec<u32> of free pfns (the floor); bsa: buddy_system_allocator's\n\
+             FrameAllocator::<32>. Frames from pfn 1024 up for every allocator;\n\
+             GFP_HIGHUSER. A MISS is information, not failure.",
+            if plan.quick {
+                " (BENCH_QUICK smoke run)"
+            } else {
+                ""
+            }
+        ),
+    );
+    let mut t = Table::start(wall.is_none());
+    let irc = |k: String| ir.and_then(|c| c.get(&k).copied());
     for m in MACHINES {
         let n = m.name;
-        let v = |t: &Table, id: String| t.value(&id);
-        let stack = v(&t, format!("order0-pair-{n}/stack"));
-        let pcp = v(&t, format!("order0-pair-{n}/buddy-pcp"));
-        let nopcp = v(&t, format!("order0-pair-{n}/buddy-nopcp"));
-        t.row(
-            &format!("[{n}] order-0 pair, pcp on / stack"),
-            pcp,
-            stack,
-            Goal::AtMost(1.5),
+        t.section(&format!("{n}: {} frames", m.pages));
+        let o0 = wall.map(|w| &w.order0[n]);
+        let (detail, ratio) = ir_pair(
+            irc(format!("{n}/order0/pcp")),
+            irc(format!("{n}/order0/stack")),
         );
-        t.row(
-            &format!("[{n}] order-0 pair, pcp off / stack"),
-            nopcp,
-            stack,
-            Goal::AtMost(25.0),
+        t.value(
+            &format!("[{n}] order-0 pair, pcp on / stack (Ir)"),
+            &detail,
+            ratio,
+            "x",
+            Goal::AtMost(PCP_VS_STACK),
         );
-        for order in 0..=MAX_PAGE_ORDER {
-            let buddy = v(&t, format!("order-pair-{n}/buddy-o{order}"));
-            let other = v(&t, format!("order-pair-{n}/bsa-o{order}"));
-            t.row(
-                &format!("[{n}] order-{order} pair, bsa / buddy (speed-up)"),
-                other,
-                buddy,
-                Goal::AtLeast(5.0),
-            );
-        }
-        let fill = v(&t, format!("fill-{n}/buddy"));
-        let fill_stack = v(&t, format!("fill-{n}/stack"));
-        t.row(
-            &format!("[{n}] fill+free per op / stack"),
-            fill,
-            fill_stack,
-            Goal::AtMost(10.0),
+        stats_row(
+            &mut t,
+            &format!("[{n}] order-0 pair, pcp on / stack (wall)"),
+            o0.map(|o| (ns_pair(o, "pcp", "stack"), o.ratio("pcp", "stack"))),
+            "x",
+            Goal::AtMost(PCP_VS_STACK),
         );
-        let fill_bsa = v(&t, format!("fill-{n}/bsa"));
-        if let (Some(b), Some(f)) = (fill_bsa, fill) {
-            println!(
-                "{:<48} {:>21} {:>7.2}x {:>8}  (info)",
-                format!("[{n}] fill+free per op, bsa / buddy"),
-                format!("{} / {}", fmt_ns(b), fmt_ns(f)),
-                b / f,
-                "-"
-            );
-        }
+        let nopcp = irc(format!("{n}/order0/nopcp"));
+        t.value(
+            &format!("[{n}] order-0 pair, pcp off (Ir per op)"),
+            &nopcp.map_or("-".into(), |c| format!("{:.1} Ir", c.per_op())),
+            nopcp.map(|c| c.per_op()),
+            "",
+            Goal::AtMost(NOPCP_IR),
+        );
+        stats_row(
+            &mut t,
+            &format!("[{n}] order-0 pair, pcp off / stack (wall)"),
+            o0.map(|o| (ns_pair(o, "nopcp", "stack"), o.ratio("nopcp", "stack"))),
+            "x",
+            Goal::AtMost(NOPCP_VS_STACK),
+        );
+        let ords = wall.map(|w| &w.orders[n]);
+        let speedup =
+            |t: &dyn Fn(&str) -> f64, o: u8| t(&format!("bsa-o{o}")) / t(&format!("buddy-o{o}"));
+        stats_row(
+            &mut t,
+            &format!("[{n}] pairs, bsa / buddy, geomean of orders 0-10 (wall)"),
+            ords.map(|o| {
+                (
+                    "speed-up".to_string(),
+                    o.per_rep(|t| geomean((0..=MAX_PAGE_ORDER).map(|k| speedup(t, k)))),
+                )
+            }),
+            "x",
+            Goal::AtLeast(ORDERS_GEOMEAN),
+        );
+        stats_row(
+            &mut t,
+            &format!("[{n}] pairs, bsa / buddy, slowest order (wall)"),
+            ords.map(|o| {
+                let worst = (0..=MAX_PAGE_ORDER)
+                    .min_by(|&a, &b| {
+                        let (a, b) = (o.per_rep(|t| speedup(t, a)), o.per_rep(|t| speedup(t, b)));
+                        a.median.total_cmp(&b.median)
+                    })
+                    .expect("orders");
+                (
+                    format!("order {worst} (per rep)"),
+                    o.per_rep(|t| {
+                        (0..=MAX_PAGE_ORDER)
+                            .map(|k| speedup(t, k))
+                            .fold(f64::INFINITY, f64::min)
+                    }),
+                )
+            }),
+            "x",
+            Goal::AtLeast(ORDERS_WORST),
+        );
+        let fill = wall;
+        stats_row(
+            &mut t,
+            &format!("[{n}] fill, free in random order, per op / stack (wall)"),
+            fill.map(|w| {
+                let (b, s) = (format!("buddy-{n}"), format!("stack-{n}"));
+                (ns_pair(&w.fill, &b, &s), w.fill.ratio(&b, &s))
+            }),
+            "x",
+            Goal::AtMost(FILL_VS_STACK),
+        );
     }
     let (small, big) = (MACHINES[0].name, MACHINES[1].name);
-    let scale = "[4GiB / 128MiB]";
-    for (label, id) in [
-        ("order-0 pair, pcp on", "order0-pair-{}/buddy-pcp"),
-        ("order-0 pair, pcp off", "order0-pair-{}/buddy-nopcp"),
-        ("fill+free per op", "fill-{}/buddy"),
-    ] {
-        let big_v = t.value(&id.replace("{}", big));
-        let small_v = t.value(&id.replace("{}", small));
-        t.row(
-            &format!("{scale} {label}"),
-            big_v,
-            small_v,
-            Goal::AtMost(1.2),
+    t.section("4GiB against 128MiB, each against its own floor");
+    stats_row(
+        &mut t,
+        "fill random: (buddy/stack at 4GiB) / (at 128MiB) (wall)",
+        wall.map(|w| {
+            let rel = |t: &dyn Fn(&str) -> f64, n: &str| {
+                t(&format!("buddy-{n}")) / t(&format!("stack-{n}"))
+            };
+            (
+                "per rep".to_string(),
+                w.fill.per_rep(|t| rel(t, big) / rel(t, small)),
+            )
+        }),
+        "x",
+        Goal::AtMost(FILL_4G_VS_128M),
+    );
+
+    t.section("information (no target)");
+    for m in MACHINES {
+        let n = m.name;
+        for o in 0..=MAX_PAGE_ORDER {
+            let (b, f) = (format!("buddy-o{o}"), format!("bsa-o{o}"));
+            stats_row(
+                &mut t,
+                &format!("[{n}] order-{o} pair, bsa / buddy (wall)"),
+                wall.map(|w| {
+                    let o = &w.orders[n];
+                    (ns_pair(o, &f, &b), o.ratio(&f, &b))
+                }),
+                "x",
+                Goal::Info,
+            );
+            // Counted on the small machine only (see `ir_workloads`).
+            if n != MACHINES[0].name {
+                continue;
+            }
+            let (detail, ratio) =
+                ir_pair(irc(format!("{n}/o{o}/bsa")), irc(format!("{n}/o{o}/buddy")));
+            t.value(
+                &format!("[{n}] order-{o} pair, bsa / buddy (Ir)"),
+                &detail,
+                ratio,
+                "x",
+                Goal::Info,
+            );
+        }
+        if n == MACHINES[0].name {
+            let speedups: Option<Vec<f64>> = (0..=MAX_PAGE_ORDER)
+                .map(|o| ir_pair(irc(format!("{n}/o{o}/bsa")), irc(format!("{n}/o{o}/buddy"))).1)
+                .collect();
+            t.value(
+                &format!("[{n}] pairs, bsa / buddy, geomean of orders 0-10 (Ir)"),
+                "speed-up",
+                speedups.map(|v| geomean(v.into_iter())),
+                "x",
+                Goal::Info,
+            );
+        }
+        let (detail, ratio) = ir_pair(
+            irc(format!("{n}/order0/nopcp")),
+            irc(format!("{n}/order0/stack")),
+        );
+        t.value(
+            &format!("[{n}] order-0 pair, pcp off / stack (Ir)"),
+            &detail,
+            ratio,
+            "x",
+            Goal::Info,
+        );
+        let (detail, ratio) = ir_pair(
+            irc(format!("{n}/fill/buddy")),
+            irc(format!("{n}/fill/stack")),
+        );
+        t.value(
+            &format!("[{n}] fill random, per op, buddy / stack (Ir)"),
+            &detail,
+            ratio,
+            "x",
+            Goal::Info,
+        );
+        stats_row(
+            &mut t,
+            &format!("[{n}] fill random, per op, bsa / buddy (wall)"),
+            wall.map(|w| {
+                let (f, b) = (format!("bsa-{n}"), format!("buddy-{n}"));
+                (ns_pair(&w.fill, &f, &b), w.fill.ratio(&f, &b))
+            }),
+            "x",
+            Goal::Info,
         );
     }
-    let per_order = |t: &Table, n: &str| -> Vec<Option<f64>> {
-        (0..=MAX_PAGE_ORDER)
-            .map(|o| t.value(&format!("order-pair-{n}/buddy-o{o}")))
-            .collect()
-    };
-    let big_orders = geomean(&per_order(&t, big));
-    let small_orders = geomean(&per_order(&t, small));
-    t.row(
-        &format!("{scale} pairs, geomean of orders 0-10"),
-        big_orders,
-        small_orders,
-        Goal::AtMost(1.2),
-    );
-    println!();
-    if t.unmeasured > 0 {
-        println!("({} rows not measured in this run)", t.unmeasured);
+    t.finish("buddy", seconds);
+    if let Some(ir) = ir {
+        print_ir(ir);
     }
+}
+
+fn stats_row(t: &mut Table, label: &str, v: Option<(String, Stats)>, unit: &str, goal: Goal) {
+    match v {
+        Some((detail, s)) => t.stats(label, &detail, s, unit, goal),
+        None => t.value(label, "-", None, unit, goal),
+    }
+}
+
+fn print_ir(ir: &IrCounts) {
+    println!();
     println!(
-        "bench: {}/{} targets met (measured in {:.0} s)",
-        t.met,
-        t.total,
-        elapsed.as_secs_f64()
+        "buddy: instructions per operation (callgrind Ir; an operation is an alloc or a free)"
     );
+    for (name, c) in ir {
+        println!(
+            "  {name:<24} {:>10.1}   ({} Ir / {} ops)",
+            c.per_op(),
+            c.ir,
+            c.ops
+        );
+    }
 }
 
 fn main() {
-    let since = SystemTime::now();
-    let start = Instant::now();
-    let settings = Settings::from_env();
-    let mut c = settings.criterion();
-    let mut fill_ops = FillOps::new();
-    for m in MACHINES {
-        bench_order0_pairs(&mut c, &settings, m);
-        bench_order_pairs(&mut c, m);
-        bench_fill(&mut c, &settings, m, &mut fill_ops);
-    }
-    c.final_summary();
-    // `cargo test --benches` runs each benchmark once (`--test`) and `--list`
-    // none: no measurement, so no table.
-    if env::args().any(|a| a == "--test" || a == "--list") {
+    if let Some(w) = ir::child_workload() {
+        let pairs = if common::quick_env() {
+            IR_PAIRS_QUICK
+        } else {
+            IR_PAIRS
+        };
+        ir::report_ops(ir_workload(&w, pairs));
         return;
     }
-    print_table(criterion_dir(), since, fill_ops, start.elapsed());
+    let start = Instant::now();
+    let plan = Plan::from_env();
+    let wall = plan.wall.then(|| run_wall(&plan));
+    if plan.test {
+        // The instruction-count workloads in this process (no callgrind),
+        // so that `cargo test --benches` checks them too.
+        for w in ir_workloads(&plan) {
+            assert!(ir_workload(&w, 10) > 0, "{w}: no operations");
+        }
+        println!("bench buddy: test mode, every workload ran once and was checked");
+        return;
+    }
+    let ir = plan.ir.then(|| {
+        eprintln!("bench buddy: instruction counts under callgrind");
+        ir::count_all(&ir_workloads(&plan))
+            .inspect_err(|e| eprintln!("bench buddy: no instruction counts: {e}"))
+            .ok()
+    });
+    print_table(
+        &plan,
+        wall.as_ref(),
+        ir.flatten().as_ref(),
+        start.elapsed().as_secs_f64(),
+    );
 }

@@ -1,4 +1,5 @@
-//! Host benchmarks of kmalloc, the slab allocator (`make bench`).
+//! Host benchmarks of kmalloc, the slab allocator (`make bench`,
+//! `make bench-ir`), the workloads of issue 15.
 //!
 //! The system under test is `Kmalloc::new(false)` (no `slub_debug`), called
 //! as the kernel's `GlobalAlloc` calls it: `kmalloc_aligned(size, 8,
@@ -11,60 +12,55 @@
 //! through [`RawRam`], a `SlabMemory` doing raw reads and writes at `base +
 //! (pfn << PAGE_SHIFT)`.
 //!
-//! Baselines, measured in the same run, each on its own 256 MiB region and
-//! served the same `Layout`s (align 8):
+//! Baselines, each on its own region of the same 256 MiB and served the
+//! same `Layout`s (align 8):
 //! - `talc`: the `talc` crate's `Talc<ErrOnOom>` (4.x, `malloc`/`free`);
-//! - `lla`: the `linked_list_allocator` crate's `Heap` (first fit over an
-//!   address-ordered hole list);
-//! - `seg`: a segregated free list: power-of-two classes 8..=4096, each an
-//!   intrusive singly linked free list, carved from a bump region, never
-//!   coalesced or returned: the lower bound.
+//! - `lla` (information): the `linked_list_allocator` crate's `Heap`
+//!   (first fit over an address-ordered hole list);
+//! - `seg` (information): a segregated free list: power-of-two classes
+//!   8..=4096, each an intrusive singly linked free list, carved from a
+//!   bump region, never coalesced or returned: the floor.
 //!
-//! Benchmarks (one group each, one benchmark per allocator):
-//! - `pair64`: one 64-byte alloc + free, with [`PAIR_BACKGROUND`] 64-byte
-//!   objects live around it (twice as many allocated, every other one freed,
-//!   so the lists hold holes);
-//! - `mix`: [`MIX_LIVE`] live objects of random sizes 8..=4096 (log-uniform,
-//!   so most are small; deterministic xorshift); each iteration frees a
-//!   random live object and allocates a new random size in its place;
-//! - `fill_free`: [`FILL_OBJECTS`] allocations of the mix's sizes, then all
-//!   freed in a pre-shuffled random order; the whole fill + free is one
-//!   iteration, shown per operation (an alloc or a free) in the table.
+//! Workloads (request sizes of the mixes uniform in 8..=4096 bytes,
+//! precomputed from a seeded xorshift so that every run and every allocator
+//! replays the same script):
+//! - `pair64`: one 64-byte alloc + free on a fresh heap (nothing else live:
+//!   every allocator gets a new heap for the comparison);
+//! - `pair4k`: the same with 4096 bytes;
+//! - `mix`: [`MIX_LIVE`] live objects; each step frees a random live object
+//!   and allocates a new random size in its place (steady state);
+//! - `fill`: [`FILL_OBJECTS`] allocations of random sizes, then all freed
+//!   in a pre-shuffled random order; one fill + free per batch;
+//! - memory (untimed): after the mix's prefill and [`MIX_STATS_STEPS`]
+//!   steps on a fresh heap, the bytes of overhead per live object (memory
+//!   held minus bytes requested, per object: kmalloc's pages, talc's
+//!   allocated span, `seg`'s bump extent, `lla`'s highest object end) and
+//!   the share of kmalloc's memory lost to size-class rounding ((sum of
+//!   `ksize` - sum requested) / sum of `ksize`). talc is built without its
+//!   `counters` feature, which would add bookkeeping to the timed
+//!   `malloc`/`free` and whose overhead figure leaves out the holes between
+//!   allocations; its allocated span is the like of kmalloc's pages.
 //!
-//! Targets (kmalloc against talc, speed-up = talc's time / kmalloc's):
-//! `pair64` >= 2x, `mix` >= 1.5x, `fill_free` >= 1.0x (no slower). The
-//! table also shows kmalloc against `lla` and `seg` (information, no target)
-//! and, for the mix (untimed, after [`MIX_STATS_STEPS`] steps), the bytes of
-//! overhead per live object (memory held minus bytes requested, per object:
-//! kmalloc's pages, talc's allocated span, `seg`'s bump extent, `lla`'s
-//! highest object end) and the share of kmalloc's memory lost to size-class
-//! rounding ((sum of `ksize` - sum requested) / sum of `ksize`). talc is
-//! built without its `counters` feature, which would add bookkeeping to the
-//! timed `malloc`/`free` and whose overhead figure leaves out the holes
-//! between allocations; its allocated span is the like of kmalloc's pages.
+//! Measurement (see `common`): wall-clock ratios (other allocator /
+//! kmalloc: kmalloc's speed-up) from paired repetitions in one run
+//! (median, min-max), and instructions per operation (an alloc or a free)
+//! from callgrind, counting only the measured operations. `lla` is too slow
+//! for the fill (seconds per fill: each free walks its address-ordered hole
+//! list, tens of thousands of holes long) and gets its own, shorter mix
+//! comparison. The table lists issue 15's targets with PASS/MISS (a miss is
+//! information, not an error), then information rows, the instruction
+//! counts and the memory after the mix.
 //!
-//! The ratio table is printed from the means criterion wrote this run
-//! (`<criterion dir>/<group>/<bench>/new/estimates.json`). A missed target
-//! is reported, never an error: benchmarks inform.
-//!
-//! `lla` is too slow for criterion in the fill (10-20 s per iteration: each
-//! free walks its address-ordered hole list, tens of thousands of holes
-//! long), so its `fill_free` is one run timed with `Instant` after the
-//! criterion groups; in the mix it gets criterion's least: ten flat
-//! samples.
-//!
-//! Run: `make bench` (both benchmarks), or `cargo bench --bench kmalloc`
-//! (under a minute, a third of it `lla`'s single fill); `BENCH_QUICK=1`
-//! makes a smoke run (very short measurements, no `lla` fill, a few
-//! seconds); criterion's usual arguments work (`cargo bench --bench kmalloc
-//! -- mix`), and rows whose benchmarks were filtered out show `n/a` (the
-//! `lla` fill runs only when `fill_free/kmalloc` was measured).
+//! `BENCH_QUICK=1`: a smoke run. `-- --ir-only`: instruction counts only
+//! (`make bench-ir`). `cargo test --benches`: every workload once, checked
+//! (caches consistent, nothing leaked), no table.
 
 mod common;
 
-use common::{criterion_dir, mean_ns};
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode};
+use common::Plan;
+use common::ir::{self, IrCount};
+use common::paired::{self, Outcome, timed};
+use common::report::{self, Goal, Table, fmt_ns};
 use kernel::addr::{Pfn, VirtAddr};
 use kernel::mm::buddy::BuddyAllocator;
 use kernel::mm::gfp::GFP_KERNEL;
@@ -72,12 +68,15 @@ use kernel::mm::layout::PAGE_OFFSET;
 use kernel::mm::page::Page;
 use kernel::mm::slab::{Kmalloc, SlabMemory};
 use kernel::mm::zone::ZoneType;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use rand_xorshift::XorShiftRng;
 use std::alloc::{Layout, handle_alloc_error};
+use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::ptr::{self, NonNull};
-use std::time::{Duration, Instant, SystemTime};
-use std::{env, slice};
+use std::slice;
+use std::time::{Duration, Instant};
 use talc::{ErrOnOom, Span, Talc};
 
 /// Bytes of each allocator's region (65536 pages for kmalloc).
@@ -95,80 +94,35 @@ const FIRST_FREE_PFN: u32 = 16;
 /// Every `Layout`'s alignment: what `Box`, `Vec` and friends of 8-byte
 /// types ask for.
 const ALIGN: usize = 8;
-/// Request sizes of the mix and the fill: `MIN_SIZE..=MAX_SIZE`.
+/// Request sizes of the mix and the fill: `MIN_SIZE..=MAX_SIZE`, uniform.
 const MIN_SIZE: u32 = 8;
 const MAX_SIZE: u32 = 4096;
 
-/// The size of the `pair64` objects.
-const PAIR_SIZE: usize = 64;
-/// `pair64` objects kept live in the background.
-const PAIR_BACKGROUND: usize = 100;
 /// Live objects in the mix.
 const MIX_LIVE: usize = 10_000;
-/// Steps of the mix script (a power of two); iterations cycle through it.
+/// Steps of the mix script (a power of two); batches cycle through it.
 const MIX_SCRIPT: usize = 1 << 16;
 /// Mix steps before the (untimed) memory statistics are taken.
 const MIX_STATS_STEPS: usize = MIX_SCRIPT;
-/// Objects allocated, then freed, per `fill_free` iteration.
-const FILL_OBJECTS: usize = 100_000;
+/// Objects allocated, then freed, per fill: about 100 MiB of requests
+/// (kmalloc holds about 150 MiB of its 256 MiB for them).
+const FILL_OBJECTS: usize = 50_000;
+/// The mix's live objects and the fill's objects under `cargo test
+/// --benches`: talc's debug build checks its whole heap on every call.
+const TEST_MIX_LIVE: usize = 200;
+const TEST_FILL_OBJECTS: usize = 500;
 
-/// Measurement settings; `BENCH_QUICK` selects the smoke-run set.
-struct Settings {
-    quick: bool,
-    warm_up: Duration,
-    measure: Duration,
-    samples: usize,
-    /// Measurement time of the slow benchmarks (fills, `lla`'s mix).
-    slow_measure: Duration,
-}
+/// Operations (pairs, mix steps) counted per instruction-count workload
+/// (full run, smoke run).
+const IR_STEPS: u64 = 20_000;
+const IR_STEPS_QUICK: u64 = 2_000;
 
-impl Settings {
-    fn from_env() -> Settings {
-        let quick = env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-        if quick {
-            Settings {
-                quick,
-                warm_up: Duration::from_millis(50),
-                measure: Duration::from_millis(100),
-                samples: 10,
-                slow_measure: Duration::from_millis(100),
-            }
-        } else {
-            Settings {
-                quick,
-                warm_up: Duration::from_millis(300),
-                measure: Duration::from_millis(1000),
-                samples: 40,
-                slow_measure: Duration::from_millis(1500),
-            }
-        }
-    }
-
-    fn criterion(&self) -> Criterion {
-        Criterion::default()
-            .warm_up_time(self.warm_up)
-            .measurement_time(self.measure)
-            .sample_size(self.samples)
-            .nresamples(if self.quick { 1_000 } else { 10_000 })
-            .without_plots()
-            .configure_from_args()
-    }
-
-    /// Benchmarks of milliseconds per iteration: ten samples of one or a
-    /// few iterations each (criterion's least).
-    fn slow(&self, g: &mut BenchmarkGroup<'_, WallTime>) {
-        g.sampling_mode(SamplingMode::Flat)
-            .sample_size(10)
-            .measurement_time(self.slow_measure);
-    }
-
-    /// Back to the defaults after [`slow`](Self::slow).
-    fn normal(&self, g: &mut BenchmarkGroup<'_, WallTime>) {
-        g.sampling_mode(SamplingMode::Auto)
-            .sample_size(self.samples)
-            .measurement_time(self.measure);
-    }
-}
+/// Issue 15's targets: kmalloc's speed-up over talc, and its overhead per
+/// live object against talc's.
+const PAIR64_SPEEDUP: f64 = 2.0;
+const PAIR4K_SPEEDUP: f64 = 1.0;
+const MIX_SPEEDUP: f64 = 1.5;
+const OVERHEAD_VS_TALC: f64 = 1.5;
 
 // ---- memory ---------------------------------------------------------------
 
@@ -549,35 +503,14 @@ impl Regions {
 
 // ---- workloads ------------------------------------------------------------
 
-/// The workloads' generator: xorshift128 from the `rand_xorshift` crate
-/// (the host tests' generator too), seeded per workload so that every run
-/// replays the same script.
-struct XorShift(rand_xorshift::XorShiftRng);
+fn rng(seed: u64) -> XorShiftRng {
+    XorShiftRng::seed_from_u64(seed)
+}
 
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        use rand::SeedableRng;
-        XorShift(rand_xorshift::XorShiftRng::seed_from_u64(seed))
-    }
-
-    fn next(&mut self) -> u64 {
-        rand::Rng::next_u64(&mut self.0)
-    }
-
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next() >> 32) * n as u64) >> 32) as usize
-    }
-
-    /// A request size, log-uniform over `MIN_SIZE..=MAX_SIZE`: each
-    /// doubling (8-15, 16-31, ..., 2048-4095) equally likely, so half the
-    /// requests are at most about 180 bytes and one in nine above 2048.
-    fn size(&mut self) -> u32 {
-        let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-        let span = f64::from(MAX_SIZE + 1) / f64::from(MIN_SIZE);
-        let size = f64::from(MIN_SIZE) * span.powf(unit);
-        (size as u32).clamp(MIN_SIZE, MAX_SIZE)
-    }
+/// A request size, uniform in `MIN_SIZE..=MAX_SIZE` (mean 2052 bytes; half
+/// the requests above 2048).
+fn size(rng: &mut XorShiftRng) -> u32 {
+    rng.random_range(MIN_SIZE..=MAX_SIZE)
 }
 
 /// The mix, precomputed so that the timed loop only reads it: the sizes of
@@ -588,11 +521,12 @@ struct MixScript {
 }
 
 impl MixScript {
-    fn new() -> MixScript {
-        let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
-        let prefill = (0..MIX_LIVE).map(|_| rng.size()).collect();
+    /// `live` objects ([`MIX_LIVE`] but in test mode).
+    fn new(live: usize) -> MixScript {
+        let mut rng = rng(0x9E37_79B9_7F4A_7C15);
+        let prefill = (0..live).map(|_| size(&mut rng)).collect();
         let steps = (0..MIX_SCRIPT)
-            .map(|_| (rng.below(MIX_LIVE) as u32, rng.size()))
+            .map(|_| (rng.random_range(0..live as u32), size(&mut rng)))
             .collect();
         MixScript { prefill, steps }
     }
@@ -605,165 +539,329 @@ struct FillScript {
 }
 
 impl FillScript {
-    fn new() -> FillScript {
-        let mut rng = XorShift::new(0xD1B5_4A32_D192_ED03);
-        let sizes = (0..FILL_OBJECTS).map(|_| rng.size()).collect();
-        let mut free_order: Vec<u32> = (0..FILL_OBJECTS as u32).collect();
-        for i in (1..free_order.len()).rev() {
-            free_order.swap(i, rng.below(i + 1));
-        }
+    /// `objects` allocations ([`FILL_OBJECTS`] but in test mode).
+    fn new(objects: usize) -> FillScript {
+        let mut rng = rng(0xD1B5_4A32_D192_ED03);
+        let sizes = (0..objects).map(|_| size(&mut rng)).collect();
+        let mut free_order: Vec<u32> = (0..objects as u32).collect();
+        free_order.shuffle(&mut rng);
         FillScript { sizes, free_order }
     }
 }
 
-fn pair<A: Allocator>(a: &mut A) {
-    let p = a.alloc(black_box(PAIR_SIZE));
-    a.free(black_box(p), PAIR_SIZE);
+/// `n` pairs of `size`: allocate, free.
+fn pairs<A: Allocator>(a: &mut A, size: usize, n: u64) {
+    for _ in 0..n {
+        let p = a.alloc(black_box(size));
+        a.free(black_box(p), size);
+    }
 }
 
-/// `2 * PAIR_BACKGROUND` 64-byte objects, every other one freed: returns
-/// the live ones.
-fn pair_background<A: Allocator>(a: &mut A) -> Vec<*mut u8> {
-    let all: Vec<*mut u8> = (0..2 * PAIR_BACKGROUND)
-        .map(|_| a.alloc(PAIR_SIZE))
-        .collect();
-    let mut live = Vec::with_capacity(PAIR_BACKGROUND);
-    for (i, p) in all.into_iter().enumerate() {
-        if i % 2 == 0 {
-            live.push(p);
-        } else {
-            a.free(p, PAIR_SIZE);
+/// A running mix: the live objects and the next step of the script.
+struct Mix {
+    live: Vec<(*mut u8, u32)>,
+    next: usize,
+}
+
+impl Mix {
+    /// The prefill (untimed).
+    fn new<A: Allocator>(a: &mut A, script: &MixScript) -> Mix {
+        let live = script
+            .prefill
+            .iter()
+            .map(|&size| (a.alloc(size as usize), size))
+            .collect();
+        Mix { live, next: 0 }
+    }
+
+    /// `n` steps: the object in the step's slot freed, a new one of the
+    /// step's size in its place.
+    fn steps<A: Allocator>(&mut self, a: &mut A, script: &MixScript, n: u64) {
+        for _ in 0..n {
+            let (slot, size) = script.steps[self.next];
+            let (p, old) = self.live[slot as usize];
+            a.free(black_box(p), old as usize);
+            self.live[slot as usize] = (a.alloc(black_box(size as usize)), size);
+            self.next = (self.next + 1) % MIX_SCRIPT;
         }
     }
-    live
-}
 
-/// The mix's initial live objects: `(pointer, size)`.
-fn mix_prefill<A: Allocator>(a: &mut A, script: &MixScript) -> Vec<(*mut u8, u32)> {
-    script
-        .prefill
-        .iter()
-        .map(|&size| (a.alloc(size as usize), size))
-        .collect()
-}
-
-/// One mix step: the object in `slot` freed, a new one of `size` in its
-/// place.
-#[inline(always)]
-fn mix_step<A: Allocator>(a: &mut A, live: &mut [(*mut u8, u32)], (slot, size): (u32, u32)) {
-    let (p, old) = live[slot as usize];
-    a.free(black_box(p), old as usize);
-    live[slot as usize] = (a.alloc(black_box(size as usize)), size);
-}
-
-/// Frees every object of the mix.
-fn mix_drain<A: Allocator>(a: &mut A, live: Vec<(*mut u8, u32)>) {
-    for (p, size) in live {
-        a.free(p, size as usize);
+    /// Frees every live object.
+    fn drain<A: Allocator>(self, a: &mut A) {
+        for (p, size) in self.live {
+            a.free(p, size as usize);
+        }
     }
 }
 
-fn fill_free<A: Allocator>(a: &mut A, script: &FillScript, held: &mut Vec<*mut u8>) {
+fn fill<A: Allocator>(a: &mut A, script: &FillScript, held: &mut Vec<*mut u8>) {
     held.clear();
     for &size in &script.sizes {
         held.push(a.alloc(black_box(size as usize)));
     }
+}
+
+fn free_random<A: Allocator>(a: &mut A, script: &FillScript, held: &[*mut u8]) {
     for &i in &script.free_order {
         let i = i as usize;
         a.free(black_box(held[i]), script.sizes[i] as usize);
     }
 }
 
-// ---- benchmarks -----------------------------------------------------------
+/// `iters` fills, each freed in the script's random order.
+fn fill_free<A: Allocator>(
+    a: &mut A,
+    script: &FillScript,
+    held: &mut Vec<*mut u8>,
+    iters: u64,
+) -> (Duration, u64) {
+    let d = timed(|| {
+        for _ in 0..iters {
+            fill(a, script, held);
+            free_random(a, script, held);
+        }
+    });
+    (d, iters * 2 * script.sizes.len() as u64)
+}
 
-fn bench_pair64(c: &mut Criterion, r: &Regions) {
-    let mut g = c.benchmark_group("pair64");
-    fn run<A: Allocator>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, a: &mut A) {
-        let background = pair_background(a);
-        g.bench_function(name, |b| b.iter(|| pair(a)));
-        for p in background {
-            a.free(p, PAIR_SIZE);
+// ---- wall-clock comparisons ----------------------------------------------
+
+/// The contestants of a comparison: kmalloc (on a fresh heap) and the
+/// baselines named in `others` ("talc", "lla", "seg"), each on a fresh
+/// heap on its own region.
+struct Heaps<'m> {
+    kmalloc: KmallocHeap<'m>,
+    talc: TalcHeap,
+    lla: LlaHeap,
+    seg: SegList,
+}
+
+impl<'m> Heaps<'m> {
+    fn new(map: &'m mut [Page], r: &Regions) -> Heaps<'m> {
+        Heaps {
+            kmalloc: KmallocHeap::boot(map, r.kmalloc),
+            talc: TalcHeap::new(r.talc),
+            lla: LlaHeap::new(r.lla),
+            seg: SegList::new(r.seg),
         }
     }
-    {
-        let mut map = new_mem_map();
-        let mut k = KmallocHeap::boot(&mut map, r.kmalloc);
-        run(&mut g, "kmalloc", &mut k);
-        k.verify(true, "pair64");
+
+    /// Runs `f` on the heap called `name`.
+    fn with<R>(&mut self, name: &str, f: impl FnOnce(&mut dyn AllocatorDyn) -> R) -> R {
+        match name {
+            "kmalloc" => f(&mut self.kmalloc),
+            "talc" => f(&mut self.talc),
+            "lla" => f(&mut self.lla),
+            "seg" => f(&mut self.seg),
+            _ => panic!("no allocator {name}"),
+        }
     }
-    run(&mut g, "talc", &mut TalcHeap::new(r.talc));
-    run(&mut g, "lla", &mut LlaHeap::new(r.lla));
-    run(&mut g, "seg", &mut SegList::new(r.seg));
-    g.finish();
 }
 
-fn bench_mix(c: &mut Criterion, s: &Settings, r: &Regions, script: &MixScript) {
-    let mut g = c.benchmark_group("mix");
-    fn run<A: Allocator>(
-        g: &mut BenchmarkGroup<'_, WallTime>,
-        name: &str,
-        a: &mut A,
-        script: &MixScript,
-    ) {
-        let mut live = mix_prefill(a, script);
-        let mut next = 0;
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                mix_step(a, &mut live, script.steps[next]);
-                next = (next + 1) % MIX_SCRIPT;
-            })
-        });
-        mix_drain(a, live);
-    }
-    {
-        let mut map = new_mem_map();
-        let mut k = KmallocHeap::boot(&mut map, r.kmalloc);
-        run(&mut g, "kmalloc", &mut k, script);
-        k.verify(true, "mix");
-    }
-    run(&mut g, "talc", &mut TalcHeap::new(r.talc), script);
-    // First fit over thousands of holes: microseconds per step.
-    s.slow(&mut g);
-    run(&mut g, "lla", &mut LlaHeap::new(r.lla), script);
-    s.normal(&mut g);
-    run(&mut g, "seg", &mut SegList::new(r.seg), script);
-    g.finish();
-}
-
-fn bench_fill_free(c: &mut Criterion, s: &Settings, r: &Regions, script: &FillScript) {
-    let mut g = c.benchmark_group("fill_free");
-    s.slow(&mut g);
-    fn run<A: Allocator>(
-        g: &mut BenchmarkGroup<'_, WallTime>,
-        name: &str,
-        a: &mut A,
+/// [`Allocator`] through `dyn`, for picking a contestant by name: one
+/// dynamic call per batch, while the loops inside are generic over the
+/// concrete allocator (inlined, as for a direct call).
+trait AllocatorDyn {
+    fn pairs(&mut self, size: usize, n: u64) -> Duration;
+    fn mix(&mut self, mix: &mut Mix, script: &MixScript, n: u64) -> Duration;
+    fn mix_new(&mut self, script: &MixScript) -> Mix;
+    fn mix_drain(&mut self, mix: Mix);
+    fn fill_free(
+        &mut self,
         script: &FillScript,
-    ) {
-        let mut held = Vec::with_capacity(FILL_OBJECTS);
-        g.bench_function(name, |b| b.iter(|| fill_free(a, script, &mut held)));
-    }
-    {
-        let mut map = new_mem_map();
-        let mut k = KmallocHeap::boot(&mut map, r.kmalloc);
-        run(&mut g, "kmalloc", &mut k, script);
-        k.verify(true, "fill_free");
-    }
-    run(&mut g, "talc", &mut TalcHeap::new(r.talc), script);
-    // Not `lla`: 10-20 s per iteration (each free walks the address-ordered
-    // hole list, tens of thousands of holes long), too slow for criterion's
-    // ten samples; see `lla_fill_free_once`.
-    run(&mut g, "seg", &mut SegList::new(r.seg), script);
-    g.finish();
+        held: &mut Vec<*mut u8>,
+        n: u64,
+    ) -> (Duration, u64);
 }
 
-/// `linked_list_allocator`'s fill + free, timed once: ns per iteration.
-fn lla_fill_free_once(r: &Regions, script: &FillScript) -> f64 {
-    let mut a = LlaHeap::new(r.lla);
-    let mut held = Vec::with_capacity(FILL_OBJECTS);
-    let start = Instant::now();
-    fill_free(&mut a, script, &mut held);
-    start.elapsed().as_nanos() as f64
+impl<A: Allocator> AllocatorDyn for A {
+    fn pairs(&mut self, size: usize, n: u64) -> Duration {
+        timed(|| pairs(self, size, n))
+    }
+    fn mix(&mut self, mix: &mut Mix, script: &MixScript, n: u64) -> Duration {
+        timed(|| mix.steps(self, script, n))
+    }
+    fn mix_new(&mut self, script: &MixScript) -> Mix {
+        Mix::new(self, script)
+    }
+    fn mix_drain(&mut self, mix: Mix) {
+        mix.drain(self)
+    }
+    fn fill_free(
+        &mut self,
+        script: &FillScript,
+        held: &mut Vec<*mut u8>,
+        n: u64,
+    ) -> (Duration, u64) {
+        fill_free(self, script, held, n)
+    }
 }
+
+/// Pairs of `size` on fresh heaps.
+fn compare_pairs(plan: &Plan, r: &Regions, size: usize, names: &[&str]) -> Outcome {
+    let mut map = new_mem_map();
+    let mut h = Heaps::new(&mut map, r);
+    let out = paired::compare(&plan.pairs(), names, |side, n| {
+        (h.with(names[side], |a| a.pairs(size, n)), 2 * n)
+    });
+    h.kmalloc.verify(true, &format!("pairs of {size} B"));
+    out
+}
+
+/// The mix in steady state, every contestant on the same script segment
+/// per repetition.
+fn compare_mix(cfg: &paired::Config, r: &Regions, script: &MixScript, names: &[&str]) -> Outcome {
+    let mut map = new_mem_map();
+    let mut h = Heaps::new(&mut map, r);
+    let mut mixes: Vec<Mix> = names
+        .iter()
+        .map(|n| h.with(n, |a| a.mix_new(script)))
+        .collect();
+    let out = paired::compare(cfg, names, |side, n| {
+        (
+            h.with(names[side], |a| a.mix(&mut mixes[side], script, n)),
+            2 * n,
+        )
+    });
+    for (name, mix) in names.iter().zip(mixes) {
+        h.with(name, |a| a.mix_drain(mix));
+    }
+    h.kmalloc.verify(true, "mix");
+    out
+}
+
+/// Fill and free in random order.
+fn compare_fill(plan: &Plan, r: &Regions, script: &FillScript, names: &[&str]) -> Outcome {
+    let mut map = new_mem_map();
+    let mut h = Heaps::new(&mut map, r);
+    let mut held = Vec::with_capacity(FILL_OBJECTS);
+    let out = paired::compare(&plan.fills(), names, |side, n| {
+        h.with(names[side], |a| a.fill_free(script, &mut held, n))
+    });
+    h.kmalloc.verify(true, "fill");
+    out
+}
+
+struct Wall {
+    pair64: Outcome,
+    pair4k: Outcome,
+    mix: Outcome,
+    mix_lla: Outcome,
+    fill: Outcome,
+}
+
+fn run_wall(plan: &Plan, r: &Regions, mix: &MixScript, fill: &FillScript) -> Wall {
+    let all = ["kmalloc", "talc", "lla", "seg"];
+    eprintln!("bench kmalloc: pairs of 64 B and 4 KiB on fresh heaps");
+    let pair64 = compare_pairs(plan, r, 64, &all);
+    let pair4k = compare_pairs(plan, r, 4096, &all);
+    eprintln!("bench kmalloc: mix");
+    let mix_out = compare_mix(&plan.pairs(), r, mix, &["kmalloc", "talc", "seg"]);
+    // lla's first fit takes microseconds per step: fewer, shorter batches.
+    let mut lla_cfg = plan.pairs();
+    lla_cfg.reps = lla_cfg.reps.min(7);
+    lla_cfg.batch /= 10;
+    let mix_lla = compare_mix(&lla_cfg, r, mix, &["kmalloc", "lla"]);
+    eprintln!("bench kmalloc: fill and free in random order");
+    let fill_out = compare_fill(plan, r, fill, &["kmalloc", "talc", "seg"]);
+    Wall {
+        pair64,
+        pair4k,
+        mix: mix_out,
+        mix_lla,
+        fill: fill_out,
+    }
+}
+
+// ---- instruction counts --------------------------------------------------
+
+/// The instruction-count workloads: `<workload>/<allocator>`.
+fn ir_workloads() -> Vec<String> {
+    let mut w = Vec::new();
+    for what in ["pair64", "pair4k"] {
+        for who in ["kmalloc", "talc", "seg"] {
+            w.push(format!("{what}/{who}"));
+        }
+    }
+    for what in ["mix", "fill"] {
+        for who in ["kmalloc", "talc"] {
+            w.push(format!("{what}/{who}"));
+        }
+    }
+    w
+}
+
+/// Sets up workload `name` on a fresh heap, warms it up, runs `steps`
+/// pairs or mix steps (or one fill and free) inside
+/// [`ir::bench_ir_measured`]; returns the operations measured (allocs +
+/// frees).
+fn ir_workload(name: &str, steps: u64, test: bool) -> u64 {
+    let (what, who) = name
+        .split_once('/')
+        .unwrap_or_else(|| panic!("bad workload name {name}"));
+    let region = Region::new();
+    let mut map = new_mem_map();
+    let (live, objects) = if test {
+        (TEST_MIX_LIVE, TEST_FILL_OBJECTS)
+    } else {
+        (MIX_LIVE, FILL_OBJECTS)
+    };
+    let run = |a: &mut dyn AllocatorIr| a.run_ir(what, steps, live, objects);
+    match who {
+        "kmalloc" => {
+            let mut k = KmallocHeap::boot(&mut map, region);
+            let ops = run(&mut k);
+            k.verify(true, name);
+            ops
+        }
+        "talc" => run(&mut TalcHeap::new(region)),
+        "seg" => run(&mut SegList::new(region)),
+        _ => panic!("bad workload name {name}"),
+    }
+}
+
+/// The instruction-count workloads of one allocator, generic inside.
+trait AllocatorIr {
+    /// Runs workload `what` (see [`ir_workload`]); returns the operations
+    /// measured.
+    fn run_ir(&mut self, what: &str, steps: u64, live: usize, objects: usize) -> u64;
+}
+
+impl<A: Allocator> AllocatorIr for A {
+    fn run_ir(&mut self, what: &str, steps: u64, live: usize, objects: usize) -> u64 {
+        let a = self;
+        let warm = steps.min(1000);
+        match what {
+            "pair64" | "pair4k" => {
+                let size = if what == "pair64" { 64 } else { 4096 };
+                pairs(a, size, warm);
+                ir::bench_ir_measured(|| pairs(a, size, steps));
+                2 * steps
+            }
+            "mix" => {
+                let script = MixScript::new(live);
+                let mut mix = Mix::new(a, &script);
+                mix.steps(a, &script, warm);
+                ir::bench_ir_measured(|| mix.steps(a, &script, steps));
+                mix.drain(a);
+                2 * steps
+            }
+            "fill" => {
+                let script = FillScript::new(objects);
+                let mut held = Vec::with_capacity(objects);
+                fill_free(a, &script, &mut held, 1);
+                ir::bench_ir_measured(|| {
+                    fill(a, &script, &mut held);
+                    free_random(a, &script, &held);
+                });
+                2 * objects as u64
+            }
+            _ => panic!("bad workload {what}"),
+        }
+    }
+}
+
+type IrCounts = BTreeMap<String, IrCount>;
 
 // ---- memory statistics (untimed) ------------------------------------------
 
@@ -775,44 +873,49 @@ struct MixMemory {
     held: usize,
 }
 
-/// The mix's prefill then `MIX_STATS_STEPS` steps on a fresh allocator;
-/// returns its memory and the live objects (still allocated).
+impl MixMemory {
+    fn overhead_per_object(&self) -> f64 {
+        (self.held as f64 - self.requested as f64) / self.live as f64
+    }
+}
+
+/// The mix's prefill then `steps` steps on a fresh allocator; returns its
+/// memory and the mix (still allocated).
 fn mix_memory<A: Allocator>(
     name: &'static str,
     a: &mut A,
     script: &MixScript,
-) -> (MixMemory, Vec<(*mut u8, u32)>) {
-    let mut live = mix_prefill(a, script);
-    for i in 0..MIX_STATS_STEPS {
-        mix_step(a, &mut live, script.steps[i % MIX_SCRIPT]);
-    }
-    let requested = live.iter().map(|&(_, s)| s as usize).sum();
-    let held = a.held_bytes(&live);
+    steps: usize,
+) -> (MixMemory, Mix) {
+    let mut mix = Mix::new(a, script);
+    mix.steps(a, script, steps as u64);
+    let requested = mix.live.iter().map(|&(_, s)| s as usize).sum();
+    let held = a.held_bytes(&mix.live);
     let m = MixMemory {
         name,
-        live: live.len(),
+        live: mix.live.len(),
         requested,
         held,
     };
-    (m, live)
+    (m, mix)
 }
 
-/// Kmalloc's breakdown: `(sum of ksize, pages in slabs, pages of large
-/// allocations)`.
+/// Kmalloc's breakdown: sum of `ksize`, pages in slabs, pages of large
+/// allocations.
 struct KmallocMemory {
     ksize: usize,
     slab_pages: u32,
     large_pages: u32,
 }
 
-fn memory_stats(r: &Regions, script: &MixScript) -> (Vec<MixMemory>, KmallocMemory) {
+fn memory_stats(r: &Regions, script: &MixScript, steps: usize) -> (Vec<MixMemory>, KmallocMemory) {
     let mut rows = Vec::new();
     let mut map = new_mem_map();
     let mut k = KmallocHeap::boot(&mut map, r.kmalloc);
-    let (m, live) = mix_memory("kmalloc", &mut k, script);
+    let (m, mix) = mix_memory("kmalloc", &mut k, script, steps);
     rows.push(m);
     let mut ksize = 0;
-    for &(p, _) in &live {
+    for &(p, _) in &mix.live {
         let addr = k.ram.addr(p);
         ksize +=
             k.km.ksize(&mut k.buddy, &mut k.ram, addr)
@@ -825,7 +928,7 @@ fn memory_stats(r: &Regions, script: &MixScript) -> (Vec<MixMemory>, KmallocMemo
         slab_pages: k.km.pages() - large_pages,
         large_pages,
     };
-    mix_drain(&mut k, live);
+    mix.drain(&mut k);
     k.verify(true, "mix statistics");
 
     fn other<A: Allocator>(
@@ -833,156 +936,44 @@ fn memory_stats(r: &Regions, script: &MixScript) -> (Vec<MixMemory>, KmallocMemo
         name: &'static str,
         a: &mut A,
         s: &MixScript,
+        steps: usize,
     ) {
-        let (m, live) = mix_memory(name, a, s);
+        let (m, mix) = mix_memory(name, a, s, steps);
         rows.push(m);
-        mix_drain(a, live);
+        mix.drain(a);
     }
-    other(&mut rows, "talc", &mut TalcHeap::new(r.talc), script);
-    other(&mut rows, "lla", &mut LlaHeap::new(r.lla), script);
-    other(&mut rows, "seg", &mut SegList::new(r.seg), script);
+    other(&mut rows, "talc", &mut TalcHeap::new(r.talc), script, steps);
+    other(&mut rows, "lla", &mut LlaHeap::new(r.lla), script, steps);
+    other(&mut rows, "seg", &mut SegList::new(r.seg), script, steps);
     (rows, km)
-}
-
-// ---- the table ------------------------------------------------------------
-
-fn fmt_ns(ns: f64) -> String {
-    if ns >= 1e6 {
-        format!("{:.2}ms", ns / 1e6)
-    } else if ns >= 1e3 {
-        format!("{:.2}us", ns / 1e3)
-    } else {
-        format!("{ns:.1}ns")
-    }
-}
-
-struct Table {
-    dir: PathBuf,
-    since: SystemTime,
-    /// `lla`'s fill + free, timed once outside criterion (ns per iteration).
-    lla_fill: Option<f64>,
-    met: usize,
-    total: usize,
-    unmeasured: usize,
-}
-
-impl Table {
-    /// Mean ns per iteration of `group/bench`, per operation for the fill
-    /// (an iteration is `2 * FILL_OBJECTS` operations).
-    fn value(&self, group: &str, bench: &str) -> Option<f64> {
-        let id = format!("{group}/{bench}");
-        let ns = match id.as_str() {
-            "fill_free/lla" => self.lla_fill?,
-            _ => mean_ns(&self.dir, &id, self.since)?,
-        };
-        Some(if group == "fill_free" {
-            ns / (2 * FILL_OBJECTS) as f64
-        } else {
-            ns
-        })
-    }
-
-    /// `other / kmalloc` for `group`: kmalloc's speed-up, against `target`
-    /// if any.
-    fn row(&mut self, group: &str, what: &str, other: &str, target: Option<f64>) {
-        let label = format!("{what}: {other} / kmalloc");
-        let target_text = target.map_or_else(|| "-".to_string(), |t| format!(">= {t}x"));
-        self.total += usize::from(target.is_some());
-        let (Some(o), Some(k)) = (self.value(group, other), self.value(group, "kmalloc")) else {
-            self.unmeasured += usize::from(target.is_some());
-            println!("{label:<44} {:>21} {:>9} {target_text:>8}  n/a", "-", "-");
-            return;
-        };
-        let ratio = o / k;
-        let verdict = match target {
-            Some(t) if ratio >= t => {
-                self.met += 1;
-                "PASS"
-            }
-            Some(_) => "MISS",
-            None => "(info)",
-        };
-        let measured = format!("{} / {}", fmt_ns(o), fmt_ns(k));
-        println!("{label:<44} {measured:>21} {ratio:>8.3}x {target_text:>8}  {verdict}");
-    }
-}
-
-fn print_table(dir: PathBuf, since: SystemTime, lla_fill: Option<f64>, elapsed: Duration) {
-    println!();
-    println!("==================== kmalloc: ratio table ====================");
-    println!("How to read this:");
-    println!("- Each row divides two means measured by criterion in this run,");
-    println!("  shown as 'A / B' = other allocator / kmalloc: kmalloc's speed-up");
-    println!("  (above 1: kmalloc is faster). pair64 and mix are per iteration");
-    println!("  (one alloc + one free); fill_free per operation (an alloc or a");
-    println!("  free of the {FILL_OBJECTS}-object fill, then the shuffled frees).");
-    println!("- kmalloc: Kmalloc::new(false) on the buddy allocator, 256 MiB lowmem.");
-    println!("  talc: Talc<ErrOnOom>; lla: linked_list_allocator::Heap (first fit);");
-    println!("  seg: power-of-two segregated free lists + bump, the lower bound.");
-    println!("- '>= Nx': kmalloc must be at least N times as fast as talc.");
-    println!("- fill_free for lla is one run timed outside criterion (10-20 s;");
-    println!("  skipped with BENCH_QUICK or when fill_free/kmalloc was filtered out).");
-    println!("- MISS is information, not failure. n/a: not measured in this run");
-    println!("  (filtered out). Timings on a shared 2-core machine vary by ~10%.");
-    println!();
-    println!(
-        "{:<44} {:>21} {:>9} {:>8}  result",
-        "metric", "measured (A / B)", "ratio", "target"
-    );
-    let mut t = Table {
-        dir,
-        since,
-        lla_fill,
-        met: 0,
-        total: 0,
-        unmeasured: 0,
-    };
-    for (group, what, target) in [
-        ("pair64", "pair64 (64 B alloc+free)", 2.0),
-        ("mix", "mix (10k live, 8..=4096 B)", 1.5),
-        ("fill_free", "fill_free per op", 1.0),
-    ] {
-        t.row(group, what, "talc", Some(target));
-        t.row(group, what, "lla", None);
-        t.row(group, what, "seg", None);
-    }
-    println!();
-    if t.unmeasured > 0 {
-        println!("({} target rows not measured in this run)", t.unmeasured);
-    }
-    println!(
-        "bench: {}/{} targets met (measured in {:.0} s)",
-        t.met,
-        t.total,
-        elapsed.as_secs_f64()
-    );
 }
 
 fn print_memory(rows: &[MixMemory], km: &KmallocMemory) {
     println!();
-    println!("==================== kmalloc: memory after the mix ====================");
-    println!("Untimed: {MIX_LIVE} live objects after {MIX_STATS_STEPS} mix steps, each");
-    println!("allocator fresh. 'held': kmalloc's pages x 4096 (slabs, partial ones");
-    println!("included, and large allocations); talc's allocated span (lowest to");
-    println!("highest allocated byte); lla: up to the highest object's end; seg: the");
-    println!("bump extent. overhead/object = (held - requested) / live objects.");
+    println!("kmalloc: memory after the mix (untimed): {MIX_LIVE} live objects after");
+    println!("{MIX_STATS_STEPS} mix steps, each allocator fresh. 'held': kmalloc's pages x 4096");
+    println!("(slabs, partial ones included, and large allocations); talc's allocated span");
+    println!("(lowest to highest allocated byte); lla: up to the highest object's end; seg:");
+    println!("the bump extent. overhead/object = (held - requested) / live objects.");
     println!();
     println!(
-        "{:<10} {:>8} {:>14} {:>14} {:>16}",
+        "  {:<10} {:>8} {:>14} {:>14} {:>16}",
         "allocator", "live", "requested", "held", "overhead/object"
     );
     for m in rows {
-        let overhead = (m.held as f64 - m.requested as f64) / m.live as f64;
         println!(
-            "{:<10} {:>8} {:>14} {:>14} {:>14.1} B",
-            m.name, m.live, m.requested, m.held, overhead
+            "  {:<10} {:>8} {:>14} {:>14} {:>14.1} B",
+            m.name,
+            m.live,
+            m.requested,
+            m.held,
+            m.overhead_per_object()
         );
     }
     if let Some(k) = rows.iter().find(|m| m.name == "kmalloc") {
         let rounding = (km.ksize - k.requested) as f64 / km.ksize as f64;
-        println!();
         println!(
-            "kmalloc: {} slab pages + {} large-allocation pages; sum of ksize {} B:",
+            "  kmalloc: {} slab pages + {} large-allocation pages; sum of ksize {} B:",
             km.slab_pages, km.large_pages, km.ksize
         );
         println!(
@@ -996,28 +987,231 @@ fn print_memory(rows: &[MixMemory], km: &KmallocMemory) {
     }
 }
 
+// ---- the table ------------------------------------------------------------
+
+fn ns_pair(out: &Outcome, a: &str, b: &str) -> String {
+    format!(
+        "{} / {}",
+        fmt_ns(out.ns(a).median),
+        fmt_ns(out.ns(b).median)
+    )
+}
+
+fn speedup_row(t: &mut Table, label: &str, out: Option<&Outcome>, other: &str, goal: Goal) {
+    match out {
+        Some(o) => t.stats(
+            label,
+            &ns_pair(o, other, "kmalloc"),
+            o.ratio(other, "kmalloc"),
+            "x",
+            goal,
+        ),
+        None => t.value(label, "-", None, "x", goal),
+    }
+}
+
+fn ir_speedup_row(t: &mut Table, label: &str, ir: Option<&IrCounts>, what: &str, other: &str) {
+    let get = |who: &str| ir.and_then(|c| c.get(&format!("{what}/{who}")).copied());
+    match (get(other), get("kmalloc")) {
+        (Some(o), Some(k)) => t.value(
+            label,
+            &format!("{:.1} / {:.1} Ir", o.per_op(), k.per_op()),
+            Some(o.per_op() / k.per_op()),
+            "x",
+            Goal::Info,
+        ),
+        _ => t.value(label, "-", None, "x", Goal::Info),
+    }
+}
+
+fn print_table(
+    plan: &Plan,
+    wall: Option<&Wall>,
+    ir: Option<&IrCounts>,
+    memory: Option<&[MixMemory]>,
+    seconds: f64,
+) {
+    let wall_how = wall.map_or("wall: not measured (--ir-only)".to_string(), |w| {
+        format!(
+            "wall: {} paired repetitions per comparison ({} for fills), release build",
+            w.pair64.reps(),
+            w.fill.reps()
+        )
+    });
+    let ir_how = match (ir, ir::valgrind_version()) {
+        (Some(_), Some(v)) => format!("Ir: {v} callgrind, measured operations only"),
+        _ => "Ir: not measured (valgrind missing or failed; make bench-ir installs it)".into(),
+    };
+    report::header(
+        "kmalloc: issue 15 targets",
+        &format!(
+            "{wall_how}; {ir_how}{}\n\
+             A / B = other allocator / kmalloc, medians of time (or instructions) per\n\
+             operation (an alloc or a free): kmalloc's speed-up, above 1 when kmalloc\n\
+             is faster; value: the ratio's median over repetitions (per repetition\n\
+             for wall-clock), min-max its range. Every allocator on 256 MiB of its\n\
+             own; sizes of mix and fill uniform in 8..=4096 B. A MISS is information.",
+            if plan.quick {
+                " (BENCH_QUICK smoke run)"
+            } else {
+                ""
+            }
+        ),
+    );
+    let mut t = Table::start(wall.is_none());
+    let w = |f: fn(&Wall) -> &Outcome| wall.map(f);
+    speedup_row(
+        &mut t,
+        "pair64 on a fresh heap, talc / kmalloc (wall)",
+        w(|w| &w.pair64),
+        "talc",
+        Goal::AtLeast(PAIR64_SPEEDUP),
+    );
+    speedup_row(
+        &mut t,
+        "pair4k on a fresh heap, talc / kmalloc (wall)",
+        w(|w| &w.pair4k),
+        "talc",
+        Goal::AtLeast(PAIR4K_SPEEDUP),
+    );
+    speedup_row(
+        &mut t,
+        "mix, 10k live, steady state, talc / kmalloc (wall)",
+        w(|w| &w.mix),
+        "talc",
+        Goal::AtLeast(MIX_SPEEDUP),
+    );
+    speedup_row(
+        &mut t,
+        "mix, fill 50k then free random, talc / kmalloc (wall)",
+        w(|w| &w.fill),
+        "talc",
+        Goal::AtLeast(MIX_SPEEDUP),
+    );
+    let per_object = |name: &str| {
+        memory
+            .and_then(|rows| rows.iter().find(|m| m.name == name))
+            .map(MixMemory::overhead_per_object)
+    };
+    let (k, tl) = (per_object("kmalloc"), per_object("talc"));
+    t.value(
+        "mix, overhead per live object, kmalloc / talc",
+        &match (k, tl) {
+            (Some(k), Some(tl)) => format!("{k:.1} B / {tl:.1} B"),
+            _ => "-".into(),
+        },
+        k.zip(tl).map(|(k, tl)| k / tl),
+        "x",
+        Goal::AtMost(OVERHEAD_VS_TALC),
+    );
+    t.section("information (no target)");
+    for (what, label) in [
+        ("pair64", "pair64 fresh"),
+        ("pair4k", "pair4k fresh"),
+        ("mix", "mix steady"),
+        ("fill", "mix fill/free"),
+    ] {
+        ir_speedup_row(
+            &mut t,
+            &format!("{label}, talc / kmalloc (Ir)"),
+            ir,
+            what,
+            "talc",
+        );
+    }
+    for (label, out) in [
+        ("pair64 fresh", w(|w| &w.pair64)),
+        ("pair4k fresh", w(|w| &w.pair4k)),
+        ("mix steady", w(|w| &w.mix_lla)),
+    ] {
+        speedup_row(
+            &mut t,
+            &format!("{label}, lla / kmalloc (wall)"),
+            out,
+            "lla",
+            Goal::Info,
+        );
+    }
+    for (label, out) in [
+        ("pair64 fresh", w(|w| &w.pair64)),
+        ("pair4k fresh", w(|w| &w.pair4k)),
+        ("mix steady", w(|w| &w.mix)),
+        ("mix fill/free", w(|w| &w.fill)),
+    ] {
+        speedup_row(
+            &mut t,
+            &format!("{label}, seg / kmalloc (wall)"),
+            out,
+            "seg",
+            Goal::Info,
+        );
+    }
+    for (what, label) in [("pair64", "pair64 fresh"), ("pair4k", "pair4k fresh")] {
+        ir_speedup_row(
+            &mut t,
+            &format!("{label}, seg / kmalloc (Ir)"),
+            ir,
+            what,
+            "seg",
+        );
+    }
+    t.finish("kmalloc", seconds);
+    if let Some(ir) = ir {
+        println!();
+        println!(
+            "kmalloc: instructions per operation (callgrind Ir; an operation is an alloc or a free)"
+        );
+        for (name, c) in ir {
+            println!(
+                "  {name:<24} {:>10.1}   ({} Ir / {} ops)",
+                c.per_op(),
+                c.ir,
+                c.ops
+            );
+        }
+    }
+}
+
 fn main() {
-    let since = SystemTime::now();
-    let start = Instant::now();
-    let settings = Settings::from_env();
-    let mut c = settings.criterion();
-    let regions = Regions::new();
-    let mix = MixScript::new();
-    let fill = FillScript::new();
-    bench_pair64(&mut c, &regions);
-    bench_mix(&mut c, &settings, &regions, &mix);
-    bench_fill_free(&mut c, &settings, &regions, &fill);
-    c.final_summary();
-    // `cargo test --benches` runs each benchmark once (`--test`), `--list`
-    // none, `--profile-time` runs without analysis: no table.
-    if env::args().any(|a| a == "--test" || a == "--list" || a.starts_with("--profile-time")) {
+    if let Some(w) = ir::child_workload() {
+        let steps = if common::quick_env() {
+            IR_STEPS_QUICK
+        } else {
+            IR_STEPS
+        };
+        ir::report_ops(ir_workload(&w, steps, false));
         return;
     }
-    let dir = criterion_dir();
-    let lla_fill = (!settings.quick && mean_ns(&dir, "fill_free/kmalloc", since).is_some())
-        .then(|| lla_fill_free_once(&regions, &fill));
-    let elapsed = start.elapsed();
-    let (rows, km) = memory_stats(&regions, &mix);
-    print_table(dir, since, lla_fill, elapsed);
-    print_memory(&rows, &km);
+    let start = Instant::now();
+    let plan = Plan::from_env();
+    let regions = Regions::new();
+    let (live, objects) = if plan.test {
+        (TEST_MIX_LIVE, TEST_FILL_OBJECTS)
+    } else {
+        (MIX_LIVE, FILL_OBJECTS)
+    };
+    let mix = MixScript::new(live);
+    let fill = FillScript::new(objects);
+    let wall = plan.wall.then(|| run_wall(&plan, &regions, &mix, &fill));
+    let stats_steps = if plan.test { 100 } else { MIX_STATS_STEPS };
+    let memory = plan.wall.then(|| memory_stats(&regions, &mix, stats_steps));
+    if plan.test {
+        for w in ir_workloads() {
+            assert!(ir_workload(&w, 10, true) > 0, "{w}: no operations");
+        }
+        println!("bench kmalloc: test mode, every workload ran once and was checked");
+        return;
+    }
+    let ir = plan.ir.then(|| {
+        eprintln!("bench kmalloc: instruction counts under callgrind");
+        ir::count_all(&ir_workloads())
+            .inspect_err(|e| eprintln!("bench kmalloc: no instruction counts: {e}"))
+            .ok()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let rows = memory.as_ref().map(|(rows, _)| rows.as_slice());
+    print_table(&plan, wall.as_ref(), ir.flatten().as_ref(), rows, seconds);
+    if let Some((rows, km)) = &memory {
+        print_memory(rows, km);
+    }
 }

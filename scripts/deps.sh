@@ -10,6 +10,7 @@
 #          forge   gcc and ld.lld for the forging loader of the boot tests
 #          qemu    qemu-system-i386
 #          bochs   Bochs with its BIOS, VGA BIOS and the "term" display library
+#          valgrind  valgrind (callgrind), for the benchmarks' instruction counts
 # scripts/deps.sh --install PACKAGE...: install Debian packages (used by
 # scripts/toolchain.sh for Debian's Rust).
 #
@@ -83,6 +84,9 @@ for group in "$@"; do
         need vgabios "VGA BIOS" test -f /usr/share/vgabios/vgabios.bin
         need bochs-term "Bochs term display" sh -c 'ls /usr/lib/*/bochs/plugins/*term* >/dev/null 2>&1'
         need bsdutils "script(1)" command -v script
+        ;;
+    valgrind)
+        need valgrind "valgrind (callgrind: make bench, make bench-ir)" command -v valgrind
         ;;
     *)
         echo "deps.sh: unknown group '$group'" >&2
