@@ -80,6 +80,7 @@ test-structure:
 test-host:
 	@scripts/deps.sh host
 	$(HOST_CARGO) test
+	$(HOST_CARGO) test --bench buddy --bench kmalloc
 
 test-boot: kernel
 	@scripts/deps.sh iso qemu bochs isa forge
