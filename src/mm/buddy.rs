@@ -23,7 +23,7 @@
 //! stack of pfns first (the `pcp` submodule).
 //!
 //! The common cases are inlined into the caller, the rest is out of line
-//! (Linux's fast path / `__alloc_pages_slowpath()` split): an order-0
+//! (`get_page_from_freelist()` and the full free check): an order-0
 //! allocation from the first zone's per-cpu stack, and an order-0 free whose
 //! descriptor passes the one-compare check. The smallest order with a free
 //! block is found with a bit scan of the zone's `free_area_mask`.

@@ -29,8 +29,9 @@
 //!    TSS's CR3 and `arch::x86::highmem::init`); every later mapping change goes through
 //!    [`paging::AddressSpace`] and returns a TLB flush token. HighMem frames
 //!    are reached through [`highmem`]'s kmap slots.
-//! 6. [`slab`]: kmalloc. Eleven size-class caches carve slabs out of buddy
-//!    pages (reached through the direct map), larger requests get whole
+//! 6. [`slab`]: kmalloc. Thirteen size-class caches (8 B to 8 KiB) carve
+//!    slabs out of buddy pages (reached through the direct map), larger
+//!    requests get whole
 //!    pages; Rust's global allocator sits on top (`runtime::kmalloc`).
 //!    [`vmalloc`] hands out ranges of the vmalloc region, mapped at once or
 //!    on first touch (`runtime::vmalloc`).

@@ -389,9 +389,10 @@ fn fmt_link(f: &mut fmt::Formatter<'_>, pfn: Option<Pfn>) -> fmt::Result {
 ///
 /// The list stores only its ends ([`NIL_PFN`] when empty); the links live in
 /// the [`Page`]s. Every method takes the `mem_map` the pfns index. A page is
-/// on at most one list at a time. The public methods take and return
-/// [`Pfn`]s; the crate-internal ones the buddy allocator's fast paths use
-/// take the raw index.
+/// on at most one list at a time. The buddy allocator uses the
+/// crate-internal methods, which take the raw index and write each
+/// descriptor once; the [`Pfn`] ones (`push_front`, `remove`, ...) exist for
+/// tests, which build and inspect lists directly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageList {
     head: u32,
@@ -433,7 +434,7 @@ impl PageList {
 
     /// Inserts `pfn`, which must not be on any list, at the front (Linux
     /// `list_add()`).
-    #[inline]
+    #[cfg(test)]
     pub fn push_front(&mut self, mem_map: &mut [Page], pfn: Pfn) {
         let (pfn, head) = (pfn.0, self.head);
         let page = &mut mem_map[pfn as usize];
@@ -449,7 +450,7 @@ impl PageList {
 
     /// Inserts `pfn`, which must not be on any list, at the back (Linux
     /// `list_add_tail()`).
-    #[inline]
+    #[cfg(test)]
     pub fn push_back(&mut self, mem_map: &mut [Page], pfn: Pfn) {
         let (pfn, tail) = (pfn.0, self.tail);
         let page = &mut mem_map[pfn as usize];
@@ -465,7 +466,7 @@ impl PageList {
 
     /// Unlinks `pfn`, which must be on this list, and resets its links to
     /// [`NIL_PFN`] (Linux `list_del()`).
-    #[inline]
+    #[cfg(test)]
     pub fn remove(&mut self, mem_map: &mut [Page], pfn: Pfn) {
         let pfn = pfn.0;
         let page = &mut mem_map[pfn as usize];
@@ -487,7 +488,7 @@ impl PageList {
     /// Removes and returns the first page, resetting its links to
     /// [`NIL_PFN`]. The same as [`remove`](Self::remove) of the head, with
     /// the head's `prev` (always none) not tested.
-    #[inline]
+    #[cfg(test)]
     pub fn pop_front(&mut self, mem_map: &mut [Page]) -> Option<Pfn> {
         let pfn = self.head()?.0;
         let page = &mut mem_map[pfn as usize];
@@ -504,7 +505,7 @@ impl PageList {
     }
 
     /// Removes and returns the last page.
-    #[inline]
+    #[cfg(test)]
     pub fn pop_back(&mut self, mem_map: &mut [Page]) -> Option<Pfn> {
         let pfn = self.tail()?;
         self.remove(mem_map, pfn);

@@ -75,7 +75,7 @@ pub mod geometry;
 pub mod large;
 pub mod size_class;
 
-pub use array_cache::ARRAY_CACHE_LIMIT;
+pub use array_cache::{ARRAY_CACHE_LIMIT, array_cache_limit};
 pub use debug::{
     DEBUG_HEADER_SIZE, FREE_MAGIC, KMALLOC_MAGIC, POISON_END, POISON_FREE, QUARANTINE_MAGIC,
     RED_ACTIVE, RED_INACTIVE, RED_ZONE_MIN,
@@ -172,6 +172,9 @@ pub struct KmemCache {
     array: [VirtAddr; ARRAY_CACHE_LIMIT],
     /// Entries used in `array` (Linux `array_cache.avail`).
     avail: u32,
+    /// Entries `array` may hold: [`array_cache_limit`] of the object size
+    /// (Linux `array_cache.limit`).
+    limit: u32,
     /// Allocations the array cache could not serve (Linux SLAB's
     /// `allocmiss`).
     alloc_miss: u64,
@@ -181,6 +184,12 @@ pub struct KmemCache {
 }
 
 impl KmemCache {
+    /// The empty cache of class `index`, with the `slub_debug` layout if
+    /// `debug`.
+    ///
+    /// # Panics
+    /// If not one object fits in a slab of the largest order (a class too
+    /// large for `SLAB_MAX_ORDER`, e.g. a 16 KiB class under `slub_debug`).
     fn new(index: usize, debug: bool) -> KmemCache {
         let size = KMALLOC_SIZES[index];
         let align = class_align(index) as u32;
@@ -190,6 +199,12 @@ impl KmemCache {
             (0, size)
         };
         let g = calculate_order(stride, align);
+        assert!(
+            g.objects >= 1,
+            "{}: no object of stride {stride} fits in a slab of order {}",
+            CACHE_NAMES[index],
+            g.order
+        );
         KmemCache {
             name: CACHE_NAMES[index],
             object_size: size,
@@ -209,6 +224,7 @@ impl KmemCache {
             quarantined: 0,
             array: [VirtAddr(0); ARRAY_CACHE_LIMIT],
             avail: 0,
+            limit: array_cache_limit(size),
             alloc_miss: 0,
             free_miss: 0,
         }
@@ -288,6 +304,11 @@ impl KmemCache {
     pub fn array_avail(&self) -> u32 {
         self.avail
     }
+
+    /// Objects the array cache may hold ([`array_cache_limit`]).
+    pub fn array_limit(&self) -> u32 {
+        self.limit
+    }
     /// Allocations of this class the array cache could not serve (it was
     /// empty, or `slub_debug` is on): they went to the slabs (Linux SLAB's
     /// `allocmiss`).
@@ -354,9 +375,10 @@ pub struct RoundingLoss {
 }
 
 impl RoundingLoss {
-    /// Bytes lost to rounding: `allocated - requested`.
+    /// Bytes lost to rounding: `allocated - requested` (0 if the fields
+    /// were set the other way round).
     pub fn lost(&self) -> u64 {
-        self.allocated - self.requested
+        self.allocated.saturating_sub(self.requested)
     }
 }
 

@@ -160,22 +160,45 @@ pub const PCP_HIGH_MAX: u32 = 6 * PCP_BATCH_MAX;
 /// high`, `batch` of them go back to the buddy lists
 /// (`free_pcppages_bulk()`). An empty stack is refilled with `batch` pages
 /// from the buddy lists (`rmqueue_bulk()`), lowest pfn on top. (Linux keeps
-/// `struct list_head`s per order, linked through `page->pcp_list`; an array
-/// is the layout SerenityOS and most textbook per-cpu caches use.)
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `struct list_head`s per order, linked through `page->pcp_list`.)
+///
+/// Equality and `Debug` look at `pfns[0..count]` only: the slots above are
+/// stale.
+#[derive(Clone, Copy)]
 pub struct PerCpuPages {
     pub(super) count: u32,
     pub(super) batch: u32,
     pub(super) high: u32,
     /// `count <= high + 1 <= PCP_HIGH_MAX + 1` entries are used. (Rounding
-    /// the array up to 256 slots would let a `u8` index skip the bounds
-    /// check, but three zones of 1 KiB arrays, moved by value through the
-    /// boot stages, overflowed the 32 KiB boot stack.)
+    /// the array up to 256 slots would let a `u8` index skip a bounds check,
+    /// at 250 more bytes per zone in a structure the boot stages move by
+    /// value on the boot stack.)
     pub(super) pfns: [u32; PCP_SLOTS],
 }
 
 /// The slots of [`PerCpuPages`]' array.
 const PCP_SLOTS: usize = PCP_HIGH_MAX as usize + 1;
+
+impl PartialEq for PerCpuPages {
+    fn eq(&self, other: &PerCpuPages) -> bool {
+        (self.count, self.batch, self.high) == (other.count, other.batch, other.high)
+            && self.pfns() == other.pfns()
+    }
+}
+
+impl Eq for PerCpuPages {}
+
+/// `PerCpuPages { count, batch, high, pfns: [coldest .. hottest] }`.
+impl fmt::Debug for PerCpuPages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerCpuPages")
+            .field("count", &self.count)
+            .field("batch", &self.batch)
+            .field("high", &self.high)
+            .field("pfns", &self.pfns())
+            .finish()
+    }
+}
 
 impl PerCpuPages {
     /// The boot pageset: `batch` 1, `high` 0, so every freed page goes

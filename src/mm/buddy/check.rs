@@ -8,7 +8,9 @@
 use super::BuddyAllocator;
 use crate::addr::Pfn;
 use crate::mm::page::{Page, PageFlags, PageList};
-use crate::mm::zone::{MAX_PAGE_ORDER, NR_PAGE_ORDERS, Zone, ZoneType};
+use crate::mm::zone::{
+    MAX_PAGE_ORDER, NR_PAGE_ORDERS, PCP_BATCH_MAX, PCP_HIGH_MAX, Zone, ZoneType,
+};
 use core::fmt;
 
 /// Which list of a zone.
@@ -129,6 +131,16 @@ pub enum CheckError {
         /// Free pages + per-cpu pages + allocated pages.
         accounted: u32,
     },
+    /// A per-cpu stack's `batch` is 0 or above `PCP_BATCH_MAX`, or its
+    /// `high` above `PCP_HIGH_MAX` (the stack's capacity).
+    PcpBadLimits {
+        /// The zone.
+        zone: ZoneType,
+        /// Its `batch`.
+        batch: u32,
+        /// Its `high`.
+        high: u32,
+    },
     /// A per-cpu list holds more than `high` pages.
     PcpAboveHigh {
         /// The zone.
@@ -198,6 +210,11 @@ impl fmt::Display for CheckError {
                 "buddy: {zone} managed {managed}, present {present}, unreserved {unreserved}, \
                  free+pcp+allocated {accounted}"
             ),
+            CheckError::PcpBadLimits { zone, batch, high } => write!(
+                f,
+                "buddy: {zone} pcp batch {batch} or high {high} outside [1, {PCP_BATCH_MAX}] / \
+                 [0, {PCP_HIGH_MAX}]"
+            ),
             CheckError::PcpAboveHigh { zone, count, high } => {
                 write!(f, "buddy: {zone} pcp count {count} above high {high}")
             }
@@ -260,8 +277,13 @@ impl BuddyAllocator<'_> {
                 .fold(0, |m, o| m | 1 << o);
             mismatch(zone, "free_area_mask", z.free_area_mask(), mask)?;
             let pcp = z.pcp();
-            self.check_pcp(z)?;
-            mismatch(zone, "pcp pages in mem_map", pcp.count(), walk.pcp)?;
+            if pcp.batch() == 0 || pcp.batch() > PCP_BATCH_MAX || pcp.high() > PCP_HIGH_MAX {
+                return Err(CheckError::PcpBadLimits {
+                    zone,
+                    batch: pcp.batch(),
+                    high: pcp.high(),
+                });
+            }
             if pcp.count() > pcp.high() {
                 return Err(CheckError::PcpAboveHigh {
                     zone,
@@ -269,6 +291,8 @@ impl BuddyAllocator<'_> {
                     high: pcp.high(),
                 });
             }
+            self.check_pcp(z)?;
+            mismatch(zone, "pcp pages in mem_map", pcp.count(), walk.pcp)?;
             let unreserved = z.spanned_pages() - walk.reserved;
             let accounted = walk.free + walk.pcp + walk.allocated;
             let managed = z.managed_pages();

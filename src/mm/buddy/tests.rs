@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::mm::gfp::{GFP_ATOMIC, GFP_DMA, GFP_HIGHUSER, GFP_KERNEL};
-use crate::mm::zone::{DEFAULT_MAX_LOW_PFN, Watermarks};
+use crate::mm::zone::{DEFAULT_MAX_LOW_PFN, PCP_HIGH_MAX, Watermarks};
 use std::cell::RefCell;
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -984,4 +984,28 @@ fn fast_free_refuses_what_the_slow_checks_refuse() {
     assert_eq!(err.reason, BadPageReason::OnPcpList);
     assert_eq!(snapshot(&b), before, "a refused free changes nothing");
     b.check().unwrap();
+}
+
+#[test]
+fn check_reports_pcp_limits_before_reading_the_stack() {
+    let mut b = two_zones_with_pcp();
+    b.zones[1].pcp.high = PCP_HIGH_MAX + 1;
+    assert!(matches!(
+        b.check(),
+        Err(CheckError::PcpBadLimits {
+            zone: ZoneType::Normal,
+            ..
+        })
+    ));
+    let mut b = two_zones_with_pcp();
+    // A count past the array must be an error, not a panic.
+    b.zones[1].pcp.count = 10_000;
+    assert!(matches!(
+        b.check(),
+        Err(CheckError::PcpAboveHigh {
+            zone: ZoneType::Normal,
+            count: 10_000,
+            ..
+        })
+    ));
 }

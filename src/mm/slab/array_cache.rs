@@ -3,8 +3,8 @@
 //! role of SLUB's per-cpu freelist and of Bonwick's magazines).
 //!
 //! Without `slub_debug`, [`Kmalloc::kfree_sized`] pushes a small object on
-//! its cache's array cache, a stack of up to [`ARRAY_CACHE_LIMIT`]
-//! objects, and the next [`Kmalloc::kmalloc`] of that class pops it: no
+//! its cache's array cache, a stack of up to [`array_cache_limit`]
+//! objects (32 for the small caches), and the next [`Kmalloc::kmalloc`] of that class pops it: no
 //! page lookup, no slab header, no bitmap, a few nanoseconds. When the
 //! stack is full its older half goes back to the slabs through the checked
 //! path of [`Kmalloc::kfree`] (Linux `cache_flusharray()`);
@@ -20,10 +20,30 @@ use super::{Kmalloc, KmemCache, Owner, SlabMemory, ZERO_SIZE_PTR};
 use crate::addr::VirtAddr;
 use crate::mm::buddy::BuddyAllocator;
 
-/// Value: 32. Objects a cache's array cache holds (Linux SLAB's
-/// `array_cache.limit`; the role of SLUB's per-cpu freelist and of Bonwick's
-/// magazines).
+/// Value: 32. The most objects a cache's array cache holds (the array's
+/// length; Linux SLAB's `array_cache.limit` is at most this here, see
+/// [`array_cache_limit`]; the role of SLUB's per-cpu freelist and of
+/// Bonwick's magazines).
 pub const ARRAY_CACHE_LIMIT: usize = 32;
+
+/// The array cache limit of a cache of `size`-byte objects (Linux SLAB
+/// `enable_cpucache()`: 8 above a page, 24 above 1 KiB, more below), capped
+/// at [`ARRAY_CACHE_LIMIT`]: kmalloc-8k parks at most 8 freed objects (64
+/// KiB), kmalloc-2k and kmalloc-4k 24, the smaller caches 32.
+pub const fn array_cache_limit(size: u32) -> u32 {
+    let linux = if size > 4096 {
+        8
+    } else if size > 1024 {
+        24
+    } else {
+        54
+    };
+    if linux < ARRAY_CACHE_LIMIT as u32 {
+        linux
+    } else {
+        ARRAY_CACHE_LIMIT as u32
+    }
+}
 
 impl KmemCache {
     /// Pops the most recently freed object, counting the allocation of
@@ -105,7 +125,7 @@ impl Kmalloc {
         let c = &mut self.caches[index];
         let avail = c.avail as usize;
         // Room left, and `addr` not on top (an empty stack has no top).
-        if avail < ARRAY_CACHE_LIMIT && (avail == 0 || c.array[avail - 1] != addr) {
+        if avail < c.limit as usize && (avail == 0 || c.array[avail - 1] != addr) {
             c.array_push(addr);
             return Ok(());
         }
@@ -132,8 +152,9 @@ impl Kmalloc {
             return Err(self.report(e));
         }
         let mut flushed = Ok(());
-        if c.avail as usize == ARRAY_CACHE_LIMIT {
-            flushed = self.flush_array(buddy, mem, index, ARRAY_CACHE_LIMIT / 2);
+        if c.avail >= c.limit {
+            let half = c.limit.div_ceil(2) as usize;
+            flushed = self.flush_array(buddy, mem, index, half);
         }
         self.caches[index].array_push(addr);
         flushed

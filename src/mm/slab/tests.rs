@@ -470,3 +470,38 @@ fn rounding_loss_is_counted() {
     // Frees do not change the counters: they cover every allocation.
     assert_eq!(k.cache_rounding(), r);
 }
+
+/// The array caches of the large classes hold fewer objects (Linux SLAB
+/// `enable_cpucache()`): kmalloc-8k parks at most 8 freed objects, the
+/// ninth free flushes the older half (4) back to the slabs.
+#[test]
+fn large_classes_have_smaller_array_caches() {
+    let limits: std::vec::Vec<u32> = Kmalloc::new(false)
+        .caches()
+        .iter()
+        .map(|c| c.array_limit())
+        .collect();
+    assert_eq!(limits, [32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 24, 24, 8]);
+    assert_eq!(array_cache_limit(8192), 8);
+    assert_eq!(array_cache_limit(4096), 24);
+
+    let (mut buddy, mut ram) = machine(4096);
+    let mut k = Kmalloc::new(false);
+    let objs: std::vec::Vec<VirtAddr> = (0..9)
+        .map(|_| k.kmalloc(&mut buddy, &mut ram, 8192, GFP_KERNEL).unwrap())
+        .collect();
+    for &o in &objs[..8] {
+        k.kfree_sized(&mut buddy, &mut ram, o, 8192, 8).unwrap();
+    }
+    assert_eq!(
+        (k.caches()[12].array_avail(), k.caches()[12].free_miss()),
+        (8, 0)
+    );
+    k.kfree_sized(&mut buddy, &mut ram, objs[8], 8192, 8)
+        .unwrap();
+    assert_eq!(
+        (k.caches()[12].array_avail(), k.caches()[12].free_miss()),
+        (5, 1)
+    );
+    k.validate(&buddy, &ram).unwrap();
+}
