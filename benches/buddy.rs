@@ -524,10 +524,7 @@ fn print_table(plan: &Plan, wall: Option<&Wall>, ir: Option<&IrCounts>, seconds:
             w.fill.reps()
         )
     });
-    let ir_how = match (ir, ir::valgrind_version()) {
-        (Some(_), Some(v)) => format!("Ir: {v} callgrind, measured operations only"),
-        _ => "Ir: not measured (valgrind missing or failed; make bench-ir installs it)".into(),
-    };
+    let ir_how = ir::how(ir.is_some());
     report::header(
         "buddy allocator: issue 15 targets",
         &format!(

@@ -1053,10 +1053,7 @@ fn print_table(
             w.fill.reps()
         )
     });
-    let ir_how = match (ir, ir::valgrind_version()) {
-        (Some(_), Some(v)) => format!("Ir: {v} callgrind, measured operations only"),
-        _ => "Ir: not measured (valgrind missing or failed; make bench-ir installs it)".into(),
-    };
+    let ir_how = ir::how(ir.is_some());
     report::header(
         "kmalloc: issue 15 targets",
         &format!(

@@ -55,11 +55,20 @@ fn valgrind() -> String {
 }
 
 /// `valgrind --version`, or `None` if valgrind does not run.
-pub fn valgrind_version() -> Option<String> {
+fn valgrind_version() -> Option<String> {
     let out = Command::new(valgrind()).arg("--version").output().ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The table header's words on the instruction counts: the valgrind that
+/// counted them, or why there are none.
+pub fn how(counted: bool) -> String {
+    match (counted, valgrind_version()) {
+        (true, Some(v)) => format!("Ir: {v} callgrind, measured operations only"),
+        _ => "Ir: not measured (valgrind missing or failed; make bench-ir installs it)".into(),
+    }
 }
 
 /// One workload's count.
