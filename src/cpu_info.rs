@@ -56,6 +56,10 @@ pub struct CpuFeatures {
     pub tsc: bool,
     /// CR4 exists (any CPU with CPUID leaf 1 feature bits for VME, PSE, ...).
     pub cr4: bool,
+    /// The execute-disable bit of PAE entries (`CPUID.80000001H:EDX.NX[bit
+    /// 20]`, enabled by `IA32_EFER.NXE`; Intel SDM Vol. 3A §4.1.4). Not
+    /// used: it needs PAE paging, which this kernel does not run yet.
+    pub nx: bool,
 }
 
 /// The boot CPU's identity and features.
@@ -77,6 +81,7 @@ impl CpuInfo {
             pae: false,
             tsc: false,
             cr4: false,
+            nx: false,
         },
     };
 
@@ -89,6 +94,7 @@ impl CpuInfo {
             pae: false,
             tsc: false,
             cr4: false,
+            nx: false,
         },
     };
 
@@ -112,6 +118,7 @@ impl CpuInfo {
                     // CR4 arrived with the Pentium (and late 486s) together with
                     // the leaf-1 features it controls.
                     cr4: f.has_vme() || f.has_pse() || f.has_de() || f.has_tsc(),
+                    nx: has_nx(&id, cpuid),
                 };
                 (f.family_id(), f.model_id(), f.stepping_id(), features)
             }
@@ -137,6 +144,19 @@ impl CpuInfo {
     pub fn has_cr0_wp(&self) -> bool {
         !matches!(self.class, CpuClass::I386)
     }
+}
+
+/// Whether leaf `0x8000_0001` reports NX. The extended leaves are read only
+/// when leaf `0x8000_0000` answers with a maximum of the form `0x8000_xxxx`
+/// (as Linux's `get_cpu_cap()` checks): CPUs without extended leaves
+/// return the highest basic leaf's data instead, which is no such number.
+fn has_nx(id: &CpuId, cpuid: fn(u32, u32) -> CpuIdResult) -> bool {
+    let max_extended = cpuid(0x8000_0000, 0).eax;
+    max_extended & 0xffff_0000 == 0x8000_0000
+        && max_extended >= 0x8000_0001
+        && id
+            .get_extended_processor_and_feature_identifiers()
+            .is_some_and(|e| e.has_execute_disable())
 }
 
 impl fmt::Display for CpuInfo {
@@ -191,6 +211,35 @@ mod tests {
             1 => leaf(0x0521, 0, 0, 0x0000_01bf),
             _ => leaf(0, 0, 0, 0),
         }
+    }
+
+    /// A P6 with NX (a Pentium M or later, QEMU's `qemu32,+nx`): leaf
+    /// 0x80000000 reports extended leaves up to 0x80000001, whose EDX has NX
+    /// (bit 20).
+    fn cpuid_p6_nx(l: u32, s: u32) -> CpuIdResult {
+        match l {
+            0x8000_0000 => leaf(0x8000_0001, 0, 0, 0),
+            0x8000_0001 => leaf(0, 0, 0, 1 << 20),
+            _ => cpuid_p6(l, s),
+        }
+    }
+
+    /// A Pentium that answers an unsupported leaf with leaf 1's data, as
+    /// Intel CPUs without extended leaves do: 0x80000001's "EDX" would
+    /// claim NX, but 0x80000000's EAX (0x0521) is no extended maximum.
+    fn cpuid_pentium_echo(l: u32, s: u32) -> CpuIdResult {
+        match l {
+            0 | 1 => cpuid_pentium(l, s),
+            _ => leaf(0x0521, 0, 0, 0xffff_ffff),
+        }
+    }
+
+    #[test]
+    fn nx_comes_from_the_extended_leaf_only_when_it_exists() {
+        assert!(CpuInfo::from_cpuid(cpuid_p6_nx).features.nx);
+        assert!(!CpuInfo::from_cpuid(cpuid_p6).features.nx);
+        assert!(!CpuInfo::from_cpuid(cpuid_pentium_echo).features.nx);
+        assert!(!CpuInfo::from_cpuid(cpuid_486).features.nx);
     }
 
     /// A Pentium Pro or later: family 6 with PSE (3), PAE (6), PGE (13).

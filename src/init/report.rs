@@ -100,9 +100,10 @@ fn yes_no(b: bool) -> &'static str {
 /// result).
 pub fn cpu(cpu: &CpuInfo, tlb: (tlb::FlushMethod, tlb::FlushReason)) {
     info!(target: "cpu", "{cpu}");
-    info!(target: "cpu", "features: invlpg {} PSE {} PGE {} PAE {} CR4 {} CR0.WP {}",
+    info!(target: "cpu", "features: invlpg {} PSE {} PGE {} PAE {} CR4 {} CR0.WP {} NX {}",
         yes_no(cpu.has_invlpg()), yes_no(cpu.features.pse), yes_no(cpu.features.pge),
-        yes_no(cpu.features.pae), yes_no(cpu.features.cr4), yes_no(cpu.has_cr0_wp()));
+        yes_no(cpu.features.pae), yes_no(cpu.features.cr4), yes_no(cpu.has_cr0_wp()),
+        yes_no(cpu.features.nx));
     let (method, reason) = tlb;
     let why = match reason {
         tlb::FlushReason::Auto if cpu.has_invlpg() => "tlb=auto, the CPU has invlpg",

@@ -437,6 +437,10 @@ boot paging-486-family ok --cpu 486 --cmdline "selftest" -- \
     '^\[INFO \] cpu: family 4 ' 'features: invlpg yes .*PGE no PAE no' 'self-tests passed$'
 boot paging-pentium-family ok --cpu pentium --cmdline "selftest" -- \
     '^\[INFO \] cpu: family 5 ' 'features: invlpg yes PSE yes PGE no PAE no' 'self-tests passed$'
+# NX comes from CPUID leaf 0x80000001, read only when leaf 0x80000000 says
+# it exists: a CPU with it, and the default model without it.
+boot cpu-nx ok --cpu qemu32,+nx -- \
+    '^\[INFO \] cpu: features: .* NX yes$' 'KERNEL OK'
 
 # HighMem reached through kmap (pkmap slots) and kmap_local (fixmap slots).
 KMAP_SELFTESTS=(
