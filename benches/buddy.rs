@@ -516,14 +516,7 @@ fn ir_pair(a: Option<IrCount>, b: Option<IrCount>) -> (String, Option<f64>) {
 }
 
 fn print_table(plan: &Plan, wall: Option<&Wall>, ir: Option<&IrCounts>, seconds: f64) {
-    let wall_how = wall.map_or("wall: not measured (--ir-only)".to_string(), |w| {
-        let o = &w.order0[MACHINES[0].name];
-        format!(
-            "wall: {} paired repetitions per comparison ({} for fills), release build",
-            o.reps(),
-            w.fill.reps()
-        )
-    });
+    let wall_how = paired::how(wall.map(|w| (w.order0[MACHINES[0].name].reps(), w.fill.reps())));
     let ir_how = ir::how(ir.is_some());
     report::header(
         "buddy allocator: issue 15 targets",

@@ -1046,13 +1046,7 @@ fn print_table(
     memory: Option<&[MixMemory]>,
     seconds: f64,
 ) {
-    let wall_how = wall.map_or("wall: not measured (--ir-only)".to_string(), |w| {
-        format!(
-            "wall: {} paired repetitions per comparison ({} for fills), release build",
-            w.pair64.reps(),
-            w.fill.reps()
-        )
-    });
+    let wall_how = paired::how(wall.map(|w| (w.pair64.reps(), w.fill.reps())));
     let ir_how = ir::how(ir.is_some());
     report::header(
         "kmalloc: issue 15 targets",

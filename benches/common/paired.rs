@@ -167,3 +167,14 @@ pub fn timed(f: impl FnOnce()) -> Duration {
     f();
     start.elapsed()
 }
+
+/// The table header's words on the wall-clock figures: repetitions per
+/// comparison and per fill, or `None` when only instructions were counted.
+pub fn how(reps: Option<(usize, usize)>) -> String {
+    match reps {
+        Some((pairs, fills)) => format!(
+            "wall: {pairs} paired repetitions per comparison ({fills} for fills), release build"
+        ),
+        None => "wall: not measured (--ir-only)".to_string(),
+    }
+}
