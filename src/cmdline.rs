@@ -12,6 +12,8 @@
 //! | `loglevel=error\|warn\|info\|debug\|trace` | most verbose level printed (default `info`) |
 //! | `selftest` | run the in-kernel self-tests before `KERNEL OK` |
 //! | `tlb=auto\|invlpg\|cr3` | TLB invalidation method (default `auto`: `invlpg` on a 486 or later) |
+//! | `paging=auto\|2level\|pae` | page-table format of the final page directory (default `auto`: PAE where the CPU has it) |
+//! | `pse=on\|off`, `pge=on\|off`, `nx=on\|off` | large pages for the direct map, global kernel pages, no-execute data (default: each where the CPU has it) |
 //! | `memblock=debug` | print the memblock regions in Linux's format |
 //! | `slub_debug` | kmalloc debugging: allocation headers, poison, red zones (always on in self-tests) |
 //! | `mem=<size>[K\|M\|G]` | ignore RAM at and above `size` bytes (Linux's `mem=`) |
@@ -83,6 +85,50 @@ impl TlbMode {
             TlbMode::Auto => "auto",
             TlbMode::Invlpg => "invlpg",
             TlbMode::Cr3 => "cr3",
+        }
+    }
+}
+
+/// The page-table format asked for with `paging=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PagingRequest {
+    /// The best the CPU offers: PAE if it has it, else 32-bit paging.
+    Auto,
+    /// 32-bit paging, two levels of 4-byte entries.
+    TwoLevel,
+    /// PAE paging: three levels of 8-byte entries.
+    Pae,
+}
+
+impl PagingRequest {
+    /// The word's value: `auto`, `2level`, `pae`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PagingRequest::Auto => "auto",
+            PagingRequest::TwoLevel => "2level",
+            PagingRequest::Pae => "pae",
+        }
+    }
+}
+
+/// A paging feature asked for with `pse=`, `pge=` or `nx=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Switch {
+    /// On where the CPU (and the format) allow it (no word given).
+    Auto,
+    /// `on`: wanted; refused with a warning where the CPU lacks it.
+    On,
+    /// `off`: not used.
+    Off,
+}
+
+impl Switch {
+    /// The word's value: `auto`, `on`, `off`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Switch::Auto => "auto",
+            Switch::On => "on",
+            Switch::Off => "off",
         }
     }
 }
@@ -167,6 +213,14 @@ pub struct BootOptions {
     pub mem_limit_bytes: Option<u64>,
     /// `crashtest=`: a deliberate failure (tests only).
     pub crashtest: Option<CrashTest>,
+    /// `paging=`; default [`PagingRequest::Auto`].
+    pub paging: PagingRequest,
+    /// `pse=`: 4 MiB (2 MiB under PAE) pages for the direct map.
+    pub pse: Switch,
+    /// `pge=`: global kernel pages.
+    pub pge: Switch,
+    /// `nx=`: no-execute data pages (PAE only).
+    pub nx: Switch,
 }
 
 impl Default for BootOptions {
@@ -179,6 +233,10 @@ impl Default for BootOptions {
             slub_debug: false,
             mem_limit_bytes: None,
             crashtest: None,
+            paging: PagingRequest::Auto,
+            pse: Switch::Auto,
+            pge: Switch::Auto,
+            nx: Switch::Auto,
         }
     }
 }
@@ -201,6 +259,16 @@ impl fmt::Display for BootOptions {
         }
         if let Some(c) = self.crashtest {
             write!(f, " crashtest={}", c.name())?;
+        }
+        // The paging words only when given, so that a plain boot's line
+        // stays short.
+        if self.paging != PagingRequest::Auto {
+            write!(f, " paging={}", self.paging.name())?;
+        }
+        for (name, s) in [("pse", self.pse), ("pge", self.pge), ("nx", self.nx)] {
+            if s != Switch::Auto {
+                write!(f, " {name}={}", s.name())?;
+            }
         }
         Ok(())
     }
@@ -313,6 +381,27 @@ pub fn parse<'a>(cmdline: &'a str, mut warn: impl FnMut(CmdlineWarning<'a>)) -> 
                 "cr3" => opts.tlb = TlbMode::Cr3,
                 _ => warn(bad("auto|invlpg|cr3")),
             },
+            ("paging", Some(v)) => match v {
+                "auto" => opts.paging = PagingRequest::Auto,
+                "2level" => opts.paging = PagingRequest::TwoLevel,
+                "pae" => opts.paging = PagingRequest::Pae,
+                _ => warn(bad("auto|2level|pae")),
+            },
+            ("pse" | "pge" | "nx", Some(v)) => {
+                let switch = match v {
+                    "on" => Switch::On,
+                    "off" => Switch::Off,
+                    _ => {
+                        warn(bad("on|off"));
+                        continue;
+                    }
+                };
+                match key {
+                    "pse" => opts.pse = switch,
+                    "pge" => opts.pge = switch,
+                    _ => opts.nx = switch,
+                }
+            }
             ("memblock", Some("debug")) => opts.memblock_debug = true,
             ("memblock", Some(_)) => warn(bad("debug")),
             ("slub_debug", None) => opts.slub_debug = true,

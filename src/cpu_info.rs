@@ -45,20 +45,21 @@ pub enum CpuClass {
 /// The CPU features this kernel looks at.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CpuFeatures {
-    /// 4 MiB pages (CR4.PSE). Not used: the boot stub must work without it.
+    /// 4 MiB pages (CR4.PSE): the direct map's large pages under 32-bit
+    /// paging (the boot stub uses none, so that a 486 boots).
     pub pse: bool,
     /// Global pages (CR4.PGE).
     pub pge: bool,
-    /// Physical address extension (CR4.PAE). Not used: this kernel runs with
-    /// 32-bit paging and ignores memory above 4 GiB.
+    /// Physical address extension (CR4.PAE): 64-bit entries, 2 MiB pages,
+    /// RAM above 4 GiB.
     pub pae: bool,
     /// Time-stamp counter.
     pub tsc: bool,
     /// CR4 exists (any CPU with CPUID leaf 1 feature bits for VME, PSE, ...).
     pub cr4: bool,
     /// The execute-disable bit of PAE entries (`CPUID.80000001H:EDX.NX[bit
-    /// 20]`, enabled by `IA32_EFER.NXE`; Intel SDM Vol. 3A §4.1.4). Not
-    /// used: it needs PAE paging, which this kernel does not run yet.
+    /// 20]`, enabled by `IA32_EFER.NXE`; Intel SDM Vol. 3A §4.1.4). Only
+    /// PAE entries have the bit.
     pub nx: bool,
 }
 

@@ -87,9 +87,11 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
     let checksums = boot_data::checksums(&boot);
     report::checksums(&boot, &checksums);
 
-    // 6. CPU identification and the TLB policy.
+    // 6. CPU identification, the TLB policy and the paging mode the final
+    // page directory will use.
     let tlb_policy = tlb::init(&cpu, opts.tlb);
-    report::cpu(&cpu, tlb_policy);
+    let paging_mode = memory::paging_mode(&cpu, &opts);
+    report::cpu(&cpu, tlb_policy, paging_mode);
 
     // 7. Where everything is: the image, the boot page tables, the stack.
     report::layout();
@@ -110,7 +112,7 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
 
     // 10. The final page directory, built from buddy pages: the direct map
     // of low memory, the pkmap and fixmap tables; CR3 switched, CR0.WP set.
-    let paging = memory::paging_init(&mut buddy, &cpu);
+    let paging = memory::paging_init(&mut buddy, &cpu, paging_mode);
     report::final_paging(&paging, &opts);
     if opts.selftest {
         passed += selftest::paging(&mut buddy);

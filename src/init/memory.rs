@@ -13,6 +13,8 @@ use crate::cpu_info::CpuInfo;
 use crate::mm::buddy::BuddyAllocator;
 use crate::mm::layout::{BOOT_MAP_LIMIT, virt_to_phys};
 use crate::mm::memblock::Memblock;
+use crate::mm::paging::PagingMode;
+use crate::mm::paging::choose::{ModeRequest, choose_mode};
 use crate::mm::setup::{self, KernelImage};
 use crate::mm::zone::DEFAULT_MAX_LOW_PFN;
 use crate::runtime::direct_map::{self, BootDirectMap};
@@ -73,20 +75,39 @@ pub fn buddy_init(memblock: &mut Memblock, phys: &mut BootDirectMap) -> BuddyAll
     buddy
 }
 
+/// The paging mode of the final page directory, from the CPU and the
+/// command line (`crate::mm::paging::choose`); what was refused is logged
+/// as a warning, the choice on a `paging:` line.
+pub fn paging_mode(cpu: &CpuInfo, opts: &BootOptions) -> PagingMode {
+    let req = ModeRequest {
+        paging: opts.paging,
+        pse: opts.pse,
+        pge: opts.pge,
+        nx: opts.nx,
+    };
+    let choice = choose_mode(&cpu.features, req);
+    report::paging_mode(&choice, req);
+    choice.mode
+}
+
 /// The final page directory, built from buddy pages (the direct map of low
 /// memory, the pkmap and fixmap tables) and loaded, CR0.WP set
 /// (`arch::x86::paging::paging_init`); then the rest of the switch: the
 /// double-fault task's CR3 and the kmap state (`highmem::init`).
 #[allow(unsafe_code, reason = "switches CR3 and the double-fault task's CR3")]
-pub fn paging_init(buddy: &mut BuddyAllocator<'static>, cpu: &CpuInfo) -> PagingReport {
+pub fn paging_init(
+    buddy: &mut BuddyAllocator<'static>,
+    cpu: &CpuInfo,
+    mode: PagingMode,
+) -> PagingReport {
     let max_low_pfn = buddy.max_low_pfn();
     // SAFETY: once, after the buddy allocator took over; nothing uses the
     // identity map any more (the kernel runs at PAGE_OFFSET).
-    let r = unsafe { paging::paging_init(buddy, cpu, max_low_pfn) };
+    let r = unsafe { paging::paging_init(buddy, cpu, mode, max_low_pfn) };
     // SAFETY: the new directory stays in use for good; the double-fault
     // task must switch to it, not to the boot one. Interrupts are disabled.
     unsafe { idt::set_double_fault_cr3(r.pgd) };
-    highmem::init(r.direct_map_end_pfn, r.pkmap_pt, r.fixmap_pt);
+    highmem::init(r.direct_map_end_pfn, r.pgd, r.mode);
     r
 }
 
@@ -109,6 +130,6 @@ pub fn retire_early_map(boot: BootInfo<'static>) {
     drop(boot);
     // SAFETY: `boot`, the only holder of references into the early map
     // window, is gone.
-    unsafe { paging::retire_early_map() };
+    crate::runtime::kmalloc::with_mm(|mm| unsafe { paging::retire_early_map(&mut mm.buddy) });
     report::early_map_retired();
 }

@@ -14,7 +14,9 @@ use crate::mm::layout::{
     PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, virt_to_phys,
 };
 use crate::mm::memblock::Memblock;
-use crate::mm::paging::DumpRange;
+use crate::cmdline::PagingRequest;
+use crate::mm::paging::choose::{ModeChoice, ModeRequest};
+use crate::mm::paging::{DumpRange, Format, PagingMode};
 use crate::mm::setup::{MemMap, ZoneAccount};
 use crate::mm::zone::MAX_NR_ZONES;
 use crate::runtime::{kmalloc, vmalloc};
@@ -98,7 +100,7 @@ fn yes_no(b: bool) -> &'static str {
 
 /// CPU identification and the TLB policy `tlb::init` chose (`tlb`, its
 /// result).
-pub fn cpu(cpu: &CpuInfo, tlb: (tlb::FlushMethod, tlb::FlushReason)) {
+pub fn cpu(cpu: &CpuInfo, tlb: (tlb::FlushMethod, tlb::FlushReason), mode: PagingMode) {
     info!(target: "cpu", "{cpu}");
     info!(target: "cpu", "features: invlpg {} PSE {} PGE {} PAE {} CR4 {} CR0.WP {} NX {}",
         yes_no(cpu.has_invlpg()), yes_no(cpu.features.pse), yes_no(cpu.features.pge),
@@ -118,7 +120,25 @@ pub fn cpu(cpu: &CpuInfo, tlb: (tlb::FlushMethod, tlb::FlushReason)) {
         tlb::FlushMethod::Invlpg => "invlpg (one page)",
         tlb::FlushMethod::Cr3Reload => "CR3 reload (whole TLB)",
     };
-    info!(target: "tlb", "invalidation by {method} ({why}); global pages not used");
+    if mode.global {
+        info!(target: "tlb",
+            "invalidation by {method} ({why}); kernel pages global (CR4.PGE): a full flush toggles CR4.PGE");
+    } else {
+        info!(target: "tlb", "invalidation by {method} ({why}); global pages not used");
+    }
+}
+
+/// The paging mode chosen for the final page directory, and what was
+/// refused on the way.
+pub fn paging_mode(choice: &ModeChoice, req: ModeRequest) {
+    for note in &choice.notes {
+        warn!(target: "paging", "{note}");
+    }
+    let why = match req.paging {
+        PagingRequest::Auto => "paging=auto: the best this CPU offers",
+        _ => "as the command line asks",
+    };
+    info!(target: "paging", "mode: {} ({why})", choice.mode);
 }
 
 /// Where everything is: the image, the boot page tables, the stack.
@@ -245,9 +265,18 @@ pub fn final_paging(r: &PagingReport, opts: &BootOptions) {
     }
     info!(target: "layout", "  pkmap: {} slots, {held} held; fixmap: {} kmap_local slots",
         layout::LAST_PKMAP, layout::KM_SLOTS);
-    info!(target: "paging",
-        "page tables: 1 page directory + {} page tables = {} KiB from the buddy allocator (plus the boot early map table, borrowed)",
-        r.nr_pt_pages, (r.nr_pt_pages + 1) * 4);
+    match r.mode.format {
+        Format::TwoLevel => info!(target: "paging",
+            "page tables: 1 page directory + {} page tables = {} KiB from the buddy allocator (plus the boot early map table, borrowed)",
+            r.nr_pt_pages, (r.nr_pt_pages + 1) * 4),
+        Format::Pae => info!(target: "paging",
+            "page tables: 1 PDPT + {} page directories + {} page tables = {} KiB from the buddy allocator (the early map window copied into 2 of them)",
+            r.nr_pd_pages, r.nr_pt_pages, (1 + r.nr_pd_pages + r.nr_pt_pages) * 4),
+    }
+    if r.mode.large_pages {
+        info!(target: "paging", "direct map: {} large pages of {} MiB, page tables only where permissions change or holes are",
+            r.large_pages, r.mode.format.pde_span() >> 20);
+    }
     info!(target: "paging", "page-table dump (consecutive frames with equal flags folded into one line):");
     for d in &ranges {
         info!(target: "paging", "  {d}");
@@ -257,6 +286,9 @@ pub fn final_paging(r: &PagingReport, opts: &BootOptions) {
     }
     let (invlpg, cr3) = tlb::flush_counts();
     info!(target: "tlb", "flushes so far: {invlpg} invlpg, {cr3} CR3 reloads (plus the CR3 load of the new directory)");
+    if r.mode.global {
+        info!(target: "tlb", "full flushes by CR4.PGE toggle so far: {}", tlb::global_flush_count());
+    }
     if opts.loglevel >= cmdline::LogLevel::Debug {
         let probes = [
             ("kernel_entry", x86::kernel_entry_va()),

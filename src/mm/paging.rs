@@ -47,60 +47,43 @@
 //!   (`kernel_physical_mapping_init`, `one_page_table_init`),
 //!   `arch/x86/mm/tlb.c` (`tlb_single_page_flush_ceiling`).
 
+pub mod choose;
+pub mod entry;
 pub mod kernel_space;
+pub mod walk;
 
 use super::buddy::BuddyAllocator;
 use super::gfp::{GFP_KERNEL, Gfp};
-use super::layout::{ENTRIES_PER_TABLE, PAGE_SHIFT, PAGE_SIZE, pdx, ptx};
+use super::layout::{PAGE_SHIFT, PAGE_SIZE};
 use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use core::fmt;
-use x86::bits32::paging::PAddr;
-pub use x86::bits32::paging::{PDEntry, PDFlags, PTEntry, PTFlags};
+pub use entry::{
+    EntryFlags, Format, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_RX, PDEntry, PDFlags, PTEntry,
+    PTFlags, PagingMode, Pdpte, Table,
+};
+pub use walk::{DumpRange, Walk, dump, page_directory, set_pte, walk};
 
 /// The page-table entry that maps frame `pfn` with `flags` (Linux
 /// `pfn_pte`; `P` is not added).
-///
-/// # Panics
-/// If the frame lies at or above 4 GiB (a two-level entry holds 32 bits).
 pub fn pfn_pte(pfn: Pfn, flags: PTFlags) -> PTEntry {
-    PTEntry::new(PAddr(pfn.phys().as_u32()), flags)
+    PTEntry::new(pfn.phys(), flags)
 }
 
-/// The frame address a page-table entry holds (bits 31..12).
-pub fn pte_phys(pte: PTEntry) -> PhysAddr {
-    PhysAddr::from_u32(pte.address().as_u32())
-}
-
-/// The address a page-directory entry holds: its page table's, or a 4 MiB
-/// page's.
-pub fn pde_phys(pde: PDEntry) -> PhysAddr {
-    PhysAddr::from_u32(pde.address().as_u32())
-}
-
-/// The entry that points a page-directory slot at page table `table`, with
-/// [`PDE_TABLE_FLAGS`].
-fn table_pde(table: PhysAddr) -> PDEntry {
-    PDEntry::new(PAddr(table.as_u32()), PDE_TABLE_FLAGS)
-}
-
-/// Flags of every page-directory entry the kernel writes, the boot stub's
-/// included: present and writable. The CPU combines the R/W bits of both
-/// levels, so the PTE alone decides (Intel SDM Vol. 3A §4.6).
+/// Flags of every page-directory entry that points at a page table, the
+/// boot stub's included: present and writable. The CPU combines the R/W
+/// bits of the levels, so the PTE alone decides (Intel SDM Vol. 3A §4.6).
 pub const PDE_TABLE_FLAGS: PDFlags = PDFlags::P.union(PDFlags::RW);
 
 /// Value: 0x003 (`P RW`). `PDE_FLAGS` in `boot/entry.S`: the flags of the
 /// boot page directory's entries ([`PDE_TABLE_FLAGS`] as a number, for a
 /// `global_asm!` operand).
-pub const BOOT_PDE_FLAGS: u32 = PDE_TABLE_FLAGS.bits();
+pub const BOOT_PDE_FLAGS: u32 = PDE_TABLE_FLAGS.bits() as u32;
 
 /// Value: 0x003 (`P RW`). `PTE_FLAGS` in `boot/entry.S`: the flags of the
 /// boot page tables' entries, present and writable, supervisor-only (the
 /// boot map covers the image and memblock's first allocations; the final
 /// directory makes the kernel's code read-only).
-pub const BOOT_PTE_FLAGS: u32 = PTFlags::P.union(PTFlags::RW).bits();
-
-/// Entries of one page directory or page table.
-pub type Table = [u32; ENTRIES_PER_TABLE as usize];
+pub const BOOT_PTE_FLAGS: u32 = PTFlags::P.union(PTFlags::RW).bits() as u32;
 
 /// Access to the memory that holds page tables.
 pub trait PageTableMemory {
@@ -277,172 +260,12 @@ impl fmt::Display for MapError {
     }
 }
 
-/// The entry flags as short names (`P RW US PWT PCD A D PS/PAT G`), or
-/// `not present`.
-pub struct EntryFlags {
-    bits: u32,
-    is_pde: bool,
-}
+/// Words in the pinned/borrowed bitmaps: one bit per page-directory entry
+/// over 4 GiB (2048 under PAE).
+const PDE_BITMAP_WORDS: usize = 2048 / 32;
 
-impl EntryFlags {
-    /// Flags of a page-directory entry.
-    pub fn pde(e: PDEntry) -> Self {
-        EntryFlags {
-            bits: e.0,
-            is_pde: true,
-        }
-    }
-
-    /// Flags of a page-table entry.
-    pub fn pte(e: PTEntry) -> Self {
-        EntryFlags {
-            bits: e.0,
-            is_pde: false,
-        }
-    }
-}
-
-impl fmt::Display for EntryFlags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.bits & PTFlags::P.bits() == 0 {
-            return f.write_str("not present");
-        }
-        let bit7 = if self.is_pde { "PS" } else { "PAT" };
-        let names = ["P", "RW", "US", "PWT", "PCD", "A", "D", bit7, "G"];
-        let mut first = true;
-        for (i, name) in names.iter().enumerate() {
-            if self.bits & (1 << i) != 0 {
-                if !first {
-                    f.write_str(" ")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        if self.bits & PTFlags::RW.bits() == 0 {
-            f.write_str(" (read-only)")?;
-        }
-        Ok(())
-    }
-}
-
-/// A software page-table walk of one address (what the MMU does on a TLB
-/// miss), for fault reports and `translate`-style logging.
-#[derive(Clone, Copy, Debug)]
-pub struct Walk {
-    /// The address walked.
-    pub va: VirtAddr,
-    /// The page directory (CR3).
-    pub pgd: PhysAddr,
-    /// `PDE[pdx(va)]`.
-    pub pde: PDEntry,
-    /// `PTE[ptx(va)]`, if the PDE is present and points at a page table.
-    pub pte: Option<PTEntry>,
-}
-
-impl Walk {
-    /// The physical address `va` translates to, if both levels are present.
-    pub fn pa(&self) -> Option<PhysAddr> {
-        let pte = self.pte?;
-        pte.is_present()
-            .then(|| pte_phys(pte) + u64::from(self.va.page_offset()))
-    }
-}
-
-impl fmt::Display for Walk {
-    /// One line: `va 0x... : PDE[768] = 0x... (P RW A) -> page table 0x...;
-    /// PTE[257] = 0x... (P A (read-only)) -> pa 0x...`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "va {:#010x}: PDE[{}] = {:#010x} ({})",
-            self.va,
-            self.va.pdx(),
-            self.pde.0,
-            EntryFlags::pde(self.pde)
-        )?;
-        if !self.pde.is_present() {
-            return f.write_str(" -> no page table");
-        }
-        if self.pde.is_page() {
-            return write!(f, " -> 4 MiB page {:#010x}", self.pde.address().as_u32());
-        }
-        write!(f, " -> page table {:#010x}", self.pde.address().as_u32())?;
-        if let Some(pte) = self.pte {
-            write!(
-                f,
-                "; PTE[{}] = {:#010x} ({})",
-                self.va.ptx(),
-                pte.0,
-                EntryFlags::pte(pte)
-            )?;
-            match self.pa() {
-                Some(pa) => write!(f, " -> pa {pa:#010x}")?,
-                None => f.write_str(" -> no frame")?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Walks the page tables under page directory `pgd` for `va`.
-pub fn walk(mem: &mut impl PageTableMemory, pgd: PhysAddr, va: VirtAddr) -> Walk {
-    let pde = PDEntry(mem.with_table(pgd, |t| t[va.pdx() as usize]));
-    let pte = (pde.is_present() && !pde.is_page())
-        .then(|| PTEntry(mem.with_table(pde_phys(pde), |t| t[va.ptx() as usize])));
-    Walk { va, pgd, pde, pte }
-}
-
-/// Writes `entry` into the PTE for `va` of the page table at `table`, a
-/// table the caller owns outright (the pkmap and fixmap tables, whose slots
-/// are handed out by their own bookkeeping), and returns the flush that makes
-/// the change visible.
-pub fn set_pte(
-    mem: &mut impl PageTableMemory,
-    table: PhysAddr,
-    va: VirtAddr,
-    entry: PTEntry,
-) -> TlbFlush {
-    let va = va.page_align_down();
-    mem.with_table(table, |t| t[va.ptx() as usize] = entry.0);
-    TlbFlush::new(va.0, 1)
-}
-
-/// Value: 0x19f. Flags compared when folding a dump: bits 8..0 but
-/// Accessed and Dirty, which the CPU sets behind our back.
-const DUMP_FLAGS_MASK: u32 = 0x1ff & !PTFlags::A.union(PTFlags::D).bits();
-
-/// One line of [`AddressSpace::dump`]: `pages` pages from `va` mapped to
-/// consecutive frames from `pa`, all with the same flags.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DumpRange {
-    /// First virtual address.
-    pub va: VirtAddr,
-    /// First physical address.
-    pub pa: PhysAddr,
-    /// Number of 4 KiB pages.
-    pub pages: u32,
-    /// PTE flags (low 12 bits, without A and D).
-    pub flags: u32,
-}
-
-impl fmt::Display for DumpRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bytes = u64::from(self.pages) << PAGE_SHIFT;
-        write!(
-            f,
-            "[{:#010x}, {:#010x}) -> [{:#010x}, {:#010x}) {:>6} pages  {}",
-            self.va,
-            u64::from(self.va.0) + bytes,
-            self.pa,
-            self.pa.0 + bytes,
-            self.pages,
-            EntryFlags::pte(PTEntry(self.flags))
-        )
-    }
-}
-
-/// One address space: a page directory and the page tables it allocated.
+/// One address space: a page directory (under PAE: a PDPT and its page
+/// directories) and the page tables it allocated, in one [`PagingMode`].
 ///
 /// It manages virtual `[start, end)` (for the kernel, `PAGE_OFFSET` up);
 /// requests outside it are refused with [`MapError::OutOfRange`]. Page
@@ -451,43 +274,116 @@ impl fmt::Display for DumpRange {
 /// [`AddressSpace::install_table`] or kept with [`AddressSpace::ensure_table`]
 /// `pin = true`: the direct map's, the pkmap and fixmap tables, tables
 /// borrowed from the boot page directory).
+///
+/// Under PAE the page directories behind the PDPTEs covering `[start, end)`
+/// are allocated with the space and never freed: the CPU reads the four
+/// PDPTEs only when CR3 is loaded (SDM §4.4.1), so a PDPTE made present
+/// later would not be seen until the next CR3 load (Linux preallocates them
+/// for the same reason, `PREALLOCATED_PMDS`).
 pub struct AddressSpace {
+    mode: PagingMode,
     pgd: PhysAddr,
+    /// Under PAE: the page directory behind each PDPTE this space manages.
+    pds: [Option<PhysAddr>; 4],
     start: u32,
     end: u64,
     nr_pt_pages: u32,
-    pinned: [u32; ENTRIES_PER_TABLE as usize / 32],
-    borrowed: [u32; ENTRIES_PER_TABLE as usize / 32],
+    nr_pd_pages: u32,
+    pinned: [u32; PDE_BITMAP_WORDS],
+    borrowed: [u32; PDE_BITMAP_WORDS],
 }
 
 impl AddressSpace {
-    /// Allocates an empty page directory managing virtual `[start, end)`.
+    /// Allocates an empty 32-bit page directory ([`PagingMode::LEGACY`])
+    /// managing virtual `[start, end)`.
     ///
     /// # Errors
     /// [`MapError::NoMemory`] if no frame is available.
     pub fn new(frames: &mut impl FrameSource, start: VirtAddr, end: u64) -> Result<Self, MapError> {
-        let pgd = frames
-            .alloc_table()
-            .ok_or(MapError::NoMemory { va: start })?;
         Ok(AddressSpace {
-            pgd,
+            mode: PagingMode::LEGACY,
+            pgd: frames
+                .alloc_table()
+                .ok_or(MapError::NoMemory { va: start })?,
+            pds: [None; 4],
             start: start.0,
             end,
             nr_pt_pages: 0,
-            pinned: [0; ENTRIES_PER_TABLE as usize / 32],
-            borrowed: [0; ENTRIES_PER_TABLE as usize / 32],
+            nr_pd_pages: 0,
+            pinned: [0; PDE_BITMAP_WORDS],
+            borrowed: [0; PDE_BITMAP_WORDS],
         })
     }
 
-    /// Physical address of the page directory (what CR3 holds).
+    /// Allocates an empty address space in `mode` managing virtual
+    /// `[start, end)`: a page directory, or under PAE a PDPT with a page
+    /// directory behind each PDPTE that `[start, end)` touches (the PDPTEs
+    /// written, present and nothing else: R/W and U/S are reserved in a PAE
+    /// PDPTE, SDM Table 4-8).
+    ///
+    /// # Errors
+    /// [`MapError::NoMemory`] if no frame is available (frames taken for
+    /// the PDPT and earlier page directories are given back).
+    pub fn new_in(
+        mode: PagingMode,
+        mem: &mut impl PageTableMemory,
+        frames: &mut impl FrameSource,
+        start: VirtAddr,
+        end: u64,
+    ) -> Result<Self, MapError> {
+        let no_memory = MapError::NoMemory { va: start };
+        let pgd = frames.alloc_table().ok_or(no_memory)?;
+        let mut space = AddressSpace {
+            mode,
+            pgd,
+            pds: [None; 4],
+            start: start.0,
+            end,
+            nr_pt_pages: 0,
+            nr_pd_pages: 0,
+            pinned: [0; PDE_BITMAP_WORDS],
+            borrowed: [0; PDE_BITMAP_WORDS],
+        };
+        if mode.format == Format::Pae {
+            let first = (start.0 >> 30) as usize;
+            let last = ((end.max(1) - 1) >> 30).min(3) as usize;
+            for i in first..=last {
+                let Some(pd) = frames.alloc_table() else {
+                    for pd in space.pds.iter().flatten() {
+                        frames.free_table(*pd);
+                    }
+                    frames.free_table(pgd);
+                    return Err(no_memory);
+                };
+                space.pds[i] = Some(pd);
+                space.nr_pd_pages += 1;
+                let pdpte = pd.0 | PDFlags::P.bits();
+                mem.with_table(pgd, |t| Format::Pae.write(t, i, pdpte));
+            }
+        }
+        Ok(space)
+    }
+
+    /// The paging mode the tables are written in.
+    pub fn mode(&self) -> PagingMode {
+        self.mode
+    }
+
+    /// What CR3 holds: the page directory (32-bit paging) or the PDPT
+    /// (PAE).
     pub fn pgd(&self) -> PhysAddr {
         self.pgd
     }
 
-    /// Page tables this address space allocated and still holds (the page
-    /// directory not counted).
+    /// Page tables this address space allocated and still holds (page
+    /// directories and the PDPT not counted).
     pub fn nr_pt_pages(&self) -> u32 {
         self.nr_pt_pages
+    }
+
+    /// Page directories under the PDPT (PAE), 0 under 32-bit paging.
+    pub fn nr_pd_pages(&self) -> u32 {
+        self.nr_pd_pages
     }
 
     /// The managed virtual range, `[start, end)` (`end` a number: it may be
@@ -518,16 +414,23 @@ impl AddressSpace {
         Ok(())
     }
 
-    fn is_pinned(&self, pde: u32) -> bool {
-        self.pinned[pde as usize / 32] & (1 << (pde % 32)) != 0
+    fn bit(&self, va: u32) -> (usize, u32) {
+        let n = self.mode.format.pde_number(VirtAddr(va));
+        (n / 32, 1 << (n % 32))
     }
 
-    fn pin(&mut self, pde: u32) {
-        self.pinned[pde as usize / 32] |= 1 << (pde % 32);
+    fn is_pinned(&self, va: u32) -> bool {
+        let (i, bit) = self.bit(va);
+        self.pinned[i] & bit != 0
+    }
+
+    fn pin(&mut self, va: u32) {
+        let (i, bit) = self.bit(va);
+        self.pinned[i] |= bit;
     }
 
     /// Checks that `pages` pages from `va` and from `pa` stay inside the
-    /// managed range and below 4 GiB.
+    /// managed range and below the format's physical limit.
     fn check_span(&self, va: u32, pa: u64, pages: u32) -> Result<(), MapError> {
         let bytes = u64::from(pages) << PAGE_SHIFT;
         if u64::from(va) + bytes > self.end {
@@ -536,14 +439,51 @@ impl AddressSpace {
                 va: VirtAddr(self.end.max(u64::from(va)) as u32),
             });
         }
-        if pa + bytes > 1 << 32 {
+        if pa + bytes > self.mode.format.phys_limit() {
             return Err(MapError::FrameOutOfRange { pa: PhysAddr(pa) });
         }
         Ok(())
     }
 
+    /// The page directory holding `va`'s PDE.
+    ///
+    /// # Panics
+    /// Under PAE, for an address whose page directory this space does not
+    /// hold (outside the range given to [`AddressSpace::new_in`]).
+    fn pd(&self, va: u32) -> PhysAddr {
+        match self.mode.format {
+            Format::TwoLevel => self.pgd,
+            Format::Pae => self.pds[(va >> 30) as usize]
+                .unwrap_or_else(|| panic!("va {va:#010x}: no page directory in this space")),
+        }
+    }
+
     fn pde(&self, mem: &mut impl PageTableMemory, va: u32) -> PDEntry {
-        PDEntry(mem.with_table(self.pgd, |t| t[pdx(va) as usize]))
+        let f = self.mode.format;
+        PDEntry(mem.with_table(self.pd(va), |t| f.read(t, f.pde_index(VirtAddr(va)))))
+    }
+
+    fn set_pde(&self, mem: &mut impl PageTableMemory, va: u32, e: u64) {
+        let f = self.mode.format;
+        mem.with_table(self.pd(va), |t| f.write(t, f.pde_index(VirtAddr(va)), e));
+    }
+
+    fn pte(&self, mem: &mut impl PageTableMemory, table: PhysAddr, va: u32) -> PTEntry {
+        let f = self.mode.format;
+        PTEntry(mem.with_table(table, |t| f.read(t, f.pte_index(VirtAddr(va)))))
+    }
+
+    /// The leaf entry for `flags` at `pa`: P added, and the flags this mode
+    /// does not support (G without PGE, NX without NX) dropped, as Linux
+    /// masks with `__supported_pte_mask`.
+    fn leaf(&self, pa: u64, flags: PTFlags) -> u64 {
+        PTEntry::new(PhysAddr(pa), (flags | PTFlags::P) & self.mode.supported()).0
+    }
+
+    /// Bits 21..0 (4 MiB) or 20..0 (2 MiB) of a virtual address: the
+    /// offset within one PDE's span.
+    fn pde_mask(&self) -> u32 {
+        self.mode.format.pde_span() - 1
     }
 
     /// The page table for `va`, allocated (zeroed) and installed if there is
@@ -565,29 +505,28 @@ impl AddressSpace {
             if pde.is_page() {
                 return Err(MapError::LargePage { va });
             }
-            pde_phys(pde)
+            pde.address()
         } else {
             let table = frames.alloc_table().ok_or(MapError::NoMemory { va })?;
-            let entry = table_pde(table);
-            mem.with_table(self.pgd, |t| t[va.pdx() as usize] = entry.0);
+            self.set_pde(mem, va.0, table.0 | PDE_TABLE_FLAGS.bits());
             self.nr_pt_pages += 1;
             table
         };
         if pin {
-            self.pin(va.pdx());
+            self.pin(va.0);
         }
         Ok(table)
     }
 
     /// Points the page-directory entry for `va` at an existing page table
     /// that this address space does not own (it is pinned, never freed or
-    /// counted): how the final page directory borrows the boot stub's early
-    /// map table.
+    /// counted): how the final 32-bit page directory borrows the boot stub's
+    /// early map table. The table must be in this space's format.
     ///
     /// # Errors
     /// [`MapError::OutOfRange`], [`MapError::Misaligned`] (a table address
-    /// that is not page-aligned), [`MapError::FrameOutOfRange`] (a table at
-    /// or above 4 GiB, which no directory entry can hold), or
+    /// that is not page-aligned), [`MapError::FrameOutOfRange`] (a table
+    /// beyond what a directory entry can hold), or
     /// [`MapError::AlreadyMapped`] if the entry is present.
     pub fn install_table(
         &mut self,
@@ -595,28 +534,27 @@ impl AddressSpace {
         va: VirtAddr,
         table: PhysAddr,
     ) -> Result<TlbFlush, MapError> {
-        let va = va.0;
-        self.check(va & !PDE_MASK, table.0)?;
-        if table.0 >= 1 << 32 {
+        let va = va.0 & !self.pde_mask();
+        self.check(va, table.0)?;
+        if table.0 >= self.mode.format.phys_limit() {
             return Err(MapError::FrameOutOfRange { pa: table });
         }
         let pde = self.pde(mem, va);
         if pde.is_present() {
             return Err(MapError::AlreadyMapped {
                 va: VirtAddr(va),
-                pa: pde_phys(pde),
+                pa: pde.address(),
             });
         }
-        let entry = table_pde(table);
-        mem.with_table(self.pgd, |t| t[pdx(va) as usize] = entry.0);
-        self.pin(pdx(va));
-        let i = pdx(va);
-        self.borrowed[i as usize / 32] |= 1 << (i % 32);
-        Ok(TlbFlush::new(va & !PDE_MASK, ENTRIES_PER_TABLE))
+        self.set_pde(mem, va, table.0 | PDE_TABLE_FLAGS.bits());
+        self.pin(va);
+        let (i, bit) = self.bit(va);
+        self.borrowed[i] |= bit;
+        Ok(TlbFlush::new(va, self.mode.format.pages_per_pde()))
     }
 
     /// Clears the page-directory entry of a table installed with
-    /// [`AddressSpace::install_table`] (its 4 MiB become unmapped).
+    /// [`AddressSpace::install_table`] (its span becomes unmapped).
     ///
     /// # Errors
     /// [`MapError::OutOfRange`] below the managed start,
@@ -634,24 +572,64 @@ impl AddressSpace {
         if !self.pde(mem, va.0).is_present() {
             return Err(MapError::NotMapped { va });
         }
-        let (i, bit) = (va.pdx() as usize / 32, 1 << (va.pdx() % 32));
+        let (i, bit) = self.bit(va.0);
         if self.borrowed[i] & bit == 0 {
             return Err(MapError::OwnedTable { va });
         }
-        let va = va.0;
+        let va = va.0 & !self.pde_mask();
         self.borrowed[i] &= !bit;
         self.pinned[i] &= !bit;
-        mem.with_table(self.pgd, |t| t[pdx(va) as usize] = 0);
-        Ok(TlbFlush::new(va & !PDE_MASK, ENTRIES_PER_TABLE))
+        self.set_pde(mem, va, 0);
+        Ok(TlbFlush::new(va, self.mode.format.pages_per_pde()))
+    }
+
+    /// Clears the page-directory entry of a pinned table this space
+    /// allocated (with [`AddressSpace::ensure_table`]) and frees the table,
+    /// whatever it still maps: how the PAE directory drops its copy of the
+    /// early map window.
+    ///
+    /// # Errors
+    /// [`MapError::OutOfRange`], [`MapError::NotMapped`] if the entry is not
+    /// present, [`MapError::LargePage`], [`MapError::OwnedTable`] if the
+    /// table is borrowed (use [`AddressSpace::remove_table`]) or not pinned
+    /// (unmap its pages instead).
+    pub fn free_pinned_table(
+        &mut self,
+        mem: &mut impl PageTableMemory,
+        frames: &mut impl FrameSource,
+        va: VirtAddr,
+    ) -> Result<TlbFlush, MapError> {
+        if va.0 < self.start {
+            return Err(MapError::OutOfRange { va });
+        }
+        let pde = self.pde(mem, va.0);
+        if !pde.is_present() {
+            return Err(MapError::NotMapped { va });
+        }
+        if pde.is_page() {
+            return Err(MapError::LargePage { va });
+        }
+        let (i, bit) = self.bit(va.0);
+        if self.borrowed[i] & bit != 0 || self.pinned[i] & bit == 0 {
+            return Err(MapError::OwnedTable { va });
+        }
+        let va = va.0 & !self.pde_mask();
+        self.pinned[i] &= !bit;
+        self.set_pde(mem, va, 0);
+        frames.free_table(pde.address());
+        self.nr_pt_pages -= 1;
+        Ok(TlbFlush::new(va, self.mode.format.pages_per_pde()))
     }
 
     /// Maps the page at `va` to the frame at `pa` with `flags` (`P` is
-    /// added), allocating a page table if needed.
+    /// added; flags the mode does not support are dropped), allocating a
+    /// page table if needed.
     ///
     /// # Errors
     /// [`MapError::Misaligned`], [`MapError::OutOfRange`],
     /// [`MapError::AlreadyMapped`], [`MapError::NoMemory`],
-    /// [`MapError::LargePage`]. On error no entry changed.
+    /// [`MapError::LargePage`], [`MapError::FrameOutOfRange`]. On error no
+    /// entry changed.
     pub fn map_page(
         &mut self,
         mem: &mut impl PageTableMemory,
@@ -669,8 +647,8 @@ impl AddressSpace {
     ///
     /// # Errors
     /// [`MapError::Misaligned`], [`MapError::OutOfRange`],
-    /// [`MapError::FrameOutOfRange`] (a frame at or above 4 GiB),
-    /// [`MapError::NotMapped`].
+    /// [`MapError::FrameOutOfRange`], [`MapError::NotMapped`],
+    /// [`MapError::LargePage`].
     pub fn remap_page(
         &mut self,
         mem: &mut impl PageTableMemory,
@@ -680,12 +658,31 @@ impl AddressSpace {
     ) -> Result<(PhysAddr, TlbFlush), MapError> {
         self.check(va.0, pa.0)?;
         self.check_span(va.0, pa.0, 1)?;
-        let (old, _) = self.translate(mem, va)?;
-        let table = pde_phys(self.pde(mem, va.0));
-        let entry = pfn_pte(pa.pfn(), flags | PTFlags::P);
-        let va = va.0;
-        mem.with_table(table, |t| t[ptx(va) as usize] = entry.0);
-        Ok((old, TlbFlush::new(va, 1)))
+        let table = self.leaf_table(mem, va)?;
+        let old = self.pte(mem, table, va.0).address();
+        let entry = self.leaf(pa.0, flags);
+        let f = self.mode.format;
+        mem.with_table(table, |t| f.write(t, f.pte_index(va), entry));
+        Ok((old, TlbFlush::new(va.0, 1)))
+    }
+
+    /// The page table holding the present PTE of `va`.
+    fn leaf_table(
+        &self,
+        mem: &mut impl PageTableMemory,
+        va: VirtAddr,
+    ) -> Result<PhysAddr, MapError> {
+        let pde = self.pde(mem, va.0);
+        if !pde.is_present() {
+            return Err(MapError::NotMapped { va });
+        }
+        if pde.is_page() {
+            return Err(MapError::LargePage { va });
+        }
+        if !self.pte(mem, pde.address(), va.0).is_present() {
+            return Err(MapError::NotMapped { va });
+        }
+        Ok(pde.address())
     }
 
     /// Unmaps the page at `va` and returns the frame it mapped. A page table
@@ -709,54 +706,53 @@ impl AddressSpace {
         va: VirtAddr,
     ) -> Result<(PhysAddr, TlbFlush), MapError> {
         self.check(va.0, 0)?;
-        let (pa, _) = self.translate(mem, va)?;
-        let table = pde_phys(self.pde(mem, va.0));
-        let va = va.0;
+        let table = self.leaf_table(mem, va)?;
+        let pa = self.pte(mem, table, va.0).address();
+        let f = self.mode.format;
         let empty = mem.with_table(table, |t| {
-            t[ptx(va) as usize] = 0;
+            f.write(t, f.pte_index(va), 0);
             t.iter().all(|&e| e == 0)
         });
-        if empty && !self.is_pinned(pdx(va)) {
-            mem.with_table(self.pgd, |t| t[pdx(va) as usize] = 0);
+        if empty && !self.is_pinned(va.0) {
+            self.set_pde(mem, va.0, 0);
             frames.free_table(table);
             self.nr_pt_pages -= 1;
         }
-        Ok((pa, TlbFlush::new(va, 1)))
+        Ok((pa, TlbFlush::new(va.0, 1)))
     }
 
-    /// The frame `va` maps to (with the offset within the page) and the
-    /// PTE's flags (Linux `slow_virt_to_phys`).
+    /// The physical address `va` maps to (with the offset within the page,
+    /// or within a large page) and the leaf entry's flags (Linux
+    /// `slow_virt_to_phys`).
     ///
     /// # Errors
-    /// [`MapError::NotMapped`], or [`MapError::LargePage`].
+    /// [`MapError::NotMapped`].
     pub fn translate(
         &self,
         mem: &mut impl PageTableMemory,
         va: VirtAddr,
     ) -> Result<(PhysAddr, PTFlags), MapError> {
-        let w = walk(mem, self.pgd, va);
-        if w.pde.is_present() && w.pde.is_page() {
-            return Err(MapError::LargePage { va });
-        }
-        match (w.pa(), w.pte) {
-            (Some(pa), Some(pte)) => Ok((pa, pte.flags())),
+        let w = self.walk(mem, va);
+        match (w.pa(), w.leaf_flags()) {
+            (Some(pa), Some(flags)) => Ok((pa, flags)),
             _ => Err(MapError::NotMapped { va }),
         }
     }
 
     /// Walks the page tables for `va` (see [`walk`]).
     pub fn walk(&self, mem: &mut impl PageTableMemory, va: VirtAddr) -> Walk {
-        walk(mem, self.pgd, va)
+        walk(mem, self.mode.format, self.pgd, va)
     }
 
     /// Maps `pages` pages from `va` to consecutive frames from `pa`.
     ///
     /// # Errors
     /// As [`AddressSpace::map_page`], for the first page that cannot be
-    /// mapped, and [`MapError::FrameOutOfRange`] if the frames run past
-    /// 4 GiB. Every page is checked before any entry is written, so on error
-    /// no entry changed; after [`MapError::NoMemory`], page tables allocated
-    /// for the first part of the range stay, empty, for later mappings.
+    /// mapped, and [`MapError::FrameOutOfRange`] if the frames run past what
+    /// the format can hold (4 GiB, or 64 GiB under PAE). Every page is
+    /// checked before any entry is written, so on error no entry changed;
+    /// after [`MapError::NoMemory`], page tables allocated for the first
+    /// part of the range stay, empty, for later mappings.
     pub fn map_range(
         &mut self,
         mem: &mut impl PageTableMemory,
@@ -768,29 +764,31 @@ impl AddressSpace {
     ) -> Result<TlbFlush, MapError> {
         self.check(va.0, pa.0)?;
         self.check_span(va.0, pa.0, pages)?;
-        // Below 4 GiB from here on: check_span saw to it.
-        let (va, pa) = (va.0, pa.0 as u32);
+        let (va, pa) = (va.0, pa.0);
+        let page = |i: u32| (VirtAddr(va + (i << PAGE_SHIFT)), pa + (u64::from(i) << PAGE_SHIFT));
         for i in 0..pages {
-            let (v, p) = (va + (i << PAGE_SHIFT), pa + (i << PAGE_SHIFT));
-            self.check(v, u64::from(p))?;
-            if let Ok((old, _)) = self.translate(mem, VirtAddr(v)) {
-                return Err(MapError::AlreadyMapped {
-                    va: VirtAddr(v),
-                    pa: old,
-                });
+            let (v, p) = page(i);
+            self.check(v.0, p)?;
+            let pde = self.pde(mem, v.0);
+            if pde.is_present() && pde.is_page() {
+                return Err(MapError::LargePage { va: v });
+            }
+            if let Ok((old, _)) = self.translate(mem, v) {
+                return Err(MapError::AlreadyMapped { va: v, pa: old });
             }
         }
+        let f = self.mode.format;
         for i in 0..pages {
-            let v = VirtAddr(va + (i << PAGE_SHIFT));
-            if i == 0 || v.ptx() == 0 {
+            let (v, _) = page(i);
+            if i == 0 || f.pte_index(v) == 0 {
                 self.ensure_table(mem, frames, v, false)?;
             }
         }
         for i in 0..pages {
-            let (v, p) = (va + (i << PAGE_SHIFT), pa + (i << PAGE_SHIFT));
-            let table = pde_phys(self.pde(mem, v));
-            let entry = pfn_pte(Pfn(p >> PAGE_SHIFT), flags | PTFlags::P);
-            mem.with_table(table, |t| t[ptx(v) as usize] = entry.0);
+            let (v, p) = page(i);
+            let table = self.pde(mem, v.0).address();
+            let entry = self.leaf(p, flags);
+            mem.with_table(table, |t| f.write(t, f.pte_index(v), entry));
         }
         Ok(TlbFlush::new(va, pages))
     }
@@ -817,7 +815,7 @@ impl AddressSpace {
         for i in 0..pages {
             let v = va + (i << PAGE_SHIFT);
             self.check(v, 0)?;
-            self.translate(mem, VirtAddr(v))?;
+            self.leaf_table(mem, VirtAddr(v))?;
         }
         for i in 0..pages {
             let v = VirtAddr(va + (i << PAGE_SHIFT));
@@ -829,16 +827,23 @@ impl AddressSpace {
     }
 
     /// Maps `pages` pages from `va` to the consecutive frames from `pa`, a
-    /// page table at a time, with the flags `flags_for(pfn)` returns; `None`
-    /// leaves that page unmapped (a hole, such as the null page). The page
-    /// tables are pinned. This is how the direct map is built (Linux
+    /// page-directory entry at a time, with the flags `flags_for(pfn)`
+    /// returns; `None` leaves that page unmapped (a hole, such as the null
+    /// page). This is how the direct map is built (Linux
     /// `kernel_physical_mapping_init`): one [`PageTableMemory::with_table`]
-    /// per 4 MiB, not per page.
+    /// per page table, not per page.
+    ///
+    /// With `large_pages`, a whole page-directory entry's span (4 MiB, or
+    /// 2 MiB under PAE) whose frames are aligned to it and all get the same
+    /// flags is mapped by one large-page PDE (PS), without a page table;
+    /// any other span gets a pinned page table. `flags_for` is called once
+    /// or twice per frame: it must give the same answer each time.
     ///
     /// # Errors
     /// As [`AddressSpace::map_range`], except that the pages are not all
     /// checked first: on error, the pages before the failing one are mapped
     /// (the caller, at boot, treats this as fatal).
+    #[allow(clippy::too_many_arguments)]
     pub fn map_linear(
         &mut self,
         mem: &mut impl PageTableMemory,
@@ -846,26 +851,48 @@ impl AddressSpace {
         va: VirtAddr,
         pa: PhysAddr,
         pages: u32,
+        large_pages: bool,
         flags_for: impl Fn(Pfn) -> Option<PTFlags>,
     ) -> Result<TlbFlush, MapError> {
         self.check(va.0, pa.0)?;
         self.check_span(va.0, pa.0, pages)?;
         let (va, first) = (va.0, pa.pfn());
+        let f = self.mode.format;
+        let per_pde = f.pages_per_pde();
         let mut done = 0;
         while done < pages {
             let v = VirtAddr(va + (done << PAGE_SHIFT));
-            let n = (ENTRIES_PER_TABLE - v.ptx()).min(pages - done);
-            let table = self.ensure_table(mem, frames, v, true)?;
+            let n = (per_pde - f.pte_index(v) as u32).min(pages - done);
             let base = first + done;
+            if large_pages && n == per_pde && base.0.is_multiple_of(per_pde) {
+                let flags = flags_for(base);
+                if let Some(flags) = flags.filter(|&fl| (1..n).all(|i| flags_for(base + i) == Some(fl))) {
+                    let pde = self.pde(mem, v.0);
+                    if pde.is_present() {
+                        return Err(MapError::AlreadyMapped {
+                            va: v,
+                            pa: pde.address(),
+                        });
+                    }
+                    let e = self.leaf(base.phys().0, flags);
+                    self.set_pde(mem, v.0, e | PDFlags::PS.bits());
+                    done += n;
+                    continue;
+                }
+            }
+            let table = self.ensure_table(mem, frames, v, true)?;
+            let supported = self.mode.supported();
             let conflict = mem.with_table(table, |t| {
                 for i in 0..n {
                     let pfn = base + i;
-                    let slot = &mut t[(v.ptx() + i) as usize];
-                    if *slot & PTFlags::P.bits() != 0 {
-                        return Some((v + (i << PAGE_SHIFT), pte_phys(PTEntry(*slot))));
+                    let slot = f.pte_index(v) + i as usize;
+                    let old = PTEntry(f.read(t, slot));
+                    if old.is_present() {
+                        return Some((v + (i << PAGE_SHIFT), old.address()));
                     }
                     if let Some(flags) = flags_for(pfn) {
-                        *slot = pfn_pte(pfn, flags | PTFlags::P).0;
+                        let e = PTEntry::new(pfn.phys(), (flags | PTFlags::P) & supported);
+                        f.write(t, slot, e.0);
                     }
                 }
                 None
@@ -880,74 +907,18 @@ impl AddressSpace {
 
     /// Calls `out` with the present mappings from `start` to 4 GiB (past
     /// the managed end too: borrowed and pinned tables are shown), folded:
-    /// runs of pages mapped to consecutive frames with equal flags (Accessed
-    /// and Dirty ignored) become one [`DumpRange`].
+    /// runs of pages mapped to consecutive frames with equal flags and page
+    /// size (Accessed and Dirty ignored) become one [`DumpRange`].
     pub fn dump(&self, mem: &mut impl PageTableMemory, out: impl FnMut(&DumpRange)) {
-        dump(mem, self.pgd, VirtAddr(self.start), 1 << 32, out)
+        dump(
+            mem,
+            self.mode.format,
+            self.pgd,
+            VirtAddr(self.start),
+            1 << 32,
+            out,
+        )
     }
-}
-
-/// Bits 21..0 of a virtual address: the offset within one PDE's 4 MiB.
-const PDE_MASK: u32 = (1 << 22) - 1;
-
-/// [`AddressSpace::dump`] for any page directory, over virtual
-/// `[start, end)`.
-pub fn dump(
-    mem: &mut impl PageTableMemory,
-    pgd: PhysAddr,
-    start: VirtAddr,
-    end: u64,
-    mut out: impl FnMut(&DumpRange),
-) {
-    let start = start.0;
-    let mut run: Option<DumpRange> = None;
-    let mut emit = |run: &mut Option<DumpRange>, next: Option<DumpRange>| {
-        if let Some(r) = run.take() {
-            out(&r);
-        }
-        *run = next;
-    };
-    let directory: Table = mem.with_table(pgd, |t| *t);
-    for (i, &pde) in directory.iter().enumerate() {
-        let pde_va = (i as u32) << 22;
-        if u64::from(pde_va) >= end || u64::from(pde_va) + u64::from(PDE_MASK) < u64::from(start) {
-            continue;
-        }
-        let pde = PDEntry(pde);
-        if !pde.is_present() || pde.is_page() {
-            emit(&mut run, None);
-            continue;
-        }
-        let table: Table = mem.with_table(pde_phys(pde), |t| *t);
-        for (j, &pte) in table.iter().enumerate() {
-            let va = pde_va | ((j as u32) << PAGE_SHIFT);
-            if va < start || u64::from(va) >= end || pte & PTFlags::P.bits() == 0 {
-                emit(&mut run, None);
-                continue;
-            }
-            let (va, pa) = (VirtAddr(va), pte_phys(PTEntry(pte)));
-            let flags = pte & DUMP_FLAGS_MASK;
-            match run.as_mut() {
-                Some(r)
-                    if r.flags == flags
-                        && r.va + (r.pages << PAGE_SHIFT) == va
-                        && r.pa + (u64::from(r.pages) << PAGE_SHIFT) == pa =>
-                {
-                    r.pages += 1
-                }
-                _ => emit(
-                    &mut run,
-                    Some(DumpRange {
-                        va,
-                        pa,
-                        pages: 1,
-                        flags,
-                    }),
-                ),
-            }
-        }
-    }
-    emit(&mut run, None);
 }
 
 /// Page tables come from the buddy allocator: one zeroed lowmem page each

@@ -121,3 +121,83 @@ pub unsafe fn set_cr0_wp() {
         x86::controlregs::cr0_write(cr0 | x86::controlregs::Cr0::CR0_WRITE_PROTECT);
     }
 }
+
+/// CR4.PSE (bit 4): PS in a 32-bit PDE maps a 4 MiB page.
+pub const CR4_PSE: u32 = 1 << 4;
+/// CR4.PAE (bit 5): PAE paging.
+pub const CR4_PAE: u32 = 1 << 5;
+/// CR4.PGE (bit 7): G in a leaf entry makes the translation global.
+pub const CR4_PGE: u32 = 1 << 7;
+
+/// CR4. Only on a CPU that has it (`CpuFeatures::cr4`).
+pub fn read_cr4() -> u32 {
+    // SAFETY: reading CR4 at CPL 0 has no side effects; callers check that
+    // the CPU has CR4.
+    unsafe { x86::controlregs::cr4().bits() as u32 }
+}
+
+/// Writes CR4. Changing PSE, PGE or PAE flushes the whole TLB, global
+/// entries included (Intel SDM Vol. 3A §4.10.4.1).
+///
+/// # Safety
+/// The CPU must have CR4 and every feature set; the current page tables
+/// must be valid in the mode the new value selects.
+pub unsafe fn write_cr4(v: u32) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        x86::controlregs::cr4_write(x86::controlregs::Cr4::from_bits_truncate(v as usize));
+    }
+}
+
+/// Value: 0xC000_0080. The IA32_EFER MSR.
+const IA32_EFER: u32 = 0xC000_0080;
+/// EFER.NXE (bit 11): the NX bit of PAE entries is honoured.
+const EFER_NXE: u64 = 1 << 11;
+
+/// Sets IA32_EFER.NXE: from then on, bit 63 of a PAE entry forbids
+/// instruction fetches (it is a reserved bit, a fault, without NXE; Intel
+/// SDM Vol. 3A §4.1.4).
+///
+/// # Safety
+/// The CPU must have NX (`CPUID.80000001H:EDX[20]`), else the write #GPs.
+pub unsafe fn set_efer_nxe() {
+    // SAFETY: the MSR exists on a CPU with NX (the caller's promise); only
+    // NXE changes, and it has no effect until PAE paging is on.
+    unsafe {
+        let efer = x86::msr::rdmsr(IA32_EFER);
+        x86::msr::wrmsr(IA32_EFER, efer | EFER_NXE);
+    }
+}
+
+/// Switches from 32-bit paging to PAE paging with the PDPT at `pdpt`:
+/// `mov cr3, pdpt` then `mov cr4, cr4 | PAE | extra`, back to back.
+///
+/// The SDM allows the switch while paging is on ("software can make
+/// transitions between 32-bit paging and PAE paging by changing the value
+/// of CR4.PAE with MOV to CR4", Vol. 3A §4.1.2), and that MOV to CR4 loads
+/// the four PDPTE registers from CR3 (§4.4.1), so CR3 must hold the PDPT
+/// first. Between the two instructions the CPU still runs 32-bit paging,
+/// with CR3 pointing at the PDPT's frame: the frame is read as a 32-bit page
+/// directory for that one instruction fetch.
+///
+/// # Safety
+/// - `pdpt` is a page-aligned frame below 4 GiB whose first 32 bytes are
+///   the PDPT of PAE tables that map everything the kernel uses, and whose
+///   32-bit view maps this code and the stack (the caller copies the boot
+///   directory's kernel entries into it, above the PDPT's 32 bytes).
+/// - The CPU has PAE (and every bit of `extra`); interrupts are disabled.
+pub unsafe fn switch_to_pae(pdpt: PhysAddr, extra: u32) {
+    let cr4 = read_cr4() | CR4_PAE | extra;
+    // SAFETY: as the caller guarantees; no memory access lies between the
+    // two moves, so no data access is translated through the PDPT frame's
+    // 32-bit view, only the fetch of the second instruction.
+    unsafe {
+        core::arch::asm!(
+            "mov cr3, {pdpt}",
+            "mov cr4, {cr4}",
+            pdpt = in(reg) pdpt.as_u32(),
+            cr4 = in(reg) cr4,
+            options(nostack, preserves_flags),
+        );
+    }
+}

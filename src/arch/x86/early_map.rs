@@ -7,7 +7,7 @@ use super::tlb::ArchTlb;
 use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use crate::mm::early_map::{EarlyMapError, EarlyMapWindow, TEMP_SLOT_VA, temp_slot_pte};
 use crate::mm::layout::virt_to_phys;
-use crate::mm::paging::{PTEntry, PageTableMemory, Table, set_pte};
+use crate::mm::paging::{Format, PTEntry, PageTableMemory, Table, set_pte};
 use portable_atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 
@@ -48,8 +48,25 @@ impl PageTableMemory for EarlyTableMem {
 }
 
 /// Writes `pte` into the window's slot for `va` and flushes it.
+///
+/// # Panics
+/// Once a PAE directory runs: it holds a copy of the window, and a write
+/// to the boot table would not reach it.
 fn set_slot(va: VirtAddr, pte: PTEntry) {
-    set_pte(&mut EarlyTableMem, table_phys(), va, pte).flush(&mut ArchTlb);
+    assert!(
+        !COPIED.load(Ordering::SeqCst),
+        "early map slot {va:#010x} written after the switch to PAE (the window is a copy now)"
+    );
+    set_pte(&mut EarlyTableMem, Format::TwoLevel, table_phys(), va, pte).flush(&mut ArchTlb);
+}
+
+/// Set by [`copied_to_pae`].
+static COPIED: AtomicBool = AtomicBool::new(false);
+
+/// Records that a PAE directory was loaded with a copy of the window
+/// (`paging::paging_init`): no new early mappings from here on.
+pub fn copied_to_pae() {
+    COPIED.store(true, Ordering::SeqCst);
 }
 
 static WINDOW: Mutex<EarlyMapWindow> = Mutex::new(EarlyMapWindow::new());

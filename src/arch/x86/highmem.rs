@@ -27,7 +27,9 @@ use crate::mm::highmem::{KmapError, KmapHeld, Kmapped, Pkmap};
 use crate::mm::layout::{
     BOOT_MAP_LIMIT, FIX_KMAP_BEGIN, KM_SLOTS, PAGE_SHIFT, fix_to_virt, phys_to_virt,
 };
-use crate::mm::paging::{PTEntry, PTFlags, PageTableMemory, Table, pfn_pte, set_pte};
+use crate::mm::paging::{
+    PAGE_KERNEL, PTEntry, PageTableMemory, PagingMode, Table, pfn_pte, set_pte, walk,
+};
 use portable_atomic::{AtomicBool, AtomicU32, Ordering};
 use spin::Mutex;
 
@@ -38,29 +40,32 @@ static DIRECT_MAP_END_PFN: AtomicU32 = AtomicU32::new(BOOT_MAP_LIMIT >> PAGE_SHI
 static FINAL: AtomicBool = AtomicBool::new(false);
 
 static PKMAP: Mutex<Pkmap> = Mutex::new(Pkmap::new());
-/// Physical addresses of the pkmap and fixmap page tables (0 before
-/// [`init`]).
-static PKMAP_PT: AtomicU32 = AtomicU32::new(0);
-static FIXMAP_PT: AtomicU32 = AtomicU32::new(0);
+/// The final page directory (PAE: the PDPT), and its format (0 32-bit, 1
+/// PAE), from [`init`]: the pkmap and fixmap tables are found by walking it.
+static KERNEL_DIR: Mutex<Option<(PhysAddr, PagingMode)>> = Mutex::new(None);
 /// `kmap_local` slots in use (they nest like a stack).
 static KM_DEPTH: AtomicU32 = AtomicU32::new(0);
 static KUNMAP_ERRORS: AtomicU32 = AtomicU32::new(0);
 
-/// Records the final page directory's direct map end (a pfn) and the page
-/// tables `paging::paging_init` made for the pkmap window and the fixmap
-/// (physical addresses); from here on HighMem frames get pkmap and fixmap
-/// slots.
+/// Records the final page directory's direct map end (a pfn), the
+/// directory itself (under PAE, the PDPT) and its mode; from here on
+/// HighMem frames get pkmap and fixmap slots, in the pinned page tables
+/// `paging::paging_init` made (found by walking the directory).
 ///
 /// # Panics
 /// On a second call.
-///
-/// Also if a page table lies at or above 4 GiB (they come from lowmem).
-pub fn init(direct_map_end_pfn: Pfn, pkmap_pt: PhysAddr, fixmap_pt: PhysAddr) {
+pub fn init(direct_map_end_pfn: Pfn, pgd: PhysAddr, mode: PagingMode) {
     assert!(!is_final(), "highmem::init called twice");
     DIRECT_MAP_END_PFN.store(direct_map_end_pfn.0, Ordering::Relaxed);
-    PKMAP_PT.store(pkmap_pt.as_u32(), Ordering::Relaxed);
-    FIXMAP_PT.store(fixmap_pt.as_u32(), Ordering::Relaxed);
+    *KERNEL_DIR.lock() = Some((pgd, mode));
     FINAL.store(true, Ordering::Relaxed);
+}
+
+/// Records that the final direct map, up to `end` (a pfn), is live: the
+/// CR3 load of `paging::paging_init` just happened. [`init`] follows with
+/// the kmap state.
+pub fn direct_map_loaded(end: Pfn) {
+    DIRECT_MAP_END_PFN.store(end.0, Ordering::Relaxed);
 }
 
 /// First pfn past the live direct map.
@@ -121,17 +126,34 @@ impl PageTableMemory for KernelPtMem {
     }
 }
 
+/// A slot's entry for `pfn`: kernel data, writable, global and NX where
+/// the mode has them (Linux `kmap_prot`), masked like every kernel mapping.
 fn pte(pfn: Pfn) -> PTEntry {
-    pfn_pte(pfn, PTFlags::P | PTFlags::RW)
+    let (_, mode) = kernel_dir();
+    pfn_pte(pfn, PAGE_KERNEL & mode.supported())
 }
 
-fn write_slot(table: &AtomicU32, va: VirtAddr, entry: PTEntry) {
-    let table = PhysAddr::from_u32(table.load(Ordering::Relaxed));
-    // SAFETY: `table` is the pkmap or fixmap page table, a page-table frame
-    // only this module writes (the kernel address space's map API ends at
-    // PKMAP_BASE, below both).
+/// The final directory and its mode ([`init`]).
+fn kernel_dir() -> (PhysAddr, PagingMode) {
+    KERNEL_DIR
+        .lock()
+        .expect("kmap slot used before highmem::init")
+}
+
+fn write_slot(va: VirtAddr, entry: PTEntry) {
+    let (pgd, mode) = kernel_dir();
+    let format = mode.format;
+    // SAFETY: the walk reaches only the final directory and the pkmap or
+    // fixmap page table, page-table frames; the table's slots are written
+    // only here (the kernel address space's map API ends at PKMAP_BASE,
+    // below both).
     let mut mem = unsafe { KernelPtMem::new() };
-    set_pte(&mut mem, table, va, entry).flush(&mut ArchTlb);
+    let pde = walk(&mut mem, format, pgd, va).pde;
+    assert!(
+        pde.is_present() && !pde.is_page(),
+        "no pinned page table for kmap slot {va:#010x}"
+    );
+    set_pte(&mut mem, format, pde.address(), va, entry).flush(&mut ArchTlb);
 }
 
 /// A kernel address for frame `pfn`, valid until the matching [`kunmap`]
@@ -153,7 +175,7 @@ pub fn kmap(pfn: Pfn) -> Result<*mut u8, KmapError> {
     let mut pkmap = PKMAP.lock();
     let kmapped = pkmap.kmap(pfn)?;
     if let Kmapped::New { va } = kmapped {
-        write_slot(&PKMAP_PT, va, pte(pfn));
+        write_slot(va, pte(pfn));
     }
     Ok(kmapped.va().as_mut_ptr())
 }
@@ -171,7 +193,7 @@ pub fn kunmap(pfn: Pfn) -> Result<(), KmapError> {
     let mut pkmap = PKMAP.lock();
     match pkmap.kunmap(pfn) {
         Ok(Some(va)) => {
-            write_slot(&PKMAP_PT, va, PTEntry(0));
+            write_slot(va, PTEntry(0));
             Ok(())
         }
         Ok(None) => Ok(()),
@@ -207,9 +229,9 @@ pub fn kmap_local<R>(pfn: Pfn, f: impl FnOnce(*mut u8) -> R) -> R {
     );
     KM_DEPTH.store(depth + 1, Ordering::Relaxed);
     let va = fix_to_virt(FIX_KMAP_BEGIN + depth);
-    write_slot(&FIXMAP_PT, va, pte(pfn));
+    write_slot(va, pte(pfn));
     let result = f(va.as_mut_ptr());
-    write_slot(&FIXMAP_PT, va, PTEntry(0));
+    write_slot(va, PTEntry(0));
     KM_DEPTH.store(depth, Ordering::Relaxed);
     result
 }

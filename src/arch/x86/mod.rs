@@ -62,6 +62,8 @@ pub struct ImageSection {
     /// Mapped read-only in the final page directory (`.boot`, `.text`,
     /// `.rodata`: code and constants).
     pub read_only: bool,
+    /// Holds code (`.boot`, `.text`): executable even with NX.
+    pub executable: bool,
 }
 
 impl ImageSection {
@@ -83,6 +85,7 @@ impl ImageSection {
             start,
             end: start + u64::from(self.end - self.start),
             read_only: self.read_only,
+            executable: self.executable,
         }
     }
 }
@@ -106,30 +109,35 @@ pub fn image_sections() -> [ImageSection; 5] {
             start: sym!(__boot_start),
             end: sym!(__boot_end),
             read_only: true,
+            executable: true,
         },
         ImageSection {
             name: ".text",
             start: sym!(__text_start),
             end: sym!(__text_end),
             read_only: true,
+            executable: true,
         },
         ImageSection {
             name: ".rodata",
             start: sym!(__rodata_start),
             end: sym!(__rodata_end),
             read_only: true,
+            executable: false,
         },
         ImageSection {
             name: ".data",
             start: sym!(__data_start),
             end: sym!(__data_end),
             read_only: false,
+            executable: false,
         },
         ImageSection {
             name: ".bss",
             start: sym!(__bss_start),
             end: sym!(__bss_end),
             read_only: false,
+            executable: false,
         },
     ]
 }

@@ -23,8 +23,11 @@
 //!   is no longer needed ([`retire_early_map`]);
 //! - nothing below `PAGE_OFFSET`: the boot identity map is gone.
 //!
-//! No global pages: a CR3 reload must be able to flush everything, and a 386
-//! or 486 has no CR4.PGE anyway.
+//! The directory is built in the [`PagingMode`] chosen at boot
+//! (`crate::mm::paging::choose`): 32-bit or PAE entries, large pages for
+//! the direct map (CR4.PSE), global kernel pages (CR4.PGE), NX data
+//! (EFER.NXE). Switching from the boot stub's 32-bit directory to a PAE one
+//! is [`cpu::switch_to_pae`]; its precondition is met here.
 
 use super::highmem::{KernelPtMem, direct_map_end_pfn, in_direct_map};
 use super::tlb::ArchTlb;
@@ -35,10 +38,10 @@ use crate::mm::buddy::BuddyAllocator;
 use crate::mm::layout::{EARLY_MAP_BASE, KernelLayout, phys_to_virt, virt_to_phys};
 use crate::mm::paging::kernel_space::{KernelSpace, KernelSpaceLayout, build_kernel_space};
 use crate::mm::paging::{
-    AddressSpace, DumpRange, MapError, PDEntry, PTFlags, PageTableMemory, Table, TlbFlush, Walk,
-    pde_phys,
+    AddressSpace, DumpRange, Format, MapError, PTFlags, PageTableMemory, PagingMode, Table,
+    TlbFlush, Walk,
 };
-use portable_atomic::{AtomicBool, Ordering};
+use portable_atomic::{AtomicBool, AtomicU8, Ordering};
 use spin::Mutex;
 
 /// Whether CR0.WP was set (read-only pages bind the kernel too).
@@ -46,6 +49,17 @@ static WP_ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// The kernel address space, once [`paging_init`] has built it.
 static KERNEL_SPACE: Mutex<Option<AddressSpace>> = Mutex::new(None);
+
+/// The format CR3 is walked in: 0 32-bit (the boot directory too), 1 PAE.
+static FORMAT: AtomicU8 = AtomicU8::new(0);
+
+/// The format of the page tables in use.
+pub fn current_format() -> Format {
+    match FORMAT.load(Ordering::Relaxed) {
+        0 => Format::TwoLevel,
+        _ => Format::Pae,
+    }
+}
 
 /// Whether CR0.WP is set, so that kernel writes to read-only pages fault.
 pub fn write_protect_enabled() -> bool {
@@ -65,10 +79,16 @@ pub fn kernel_layout() -> KernelLayout {
 /// What [`paging_init`] built, for the boot log.
 #[derive(Clone, Copy, Debug)]
 pub struct PagingReport {
-    /// Physical address of the new page directory.
+    /// The mode the directory runs in.
+    pub mode: PagingMode,
+    /// Physical address of the new page directory (PAE: of the PDPT).
     pub pgd: PhysAddr,
     /// Page tables allocated (the page directory not counted).
     pub nr_pt_pages: u32,
+    /// PAE: page directories under the PDPT; 0 for 32-bit paging.
+    pub nr_pd_pages: u32,
+    /// Large pages in the direct map.
+    pub large_pages: u32,
     /// Pages mapped by the direct map.
     pub direct_pages: u32,
     /// Of those, read-only (kernel `.boot`, `.text`, `.rodata`).
@@ -102,6 +122,7 @@ pub struct PagingReport {
 pub unsafe fn paging_init(
     buddy: &mut BuddyAllocator<'static>,
     cpu: &CpuInfo,
+    mode: PagingMode,
     max_low_pfn: Pfn,
 ) -> PagingReport {
     // SAFETY: only page-table frames pass through it (this function's and
@@ -112,6 +133,7 @@ pub unsafe fn paging_init(
     let sections = image_sections().map(|s| s.phys_section());
     let (guard, _, _) = boot_stack();
     let layout = KernelSpaceLayout {
+        mode,
         max_low_pfn,
         sections: &sections,
         stack_guard: virt_to_phys(guard).pfn(),
@@ -125,13 +147,11 @@ pub unsafe fn paging_init(
     } = build_kernel_space(&layout, buddy, &mut mem)
         .unwrap_or_else(|e| super::exit::fatal(format_args!("paging_init: {e}")));
     let pgd = built.pgd;
-    // SAFETY: the new directory maps everything the running code touches
-    // from here on: the kernel image (code, data, this stack, GDT, IDT,
-    // TSSs) through the direct map, the early map window (boot
+    // SAFETY: the directory was built in `mode`, which choose_mode allowed
+    // for this CPU; it maps the kernel image (code, data, this stack, GDT,
+    // IDT, TSSs) through the direct map, the early map window (boot
     // information), and all page-table frames (lowmem, in the direct map).
-    // Loading CR3 flushes every (non-global) TLB entry; no global pages
-    // exist.
-    unsafe { cpu::write_cr3(pgd.as_u32()) };
+    unsafe { load_directory(&mut mem, mode, pgd, built.direct_map_end) };
 
     let wp = cpu.has_cr0_wp();
     if wp {
@@ -142,8 +162,11 @@ pub unsafe fn paging_init(
         WP_ENABLED.store(true, Ordering::Relaxed);
     }
     let report = PagingReport {
+        mode,
         pgd,
         nr_pt_pages: built.nr_pt_pages,
+        nr_pd_pages: built.nr_pd_pages,
+        large_pages: built.large_pages,
         direct_pages: built.direct_pages,
         ro_pages: built.ro_pages,
         wp,
@@ -153,6 +176,61 @@ pub unsafe fn paging_init(
     };
     *KERNEL_SPACE.lock() = Some(space);
     report
+}
+
+/// Loads the built directory at `pgd` in `mode`: CR4.PSE before a 32-bit
+/// directory with 4 MiB pages (without it PS is ignored and the PDE read as
+/// a page table), EFER.NXE before tables with NX bits (without it they are
+/// reserved-bit faults), the switch to PAE (see [`cpu::switch_to_pae`]),
+/// CR4.PGE last.
+///
+/// # Safety
+/// The directory must be complete (see [`paging_init`]) and `mode` allowed
+/// by the CPU.
+unsafe fn load_directory(mem: &mut KernelPtMem, mode: PagingMode, pgd: PhysAddr, end: Pfn) {
+    if mode.nx {
+        // SAFETY: choose_mode allows NX only on a CPU with it.
+        unsafe { cpu::set_efer_nxe() };
+    }
+    match mode.format {
+        Format::TwoLevel => {
+            if mode.large_pages {
+                // SAFETY: the CPU has PSE; the boot directory has no PS
+                // entries, so nothing changes for it.
+                unsafe { cpu::write_cr4(cpu::read_cr4() | cpu::CR4_PSE) };
+            }
+            // SAFETY: the directory maps everything in use (the caller).
+            unsafe { cpu::write_cr3(pgd.as_u32()) };
+            super::highmem::direct_map_loaded(end);
+        }
+        Format::Pae => {
+            // Between `mov cr3` and `mov cr4` the CPU reads the PDPT's
+            // frame as a 32-bit page directory: give it the boot
+            // directory's kernel entries (768..1023; the PDPT uses bytes
+            // 0..31 only, entries 0..7 of that view), and take them away
+            // after the switch.
+            let boot = cpu::read_cr3_pgd();
+            let kernel_pdes: Table = mem.with_table(boot, |t| *t);
+            let first = crate::mm::layout::PAGE_OFFSET_PDE as usize;
+            mem.with_table(pgd, |t| t[first..].copy_from_slice(&kernel_pdes[first..]));
+            let pge = if mode.global { cpu::CR4_PGE } else { 0 };
+            // SAFETY: the CPU has PAE (choose_mode) and PGE if asked; the
+            // PDPT's frame maps this code and stack in both views; the
+            // caller disabled interrupts.
+            unsafe { cpu::switch_to_pae(pgd, pge) };
+            FORMAT.store(1, Ordering::Relaxed);
+            super::early_map::copied_to_pae();
+            // The PDPT's frame is in the new direct map (lowmem).
+            super::highmem::direct_map_loaded(end);
+            mem.with_table(pgd, |t| t[first..].fill(0));
+        }
+    }
+    if mode.global {
+        // SAFETY: the CPU has PGE (choose_mode); the kernel's entries are
+        // global from now on, and flush_tlb_all toggles PGE to drop them.
+        unsafe { cpu::write_cr4(cpu::read_cr4() | cpu::CR4_PGE) };
+        super::tlb::set_global_pages();
+    }
 }
 
 /// Runs `f` on the kernel address space.
@@ -267,34 +345,34 @@ pub fn dump(out: impl FnMut(&DumpRange)) {
     with_space(|s, mem| s.dump(mem, out))
 }
 
-/// Walks the page tables CR3 points at for `va`, without locks and without
-/// creating mappings (safe in a fault handler). `None` if the page
-/// directory or page table lies outside the direct map.
+/// Walks the page tables CR3 points at for `va`, in the current format,
+/// without locks and without creating mappings (safe in a fault handler).
+/// `None` if a table on the way lies outside the direct map.
 pub fn walk_current(va: VirtAddr) -> Option<Walk> {
     let pgd = cpu::read_cr3_pgd();
-    if !in_direct_map(pgd.pfn()) {
-        return None;
-    }
-    let mut mem = SnapshotPtMem;
-    let pde = PDEntry(mem.with_table(pgd, |t| t[va.pdx() as usize]));
-    if pde.is_present() && !pde.is_page() && !in_direct_map(pde_phys(pde).pfn()) {
-        return None;
-    }
-    Some(crate::mm::paging::walk(&mut mem, pgd, va))
+    let mut mem = SnapshotPtMem { outside: false };
+    let w = crate::mm::paging::walk(&mut mem, current_format(), pgd, va);
+    (!mem.outside).then_some(w)
 }
 
 /// Page tables read through the direct map into a copy (volatile reads, no
 /// reference to the live table), so that a fault handler can walk them while
 /// the interrupted code holds a `&mut` to one. Writes go to the copy only.
-struct SnapshotPtMem;
+/// A table outside the direct map reads as zeros and sets `outside`.
+struct SnapshotPtMem {
+    outside: bool,
+}
 
 impl PageTableMemory for SnapshotPtMem {
     fn with_table<R>(&mut self, table: PhysAddr, f: impl FnOnce(&mut Table) -> R) -> R {
-        assert!(in_direct_map(table.pfn()));
-        let live = phys_to_virt(table).as_ptr::<u32>();
         let mut copy: Table = [0; 1024];
+        if !in_direct_map(table.pfn()) {
+            self.outside = true;
+            return f(&mut copy);
+        }
+        let live = phys_to_virt(table).as_ptr::<u32>();
         for (i, e) in copy.iter_mut().enumerate() {
-            // SAFETY: the table lies in the live direct map (asserted), 4 KiB
+            // SAFETY: the table lies in the live direct map (checked), 4 KiB
             // and aligned; volatile reads create no reference to it.
             *e = unsafe { live.add(i).read_volatile() };
         }
@@ -308,9 +386,23 @@ impl PageTableMemory for SnapshotPtMem {
 /// # Safety
 /// No reference into the early map window (the `BootInfo` strings and
 /// slices) may be used afterwards.
-pub unsafe fn retire_early_map() {
-    with_space(|s, mem| s.remove_table(mem, VirtAddr(EARLY_MAP_BASE)))
-        .unwrap_or_else(|e| super::exit::fatal(format_args!("retiring the early map: {e}")))
-        .flush(&mut ArchTlb);
+pub unsafe fn retire_early_map(buddy: &mut BuddyAllocator<'static>) {
+    with_space(|s, mem| {
+        let span = s.mode().format.pde_span();
+        match s.mode().format {
+            // The borrowed boot table goes back to the boot stub's .bss.
+            Format::TwoLevel => s
+                .remove_table(mem, VirtAddr(EARLY_MAP_BASE))
+                .map(|f| f.flush(&mut ArchTlb)),
+            // The PAE copy's tables are the kernel's: freed.
+            Format::Pae => (EARLY_MAP_BASE..EARLY_MAP_BASE + crate::mm::layout::PDE_SPAN)
+                .step_by(span as usize)
+                .try_for_each(|va| {
+                    s.free_pinned_table(mem, buddy, VirtAddr(va))
+                        .map(|f| f.flush(&mut ArchTlb))
+                }),
+        }
+    })
+    .unwrap_or_else(|e| super::exit::fatal(format_args!("retiring the early map: {e}")));
     super::early_map::retire();
 }

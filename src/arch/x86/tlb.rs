@@ -16,8 +16,11 @@ use crate::mm::tlb::choose_flush_method;
 use portable_atomic::{AtomicBool, AtomicU32, Ordering};
 
 static USE_INVLPG: AtomicBool = AtomicBool::new(false);
+/// Set once CR4.PGE is on: a full flush must then toggle it.
+static GLOBAL_PAGES: AtomicBool = AtomicBool::new(false);
 static NR_INVLPG: AtomicU32 = AtomicU32::new(0);
 static NR_CR3_RELOAD: AtomicU32 = AtomicU32::new(0);
+static NR_PGE_TOGGLE: AtomicU32 = AtomicU32::new(0);
 
 pub use crate::mm::tlb::{FlushMethod, FlushReason};
 
@@ -46,9 +49,39 @@ pub fn flush_tlb_one(va: VirtAddr) {
     }
 }
 
-/// Drops every (non-global) cached translation by reloading CR3 with its
-/// current value.
+/// Records that CR4.PGE is on (`paging::paging_init`): from now on
+/// [`flush_tlb_all`] toggles it, since a CR3 reload keeps global entries.
+pub fn set_global_pages() {
+    GLOBAL_PAGES.store(true, Ordering::Relaxed);
+}
+
+/// Whether kernel mappings are global (CR4.PGE on).
+pub fn global_pages() -> bool {
+    GLOBAL_PAGES.load(Ordering::Relaxed)
+}
+
+/// Drops every cached translation: with global pages, by turning CR4.PGE
+/// off and on again (Linux `__flush_tlb_global`; a change of PGE flushes
+/// global entries too, Intel SDM Vol. 3A §4.10.4.1); else by reloading CR3.
 pub fn flush_tlb_all() {
+    if global_pages() {
+        NR_PGE_TOGGLE.fetch_add(1, Ordering::Relaxed);
+        let cr4 = super::cpu::read_cr4();
+        // SAFETY: PGE was on (set_global_pages) and comes back on; in
+        // between the kernel runs on the same tables without global
+        // translations, which is always valid.
+        unsafe {
+            super::cpu::write_cr4(cr4 & !super::cpu::CR4_PGE);
+            super::cpu::write_cr4(cr4);
+        }
+    } else {
+        flush_tlb_nonglobal();
+    }
+}
+
+/// Reloads CR3 with its current value: drops every non-global translation,
+/// and with CR4.PGE on leaves the global ones (the TLB self-test's lesson).
+pub fn flush_tlb_nonglobal() {
     NR_CR3_RELOAD.fetch_add(1, Ordering::Relaxed);
     // SAFETY: writing back the CR3 value just read keeps the same page
     // directory; the only effect is the TLB flush.
@@ -61,6 +94,11 @@ pub fn flush_counts() -> (u32, u32) {
         NR_INVLPG.load(Ordering::Relaxed),
         NR_CR3_RELOAD.load(Ordering::Relaxed),
     )
+}
+
+/// Full flushes by CR4.PGE toggle so far.
+pub fn global_flush_count() -> u32 {
+    NR_PGE_TOGGLE.load(Ordering::Relaxed)
 }
 
 /// The CPU's TLB as the page-table code's [`TlbFlusher`], flushed as

@@ -28,11 +28,17 @@
 //! The map API of the returned space manages `[PAGE_OFFSET, PKMAP_BASE)`
 //! only: the pkmap, early map and fixmap slots have their own bookkeeping.
 
-use super::{AddressSpace, FrameSource, MapError, PTFlags, PageTableMemory};
+use super::{
+    AddressSpace, FrameSource, MapError, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_RX, PTEntry,
+    PTFlags, PageTableMemory,
+};
+use super::entry::{Format, PagingMode};
 use crate::addr::{Pfn, PhysAddr, VirtAddr};
-use crate::mm::layout::{EARLY_MAP_BASE, FIXADDR_START, MAXMEM, PAGE_OFFSET, PKMAP_BASE};
+use crate::mm::layout::{
+    EARLY_MAP_BASE, EARLY_MAP_PAGES, FIXADDR_START, MAXMEM, PAGE_OFFSET, PAGE_SHIFT, PKMAP_BASE,
+    PKMAP_END,
+};
 use crate::mm::zone::DEFAULT_MAX_LOW_PFN;
-use core::cell::Cell;
 use core::fmt;
 
 /// Value: 229 376 (896 MiB of frames). The most frames the direct map
@@ -53,6 +59,9 @@ pub struct PhysSection {
     /// Whether its pages are mapped without R/W (`.boot`, `.text`,
     /// `.rodata`).
     pub read_only: bool,
+    /// Whether its pages hold code (`.boot`, `.text`): the only kernel
+    /// pages left executable when the mode has NX.
+    pub executable: bool,
 }
 
 impl PhysSection {
@@ -74,6 +83,8 @@ impl PhysSection {
 /// What [`build_kernel_space`] needs to know about the running kernel.
 #[derive(Clone, Copy, Debug)]
 pub struct KernelSpaceLayout<'a> {
+    /// The paging mode to build the tables in.
+    pub mode: PagingMode,
     /// End of low memory: the direct map covers frames `[0, max_low_pfn)`,
     /// and more if the image reaches further.
     pub max_low_pfn: Pfn,
@@ -108,6 +119,26 @@ impl KernelSpaceLayout<'_> {
     pub fn is_read_only(&self, pfn: Pfn) -> bool {
         self.sections.iter().any(|s| s.read_only && s.contains(pfn))
     }
+
+    /// Whether frame `pfn` lies in a section of code.
+    pub fn is_executable(&self, pfn: Pfn) -> bool {
+        self.sections.iter().any(|s| s.executable && s.contains(pfn))
+    }
+
+    /// The direct map's flags for frame `pfn`: `None` for a hole (page 0,
+    /// the stack guard), [`PAGE_KERNEL_RX`] for code, [`PAGE_KERNEL_RO`]
+    /// for other read-only sections, [`PAGE_KERNEL`] for the rest (the
+    /// address space drops G and NX where the mode has none).
+    pub fn direct_map_flags(&self, pfn: Pfn) -> Option<PTFlags> {
+        if pfn == Pfn(0) || pfn == self.stack_guard {
+            return None;
+        }
+        Some(match (self.is_read_only(pfn), self.is_executable(pfn)) {
+            (true, true) => PAGE_KERNEL_RX,
+            (true, false) => PAGE_KERNEL_RO,
+            (false, _) => PAGE_KERNEL,
+        })
+    }
 }
 
 /// One step of [`build_kernel_space`], for error messages.
@@ -121,6 +152,8 @@ pub enum BuildStep {
     PkmapTable,
     /// The fixmap's page table.
     FixmapTable,
+    /// Copying the early map window into PAE page tables.
+    EarlyMapCopy,
     /// Installing the boot stub's early map table.
     EarlyMapWindow,
 }
@@ -134,6 +167,7 @@ impl BuildStep {
             BuildStep::PkmapTable => "pkmap page table",
             BuildStep::FixmapTable => "fixmap page table",
             BuildStep::EarlyMapWindow => "early map window",
+            BuildStep::EarlyMapCopy => "early map window copy",
         }
     }
 }
@@ -193,11 +227,17 @@ impl fmt::Display for KernelSpaceError {
 /// What was built, counted from what was mapped (for the boot log).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelSpaceReport {
-    /// Physical address of the page directory (what CR3 will hold).
+    /// Physical address of the page directory, or under PAE of the PDPT
+    /// (what CR3 will hold).
     pub pgd: PhysAddr,
-    /// Page tables allocated (the page directory and the borrowed early map
-    /// table not counted).
+    /// Page tables allocated (page directories, the PDPT and the borrowed
+    /// early map table not counted).
     pub nr_pt_pages: u32,
+    /// PAE: page directories under the PDPT (1 for the kernel's quarter);
+    /// 0 for 32-bit paging.
+    pub nr_pd_pages: u32,
+    /// Large pages (4 MiB or 2 MiB) in the direct map.
+    pub large_pages: u32,
     /// First frame past the direct map.
     pub direct_map_end: Pfn,
     /// Pages the direct map maps (its frames less the holes).
@@ -243,24 +283,13 @@ pub fn build_kernel_space(
     check_sections(layout.sections)?;
     let fail = |step| move |err| KernelSpaceError::Map { step, err };
 
-    let mut space = AddressSpace::new(frames, VirtAddr(PAGE_OFFSET), 1 << 32)
+    let mode = layout.mode;
+    let mut space = AddressSpace::new_in(mode, mem, frames, VirtAddr(PAGE_OFFSET), 1 << 32)
         .map_err(fail(BuildStep::PageDirectory))?;
 
-    // The direct map, with its holes and read-only kernel code (Linux
-    // `kernel_physical_mapping_init`, then `mark_rodata_ro`).
-    let (mapped, ro) = (Cell::new(0u32), Cell::new(0u32));
-    let flags_for = |pfn: Pfn| -> Option<PTFlags> {
-        if pfn == Pfn(0) || pfn == layout.stack_guard {
-            return None;
-        }
-        mapped.set(mapped.get() + 1);
-        if layout.is_read_only(pfn) {
-            ro.set(ro.get() + 1);
-            Some(PTFlags::empty())
-        } else {
-            Some(PTFlags::RW)
-        }
-    };
+    // The direct map, with its holes, read-only kernel code and (with NX)
+    // non-executable data (Linux `kernel_physical_mapping_init`, then
+    // `mark_rodata_ro` and `mark_nxdata_nx`).
     space
         .map_linear(
             mem,
@@ -268,33 +297,68 @@ pub fn build_kernel_space(
             VirtAddr(PAGE_OFFSET),
             PhysAddr(0),
             end.0,
-            flags_for,
+            mode.large_pages,
+            |pfn| layout.direct_map_flags(pfn),
         )
         .map_err(fail(BuildStep::DirectMap))?
         .ignore("the new page directory is not loaded yet: the CR3 load flushes");
+    let (mut mapped, mut ro) = (0, 0);
+    for pfn in Pfn(0).range_to(end) {
+        if let Some(flags) = layout.direct_map_flags(pfn) {
+            mapped += 1;
+            ro += u32::from(!flags.contains(PTFlags::RW));
+        }
+    }
+    let large_pages = if mode.large_pages {
+        let mut n = 0;
+        space.dump(mem, |d| {
+            if d.page_shift > PAGE_SHIFT {
+                n += d.pages >> (d.page_shift - PAGE_SHIFT);
+            }
+        });
+        n
+    } else {
+        0
+    };
 
     // Page tables for the pkmap window and the fixmap, made now so that
-    // kmap never allocates (Linux `permanent_kmaps_init`, `kmap_init`).
-    let pkmap_table = space
-        .ensure_table(mem, frames, VirtAddr(PKMAP_BASE), true)
-        .map_err(fail(BuildStep::PkmapTable))?;
+    // kmap never allocates (Linux `permanent_kmaps_init`, `kmap_init`): one
+    // per page-directory entry the window spans (two under PAE).
+    let span = mode.format.pde_span();
+    let mut pkmap_table = None;
+    for va in (PKMAP_BASE..PKMAP_END).step_by(span as usize) {
+        let t = space
+            .ensure_table(mem, frames, VirtAddr(va), true)
+            .map_err(fail(BuildStep::PkmapTable))?;
+        pkmap_table.get_or_insert(t);
+    }
+    let pkmap_table = pkmap_table.unwrap_or(PhysAddr(0));
     let fixmap_table = space
         .ensure_table(mem, frames, VirtAddr(FIXADDR_START), true)
         .map_err(fail(BuildStep::FixmapTable))?;
-    // The boot information still lives in the early map window.
-    space
-        .install_table(mem, VirtAddr(EARLY_MAP_BASE), layout.early_map_table)
-        .map_err(fail(BuildStep::EarlyMapWindow))?
-        .ignore("the new page directory is not loaded yet: the CR3 load flushes");
+    // The boot information still lives in the early map window. A 32-bit
+    // directory borrows the boot stub's table; a PAE one cannot (its entries
+    // are 8 bytes), so the window's entries are copied into tables of its
+    // own, which retire_early_map frees.
+    match mode.format {
+        Format::TwoLevel => space
+            .install_table(mem, VirtAddr(EARLY_MAP_BASE), layout.early_map_table)
+            .map_err(fail(BuildStep::EarlyMapWindow))?
+            .ignore("the new page directory is not loaded yet: the CR3 load flushes"),
+        Format::Pae => copy_early_map(&mut space, mem, frames, layout.early_map_table)
+            .map_err(fail(BuildStep::EarlyMapCopy))?,
+    }
 
     // From here on the map API manages [PAGE_OFFSET, PKMAP_BASE) only.
     space.set_end(u64::from(PKMAP_BASE));
     let report = KernelSpaceReport {
         pgd: space.pgd(),
         nr_pt_pages: space.nr_pt_pages(),
+        nr_pd_pages: space.nr_pd_pages(),
+        large_pages,
         direct_map_end: end,
-        direct_pages: mapped.get(),
-        ro_pages: ro.get(),
+        direct_pages: mapped,
+        ro_pages: ro,
     };
     Ok(KernelSpace {
         space,
@@ -302,6 +366,31 @@ pub fn build_kernel_space(
         fixmap_table,
         report,
     })
+}
+
+/// Copies the boot stub's early map window (a 32-bit page table at
+/// `boot_table`) into pinned PAE page tables of `space`, entry by entry,
+/// with the same frames and flags.
+fn copy_early_map(
+    space: &mut AddressSpace,
+    mem: &mut impl PageTableMemory,
+    frames: &mut impl FrameSource,
+    boot_table: PhysAddr,
+) -> Result<(), MapError> {
+    let format = space.mode().format;
+    let boot: super::Table = mem.with_table(boot_table, |t| *t);
+    for i in 0..EARLY_MAP_PAGES {
+        let va = VirtAddr(EARLY_MAP_BASE + (i << PAGE_SHIFT));
+        if format.pte_index(va) == 0 {
+            space.ensure_table(mem, frames, va, true)?;
+        }
+        let e = PTEntry(Format::TwoLevel.read(&boot, i as usize));
+        if e.is_present() {
+            let table = space.walk(mem, va).pde.address();
+            mem.with_table(table, |t| format.write(t, format.pte_index(va), e.0));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a frame shared by a read-only and a writable section.
