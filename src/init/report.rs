@@ -6,6 +6,7 @@ use super::boot_data::BootChecksums;
 use crate::addr::VirtAddr;
 use crate::arch::x86::{self, cpu, highmem, paging, paging::PagingReport, tlb};
 use crate::boot_info::{BootInfo, COMMAND_LINE_SIZE, ranges};
+use crate::cmdline::PagingRequest;
 use crate::cmdline::{self, BootOptions};
 use crate::cpu_info::CpuInfo;
 use crate::mm::buddy::BuddyAllocator;
@@ -14,7 +15,6 @@ use crate::mm::layout::{
     PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, virt_to_phys,
 };
 use crate::mm::memblock::Memblock;
-use crate::cmdline::PagingRequest;
 use crate::mm::paging::choose::{ModeChoice, ModeRequest};
 use crate::mm::paging::{DumpRange, Format, PagingMode};
 use crate::mm::setup::{MemMap, ZoneAccount};

@@ -534,6 +534,7 @@ impl AddressSpace {
         va: VirtAddr,
         table: PhysAddr,
     ) -> Result<TlbFlush, MapError> {
+        let asked = va;
         let va = va.0 & !self.pde_mask();
         self.check(va, table.0)?;
         if table.0 >= self.mode.format.phys_limit() {
@@ -542,7 +543,7 @@ impl AddressSpace {
         let pde = self.pde(mem, va);
         if pde.is_present() {
             return Err(MapError::AlreadyMapped {
-                va: VirtAddr(va),
+                va: asked,
                 pa: pde.address(),
             });
         }
@@ -765,7 +766,12 @@ impl AddressSpace {
         self.check(va.0, pa.0)?;
         self.check_span(va.0, pa.0, pages)?;
         let (va, pa) = (va.0, pa.0);
-        let page = |i: u32| (VirtAddr(va + (i << PAGE_SHIFT)), pa + (u64::from(i) << PAGE_SHIFT));
+        let page = |i: u32| {
+            (
+                VirtAddr(va + (i << PAGE_SHIFT)),
+                pa + (u64::from(i) << PAGE_SHIFT),
+            )
+        };
         for i in 0..pages {
             let (v, p) = page(i);
             self.check(v.0, p)?;
@@ -866,7 +872,9 @@ impl AddressSpace {
             let base = first + done;
             if large_pages && n == per_pde && base.0.is_multiple_of(per_pde) {
                 let flags = flags_for(base);
-                if let Some(flags) = flags.filter(|&fl| (1..n).all(|i| flags_for(base + i) == Some(fl))) {
+                if let Some(flags) =
+                    flags.filter(|&fl| (1..n).all(|i| flags_for(base + i) == Some(fl)))
+                {
                     let pde = self.pde(mem, v.0);
                     if pde.is_present() {
                         return Err(MapError::AlreadyMapped {

@@ -22,15 +22,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 /// Present (PDE and PTE bit 0).
-pub const P: u32 = PTFlags::P.bits();
+pub const P: u32 = PTFlags::P.bits() as u32;
 /// Read/write (bit 1).
-pub const RW: u32 = PTFlags::RW.bits();
+pub const RW: u32 = PTFlags::RW.bits() as u32;
 /// Accessed (bit 5).
-pub const A: u32 = PTFlags::A.bits();
+pub const A: u32 = PTFlags::A.bits() as u32;
 /// Dirty (bit 6).
-pub const D: u32 = PTFlags::D.bits();
+pub const D: u32 = PTFlags::D.bits() as u32;
 /// Page size, in a PDE (bit 7): a 4 MiB page.
-pub const PS: u32 = PDFlags::PS.bits();
+pub const PS: u32 = PDFlags::PS.bits() as u32;
 
 /// Physical memory shared by [`PhysMem`] and [`Frames`] (which zeroes and
 /// poisons frames in it).

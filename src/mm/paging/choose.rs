@@ -45,11 +45,19 @@ pub enum ModeNote {
 impl fmt::Display for ModeNote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            ModeNote::NoPae => "paging=pae refused: this CPU has no PAE (CPUID.1:EDX bit 6); using 2-level paging",
-            ModeNote::NoPse => "pse=on refused: this CPU has no PSE (CPUID.1:EDX bit 3); 4 KiB pages only",
-            ModeNote::NoPge => "pge=on refused: this CPU has no PGE (CPUID.1:EDX bit 13); no global pages",
+            ModeNote::NoPae => {
+                "paging=pae refused: this CPU has no PAE (CPUID.1:EDX bit 6); using 2-level paging"
+            }
+            ModeNote::NoPse => {
+                "pse=on refused: this CPU has no PSE (CPUID.1:EDX bit 3); 4 KiB pages only"
+            }
+            ModeNote::NoPge => {
+                "pge=on refused: this CPU has no PGE (CPUID.1:EDX bit 13); no global pages"
+            }
             ModeNote::NoNx => "nx=on refused: this CPU has no NX (CPUID.80000001H:EDX bit 20)",
-            ModeNote::NxNeedsPae => "nx=on refused: 2-level entries have no NX bit (it is bit 63 of a PAE entry)",
+            ModeNote::NxNeedsPae => {
+                "nx=on refused: 2-level entries have no NX bit (it is bit 63 of a PAE entry)"
+            }
         })
     }
 }
@@ -139,9 +147,15 @@ mod tests {
         let i486 = choose_mode(&cpu(false, false, false, false), AUTO);
         assert_eq!(i486.mode, PagingMode::LEGACY);
         let pentium = choose_mode(&cpu(true, false, false, false), AUTO).mode;
-        assert_eq!((pentium.format, pentium.large_pages, pentium.global), (Format::TwoLevel, true, false));
+        assert_eq!(
+            (pentium.format, pentium.large_pages, pentium.global),
+            (Format::TwoLevel, true, false)
+        );
         let p6 = choose_mode(&cpu(true, true, true, false), AUTO).mode;
-        assert_eq!((p6.format, p6.large_pages, p6.global, p6.nx), (Format::Pae, true, true, false));
+        assert_eq!(
+            (p6.format, p6.large_pages, p6.global, p6.nx),
+            (Format::Pae, true, true, false)
+        );
         let nx = choose_mode(&cpu(true, true, true, true), AUTO);
         assert!(nx.mode.nx && nx.notes.is_empty());
     }
@@ -158,7 +172,12 @@ mod tests {
         assert_eq!(c.mode, PagingMode::LEGACY);
         assert_eq!(
             c.notes.as_slice(),
-            [ModeNote::NoPae, ModeNote::NoPse, ModeNote::NoPge, ModeNote::NxNeedsPae]
+            [
+                ModeNote::NoPae,
+                ModeNote::NoPse,
+                ModeNote::NoPge,
+                ModeNote::NxNeedsPae
+            ]
         );
         let c = choose_mode(&cpu(true, true, true, false), req);
         assert_eq!(c.notes.as_slice(), [ModeNote::NoNx]);

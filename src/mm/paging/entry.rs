@@ -145,10 +145,7 @@ impl Format {
     pub fn write(self, table: &mut Table, i: usize, e: u64) {
         match self {
             Format::TwoLevel => {
-                assert!(
-                    e >> 32 == 0,
-                    "32-bit paging entry {e:#x} has bits above 31"
-                );
+                assert!(e >> 32 == 0, "32-bit paging entry {e:#x} has bits above 31");
                 table[i] = e as u32;
             }
             Format::Pae => {

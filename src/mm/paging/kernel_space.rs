@@ -28,11 +28,11 @@
 //! The map API of the returned space manages `[PAGE_OFFSET, PKMAP_BASE)`
 //! only: the pkmap, early map and fixmap slots have their own bookkeeping.
 
+use super::entry::{Format, PagingMode};
 use super::{
     AddressSpace, FrameSource, MapError, PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_RX, PTEntry,
     PTFlags, PageTableMemory,
 };
-use super::entry::{Format, PagingMode};
 use crate::addr::{Pfn, PhysAddr, VirtAddr};
 use crate::mm::layout::{
     EARLY_MAP_BASE, EARLY_MAP_PAGES, FIXADDR_START, MAXMEM, PAGE_OFFSET, PAGE_SHIFT, PKMAP_BASE,
@@ -122,7 +122,9 @@ impl KernelSpaceLayout<'_> {
 
     /// Whether frame `pfn` lies in a section of code.
     pub fn is_executable(&self, pfn: Pfn) -> bool {
-        self.sections.iter().any(|s| s.executable && s.contains(pfn))
+        self.sections
+            .iter()
+            .any(|s| s.executable && s.contains(pfn))
     }
 
     /// The direct map's flags for frame `pfn`: `None` for a hole (page 0,

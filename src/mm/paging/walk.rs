@@ -127,22 +127,14 @@ pub fn page_directory(
 }
 
 /// Walks the page tables under `pgd` (CR3) in `format` for `va`.
-pub fn walk(
-    mem: &mut impl PageTableMemory,
-    format: Format,
-    pgd: PhysAddr,
-    va: VirtAddr,
-) -> Walk {
+pub fn walk(mem: &mut impl PageTableMemory, format: Format, pgd: PhysAddr, va: VirtAddr) -> Walk {
     let (pdpte, pd) = page_directory(mem, format, pgd, va);
     let pde = match pd {
         Some(pd) => PDEntry(mem.with_table(pd, |t| format.read(t, format.pde_index(va)))),
         None => PDEntry(0),
     };
-    let pte = (pde.is_present() && !pde.is_page()).then(|| {
-        PTEntry(mem.with_table(pde.address(), |t| {
-            format.read(t, format.pte_index(va))
-        }))
-    });
+    let pte = (pde.is_present() && !pde.is_page())
+        .then(|| PTEntry(mem.with_table(pde.address(), |t| format.read(t, format.pte_index(va)))));
     Walk {
         va,
         format,
@@ -276,7 +268,13 @@ pub fn dump(
             }
             if pde.is_page() {
                 let (pages, shift) = (format.pages_per_pde(), format.pde_shift());
-                step(range(pde_va, pde.address(), pages, pde.0 & DUMP_FLAGS_MASK, shift));
+                step(range(
+                    pde_va,
+                    pde.address(),
+                    pages,
+                    pde.0 & DUMP_FLAGS_MASK,
+                    shift,
+                ));
                 continue;
             }
             let table: Table = mem.with_table(pde.address(), |t| *t);
@@ -287,7 +285,13 @@ pub fn dump(
                     step(None);
                     continue;
                 }
-                step(range(va, pte.address(), 1, pte.0 & DUMP_FLAGS_MASK, PAGE_SHIFT));
+                step(range(
+                    va,
+                    pte.address(),
+                    1,
+                    pte.0 & DUMP_FLAGS_MASK,
+                    PAGE_SHIFT,
+                ));
             }
         }
     }

@@ -7,6 +7,7 @@ use crate::mm::layout::{
     EARLY_MAP_PDE, ENTRIES_PER_TABLE, FIXMAP_PDE, KernelLayout, PAGE_OFFSET_PDE, PAGE_SHIFT,
     PAGE_SIZE, PKMAP_PDE, Region, VMALLOC_START, pdx, phys_to_virt, ptx, region_of,
 };
+use crate::mm::paging::PagingMode;
 use crate::mm::paging::Table;
 use crate::test_support::Rng;
 use crate::test_support::mmu::{Fault, Frames, Mmu, P, PhysMem, RW, not_present};
@@ -35,6 +36,7 @@ fn sections() -> [PhysSection; 5] {
         start: PhysAddr(start),
         end: PhysAddr(end),
         read_only,
+        executable: read_only && name != ".rodata",
     };
     [
         s(".boot", 0x0010_0000, 0x0010_0345, true),
@@ -50,6 +52,7 @@ const RO_FRAMES: u32 = 1 + 127 + 32;
 
 fn layout(max_low_pfn: u32, sections: &[PhysSection]) -> KernelSpaceLayout<'_> {
     KernelSpaceLayout {
+        mode: PagingMode::LEGACY,
         max_low_pfn: Pfn(max_low_pfn),
         sections,
         stack_guard: GUARD,
