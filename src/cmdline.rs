@@ -168,11 +168,15 @@ pub enum CrashTest {
     /// reported and then escalated by this test (a kmalloc report is
     /// otherwise not fatal).
     Kfree,
+    /// `crashtest=nx`: call into a kmalloc'd (data) page holding a `ret`:
+    /// with NX, a page fault on the instruction fetch; without NX, the `ret`
+    /// runs and the test reports that the data page executed.
+    Nx,
 }
 
 impl CrashTest {
     /// Every variant with its command-line spelling.
-    pub const ALL: [(CrashTest, &'static str); 11] = [
+    pub const ALL: [(CrashTest, &'static str); 12] = [
         (CrashTest::Null, "null"),
         (CrashTest::Unmapped, "unmapped"),
         (CrashTest::Rodata, "rodata"),
@@ -184,6 +188,7 @@ impl CrashTest {
         (CrashTest::Vmalloc, "vmalloc"),
         (CrashTest::Oom, "oom"),
         (CrashTest::Kfree, "kfree"),
+        (CrashTest::Nx, "nx"),
     ];
 
     /// The spelling used on the command line.
@@ -221,6 +226,10 @@ pub struct BootOptions {
     pub pge: Switch,
     /// `nx=`: no-execute data pages (PAE only).
     pub nx: Switch,
+    /// Whether any of `paging=`, `pse=`, `pge=`, `nx=` was given. Without
+    /// one, the kernel keeps the mode it always ran (2-level, 4 KiB pages,
+    /// no global pages), which the book's logs show.
+    pub paging_words: bool,
 }
 
 impl Default for BootOptions {
@@ -237,6 +246,7 @@ impl Default for BootOptions {
             pse: Switch::Auto,
             pge: Switch::Auto,
             nx: Switch::Auto,
+            paging_words: false,
         }
     }
 }
@@ -381,26 +391,9 @@ pub fn parse<'a>(cmdline: &'a str, mut warn: impl FnMut(CmdlineWarning<'a>)) -> 
                 "cr3" => opts.tlb = TlbMode::Cr3,
                 _ => warn(bad("auto|invlpg|cr3")),
             },
-            ("paging", Some(v)) => match v {
-                "auto" => opts.paging = PagingRequest::Auto,
-                "2level" => opts.paging = PagingRequest::TwoLevel,
-                "pae" => opts.paging = PagingRequest::Pae,
-                _ => warn(bad("auto|2level|pae")),
-            },
-            ("pse" | "pge" | "nx", Some(v)) => {
-                let switch = match v {
-                    "on" => Switch::On,
-                    "off" => Switch::Off,
-                    _ => {
-                        warn(bad("on|off"));
-                        continue;
-                    }
-                };
-                match key {
-                    "pse" => opts.pse = switch,
-                    "pge" => opts.pge = switch,
-                    _ => opts.nx = switch,
-                }
+            ("paging" | "pse" | "pge" | "nx", Some(v)) => {
+                opts.paging_words = true;
+                parse_paging_word(&mut opts, key, v, &mut |e| warn(bad(e)));
             }
             ("memblock", Some("debug")) => opts.memblock_debug = true,
             ("memblock", Some(_)) => warn(bad("debug")),
@@ -412,13 +405,42 @@ pub fn parse<'a>(cmdline: &'a str, mut warn: impl FnMut(CmdlineWarning<'a>)) -> 
             ("crashtest", Some(v)) => match CrashTest::ALL.iter().find(|(_, n)| *n == v) {
                 Some((c, _)) => opts.crashtest = Some(*c),
                 None => warn(bad(
-                    "null|unmapped|rodata|ud|div0|gp|stack|panic|vmalloc|oom|kfree",
+                    "null|unmapped|rodata|ud|div0|gp|stack|panic|vmalloc|oom|kfree|nx",
                 )),
             },
             _ => warn(CmdlineWarning::Unknown(word)),
         }
     }
     opts
+}
+
+/// `paging=`, `pse=`, `pge=` or `nx=` with value `v`; `bad(expected)` for
+/// a value the option does not accept.
+fn parse_paging_word(
+    opts: &mut BootOptions,
+    key: &str,
+    v: &str,
+    bad: &mut impl FnMut(&'static str),
+) {
+    if key == "paging" {
+        opts.paging = match v {
+            "auto" => PagingRequest::Auto,
+            "2level" => PagingRequest::TwoLevel,
+            "pae" => PagingRequest::Pae,
+            _ => return bad("auto|2level|pae"),
+        };
+        return;
+    }
+    let switch = match v {
+        "on" => Switch::On,
+        "off" => Switch::Off,
+        _ => return bad("on|off"),
+    };
+    match key {
+        "pse" => opts.pse = switch,
+        "pge" => opts.pge = switch,
+        _ => opts.nx = switch,
+    }
 }
 
 fn parse_loglevel(v: &str) -> Option<LogLevel> {

@@ -61,6 +61,25 @@ pub fn crash_on_purpose(crash: CrashTest) -> ! {
             // CPU without CR0.WP (a 386) changes nothing.
             unsafe { core::ptr::write_volatile(target, core::ptr::read_volatile(target)) };
         }
+        CrashTest::Nx => {
+            let code = kmalloc::kmalloc(16, GFP_KERNEL);
+            if code.is_null() {
+                fatal(format_args!("crashtest=nx: no memory"));
+            }
+            warn!(target: "crashtest", "calling a `ret` in kmalloc'd data at {:#010x}", code as u32);
+            // SAFETY: 16 bytes just allocated; the one written is `ret`
+            // (0xC3), so if the page is executable the call returns at once
+            // with no other effect; with NX the fetch faults.
+            unsafe {
+                code.write_volatile(0xC3);
+                let f: extern "C" fn() = core::mem::transmute(code);
+                f();
+            }
+            fatal(format_args!(
+                "crashtest=nx: data at {:#010x} executed: this paging mode has no NX",
+                code as u32
+            ));
+        }
         CrashTest::Ud => fault::undefined_opcode(),
         CrashTest::Div0 => fault::divide_by_zero(),
         CrashTest::Gp => fault::bad_selector_load(),

@@ -85,6 +85,10 @@ pub fn paging_mode(cpu: &CpuInfo, opts: &BootOptions) -> PagingMode {
         pge: opts.pge,
         nx: opts.nx,
     };
+    if !opts.paging_words {
+        report::paging_mode_default();
+        return PagingMode::LEGACY;
+    }
     let choice = choose_mode(&cpu.features, req);
     report::paging_mode(&choice, req);
     choice.mode

@@ -128,6 +128,13 @@ pub fn cpu(cpu: &CpuInfo, tlb: (tlb::FlushMethod, tlb::FlushReason), mode: Pagin
     }
 }
 
+/// The paging mode of a boot without `paging=`, `pse=`, `pge=` or `nx=`.
+pub fn paging_mode_default() {
+    info!(target: "paging",
+        "mode: {} (no paging= word: the mode the book's logs show; paging=auto takes the best this CPU offers)",
+        PagingMode::LEGACY);
+}
+
 /// The paging mode chosen for the final page directory, and what was
 /// refused on the way.
 pub fn paging_mode(choice: &ModeChoice, req: ModeRequest) {

@@ -32,7 +32,7 @@ use crate::arch::x86::paging;
 use crate::arch::x86::tlb::ArchTlb;
 use crate::mm::gfp::{GFP_HIGHUSER, Gfp};
 use crate::mm::layout::{PAGE_SHIFT, Region, VMALLOC_END, VMALLOC_START};
-use crate::mm::paging::{MapError, PTFlags};
+use crate::mm::paging::{MapError, PAGE_KERNEL};
 use crate::mm::vmalloc::{VmArea, VmKind, VmallocError, VmapAllocator, VmapStats};
 use crate::trap::PageFaultError;
 use core::fmt;
@@ -152,7 +152,7 @@ pub unsafe fn vfree(addr: *mut u8) -> Result<VmArea, VmallocFailure> {
 fn map_new_page(va: VirtAddr, gfp: Gfp) -> Result<(), Option<MapError>> {
     with_mm(|mm| {
         let (pfn, _) = mm.buddy.alloc_pages(gfp, 0).ok_or(None)?.into_raw();
-        match paging::map_page(&mut mm.buddy, va, pfn.phys(), PTFlags::RW) {
+        match paging::map_page(&mut mm.buddy, va, pfn.phys(), PAGE_KERNEL) {
             Ok(flush) => {
                 count_highmem(&mm.buddy, pfn);
                 // Intel SDM Vol. 3A §4.10.4.3 "Optional Invalidation": a
@@ -222,7 +222,7 @@ fn demand_fault(cr2: VirtAddr, error: PageFaultError) -> bool {
             panic!("demand fault at {cr2:#010x}: out of memory for a demand page");
         };
         let (pfn, _) = block.into_raw();
-        match paging::try_map_page(&mut mm.buddy, va, pfn.phys(), PTFlags::RW) {
+        match paging::try_map_page(&mut mm.buddy, va, pfn.phys(), PAGE_KERNEL) {
             Some(Ok(flush)) => {
                 // Not-present entries are never cached (SDM §4.10.4.3).
                 flush.ignore("the PTE was not present");

@@ -153,7 +153,12 @@ HEX='0x[0-9a-f]{8}'
 isa_check() {
     [ -n "$FILTER" ] && [[ isa-i386 != *$FILTER* ]] && return 0
     local bad
-    bad=$(objdump -d --no-show-raw-insn "$ELF" |
+    # CR4 and the EFER MSR are touched only inside the never-inlined
+    # accessors of src/arch/x86/cpu.rs, which run after CPUID reported the
+    # feature (paging modes, issue 16); anywhere else they are a bug.
+    bad=$(objdump -d -C --no-show-raw-insn "$ELF" |
+        awk '/^[0-9a-f]+ <.*>:$/ { allowed = ($0 ~ /<kernel::arch::x86::cpu::(read_cr4|write_cr4|set_efer_nxe|switch_to_pae)>:$/) }
+             !allowed' |
         grep -E $'\t(lock +)?(cmpxchg|xadd|bswap|rdtsc|rdmsr|wrmsr|cmov[a-z]*)\b|%cr4' | head -5)
     if [ -z "$bad" ]; then
         echo "PASS  isa-i386"

@@ -122,6 +122,11 @@ pub unsafe fn set_cr0_wp() {
     }
 }
 
+// The CR4 and MSR accessors below are never inlined: their instructions
+// (which a 386 lacks) then live in these functions only, which run only after
+// CPUID said the CPU has the feature, and the boot tests' instruction check
+// (isa-i386) allows them there and nowhere else.
+
 /// CR4.PSE (bit 4): PS in a 32-bit PDE maps a 4 MiB page.
 pub const CR4_PSE: u32 = 1 << 4;
 /// CR4.PAE (bit 5): PAE paging.
@@ -130,6 +135,7 @@ pub const CR4_PAE: u32 = 1 << 5;
 pub const CR4_PGE: u32 = 1 << 7;
 
 /// CR4. Only on a CPU that has it (`CpuFeatures::cr4`).
+#[inline(never)]
 pub fn read_cr4() -> u32 {
     // SAFETY: reading CR4 at CPL 0 has no side effects; callers check that
     // the CPU has CR4.
@@ -142,6 +148,7 @@ pub fn read_cr4() -> u32 {
 /// # Safety
 /// The CPU must have CR4 and every feature set; the current page tables
 /// must be valid in the mode the new value selects.
+#[inline(never)]
 pub unsafe fn write_cr4(v: u32) {
     // SAFETY: as the caller guarantees.
     unsafe {
@@ -160,6 +167,7 @@ const EFER_NXE: u64 = 1 << 11;
 ///
 /// # Safety
 /// The CPU must have NX (`CPUID.80000001H:EDX[20]`), else the write #GPs.
+#[inline(never)]
 pub unsafe fn set_efer_nxe() {
     // SAFETY: the MSR exists on a CPU with NX (the caller's promise); only
     // NXE changes, and it has no effect until PAE paging is on.
@@ -186,6 +194,7 @@ pub unsafe fn set_efer_nxe() {
 ///   32-bit view maps this code and the stack (the caller copies the boot
 ///   directory's kernel entries into it, above the PDPT's 32 bytes).
 /// - The CPU has PAE (and every bit of `extra`); interrupts are disabled.
+#[inline(never)]
 pub unsafe fn switch_to_pae(pdpt: PhysAddr, extra: u32) {
     let cr4 = read_cr4() | CR4_PAE | extra;
     // SAFETY: as the caller guarantees; no memory access lies between the

@@ -24,7 +24,7 @@ use crate::mm::layout::{
     KERNEL_PHYS_BASE, PAGE_OFFSET, PDE_SPAN, PKMAP_BASE, PKMAP_END, VMALLOC_START, phys_to_virt,
     virt_to_phys,
 };
-use crate::mm::paging::{MapError, PTFlags};
+use crate::mm::paging::{MapError, PAGE_KERNEL, PTFlags};
 use crate::mm::zone::ZoneType;
 use log::info;
 
@@ -40,7 +40,7 @@ type PagingTest = fn(&mut Buddy) -> Result<(), &'static str>;
 /// Runs the paging self-tests; returns how many passed (all, or it does not
 /// return).
 pub fn run(b: &mut Buddy) -> u32 {
-    let tests: [(&str, PagingTest); 9] = [
+    let tests: [(&str, PagingTest); 10] = [
         (
             "final page directory: identity map gone, holes unmapped",
             final_directory,
@@ -53,6 +53,10 @@ pub fn run(b: &mut Buddy) -> u32 {
         (
             "TLB lesson: a changed PTE is seen after the flush",
             tlb_lesson,
+        ),
+        (
+            "global-page lesson: a CR3 reload keeps global entries, a CR4.PGE toggle drops them",
+            global_tlb_lesson,
         ),
         ("unmapped page faults (not present)", unmapped_faults),
         ("kernel text and rodata are read-only", text_read_only),
@@ -200,8 +204,10 @@ fn tlb_lesson(b: &mut Buddy) -> Result<(), &'static str> {
     let (_, pending) = paging::remap_page(TEST_VA, bb, PTFlags::RW).map_err(|_| "remap failed")?;
     let stale = read_va(TEST_VA); // PTE says B; the TLB may still say A
     let (invlpg0, cr30) = tlb::flush_counts();
+    let pge0 = tlb::global_flush_count();
     pending.flush(&mut ArchTlb);
     let (invlpg1, cr31) = tlb::flush_counts();
+    let pge1 = tlb::global_flush_count();
     let after = read_va(TEST_VA);
     let (_, flush) = paging::unmap_page(b, TEST_VA).map_err(|_| "unmap failed")?;
     flush.flush(&mut ArchTlb);
@@ -217,6 +223,8 @@ fn tlb_lesson(b: &mut Buddy) -> Result<(), &'static str> {
         "invlpg"
     } else if cr31 > cr30 {
         "CR3 reload"
+    } else if pge1 > pge0 {
+        "CR4.PGE toggle"
     } else {
         return Err("the flush token executed neither invlpg nor a CR3 reload");
     };
@@ -228,6 +236,52 @@ fn tlb_lesson(b: &mut Buddy) -> Result<(), &'static str> {
     match (before, after) {
         (TAG_A, TAG_B) => Ok(()),
         (TAG_A, _) => Err("after the flush the new frame B is not seen"),
+        _ => Err("the first read did not see frame A"),
+    }
+}
+
+/// With global pages (CR4.PGE): a global mapping's PTE is changed without
+/// invalidation; a CR3 reload (which drops only non-global entries, Intel
+/// SDM Vol. 3A §4.10.4.1) may leave the old translation (whether the
+/// emulator models it is what the log shows), and the CR4.PGE toggle of
+/// Linux `__flush_tlb_global` must drop it. Without global pages there is
+/// nothing to show: the test says so and passes.
+fn global_tlb_lesson(b: &mut Buddy) -> Result<(), &'static str> {
+    const TAG_A: u32 = 0xA1A1_A1A1;
+    const TAG_B: u32 = 0xB2B2_B2B2;
+    if !tlb::global_pages() {
+        info!(target: "selftest", "  no global pages in this mode (pge off): a CR3 reload flushes everything");
+        return Ok(());
+    }
+    let a = tagged_frame(b, TAG_A)?;
+    let bb = tagged_frame(b, TAG_B)?;
+    paging::map_page(b, TEST_VA, a, PAGE_KERNEL)
+        .map_err(|_| "map failed")?
+        .flush(&mut ArchTlb);
+    let before = read_va(TEST_VA); // a global TLB entry VA -> A
+    let (_, pending) = paging::remap_page(TEST_VA, bb, PAGE_KERNEL).map_err(|_| "remap failed")?;
+    pending.ignore("the lesson: flushed by a CR3 reload, then a CR4.PGE toggle, below");
+    tlb::flush_tlb_nonglobal();
+    let after_cr3 = read_va(TEST_VA);
+    tlb::flush_tlb_all();
+    let after_pge = read_va(TEST_VA);
+    let (_, flush) = paging::unmap_page(b, TEST_VA).map_err(|_| "unmap failed")?;
+    flush.flush(&mut ArchTlb);
+    free_frame(b, a);
+    free_frame(b, bb);
+    let name = |v: u32| match v {
+        TAG_A => "A",
+        TAG_B => "B",
+        _ => "neither",
+    };
+    info!(target: "selftest", "  global map {TEST_VA:#010x} -> A ({a:#010x}): read {before:#010x} ({})", name(before));
+    info!(target: "selftest", "  PTE changed to B ({bb:#010x}), then a CR3 reload: read {after_cr3:#010x} ({}{})",
+        name(after_cr3),
+        if after_cr3 == TAG_A { ": the global entry survived the reload" } else { ": this CPU/emulator dropped or refetched it" });
+    info!(target: "selftest", "  after the CR4.PGE toggle: read {after_pge:#010x} ({})", name(after_pge));
+    match (before, after_pge) {
+        (TAG_A, TAG_B) => Ok(()),
+        (TAG_A, _) => Err("after the CR4.PGE toggle the new frame B is not seen"),
         _ => Err("the first read did not see frame A"),
     }
 }
