@@ -494,7 +494,8 @@ fn mmu_faults_like_the_cpu() {
         Err(Fault {
             va: VA,
             write: true,
-            present: true
+            present: true,
+            ..Fault::default()
         })
     );
     assert!(!m.mmu.cached(VA));
@@ -1016,7 +1017,8 @@ fn map_linear_maps_holes_and_read_only_pages_across_tables() {
         Err(Fault {
             va: ro_va,
             write: true,
-            present: true
+            present: true,
+            ..Fault::default()
         })
     );
     assert_eq!(m.read(hole), not_present(hole));
@@ -1573,7 +1575,8 @@ fn check_page(m: &mut Machine, model: &Model, va: u32, why: &str) {
                     Err(Fault {
                         va: va + 8,
                         write: true,
-                        present: true
+                        present: true,
+                        ..Fault::default()
                     }),
                     "{why}"
                 );

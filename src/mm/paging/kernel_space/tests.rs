@@ -200,6 +200,7 @@ fn check(b: &Built, l: &KernelSpaceLayout) {
                         va,
                         write: true,
                         present: true,
+                        ..Fault::default()
                     };
                     assert_eq!(write, Err(fault), "{why}: read-only");
                 } else {
@@ -264,7 +265,8 @@ fn check_access(b: &mut Built) {
         Err(Fault {
             va: 0xC010_2000,
             write: true,
-            present: true
+            present: true,
+            ..Fault::default()
         })
     );
     assert_eq!(mmu.read_u32(&b.mem, 0x0010_2000), not_present(0x0010_2000));
