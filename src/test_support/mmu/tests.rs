@@ -54,13 +54,13 @@ fn pae_map(mem: &PhysMem, va: u32, pte: u64) {
 
 #[test]
 fn bits_agree_with_the_kernels_flag_definitions() {
-    assert_eq!(P, PTFlags::P.bits());
-    assert_eq!(RW, PTFlags::RW.bits());
-    assert_eq!(US, PTFlags::US.bits());
-    assert_eq!(A, PTFlags::A.bits());
-    assert_eq!(D, PTFlags::D.bits());
-    assert_eq!(G, PTFlags::G.bits());
-    assert_eq!(PS, PDFlags::PS.bits());
+    assert_eq!(u64::from(P), PTFlags::P.bits());
+    assert_eq!(u64::from(RW), PTFlags::RW.bits());
+    assert_eq!(u64::from(US), PTFlags::US.bits());
+    assert_eq!(u64::from(A), PTFlags::A.bits());
+    assert_eq!(u64::from(D), PTFlags::D.bits());
+    assert_eq!(u64::from(G), PTFlags::G.bits());
+    assert_eq!(u64::from(PS), PDFlags::PS.bits());
 }
 
 #[test]
