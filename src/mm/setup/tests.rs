@@ -25,7 +25,15 @@ fn all_ram_reserved_is_reported_before_anything_allocates() {
         .build();
     let info = mb2::parse(PhysAddr(0x3000), mbi.bytes()).unwrap();
     let mut mb = memblock();
-    memblock_setup(&info, None, IMAGE, &mut mb, &mut FakePhys::empty()).unwrap();
+    memblock_setup(
+        &info,
+        None,
+        PhysLimit::NoPae,
+        IMAGE,
+        &mut mb,
+        &mut FakePhys::empty(),
+    )
+    .unwrap();
     let err = check_free_memory(&mb).unwrap_err();
     assert_eq!((err.free, err.needed), (0, 0x1000));
     assert!(
@@ -40,7 +48,15 @@ fn all_ram_reserved_is_reported_before_anything_allocates() {
         .build();
     let info = mb2::parse(PhysAddr(0x3000), mbi.bytes()).unwrap();
     let mut mb = memblock();
-    memblock_setup(&info, None, IMAGE, &mut mb, &mut FakePhys::empty()).unwrap();
+    memblock_setup(
+        &info,
+        None,
+        PhysLimit::NoPae,
+        IMAGE,
+        &mut mb,
+        &mut FakePhys::empty(),
+    )
+    .unwrap();
     assert_eq!(check_free_memory(&mb), Ok(()));
 }
 
@@ -49,7 +65,15 @@ fn without_a_memory_map_basic_meminfo_describes_ram() {
     let mbi = Mb2Builder::new().meminfo(639, 7 * 1024).build();
     let info = mb2::parse(PhysAddr(0x2000), mbi.bytes()).unwrap();
     let mut mb = memblock();
-    let setup = memblock_setup(&info, None, IMAGE, &mut mb, &mut FakePhys::empty()).unwrap();
+    let setup = memblock_setup(
+        &info,
+        None,
+        PhysLimit::NoPae,
+        IMAGE,
+        &mut mb,
+        &mut FakePhys::empty(),
+    )
+    .unwrap();
     assert_eq!(
         setup.usable.ranges.as_slice(),
         [
@@ -68,7 +92,15 @@ fn reservations_cover_low_memory_image_info_and_modules() {
         .build();
     let info = mb2::parse(PhysAddr(0x3000), mbi.bytes()).unwrap();
     let mut mb = memblock();
-    memblock_setup(&info, None, IMAGE, &mut mb, &mut FakePhys::empty()).unwrap();
+    memblock_setup(
+        &info,
+        None,
+        PhysLimit::NoPae,
+        IMAGE,
+        &mut mb,
+        &mut FakePhys::empty(),
+    )
+    .unwrap();
     let reserved: Vec<_> = mb
         .reserved
         .regions()
@@ -96,7 +128,7 @@ fn arrays_grown_while_adding_ram_never_land_on_a_module() {
     let info = mb2::parse(PhysAddr(0x3000), mbi.bytes()).unwrap();
     let mut mb = memblock();
     let mut mem = FakePhys::empty();
-    memblock_setup(&info, None, IMAGE, &mut mb, &mut mem).unwrap();
+    memblock_setup(&info, None, PhysLimit::NoPae, IMAGE, &mut mb, &mut mem).unwrap();
     assert_eq!(mb.memory.cnt(), 20);
     assert!(mb.memory.storage_pa().is_some(), "the memory array grew");
     assert!(!mem.written().is_empty(), "memblock wrote nothing");
@@ -121,7 +153,7 @@ fn a_refused_region_array_fails_the_setup() {
     let mut mb = memblock();
     let mut mem = FakePhys::empty().refusing_arrays();
     assert_eq!(
-        memblock_setup(&info, None, IMAGE, &mut mb, &mut mem),
+        memblock_setup(&info, None, PhysLimit::NoPae, IMAGE, &mut mb, &mut mem),
         Err(MemblockError::ArrayFull { name: "memory" })
     );
     assert_eq!(mem.arrays().len(), 1);
@@ -139,6 +171,7 @@ fn mem_limit_below_the_image_still_reserves_it() {
     let setup = memblock_setup(
         &info,
         Some(0x20_0000),
+        PhysLimit::NoPae,
         IMAGE,
         &mut mb,
         &mut FakePhys::empty(),
