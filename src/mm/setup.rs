@@ -56,6 +56,23 @@ pub struct MemorySetup {
     pub mem_map: MemMapSizing,
 }
 
+/// `1024 MiB of RAM at or above 4 GiB ignored: 32-bit paging without PAE
+/// cannot address it` (the words after "above" from [`PhysLimit`]).
+struct IgnoredLine<'a>(&'a UsableRam);
+
+impl core::fmt::Display for IgnoredLine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (bytes, limit) = (self.0.above_limit_bytes, self.0.limit);
+        write!(
+            f,
+            "{} MiB of RAM at or above {} ignored: {}",
+            bytes >> 20,
+            limit.name(),
+            limit.reason()
+        )
+    }
+}
+
 /// One raw entry, Linux style, as received.
 struct Raw<'a>(&'a MemoryMapEntry);
 
@@ -149,8 +166,7 @@ pub fn memblock_setup(
     }
     let usable = memmap::usable_ram(&map, phys_limit);
     if usable.above_limit_bytes > 0 {
-        warn!(target: "memmap", "{} MiB of RAM at or above {} ignored: {}",
-            usable.above_limit_bytes >> 20, phys_limit.name(), phys_limit.reason());
+        warn!(target: "memmap", "{}", IgnoredLine(&usable));
     }
     if usable.partial_page_bytes > 0 {
         info!(target: "memmap",
@@ -327,12 +343,7 @@ pub fn fit_mem_map(
         memblock.remove(cut, u64::MAX - cut.0, mem)?;
         sizing.removed_bytes = before - memblock.memory.total_size();
         sizing.max_pfn = max_pfn(memblock);
-        warn!(target: "memblock",
-            "{} MiB of RAM at and above {cut:#x} removed: mem_map up to pfn {:#x} ({} KiB) would take \
-             more than half of the {} MiB of low memory (at most {} KiB)",
-            sizing.removed_bytes >> 20, sizing.wanted_max_pfn,
-            mem_map_bytes(sizing.wanted_max_pfn) >> 10, sizing.lowmem_bytes >> 20,
-            sizing.budget_bytes >> 10);
+        warn!(target: "memblock", "{}", MemMapClipLine(&sizing));
     }
     if sizing.removed_bytes > 0 || sizing.max_pfn > PhysAddr(memmap::FOUR_GIB).pfn() {
         info!(target: "memblock", "{}", MemMapLine(&sizing));
@@ -340,6 +351,27 @@ pub fn fit_mem_map(
         debug!(target: "memblock", "{}", MemMapLine(&sizing));
     }
     Ok(sizing)
+}
+
+/// `4096 MiB of RAM at and above 0x200000000 removed: its mem_map would
+/// not fit in low memory (pfns [0, 0x300000) need 24576 KiB, more than half
+/// of the 32768 KiB of low memory)`.
+struct MemMapClipLine<'a>(&'a MemMapSizing);
+
+impl core::fmt::Display for MemMapClipLine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = self.0;
+        write!(
+            f,
+            "{} MiB of RAM at and above {:#x} removed: its mem_map would not fit in low memory \
+             (pfns [0, {:#x}) need {} KiB, more than half of the {} KiB of low memory)",
+            s.removed_bytes >> 20,
+            s.max_pfn_allowed().phys(),
+            s.wanted_max_pfn,
+            mem_map_bytes(s.wanted_max_pfn) >> 10,
+            s.lowmem_bytes >> 10
+        )
+    }
 }
 
 /// `mem_map will take 2359296 page descriptors of 8 bytes = 18432 KiB of
