@@ -62,7 +62,7 @@ const _: () = assert!(ORDER_SHIFT == 48 && ZONE_SHIFT == 52 && FLAGS_SHIFT == 54
 // Every pfn of 64 GiB but the last fits a link, and NIL is none of them.
 const _: () = assert!(MAX_PFN_LIMIT.0 as u64 == (1u64 << (36 - 12)) - 1);
 // A slab cache index below 32 fits the use field as `1 | cache << 1`.
-const _: () = assert!(1 | 31 << 1 <= USE_MASK);
+const _: () = assert!((1 | (31 << 1)) as u64 == USE_MASK);
 
 bitflags! {
     /// The page state bits of a descriptor (Linux `PG_*` flags and page

@@ -650,7 +650,10 @@ mod tests {
         }
         // 64 GiB of HighMem: the gap is 0.1% of the zone, min its clamp.
         let w = zone_watermarks(357, top.0 - 229_376, 229_000, true);
-        assert_eq!((w.min, w.low, w.high), (128, 128 + 16_547, 128 + 2 * 16_547));
+        assert_eq!(
+            (w.min, w.low, w.high),
+            (128, 128 + 16_547, 128 + 2 * 16_547)
+        );
         assert_eq!(pcp_batch(top.0), 32);
         // The fast-path check agrees without overflow at that size.
         let mut z = Zone::new(ZoneType::HighMem, DEFAULT_MAX_LOW_PFN, top);

@@ -982,7 +982,8 @@ fn edits_above_4_gib_keep_64_bit_bases_sizes_and_totals() {
 #[test]
 fn allocations_stay_below_the_current_limit_with_ram_above_4_gib() {
     let mut f = Fixture::new(2);
-    f.add(0x10_0000, 3 * GIB - 0x10_0000).add(4 * GIB, 60 * GIB - P);
+    f.add(0x10_0000, 3 * GIB - 0x10_0000)
+        .add(4 * GIB, 60 * GIB - P);
     // No limit: top-down takes the top of RAM, far above 4 GiB.
     assert_eq!(
         f.alloc(P, P, 0, u64::MAX),
@@ -1016,7 +1017,10 @@ fn allocations_stay_below_the_current_limit_with_ram_above_4_gib() {
     // Bottom-up from 4 GiB, when the limit allows it.
     f.mb.set_current_limit(MEMBLOCK_ALLOC_ANYWHERE);
     f.mb.set_bottom_up(true);
-    assert_eq!(f.alloc(2 * MIB, 2 * MIB, 3 * GIB, u64::MAX), Ok(pa(4 * GIB)));
+    assert_eq!(
+        f.alloc(2 * MIB, 2 * MIB, 3 * GIB, u64::MAX),
+        Ok(pa(4 * GIB))
+    );
 }
 
 #[test]

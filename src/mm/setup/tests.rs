@@ -197,8 +197,15 @@ fn setup_map(
     let mbi = Mb2Builder::new().mmap(24, entries).build();
     let info = mb2::parse(PhysAddr(0x3000), mbi.bytes()).unwrap();
     let mut mb = memblock();
-    let setup = memblock_setup(&info, mem_limit, limit, IMAGE, &mut mb, &mut FakePhys::empty())
-        .unwrap();
+    let setup = memblock_setup(
+        &info,
+        mem_limit,
+        limit,
+        IMAGE,
+        &mut mb,
+        &mut FakePhys::empty(),
+    )
+    .unwrap();
     mb.check().unwrap();
     (mb, setup)
 }
@@ -251,7 +258,10 @@ fn under_pae_ram_above_4_gib_reaches_memblock() {
     assert_eq!(mb.memory.total_size(), 8 * GIB - 0x10_0000 + 0x9f000);
     // mem_map for pfns [0, 9 GiB): 0x24_0000 frames * 8 bytes = 18 MiB.
     let m = setup.mem_map;
-    assert_eq!((m.wanted_max_pfn, m.max_pfn), (Pfn(0x24_0000), Pfn(0x24_0000)));
+    assert_eq!(
+        (m.wanted_max_pfn, m.max_pfn),
+        (Pfn(0x24_0000), Pfn(0x24_0000))
+    );
     assert_eq!(m.bytes(), 18 * MIB);
     // Low memory: the RAM below 896 MiB (the first MiB is a hole but for
     // [0, 0x9f000)); half of it is the budget.
@@ -322,7 +332,10 @@ fn mem_map_that_would_take_over_half_of_low_memory_clips_ram() {
     let m = setup.mem_map;
     assert_eq!(m.lowmem_bytes, 31 * MIB);
     assert_eq!(m.max_pfn_allowed(), Pfn(0x1f_0000));
-    assert_eq!((m.wanted_max_pfn, m.max_pfn), (Pfn(0x30_0000), Pfn(0x1f_0000)));
+    assert_eq!(
+        (m.wanted_max_pfn, m.max_pfn),
+        (Pfn(0x30_0000), Pfn(0x1f_0000))
+    );
     assert_eq!(memory(&mb).last(), Some(&(4 * GIB, 0x1_f000_0000)));
     assert_eq!(m.removed_bytes, 12 * GIB - 0x1_f000_0000);
     assert_eq!(m.bytes(), m.budget_bytes);
@@ -402,7 +415,11 @@ fn at_8_gib_highmem_spans_896_mib_to_9_gib() {
         buddy.free_block_containing(Pfn(0x10_0000)),
         Some((Pfn(0x10_0000), 10))
     );
-    assert_eq!(buddy.free_block_containing(Pfn(0xc_0000)), None, "the PCI hole");
+    assert_eq!(
+        buddy.free_block_containing(Pfn(0xc_0000)),
+        None,
+        "the PCI hole"
+    );
     let mut lines = Vec::new();
     buddy.buddyinfo(|l| lines.push(l.to_string()));
     assert_eq!(
@@ -427,11 +444,18 @@ fn at_64_gib_the_last_linkable_frame_is_free_and_linked() {
     // the free list reaches it.
     let last = Pfn(0xFF_FFFE);
     assert_eq!(buddy.free_block_containing(last), Some((last, 0)));
-    let listed: Vec<_> = high.free_area(0).free_list().iter(buddy.mem_map()).collect();
+    let listed: Vec<_> = high
+        .free_area(0)
+        .free_list()
+        .iter(buddy.mem_map())
+        .collect();
     assert_eq!(listed, [last]);
     let orders: Vec<_> = (0..=10).map(|o| high.free_area(o).nr_free()).collect();
     // 0x8_8000 + 0xEF_FC00 pfns in order-10 blocks: 0x5E0 blocks from
     // [896 MiB, 3 GiB) and [4 GiB, 64 GiB - 4 MiB).
-    assert_eq!(orders, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, (0x8_8000 + 0xEF_FC00) >> 10]);
+    assert_eq!(
+        orders,
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, (0x8_8000 + 0xEF_FC00) >> 10]
+    );
     buddy.check().unwrap();
 }
