@@ -442,8 +442,12 @@ pub struct NoFreeMemory {
     pub free: u64,
     /// Bytes the next step needs: `mem_map`, one descriptor per frame.
     pub needed: u64,
-    /// memblock's `current_limit`.
+    /// memblock's `current_limit` (at most the end of low memory).
     pub limit: PhysAddr,
+    /// Bytes free in all of low memory, whatever the limit: when they
+    /// would hold `mem_map`, the limit (the part of RAM the kernel has
+    /// mapped so far) is what is short, not the RAM.
+    pub free_lowmem: u64,
 }
 
 impl core::fmt::Display for NoFreeMemory {
@@ -456,7 +460,16 @@ impl core::fmt::Display for NoFreeMemory {
             self.limit,
             self.needed >> 10,
             self.ram >> 10
-        )
+        )?;
+        if self.free_lowmem >= self.needed.max(u64::from(PAGE_SIZE)) {
+            write!(
+                f,
+                "; {} KiB of low memory are free, but above memblock's current limit: \
+                 the kernel must map more of low memory before mem_map is allocated",
+                self.free_lowmem >> 10
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -472,14 +485,19 @@ impl core::fmt::Display for NoFreeMemory {
 pub fn check_free_memory(memblock: &Memblock) -> Result<(), NoFreeMemory> {
     let limit = memblock.current_limit().min(DEFAULT_MAX_LOW_PFN.phys());
     let needed = mem_map_bytes(max_pfn(memblock)).next_multiple_of(u64::from(PAGE_SIZE));
-    let mut free = 0;
-    memblock.for_each_free_range(|base, end| free += end.min(limit).0.saturating_sub(base.0));
+    let low_end = DEFAULT_MAX_LOW_PFN.phys();
+    let (mut free, mut free_lowmem) = (0, 0);
+    memblock.for_each_free_range(|base, end| {
+        free += end.min(limit).0.saturating_sub(base.0);
+        free_lowmem += end.min(low_end).0.saturating_sub(base.0);
+    });
     if free < needed.max(u64::from(PAGE_SIZE)) {
         return Err(NoFreeMemory {
             ram: memblock.memory.total_size(),
             free,
             needed,
             limit,
+            free_lowmem,
         });
     }
     Ok(())

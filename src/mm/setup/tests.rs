@@ -459,3 +459,24 @@ fn at_64_gib_the_last_linkable_frame_is_free_and_linked() {
     );
     buddy.check().unwrap();
 }
+
+#[test]
+fn mem_map_beyond_the_boot_window_says_the_limit_is_short_not_the_ram() {
+    // 8 GiB under PAE with the boot stub's 16 MiB window: 18 MiB of
+    // mem_map cannot fit below the limit, though low memory has room.
+    let (mut mb, _) = setup_map(&QEMU_8G, None, PhysLimit::Pae);
+    mb.set_current_limit(PhysAddr(16 * MIB));
+    let err = check_free_memory(&mb).unwrap_err();
+    assert_eq!(err.needed, 18 * MIB);
+    assert_eq!(err.free, 16 * MIB - IMAGE.end.0);
+    assert!(
+        err.to_string().ends_with(
+            "; 916288 KiB of low memory are free, but above memblock's current limit: \
+             the kernel must map more of low memory before mem_map is allocated"
+        ),
+        "{err}"
+    );
+    // Once the limit covers low memory, it fits.
+    mb.set_current_limit(MEMBLOCK_ALLOC_ANYWHERE);
+    assert_eq!(check_free_memory(&mb), Ok(()));
+}
