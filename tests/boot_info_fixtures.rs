@@ -4,7 +4,7 @@
 mod common;
 use common::{FakeMem, aligned, as_bytes};
 use kernel::addr::{Pfn, PhysAddr};
-use kernel::boot_info::memmap::{self, E820_TYPE_RAM};
+use kernel::boot_info::memmap::{self, E820_TYPE_RAM, PhysLimit};
 use kernel::boot_info::{BootInfo, BootInfoError, Protocol, mb1, mb2};
 use kernel::mm::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock, MemblockRegion};
 use kernel::mm::setup::{self, KernelImage};
@@ -47,9 +47,12 @@ fn grub_128m_map_gives_the_expected_usable_ram() {
         assert!(info.loader_name.unwrap().starts_with("GRUB 2.06"));
         assert_eq!(info.memory_map.as_ref().unwrap().len(), 6);
         assert!(info.elf_sections.is_some());
-        let ram = memmap::usable_ram(&memmap::sanitize(info.memory_map.as_ref().unwrap()));
+        let ram = memmap::usable_ram(
+            &memmap::sanitize(info.memory_map.as_ref().unwrap()),
+            PhysLimit::NoPae,
+        );
         assert_eq!(raw(&ram), [(0, 0x9f000), (0x10_0000, 0x7fe_0000)]);
-        assert_eq!(ram.above_4g_bytes, 0);
+        assert_eq!(ram.above_limit_bytes, 0);
         assert_eq!(ram.partial_page_bytes, 0xc00);
     });
 }
@@ -57,11 +60,17 @@ fn grub_128m_map_gives_the_expected_usable_ram() {
 #[test]
 fn grub_8m_and_3g_maps() {
     with_mb2(GRUB_8M, |info| {
-        let ram = memmap::usable_ram(&memmap::sanitize(info.memory_map.as_ref().unwrap()));
+        let ram = memmap::usable_ram(
+            &memmap::sanitize(info.memory_map.as_ref().unwrap()),
+            PhysLimit::NoPae,
+        );
         assert_eq!(raw(&ram).last(), Some(&(0x10_0000, 0x7e_0000)));
     });
     with_mb2(GRUB_3G, |info| {
-        let ram = memmap::usable_ram(&memmap::sanitize(info.memory_map.as_ref().unwrap()));
+        let ram = memmap::usable_ram(
+            &memmap::sanitize(info.memory_map.as_ref().unwrap()),
+            PhysLimit::NoPae,
+        );
         assert_eq!(raw(&ram).last(), Some(&(0x10_0000, 0xbffe_0000)));
     });
 }
@@ -75,8 +84,8 @@ fn grub_4g_ram_above_4_gib_is_ignored_and_counted() {
                 .iter()
                 .any(|r| r.base == PhysAddr(1 << 32) && r.typ == E820_TYPE_RAM)
         );
-        let ram = memmap::usable_ram(&map);
-        assert_eq!(ram.above_4g_bytes, 1 << 30);
+        let ram = memmap::usable_ram(&map, PhysLimit::NoPae);
+        assert_eq!(ram.above_limit_bytes, 1 << 30);
         assert!(ram.ranges.iter().all(|&(_, end)| end <= PhysAddr(1 << 32)));
     });
 }
@@ -84,7 +93,10 @@ fn grub_4g_ram_above_4_gib_is_ignored_and_counted() {
 #[test]
 fn grub_cutmem_holes_cost_the_pages_they_touch() {
     with_mb2(GRUB_CUTMEM, |info| {
-        let ram = memmap::usable_ram(&memmap::sanitize(info.memory_map.as_ref().unwrap()));
+        let ram = memmap::usable_ram(
+            &memmap::sanitize(info.memory_map.as_ref().unwrap()),
+            PhysLimit::NoPae,
+        );
         assert_eq!(
             raw(&ram),
             [
@@ -102,7 +114,8 @@ fn grub_128m_through_memblock_setup() {
     with_mb2(GRUB_128M, |info| {
         let mut mb = fresh_memblock();
         let mut mem = FakeMem::default();
-        let setup = setup::memblock_setup(&info, None, IMAGE, &mut mb, &mut mem).unwrap();
+        let setup =
+            setup::memblock_setup(&info, None, PhysLimit::NoPae, IMAGE, &mut mb, &mut mem).unwrap();
         assert_eq!(mb.memory.total_size(), setup.usable.total_bytes());
         assert_eq!(mb.memory.cnt(), 2);
         // The first MiB, the image, the boot information.
@@ -138,6 +151,7 @@ fn mem_limit_trims_usable_ram() {
         let setup = setup::memblock_setup(
             &info,
             Some(64 << 20),
+            PhysLimit::NoPae,
             IMAGE,
             &mut mb,
             &mut FakeMem::default(),
@@ -181,7 +195,15 @@ fn qemu_multiboot1_through_parse_and_setup() {
         end: PhysAddr(0x11_0000),
     };
     let mut mb = fresh_memblock();
-    setup::memblock_setup(&info, None, image, &mut mb, &mut FakeMem::default()).unwrap();
+    setup::memblock_setup(
+        &info,
+        None,
+        PhysLimit::NoPae,
+        image,
+        &mut mb,
+        &mut FakeMem::default(),
+    )
+    .unwrap();
     let reserved: Vec<_> = mb
         .reserved
         .regions()
@@ -205,7 +227,7 @@ fn grub_128m_hands_off_to_the_buddy_allocator() {
     with_mb2(GRUB_128M, |info| {
         let mut mb = fresh_memblock();
         let mut mem = FakeMem::default();
-        setup::memblock_setup(&info, None, IMAGE, &mut mb, &mut mem).unwrap();
+        setup::memblock_setup(&info, None, PhysLimit::NoPae, IMAGE, &mut mb, &mut mem).unwrap();
         mb.set_current_limit(PhysAddr(16 << 20));
         let max_pfn = setup::max_pfn(&mb);
         assert_eq!(max_pfn, Pfn(0x7fe0));

@@ -16,7 +16,7 @@
 mod common;
 use common::{FakeMem, aligned, as_bytes};
 use kernel::addr::PhysAddr;
-use kernel::boot_info::memmap::{self, E820_TYPE_RAM, FOUR_GIB, SanitizedMap};
+use kernel::boot_info::memmap::{self, E820_TYPE_RAM, FOUR_GIB, PhysLimit, SanitizedMap};
 use kernel::boot_info::ranges::{self, KernelSection};
 use kernel::boot_info::{BootInfo, BootInfoError, MemoryMapEntry, mb1, mb2};
 use kernel::cmdline;
@@ -161,7 +161,20 @@ fn check_map_meaning(entries: &[MemoryMapEntry], map: &SanitizedMap) -> Result<(
             "region {r:?} is not what the input said"
         );
     }
-    let ram = memmap::usable_ram(map);
+    for limit in [PhysLimit::NoPae, PhysLimit::Pae] {
+        check_usable_ram(entries, map, limit)?;
+    }
+    Ok(())
+}
+
+/// The usable RAM of `map` under `limit`: only input RAM, page-aligned,
+/// below the limit, never over a reserved entry.
+fn check_usable_ram(
+    entries: &[MemoryMapEntry],
+    map: &SanitizedMap,
+    limit: PhysLimit,
+) -> Result<(), TestCaseError> {
+    let ram = memmap::usable_ram(map, limit);
     let input_ram = spans_of(entries, |t| t == E820_TYPE_RAM);
     // Entries that beat RAM where they overlap it: Linux's rule is that the
     // larger type wins, so only types above 1 (a type-0 entry loses to RAM).
@@ -172,7 +185,7 @@ fn check_map_meaning(entries: &[MemoryMapEntry], map: &SanitizedMap) -> Result<(
         "more RAM than the input's usable entries"
     );
     for &(PhysAddr(b), PhysAddr(e)) in &ram.ranges {
-        prop_assert!(b < e && e <= FOUR_GIB && b % 4096 == 0 && e % 4096 == 0);
+        prop_assert!(b < e && e <= limit.end().0 && b % 4096 == 0 && e % 4096 == 0);
         prop_assert!(covered(b, e, &input_ram), "phantom RAM [{b:#x}, {e:#x})");
         prop_assert!(
             !other.iter().any(|&(ob, oe)| ob < e && b < oe),
@@ -230,7 +243,15 @@ fn check_boot_info(info: &BootInfo<'_>) -> Result<(), TestCaseError> {
     let memory = Box::leak(vec![MemblockRegion::default(); 8].into_boxed_slice());
     let reserved = Box::leak(vec![MemblockRegion::default(); 8].into_boxed_slice());
     let mut mb = Memblock::new(memory, reserved);
-    if let Ok(setup) = setup::memblock_setup(info, None, IMAGE, &mut mb, &mut FakeMem::default()) {
+    // Under PAE, RAM above 4 GiB reaches memblock and the mem_map rule.
+    let limit = if info.memory_map.as_ref().is_some_and(|m| m.len() % 2 == 0) {
+        PhysLimit::Pae
+    } else {
+        PhysLimit::NoPae
+    };
+    if let Ok(setup) =
+        setup::memblock_setup(info, None, limit, IMAGE, &mut mb, &mut FakeMem::default())
+    {
         prop_assert_eq!(setup.map, map);
         let usable: Vec<_> = setup
             .usable
@@ -247,6 +268,9 @@ fn check_boot_info(info: &BootInfo<'_>) -> Result<(), TestCaseError> {
             );
         }
         prop_assert!(mb.check().is_ok());
+        // The mem_map rule holds: at most half of low memory.
+        prop_assert!(setup.mem_map.bytes() <= setup.mem_map.budget_bytes);
+        prop_assert_eq!(setup.mem_map.max_pfn, setup::max_pfn(&mb));
         let _ = setup::check_free_memory(&mb);
     }
     Ok(())

@@ -24,18 +24,24 @@
 //! Linux's rule, comparing all 32 bits). Uncovered stretches are holes.
 //! Neighbours of the same type merge.
 //!
-//! Usable RAM is then every type-1 region, cut at 4 GiB (no PAE: the kernel
-//! cannot address more; what lies above is counted and logged) and shrunk to
-//! whole pages (a partial page cannot be handed out).
+//! Usable RAM is then every type-1 region, cut at the physical limit of the
+//! paging mode ([`PhysLimit`]: 4 GiB without PAE, just under 64 GiB with it;
+//! what lies above is counted and logged) and shrunk to whole pages (a
+//! partial page cannot be handed out).
 //!
 //! # References
 //! - Multiboot2 spec §3.6.8 "Memory map" (types 1-5).
 //! - Linux: `arch/x86/kernel/e820.c` `e820__update_table()` (the sweep),
-//!   `e820_print_type()` (type names).
+//!   `e820_print_type()` (type names); `arch/x86/mm/init_32.c`
+//!   `highmem_pfn_init()` (`MAX_NONPAE_PFN`: "only 4GB will be used" without
+//!   `CONFIG_HIGHMEM64G`); `arch/x86/include/asm/sparsemem.h`
+//!   (`MAX_PHYSMEM_BITS` 36 under PAE).
+//! - Intel SDM Vol. 3A §4.3 "32-Bit Paging", §4.4 "PAE Paging".
 
 use super::{BasicMemInfo, MAX_MMAP_ENTRIES, MemoryMapEntry};
 use crate::addr::PhysAddr;
 use crate::mm::layout::{PAGE_SIZE, align_down, align_up};
+use crate::mm::page::MAX_PFN_LIMIT;
 use core::fmt;
 
 /// Type 1: available RAM.
@@ -51,6 +57,61 @@ pub const E820_TYPE_UNUSABLE: u32 = 5;
 
 /// Value: 4 GiB. The first byte 32-bit paging cannot reach.
 pub const FOUR_GIB: u64 = 1 << 32;
+
+/// Value: 64 GiB. The first byte PAE paging with 36-bit physical addresses
+/// (MAXPHYADDR 36) cannot reach (Linux i386 PAE: `MAX_PHYSMEM_BITS` 36).
+pub const SIXTY_FOUR_GIB: u64 = 1 << 36;
+
+/// How far up physical memory the kernel can use RAM, and why: the cut
+/// [`usable_ram`] applies, chosen by the paging mode.
+///
+/// | limit | end | why |
+/// |---|---|---|
+/// | [`NoPae`](Self::NoPae) | 4 GiB, `0x1_0000_0000` | a 32-bit page-table entry holds a 20-bit frame number (SDM §4.3) |
+/// | [`Pae`](Self::Pae) | 64 GiB - 4 KiB, `0xf_ffff_f000` | a 64-bit entry holds 36-bit addresses here (SDM §4.4, MAXPHYADDR 36), and `mem_map`'s 24-bit list links reserve pfn `0xff_ffff` as "no page" ([`MAX_PFN_LIMIT`]) |
+///
+/// Linux i386 stops at the same places: without `CONFIG_HIGHMEM64G`
+/// `highmem_pfn_init()` trims `max_pfn` to `MAX_NONPAE_PFN` (4 GiB, "only
+/// 4GB will be used"), and with it `MAX_PHYSMEM_BITS` is 36.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PhysLimit {
+    /// Two-level 32-bit paging: nothing at or above 4 GiB.
+    NoPae,
+    /// PAE paging: nothing at or above 64 GiB - 4 KiB.
+    Pae,
+}
+
+impl PhysLimit {
+    /// One past the last usable byte: 4 GiB, or 64 GiB - 4 KiB
+    /// (`MAX_PFN_LIMIT.phys()`).
+    pub const fn end(self) -> PhysAddr {
+        match self {
+            PhysLimit::NoPae => PhysAddr(FOUR_GIB),
+            PhysLimit::Pae => MAX_PFN_LIMIT.phys(),
+        }
+    }
+
+    /// The end as the log names it: `"4 GiB"`, `"64 GiB - 4 KiB"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PhysLimit::NoPae => "4 GiB",
+            PhysLimit::Pae => "64 GiB - 4 KiB",
+        }
+    }
+
+    /// Why RAM at or above [`end`](Self::end) cannot be used, for the log.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            PhysLimit::NoPae => "32-bit paging without PAE cannot address it",
+            PhysLimit::Pae => {
+                "PAE reaches 36-bit physical addresses (MAXPHYADDR 36: 64 GiB), and pfn 0xffffff, \
+                 the last frame below 64 GiB, is mem_map's no-page link"
+            }
+        }
+    }
+}
+
+const _: () = assert!(PhysLimit::Pae.end().0 == SIXTY_FOUR_GIB - PAGE_SIZE as u64);
 
 /// Name of a memory-map type, as Linux prints it.
 pub fn type_name(typ: u32) -> &'static str {
@@ -179,13 +240,15 @@ pub fn entries_from_meminfo(m: BasicMemInfo) -> [MemoryMapEntry; 2] {
     ]
 }
 
-/// Usable RAM: page-aligned `[base, end)` ranges below 4 GiB.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Usable RAM: page-aligned `[base, end)` ranges below `limit.end()`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsableRam {
-    /// Sorted, non-overlapping, page-aligned, below 4 GiB.
+    /// The cut that was applied.
+    pub limit: PhysLimit,
+    /// Sorted, non-overlapping, page-aligned, below `limit.end()`.
     pub ranges: heapless::Vec<(PhysAddr, PhysAddr), MAX_REGIONS>,
-    /// Bytes of type-1 RAM at or above 4 GiB, ignored (no PAE).
-    pub above_4g_bytes: u64,
+    /// Bytes of type-1 RAM at or above `limit.end()`, ignored.
+    pub above_limit_bytes: u64,
     /// Bytes of type-1 RAM lost to rounding partial pages inwards.
     pub partial_page_bytes: u64,
 }
@@ -197,14 +260,24 @@ impl UsableRam {
     }
 }
 
-/// The usable RAM in a sanitized map (see the module docs).
-pub fn usable_ram(map: &SanitizedMap) -> UsableRam {
-    let mut out = UsableRam::default();
+/// The usable RAM in a sanitized map below `limit` (see the module docs).
+///
+/// Example: RAM `[1 MiB, 3 GiB)` and `[4 GiB, 8 GiB)`: with
+/// [`PhysLimit::NoPae`] the ranges are the first one and `above_limit_bytes`
+/// is 4 GiB; with [`PhysLimit::Pae`] both ranges are kept and nothing is
+/// ignored.
+pub fn usable_ram(map: &SanitizedMap, limit: PhysLimit) -> UsableRam {
+    let mut out = UsableRam {
+        limit,
+        ranges: heapless::Vec::new(),
+        above_limit_bytes: 0,
+        partial_page_bytes: 0,
+    };
     let page = u64::from(PAGE_SIZE);
     for r in map.regions.iter().filter(|r| r.typ == E820_TYPE_RAM) {
         let (base, end_all) = (r.base.0, r.end.0);
-        let end = end_all.min(FOUR_GIB);
-        out.above_4g_bytes += end_all - base.max(end).min(end_all);
+        let end = end_all.min(limit.end().0);
+        out.above_limit_bytes += end_all - base.max(end).min(end_all);
         if base >= end {
             continue;
         }

@@ -8,6 +8,7 @@ use super::report;
 use crate::addr::PhysAddr;
 use crate::arch::x86::{self, exit::fatal, highmem, idt, paging, paging::PagingReport};
 use crate::boot_info::BootInfo;
+use crate::boot_info::memmap::PhysLimit;
 use crate::cmdline::BootOptions;
 use crate::cpu_info::CpuInfo;
 use crate::mm::buddy::BuddyAllocator;
@@ -38,8 +39,17 @@ pub fn memblock_init(boot: &BootInfo<'_>, opts: &BootOptions) -> (Memblock, Boot
     // Until the final page tables exist, memblock may only hand out memory
     // the boot direct map reaches.
     memblock.set_current_limit(PhysAddr::from_u32(BOOT_MAP_LIMIT));
-    setup::memblock_setup(boot, opts.mem_limit_bytes, image, &mut memblock, &mut phys)
-        .unwrap_or_else(|e| fatal(format_args!("memblock setup: {e}")));
+    // Two-level paging until PAE mode exists: RAM at or above 4 GiB is
+    // ignored (logged by memblock_setup).
+    setup::memblock_setup(
+        boot,
+        opts.mem_limit_bytes,
+        PhysLimit::NoPae,
+        image,
+        &mut memblock,
+        &mut phys,
+    )
+    .unwrap_or_else(|e| fatal(format_args!("memblock setup: {e}")));
     if memblock.memory.total_size() == 0 {
         fatal(format_args!(
             "no usable RAM below 4 GiB (check the memory map above and mem=)"

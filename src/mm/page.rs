@@ -26,28 +26,43 @@ use crate::addr::Pfn;
 use bitflags::bitflags;
 use core::fmt;
 
-/// Value: 21. Bits of a pfn link in a descriptor.
-pub const PFN_LINK_BITS: u32 = 21;
+/// Value: 24. Bits of a pfn link in a descriptor: enough for every frame
+/// below 64 GiB but one (PAE's 36-bit physical addresses, 16 Mi frames of 4
+/// KiB).
+pub const PFN_LINK_BITS: u32 = 24;
 
-/// Value: 0x1F_FFFF. The "no page" link: beyond the largest pfn
-/// ([`MAX_PFN_LIMIT`] - 1 = 0xF_FFFF), so it never names a real page.
+/// Value: 0xFF_FFFF. The "no page" link: all ones, the largest number a link
+/// holds. No real page has it: pfns are below [`MAX_PFN_LIMIT`], which is
+/// this same number, so the largest pfn a descriptor can link is
+/// `0xFF_FFFE` (the frame at `0xf_ffff_e000`).
 pub const NIL_PFN: u32 = (1 << PFN_LINK_BITS) - 1;
 
-/// Value: 0x10_0000 (1 Mi pages = 4 GiB). Pfns are below this on i386
-/// without PAE; `mem_map` never has more entries.
-pub const MAX_PFN_LIMIT: Pfn = Pfn(0x10_0000);
+/// Value: 0xFF_FFFF (16 Mi - 1 pages: 64 GiB - 4 KiB). Pfns are below this;
+/// `mem_map` never has more entries. Under PAE (36-bit physical addresses,
+/// 64 GiB) only the last frame below 64 GiB is lost to [`NIL_PFN`]; without
+/// PAE pfns stay below 0x10_0000 (4 GiB) anyway.
+pub const MAX_PFN_LIMIT: Pfn = Pfn(NIL_PFN);
 
 const NEXT_SHIFT: u32 = 0;
-const PREV_SHIFT: u32 = 21;
-const ORDER_SHIFT: u32 = 42;
-const ZONE_SHIFT: u32 = 46;
-const FLAGS_SHIFT: u32 = 48;
+const PREV_SHIFT: u32 = PFN_LINK_BITS;
+const ORDER_SHIFT: u32 = 2 * PFN_LINK_BITS;
+const ZONE_SHIFT: u32 = ORDER_SHIFT + 4;
+const FLAGS_SHIFT: u32 = ZONE_SHIFT + 2;
+const USE_SHIFT: u32 = FLAGS_SHIFT + 4;
 const LINK_MASK: u64 = NIL_PFN as u64;
 const ORDER_MASK: u64 = 0xF;
 const ZONE_MASK: u64 = 0x3;
 const FLAGS_MASK: u64 = 0xF;
-const USE_SHIFT: u32 = 52;
-const USE_MASK: u64 = 0x7F;
+const USE_MASK: u64 = 0x3F;
+
+// The fields fill the 64 bits exactly: links 2 * 24, order 4, zone 2,
+// flags 4, use 6.
+const _: () = assert!(USE_SHIFT + USE_MASK.count_ones() == 64);
+const _: () = assert!(ORDER_SHIFT == 48 && ZONE_SHIFT == 52 && FLAGS_SHIFT == 54);
+// Every pfn of 64 GiB but the last fits a link, and NIL is none of them.
+const _: () = assert!(MAX_PFN_LIMIT.0 as u64 == (1u64 << (36 - 12)) - 1);
+// A slab cache index below 32 fits the use field as `1 | cache << 1`.
+const _: () = assert!((1 | (31 << 1)) as u64 == USE_MASK);
 
 bitflags! {
     /// The page state bits of a descriptor (Linux `PG_*` flags and page
@@ -118,21 +133,27 @@ pub enum PageUse {
 /// One page frame's descriptor, an entry of `mem_map` (Linux `struct page`).
 ///
 /// ```text
-///  63 59 58   52 51    48 47 46 45   42 41            21 20             0
-/// +-----+-------+--------+-----+-------+----------------+----------------+
-/// |unus.|  use  | flags  |zone | order | prev pfn (21)  | next pfn (21)  |
-/// | (5) |  (7)  |  (4)   | (2) |  (4)  |                |                |
-/// +-----+-------+--------+-----+-------+----------------+----------------+
-///   use:   0 none, 1 | cache << 2 slab page, 2 large kmalloc (PageUse)
-///   flags: bit 48 BUDDY, 49 RESERVED, 50 HEAD, 51 PCP   (PageFlags << 48)
+///  63   58 57   54 53 52 51   48 47              24 23               0
+/// +-------+-------+-----+-------+------------------+------------------+
+/// |  use  | flags |zone | order |  prev pfn (24)   |  next pfn (24)   |
+/// |  (6)  |  (4)  | (2) |  (4)  |                  |                  |
+/// +-------+-------+-----+-------+------------------+------------------+
+///   use:   0 none, 1 | cache << 1 slab page, 2 large kmalloc (PageUse)
+///   flags: bit 54 BUDDY, 55 RESERVED, 56 HEAD, 57 PCP   (PageFlags << 54)
 ///   zone:  0 DMA, 1 Normal, 2 HighMem (3 is never stored)
-///   links: NIL_PFN = 0x1F_FFFF when not on a list
+///   links: NIL_PFN = 0xFF_FFFF when not on a list
 /// ```
 ///
+/// 24-bit links name every frame below 64 GiB but the last (PAE's reach:
+/// 16 Mi frames, see [`MAX_PFN_LIMIT`]), and the descriptor stays 8 bytes:
+/// `mem_map` lives in low memory, 16 MiB of it at 8 GiB of RAM and 128 MiB
+/// at 64 GiB (Linux's 32-byte `struct page` needs 512 MiB there, over half of
+/// the 896 MiB of low memory).
+///
 /// Example: a reserved Normal page off any list is
-/// `0x0002_4000_0000_0000 | NIL << 21 | NIL` = `0x0002_43ff_ffff_ffff`
-/// (RESERVED = bit 49 (`0x0002_0000_0000_0000`), zone 1 = bit 46
-/// (`0x0000_4000_0000_0000`), both links all ones).
+/// `0x0080_0000_0000_0000 | 0x0010_0000_0000_0000 | NIL << 24 | NIL` =
+/// `0x0090_ffff_ffff_ffff` (RESERVED = bit 55, zone 1 = bit 52, both links
+/// all ones).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(transparent)]
 pub struct Page(u64);
@@ -208,12 +229,14 @@ impl Page {
     #[inline]
     pub const fn page_use(self) -> PageUse {
         let bits = (self.0 >> USE_SHIFT) & USE_MASK;
-        match bits & 3 {
-            0 => PageUse::None,
-            1 => PageUse::Slab {
-                cache: (bits >> 2) as u8,
-            },
-            _ => PageUse::LargeKmalloc,
+        if bits & 1 != 0 {
+            PageUse::Slab {
+                cache: (bits >> 1) as u8,
+            }
+        } else if bits == 0 {
+            PageUse::None
+        } else {
+            PageUse::LargeKmalloc
         }
     }
 
@@ -228,7 +251,7 @@ impl Page {
             PageUse::None => 0,
             PageUse::Slab { cache } => {
                 assert!(cache < 32, "set_page_use: cache index {cache}");
-                1 | u64::from(cache) << 2
+                1 | u64::from(cache) << 1
             }
             PageUse::LargeKmalloc => 2,
         };
@@ -597,7 +620,7 @@ mod tests {
     #[test]
     fn reserved_normal_page_has_the_documented_bits() {
         let p = Page::reserved(ZoneType::Normal);
-        assert_eq!(p.raw(), 0x0002_43ff_ffff_ffff);
+        assert_eq!(p.raw(), 0x0090_ffff_ffff_ffff);
         assert_eq!(p.zone(), ZoneType::Normal);
         assert_eq!(p.flags(), PageFlags::RESERVED);
         assert_eq!((p.order(), p.next(), p.prev()), (0, None, None));
@@ -617,10 +640,64 @@ mod tests {
         assert_eq!(p.prev(), Some(Pfn(3)));
         p.set_next(None);
         assert_eq!((p.next(), p.prev()), (None, Some(Pfn(3))));
+        // BUDDY bit 54, zone 2 at bit 52, order 10 at bit 48, prev 3 at bit
+        // 24, next all ones.
         assert_eq!(
             format!("{p:?}"),
-            "Page(0x0001a800007fffff: HighMem order 10 [buddy] next - prev 0x3)"
+            "Page(0x006a000003ffffff: HighMem order 10 [buddy] next - prev 0x3)"
         );
+    }
+
+    #[test]
+    fn links_reach_the_largest_pfn_below_64_gib() {
+        // pfn 0xFF_FFFE: the frame at 0xf_ffff_e000, the last one a link
+        // names; a 21-bit link (before PAE) would have cut it to 0x1F_FFFE.
+        let last = Pfn(MAX_PFN_LIMIT.0 - 1);
+        assert_eq!(last.phys().0, 0xf_ffff_e000);
+        let mut p = Page::new(ZoneType::HighMem, PageFlags::BUDDY);
+        p.set_order(MAX_ORDER_FOR_TEST);
+        p.set_next(Some(last));
+        p.set_prev(Some(Pfn(0x10_0000))); // 4 GiB
+        p.set_page_use(PageUse::Slab { cache: 31 });
+        assert_eq!((p.next(), p.prev()), (Some(last), Some(Pfn(0x10_0000))));
+        assert_eq!(p.zone(), ZoneType::HighMem);
+        assert_eq!(p.order(), MAX_ORDER_FOR_TEST);
+        assert_eq!(p.flags(), PageFlags::BUDDY);
+        assert_eq!(p.page_use(), PageUse::Slab { cache: 31 });
+        assert_eq!(p.raw(), 0xfc6a_1000_00ff_fffe);
+        // NIL is one above it, and reads as no link.
+        p.set_prev(None);
+        assert_eq!(p.prev(), None);
+        assert_eq!(NIL_PFN, MAX_PFN_LIMIT.0);
+    }
+
+    const MAX_ORDER_FOR_TEST: u8 = 10;
+
+    #[test]
+    fn page_use_round_trips_and_leaves_the_rest_alone() {
+        let base = Page::new(ZoneType::Normal, PageFlags::HEAD);
+        for u in [
+            PageUse::None,
+            PageUse::LargeKmalloc,
+            PageUse::Slab { cache: 0 },
+            PageUse::Slab { cache: 1 },
+            PageUse::Slab { cache: 31 },
+        ] {
+            let mut p = base;
+            p.set_page_use(u);
+            assert_eq!(p.page_use(), u);
+            assert_eq!(p.raw() & !(USE_MASK << USE_SHIFT), base.raw());
+            assert_eq!(p.is(PageFlags::HEAD, 0), u == PageUse::None);
+        }
+        let mut p = base;
+        p.set_page_use(PageUse::Slab { cache: 1 });
+        assert_eq!(p.raw() >> USE_SHIFT, 0b11);
+    }
+
+    #[test]
+    #[should_panic(expected = "cache index 32")]
+    fn a_slab_cache_index_of_32_does_not_fit() {
+        Page::reserved(ZoneType::Dma).set_page_use(PageUse::Slab { cache: 32 });
     }
 
     #[test]

@@ -8,16 +8,22 @@
 //! (`mem=`), `memblock_reserve()` of the kernel image and boot data, and
 //! "Always reserve the first 1M of RAM" (`arch/x86/kernel/setup.c`).
 //!
+//! The paging mode decides how far up RAM is used ([`PhysLimit`]: 4 GiB
+//! without PAE, just under 64 GiB with it); RAM above 896 MiB becomes
+//! HighMem. `mem_map`, one 8-byte descriptor per frame up to the end of RAM,
+//! must live in low memory: [`fit_mem_map`] sizes it and removes RAM from the
+//! top when it would take more than half of low memory.
+//!
 //! Pure: it logs through the `log` crate and touches memory only through
 //! [`PhysMem`], so fixture tests run it on the host.
 
 use super::buddy::BuddyAllocator;
 use super::layout::PAGE_SIZE;
-use super::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock, MemblockError, PhysMem};
+use super::memblock::{Memblock, MemblockError, PhysMem};
 use super::page::Page;
-use super::zone::{MAX_DMA_PFN, MAX_NR_ZONES, ZoneType};
+use super::zone::{DEFAULT_MAX_LOW_PFN, MAX_DMA_PFN, MAX_NR_ZONES, ZoneType};
 use crate::addr::{Pfn, PhysAddr};
-use crate::boot_info::memmap::{self, SanitizedMap, UsableRam};
+use crate::boot_info::memmap::{self, PhysLimit, SanitizedMap, UsableRam};
 use crate::boot_info::{self, BootInfo, MemoryMapEntry};
 use log::{debug, info, warn};
 
@@ -45,6 +51,26 @@ pub struct MemorySetup {
     pub usable: UsableRam,
     /// Bytes of RAM removed by `mem=`.
     pub mem_limit_removed: u64,
+    /// `mem_map`'s size and the low-memory rule ([`fit_mem_map`]), after
+    /// `mem=`.
+    pub mem_map: MemMapSizing,
+}
+
+/// `1024 MiB of RAM at or above 4 GiB ignored: 32-bit paging without PAE
+/// cannot address it` (the words after "above" from [`PhysLimit`]).
+struct IgnoredLine<'a>(&'a UsableRam);
+
+impl core::fmt::Display for IgnoredLine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (bytes, limit) = (self.0.above_limit_bytes, self.0.limit);
+        write!(
+            f,
+            "{} MiB of RAM at or above {} ignored: {}",
+            bytes >> 20,
+            limit.name(),
+            limit.reason()
+        )
+    }
 }
 
 /// One raw entry, Linux style, as received.
@@ -71,9 +97,11 @@ impl core::fmt::Display for Raw<'_> {
 }
 
 /// Logs and sanitizes the memory map of `boot` (or basic meminfo without a
-/// map), adds the usable RAM to `memblock`, applies `mem=` (`mem_limit`,
-/// bytes), and reserves the first 1 MiB, the kernel image, the boot data and
-/// every module.
+/// map), adds the usable RAM below `phys_limit` to `memblock`, applies `mem=`
+/// (`mem_limit`, bytes, clipped to `phys_limit`), reserves the first 1 MiB,
+/// the kernel image, the boot data and every module, and last removes the
+/// RAM whose `mem_map` would not fit in low memory ([`fit_mem_map`] with
+/// [`DEFAULT_MAX_LOW_PFN`]).
 ///
 /// # Errors
 /// A [`MemblockError`] if memblock cannot record a region (its arrays could
@@ -81,6 +109,7 @@ impl core::fmt::Display for Raw<'_> {
 pub fn memblock_setup(
     boot: &BootInfo<'_>,
     mem_limit: Option<u64>,
+    phys_limit: PhysLimit,
     image: KernelImage,
     memblock: &mut Memblock,
     mem: &mut impl PhysMem,
@@ -135,11 +164,9 @@ pub fn memblock_setup(
     for r in &map.regions {
         info!(target: "memmap", "  {r}");
     }
-    let usable = memmap::usable_ram(&map);
-    if usable.above_4g_bytes > 0 {
-        warn!(target: "memmap",
-            "{} MiB of RAM at or above 4 GiB ignored: 32-bit paging without PAE cannot address it",
-            usable.above_4g_bytes >> 20);
+    let usable = memmap::usable_ram(&map, phys_limit);
+    if usable.above_limit_bytes > 0 {
+        warn!(target: "memmap", "{}", IgnoredLine(&usable));
     }
     if usable.partial_page_bytes > 0 {
         info!(target: "memmap",
@@ -187,20 +214,186 @@ pub fn memblock_setup(
     if let Some(limit) = mem_limit {
         // Linux x86 parse_memopt(): e820__range_remove(mem_size, ULLONG_MAX -
         // mem_size, E820_TYPE_RAM): RAM at and above the limit is forgotten.
-        let limit = limit.min(memmap::FOUR_GIB) & !u64::from(PAGE_SIZE - 1);
+        // Nothing at or above the physical limit was added.
+        let end = phys_limit.end().0;
+        let limit = limit.min(end) & !u64::from(PAGE_SIZE - 1);
         let before = memblock.memory.total_size();
-        memblock.remove(PhysAddr(limit), memmap::FOUR_GIB - limit, mem)?;
+        memblock.remove(PhysAddr(limit), end - limit, mem)?;
         mem_limit_removed = before - memblock.memory.total_size();
         info!(target: "memblock",
             "mem={limit:#x}: {} KiB of RAM at and above {limit:#010x} removed",
             mem_limit_removed >> 10);
     }
 
+    let mem_map = fit_mem_map(memblock, DEFAULT_MAX_LOW_PFN, mem)?;
+
     Ok(MemorySetup {
         map,
         usable,
         mem_limit_removed,
+        mem_map,
     })
+}
+
+/// Value: 2. `mem_map` may take at most half of low memory (the RAM below
+/// `max_low_pfn`); [`fit_mem_map`] removes RAM from the top until it does.
+///
+/// Why a rule at all: every descriptor lives in the direct map, and so does
+/// everything else the kernel allocates for itself (page tables, slab
+/// caches, kernel stacks), so RAM above 896 MiB costs low memory that does
+/// not grow with it. Linux i386 never had such a check, and lived with the
+/// consequence: with `CONFIG_HIGHMEM64G` a 32-byte `struct page` makes
+/// `mem_map` 512 MiB at 64 GiB, "over half of low memory" (Corbet, OLS 2004),
+/// and Gorman puts the practical limit at 16 GiB (*Understanding the Linux
+/// Virtual Memory Manager* §2.7 "High Memory");
+/// `Documentation/mm/highmem.rst` warns the same. Linux's own lower bound
+/// is the other side of the same coin: `lowmem_pfn_init()` ignores a
+/// `highmem=` that would leave less than 64 MiB of low memory. With this
+/// kernel's 8-byte descriptor, `mem_map` is 128 MiB at 64 GiB, a seventh of
+/// 896 MiB, so the rule bites only on machines with little low memory and
+/// much RAM above it (e.g. 64 MiB below 4 GiB and 8 GiB above).
+pub const MEM_MAP_LOWMEM_DIVISOR: u64 = 2;
+
+/// Bytes of `mem_map` for pfns `[0, max_pfn)`: `max_pfn * size_of::<Page>()`
+/// (8). Example: 8 GiB of RAM from 0 is `0x20_0000` frames, 16 MiB; 64 GiB
+/// is 128 MiB.
+pub const fn mem_map_bytes(max_pfn: Pfn) -> u64 {
+    max_pfn.0 as u64 * core::mem::size_of::<Page>() as u64
+}
+
+/// `mem_map`'s size against low memory, as [`fit_mem_map`] found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemMapSizing {
+    /// `max_pfn` before the rule: the end of RAM, in frames.
+    pub wanted_max_pfn: Pfn,
+    /// `max_pfn` after it (equal unless RAM was removed).
+    pub max_pfn: Pfn,
+    /// Low memory: bytes of RAM below `max_low_pfn`.
+    pub lowmem_bytes: u64,
+    /// The most `mem_map` may take: `lowmem_bytes / MEM_MAP_LOWMEM_DIVISOR`.
+    pub budget_bytes: u64,
+    /// Bytes of RAM removed from the top (0 if `mem_map` fitted).
+    pub removed_bytes: u64,
+}
+
+impl MemMapSizing {
+    /// `mem_map`'s size in bytes for `max_pfn` ([`mem_map_bytes`]).
+    pub const fn bytes(&self) -> u64 {
+        mem_map_bytes(self.max_pfn)
+    }
+
+    /// Largest `max_pfn` whose `mem_map` fits the budget.
+    pub const fn max_pfn_allowed(&self) -> Pfn {
+        let pfns = self.budget_bytes / core::mem::size_of::<Page>() as u64;
+        Pfn(if pfns > u32::MAX as u64 {
+            u32::MAX
+        } else {
+            pfns as u32
+        })
+    }
+}
+
+/// Sizes `mem_map` for the RAM memblock manages, without changing anything:
+/// `max_pfn`, low memory below `max_low_pfn`, and the budget
+/// ([`MEM_MAP_LOWMEM_DIVISOR`]).
+pub fn mem_map_sizing(memblock: &Memblock, max_low_pfn: Pfn) -> MemMapSizing {
+    let low_end = max_low_pfn.phys();
+    let lowmem_bytes = memblock
+        .memory
+        .regions()
+        .iter()
+        .map(|r| r.end().min(low_end).0.saturating_sub(r.base.0))
+        .sum::<u64>();
+    let max_pfn = max_pfn(memblock);
+    MemMapSizing {
+        wanted_max_pfn: max_pfn,
+        max_pfn,
+        lowmem_bytes,
+        budget_bytes: lowmem_bytes / MEM_MAP_LOWMEM_DIVISOR,
+        removed_bytes: 0,
+    }
+}
+
+/// Enforces the `mem_map` rule: if one descriptor per frame up to the end of
+/// RAM would take more than half of low memory (the RAM below
+/// `max_low_pfn`, see [`MEM_MAP_LOWMEM_DIVISOR`]), the RAM from
+/// `max_pfn_allowed().phys()` up is removed from memblock, with a warning
+/// that says how much and why, rather than the boot failing later for want
+/// of low memory. Logs the size at info when RAM reaches above 4 GiB or RAM
+/// is removed, at debug otherwise (so the logs of machines without such RAM
+/// read as before).
+///
+/// Example: RAM `[0, 64 MiB)` and `[4 GiB, 12 GiB)`: `max_pfn` `0x30_0000`
+/// needs 24 MiB of `mem_map`, the budget is 32 MiB: it fits. With only 32
+/// MiB below 4 GiB the budget is 16 MiB, `max_pfn_allowed` is `0x20_0000`
+/// (8 GiB), and `[8 GiB, 12 GiB)` is removed.
+///
+/// # Errors
+/// A [`MemblockError`] if memblock cannot record the removal.
+pub fn fit_mem_map(
+    memblock: &mut Memblock,
+    max_low_pfn: Pfn,
+    mem: &mut impl PhysMem,
+) -> Result<MemMapSizing, MemblockError> {
+    let mut sizing = mem_map_sizing(memblock, max_low_pfn);
+    let allowed = sizing.max_pfn_allowed();
+    if sizing.max_pfn > allowed {
+        let cut = allowed.phys();
+        let before = memblock.memory.total_size();
+        memblock.remove(cut, u64::MAX - cut.0, mem)?;
+        sizing.removed_bytes = before - memblock.memory.total_size();
+        sizing.max_pfn = max_pfn(memblock);
+        warn!(target: "memblock", "{}", MemMapClipLine(&sizing));
+    }
+    if sizing.removed_bytes > 0 || sizing.max_pfn > PhysAddr(memmap::FOUR_GIB).pfn() {
+        info!(target: "memblock", "{}", MemMapLine(&sizing));
+    } else {
+        debug!(target: "memblock", "{}", MemMapLine(&sizing));
+    }
+    Ok(sizing)
+}
+
+/// `4096 MiB of RAM at and above 0x200000000 removed: its mem_map would
+/// not fit in low memory (pfns [0, 0x300000) need 24576 KiB, more than half
+/// of the 32768 KiB of low memory)`.
+struct MemMapClipLine<'a>(&'a MemMapSizing);
+
+impl core::fmt::Display for MemMapClipLine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = self.0;
+        write!(
+            f,
+            "{} MiB of RAM at and above {:#x} removed: its mem_map would not fit in low memory \
+             (pfns [0, {:#x}) need {} KiB, more than half of the {} KiB of low memory)",
+            s.removed_bytes >> 20,
+            s.max_pfn_allowed().phys(),
+            s.wanted_max_pfn,
+            mem_map_bytes(s.wanted_max_pfn) >> 10,
+            s.lowmem_bytes >> 10
+        )
+    }
+}
+
+/// `mem_map will take 2359296 page descriptors of 8 bytes = 18432 KiB of
+/// low memory (pfns [0, 0x240000); at most 458752 KiB, half of the 917504
+/// KiB of low memory)`.
+struct MemMapLine<'a>(&'a MemMapSizing);
+
+impl core::fmt::Display for MemMapLine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = self.0;
+        write!(
+            f,
+            "mem_map will take {} page descriptors of {} bytes = {} KiB of low memory \
+             (pfns [0, {:#x}); at most {} KiB, half of the {} KiB of low memory)",
+            s.max_pfn,
+            core::mem::size_of::<Page>(),
+            s.bytes() >> 10,
+            s.max_pfn,
+            s.budget_bytes >> 10,
+            s.lowmem_bytes >> 10
+        )
+    }
 }
 
 /// Per-zone page counts that must add up after the hand-off.
@@ -249,8 +442,12 @@ pub struct NoFreeMemory {
     pub free: u64,
     /// Bytes the next step needs: `mem_map`, one descriptor per frame.
     pub needed: u64,
-    /// memblock's `current_limit`.
+    /// memblock's `current_limit` (at most the end of low memory).
     pub limit: PhysAddr,
+    /// Bytes free in all of low memory, whatever the limit: when they
+    /// would hold `mem_map`, the limit (the part of RAM the kernel has
+    /// mapped so far) is what is short, not the RAM.
+    pub free_lowmem: u64,
 }
 
 impl core::fmt::Display for NoFreeMemory {
@@ -263,30 +460,44 @@ impl core::fmt::Display for NoFreeMemory {
             self.limit,
             self.needed >> 10,
             self.ram >> 10
-        )
+        )?;
+        if self.free_lowmem >= self.needed.max(u64::from(PAGE_SIZE)) {
+            write!(
+                f,
+                "; {} KiB of low memory are free, but above memblock's current limit: \
+                 the kernel must map more of low memory before mem_map is allocated",
+                self.free_lowmem >> 10
+            )?;
+        }
+        Ok(())
     }
 }
 
 /// Checks, right after [`memblock_setup`], that memblock can still allocate
 /// `mem_map` (one `Page` descriptor per frame up to the end of RAM, in whole
-/// pages) below its `current_limit`: the first allocation the boot cannot do
+/// pages) below its `current_limit` and in low memory (where
+/// [`alloc_mem_map`] looks): the first allocation the boot cannot do
 /// without. A machine whose free RAM is all reserved stops here with one
 /// clear message instead of failing in a later stage or self-test.
 ///
 /// # Errors
 /// [`NoFreeMemory`] with the numbers.
 pub fn check_free_memory(memblock: &Memblock) -> Result<(), NoFreeMemory> {
-    let limit = memblock.current_limit();
-    let desc = core::mem::size_of::<super::page::Page>() as u64;
-    let needed = (u64::from(max_pfn(memblock).0) * desc).next_multiple_of(u64::from(PAGE_SIZE));
-    let mut free = 0;
-    memblock.for_each_free_range(|base, end| free += end.min(limit).0.saturating_sub(base.0));
+    let limit = memblock.current_limit().min(DEFAULT_MAX_LOW_PFN.phys());
+    let needed = mem_map_bytes(max_pfn(memblock)).next_multiple_of(u64::from(PAGE_SIZE));
+    let low_end = DEFAULT_MAX_LOW_PFN.phys();
+    let (mut free, mut free_lowmem) = (0, 0);
+    memblock.for_each_free_range(|base, end| {
+        free += end.min(limit).0.saturating_sub(base.0);
+        free_lowmem += end.min(low_end).0.saturating_sub(base.0);
+    });
     if free < needed.max(u64::from(PAGE_SIZE)) {
         return Err(NoFreeMemory {
             ram: memblock.memory.total_size(),
             free,
             needed,
             limit,
+            free_lowmem,
         });
     }
     Ok(())
@@ -427,9 +638,12 @@ impl core::fmt::Display for MemMapError {
     }
 }
 
-/// Allocates (zeroed, page-aligned, anywhere below memblock's current
-/// limit) `mem_map`, one [`Page`] descriptor per pfn in `[0, max_pfn)`
-/// (Linux `alloc_node_mem_map()`). The range stays reserved for good.
+/// Allocates (zeroed, page-aligned, below memblock's current limit and
+/// below the end of low memory, [`DEFAULT_MAX_LOW_PFN`]: the kernel reaches
+/// it through the direct map) `mem_map`, one [`Page`] descriptor per pfn in
+/// `[0, max_pfn)` (Linux `alloc_node_mem_map()`). The range stays reserved
+/// for good. `max_pfn` may lie above 4 GiB (RAM there is HighMem); the array
+/// never does.
 ///
 /// # Errors
 /// [`MemMapError`] if memblock cannot allocate `max_pfn * 8` bytes.
@@ -439,13 +653,13 @@ pub fn alloc_mem_map(
     mem: &mut impl PhysMem,
 ) -> Result<MemMap, MemMapError> {
     let desc_size = core::mem::size_of::<Page>() as u32;
-    let bytes = u64::from(max_pfn.0) * u64::from(desc_size);
+    let bytes = mem_map_bytes(max_pfn);
     let pa = memblock
         .alloc_range(
             bytes,
             u64::from(PAGE_SIZE),
             PhysAddr(0),
-            MEMBLOCK_ALLOC_ANYWHERE,
+            DEFAULT_MAX_LOW_PFN.phys(),
             mem,
         )
         .map_err(|error| MemMapError { bytes, error })?;

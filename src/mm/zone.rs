@@ -7,8 +7,15 @@
 //!  |     DMA      |       Normal       |          HighMem           |
 //!  +--------------+--------------------+----------------------------+
 //!   ISA DMA reach   direct-mapped at     no permanent kernel mapping
-//!                   PAGE_OFFSET
+//!                   PAGE_OFFSET          (kmap); up to 4 GiB without PAE,
+//!                                        up to pfn 0xFF_FFFF (64 GiB - 4 KiB)
+//!                                        with it
 //! ```
+//!
+//! Every frame at or above `max_low_pfn` is HighMem, including those above
+//! 4 GiB (pfns from `0x10_0000`): a zone is a pfn range, and pfns, counts
+//! and spans are `u32` (16 Mi frames at most, see
+//! [`super::page::MAX_PFN_LIMIT`]).
 //!
 //! Where it sits: the buddy allocator ([`super::buddy`]) creates the three
 //! zones from `max_pfn` and `max_low_pfn` when it takes over `mem_map`; the
@@ -451,7 +458,8 @@ impl Zone {
     pub(super) const fn watermark_ok(&self, order: u8, atomic: bool) -> bool {
         // `min - min / 2` is `(min + 1) >> 1`: with `a` 0 or 1, `(min + a) >>
         // a` is either mark without a branch. No overflow: `min` and
-        // `free_pages` are page counts below 2^20, `need` at most 2^10.
+        // `free_pages` are page counts below 2^24 (`MAX_PFN_LIMIT`), `need`
+        // at most 2^10.
         let a = atomic as u32;
         let mark = (self.watermark.min + a) >> a;
         let need = 1u32 << order;
@@ -627,6 +635,33 @@ mod tests {
         // An empty HighMem zone still gets 32, as in Linux /proc/zoneinfo.
         let empty = zone_watermarks(357, 0, 32000, true);
         assert_eq!((empty.min, empty.low, empty.high), (32, 32, 32));
+    }
+
+    #[test]
+    fn highmem_spans_frames_above_4_gib_up_to_64_gib() {
+        let top = super::super::page::MAX_PFN_LIMIT;
+        for end in [Pfn(0x24_0000), top] {
+            let z = Zone::new(ZoneType::HighMem, DEFAULT_MAX_LOW_PFN, end);
+            assert_eq!(z.spanned_pages(), end.0 - 229_376);
+            assert_eq!(z.end_pfn(), end);
+            assert!(z.contains(Pfn(0x10_0000)), "4 GiB");
+            assert!(z.contains(Pfn(end.0 - 1)) && !z.contains(end));
+            assert!(!z.contains(Pfn(229_375)));
+        }
+        // 64 GiB of HighMem: the gap is 0.1% of the zone, min its clamp.
+        let w = zone_watermarks(357, top.0 - 229_376, 229_000, true);
+        assert_eq!(
+            (w.min, w.low, w.high),
+            (128, 128 + 16_547, 128 + 2 * 16_547)
+        );
+        assert_eq!(pcp_batch(top.0), 32);
+        // The fast-path check agrees without overflow at that size.
+        let mut z = Zone::new(ZoneType::HighMem, DEFAULT_MAX_LOW_PFN, top);
+        z.free_pages = top.0 - 229_376;
+        z.watermark = w;
+        assert!(z.watermark_ok(MAX_PAGE_ORDER, false));
+        z.free_pages = w.min + (1 << MAX_PAGE_ORDER) - 1;
+        assert!(!z.watermark_ok(MAX_PAGE_ORDER, false));
     }
 
     #[test]

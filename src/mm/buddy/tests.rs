@@ -353,11 +353,11 @@ fn bad_page_prints_like_linux_bad_page() {
     let mut b = bad_free_fixture();
     b.free_pages_raw(Pfn(8), 2).unwrap();
     let err = b.free_pages_raw(Pfn(8), 2).unwrap_err();
-    // PG_buddy (bit 48), order 2 (bits 42-45), zone DMA, no links.
-    assert_eq!(err.flags, 0x0001_0bff_ffff_ffff);
+    // PG_buddy (bit 54), order 2 (bits 48-51), zone DMA, no links.
+    assert_eq!(err.flags, 0x0042_ffff_ffff_ffff);
     assert_eq!(
         err.to_string(),
-        "BUG: Bad page state: pfn:00008 order:2 flags:0x10bffffffffff(buddy) \
+        "BUG: Bad page state: pfn:00008 order:2 flags:0x42ffffffffffff(buddy) \
          reason: double free (page is already free)"
     );
     let err = b.free_pages_raw(Pfn(64), 0).unwrap_err();
@@ -874,7 +874,8 @@ fn check_reports_broken_invariants() {
     let b = small(64, 3, 37);
     let raw = b.mem_map[36].raw();
     assert_eq!(b.mem_map[36].prev(), Some(Pfn(3)));
-    b.mem_map[36] = Page::from_raw(raw & !(0x1F_FFFF << 21) | 63 << 21);
+    let prev = u64::from(crate::mm::page::NIL_PFN) << crate::mm::page::PFN_LINK_BITS;
+    b.mem_map[36] = Page::from_raw(raw & !prev | 63 << crate::mm::page::PFN_LINK_BITS);
     assert_eq!(b.mem_map[36].prev(), Some(Pfn(63)));
     assert!(matches!(b.check(), Err(CheckError::BrokenList { .. })));
 }

@@ -930,3 +930,121 @@ fn check_reports_broken_invariants() {
         "memblock: memory[0x1] is adjacent to the region before and was not merged"
     );
 }
+
+// ---- above 4 GiB (PAE: RAM up to 64 GiB) ------------------------------
+
+const GIB: u64 = 1 << 30;
+
+#[test]
+fn edits_above_4_gib_keep_64_bit_bases_sizes_and_totals() {
+    let mut f = Fixture::new(4);
+    f.add(0x10_0000, 3 * GIB - 0x10_0000)
+        .add(4 * GIB, 4 * GIB)
+        .add(8 * GIB, 56 * GIB - P);
+    // [4 GiB, 8 GiB) and [8 GiB, 64 GiB - 4 KiB) merge.
+    assert_eq!(
+        ranges(&f.mb.memory),
+        [(0x10_0000, 3 * GIB - 0x10_0000), (4 * GIB, 60 * GIB - P)]
+    );
+    assert_eq!(f.mb.memory.total_size(), 63 * GIB - 0x10_0000 - P);
+    // A hole in the middle, a reservation across 4 GiB (in no memory at
+    // its low end) and one at the top.
+    f.remove(6 * GIB, GIB)
+        .reserve(4 * GIB - P, 2 * P)
+        .reserve(64 * GIB - 2 * P, P);
+    assert_eq!(
+        ranges(&f.mb.memory),
+        [
+            (0x10_0000, 3 * GIB - 0x10_0000),
+            (4 * GIB, 2 * GIB),
+            (7 * GIB, 57 * GIB - P)
+        ]
+    );
+    assert!(f.mb.is_region_reserved(pa(4 * GIB), 1));
+    assert!(!f.mb.is_region_reserved(pa(4 * GIB + P), P));
+    assert!(f.mb.is_region_memory(pa(7 * GIB), 57 * GIB - P));
+    assert!(!f.mb.is_region_memory(pa(6 * GIB), P));
+    assert_eq!(
+        free_ranges(&f.mb),
+        [
+            (0x10_0000, 3 * GIB),
+            (4 * GIB + P, 6 * GIB),
+            (7 * GIB, 64 * GIB - 2 * P),
+        ]
+    );
+    f.free(4 * GIB - P, 2 * P);
+    assert_eq!(ranges(&f.mb.reserved), [(64 * GIB - 2 * P, P)]);
+    // Removing everything from 4 GiB up, as mem= and the mem_map rule do.
+    f.remove(4 * GIB, u64::MAX - 4 * GIB);
+    assert_eq!(ranges(&f.mb.memory), [(0x10_0000, 3 * GIB - 0x10_0000)]);
+}
+
+#[test]
+fn allocations_stay_below_the_current_limit_with_ram_above_4_gib() {
+    let mut f = Fixture::new(2);
+    f.add(0x10_0000, 3 * GIB - 0x10_0000)
+        .add(4 * GIB, 60 * GIB - P);
+    // No limit: top-down takes the top of RAM, far above 4 GiB.
+    assert_eq!(
+        f.alloc(P, P, 0, u64::MAX),
+        Ok(pa(64 * GIB - 2 * P)),
+        "top-down with no limit"
+    );
+    // Kernel data stays in low memory: the limit is where the direct map
+    // ends (896 MiB here), and the region arrays grow below it too.
+    f.mb.set_current_limit(pa(896 * MIB));
+    // Four separate reservations overflow the 2-slot reserved array.
+    for i in 0..4 {
+        f.reserve(896 * MIB - (2 * i + 1) * P, P);
+    }
+    // The grown array took the highest free page below the limit, the
+    // allocation the next one.
+    assert_eq!(f.mb.reserved.storage_pa(), Some(pa(896 * MIB - 2 * P)));
+    assert_eq!(
+        f.alloc(P, P, 0, MEMBLOCK_ALLOC_ANYWHERE.0),
+        Ok(pa(896 * MIB - 4 * P))
+    );
+    // A window entirely above the limit finds nothing.
+    assert_eq!(
+        f.alloc(P, P, 5 * GIB, 6 * GIB),
+        Err(MemblockError::NoSpace {
+            size: P,
+            align: P,
+            min: pa(5 * GIB),
+            max: pa(6 * GIB)
+        })
+    );
+    // Bottom-up from 4 GiB, when the limit allows it.
+    f.mb.set_current_limit(MEMBLOCK_ALLOC_ANYWHERE);
+    f.mb.set_bottom_up(true);
+    assert_eq!(
+        f.alloc(2 * MIB, 2 * MIB, 3 * GIB, u64::MAX),
+        Ok(pa(4 * GIB))
+    );
+}
+
+#[test]
+fn dump_and_summary_print_addresses_above_4_gib_in_full() {
+    let mut f = Fixture::new(4);
+    f.add(0x10_0000, 0x7f0_0000)
+        .add(4 * GIB, 4 * GIB)
+        .reserve(8 * GIB - P, P);
+    let mut lines = Vec::new();
+    f.mb.dump(|args| lines.push(args.to_string()));
+    assert_eq!(
+        lines,
+        [
+            "MEMBLOCK configuration:",
+            " memory size = 0x107f00000 reserved size = 0x00001000",
+            " memory.cnt  = 0x2",
+            " memory[0x0]\t[0x00100000-0x07ffffff], 0x07f00000 bytes flags: 0x0",
+            " memory[0x1]\t[0x100000000-0x1ffffffff], 0x100000000 bytes flags: 0x0",
+            " reserved.cnt  = 0x1",
+            " reserved[0x0]\t[0x1fffff000-0x1ffffffff], 0x00001000 bytes flags: 0x0",
+        ]
+    );
+    assert_eq!(
+        f.mb.to_string(),
+        "memory 2 regions 4428136448 bytes, reserved 1 regions 4096 bytes"
+    );
+}
