@@ -61,6 +61,14 @@ pub struct CpuFeatures {
     /// 20]`, enabled by `IA32_EFER.NXE`; Intel SDM Vol. 3A §4.1.4). Only
     /// PAE entries have the bit.
     pub nx: bool,
+    /// Physical address width, MAXPHYADDR (Intel SDM Vol. 3A §4.1.4):
+    /// `CPUID.80000008H:EAX[7:0]` where that leaf exists; else 36 with
+    /// PSE-36 (`CPUID.1:EDX[17]`), else 32. The SDM says 36 for any PAE
+    /// CPU without the leaf, but QEMU's `qemu32` model (PAE, no PSE-36) sets
+    /// reserved-bit faults at bit 32: assuming 32 there costs nothing on
+    /// real CPUs of that kind, which have no RAM above 4 GiB. 32 without
+    /// CPUID.
+    pub phys_bits: u8,
 }
 
 /// The boot CPU's identity and features.
@@ -83,6 +91,7 @@ impl CpuInfo {
             tsc: false,
             cr4: false,
             nx: false,
+            phys_bits: 32,
         },
     };
 
@@ -96,6 +105,7 @@ impl CpuInfo {
             tsc: false,
             cr4: false,
             nx: false,
+            phys_bits: 32,
         },
     };
 
@@ -120,6 +130,7 @@ impl CpuInfo {
                     // the leaf-1 features it controls.
                     cr4: f.has_vme() || f.has_pse() || f.has_de() || f.has_tsc(),
                     nx: has_nx(&id, cpuid),
+                    phys_bits: phys_bits(cpuid, f.has_pse36()),
                 };
                 (f.family_id(), f.model_id(), f.stepping_id(), features)
             }
@@ -158,6 +169,18 @@ fn has_nx(id: &CpuId, cpuid: fn(u32, u32) -> CpuIdResult) -> bool {
         && id
             .get_extended_processor_and_feature_identifiers()
             .is_some_and(|e| e.has_execute_disable())
+}
+
+/// MAXPHYADDR (see [`CpuFeatures::phys_bits`]).
+fn phys_bits(cpuid: fn(u32, u32) -> CpuIdResult, pse36: bool) -> u8 {
+    let max_extended = cpuid(0x8000_0000, 0).eax;
+    if max_extended & 0xffff_0000 == 0x8000_0000 && max_extended >= 0x8000_0008 {
+        let bits = (cpuid(0x8000_0008, 0).eax & 0xff) as u8;
+        if bits >= 32 {
+            return bits;
+        }
+    }
+    if pse36 { 36 } else { 32 }
 }
 
 impl fmt::Display for CpuInfo {

@@ -98,7 +98,7 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
 
     // 8. Memory: the map, memblock, reservations (memblock's self-tests run
     // here, while it still serves allocations).
-    let (mut memblock, mut phys) = memory::memblock_init(&boot, &opts);
+    let (mut memblock, mut phys) = memory::memblock_init(&boot, &opts, paging_mode, &cpu);
     let mut passed = 0;
     if opts.selftest {
         passed += selftest::run() + selftest::memblock(&mut memblock, &mut phys);

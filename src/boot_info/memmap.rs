@@ -79,6 +79,10 @@ pub enum PhysLimit {
     NoPae,
     /// PAE paging: nothing at or above 64 GiB - 4 KiB.
     Pae,
+    /// PAE paging on a CPU whose physical addresses have 32 bits
+    /// (MAXPHYADDR 32, `CpuFeatures::phys_bits`): nothing at or above
+    /// 4 GiB either, as an address bit above 31 is a reserved-bit fault.
+    PaePhys32,
 }
 
 impl PhysLimit {
@@ -86,7 +90,7 @@ impl PhysLimit {
     /// (`MAX_PFN_LIMIT.phys()`).
     pub const fn end(self) -> PhysAddr {
         match self {
-            PhysLimit::NoPae => PhysAddr(FOUR_GIB),
+            PhysLimit::NoPae | PhysLimit::PaePhys32 => PhysAddr(FOUR_GIB),
             PhysLimit::Pae => MAX_PFN_LIMIT.phys(),
         }
     }
@@ -94,7 +98,7 @@ impl PhysLimit {
     /// The end as the log names it: `"4 GiB"`, `"64 GiB - 4 KiB"`.
     pub const fn name(self) -> &'static str {
         match self {
-            PhysLimit::NoPae => "4 GiB",
+            PhysLimit::NoPae | PhysLimit::PaePhys32 => "4 GiB",
             PhysLimit::Pae => "64 GiB - 4 KiB",
         }
     }
@@ -103,6 +107,9 @@ impl PhysLimit {
     pub const fn reason(self) -> &'static str {
         match self {
             PhysLimit::NoPae => "32-bit paging without PAE cannot address it",
+            PhysLimit::PaePhys32 => {
+                "this CPU's physical addresses have 32 bits (MAXPHYADDR 32: no CPUID leaf 0x80000008, no PSE-36), so PAE entries cannot hold it either"
+            }
             PhysLimit::Pae => {
                 "PAE reaches 36-bit physical addresses (MAXPHYADDR 36: 64 GiB), and pfn 0xffffff, \
                  the last frame below 64 GiB, is mem_map's no-page link"

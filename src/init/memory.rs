@@ -14,8 +14,8 @@ use crate::cpu_info::CpuInfo;
 use crate::mm::buddy::BuddyAllocator;
 use crate::mm::layout::{BOOT_MAP_LIMIT, virt_to_phys};
 use crate::mm::memblock::Memblock;
-use crate::mm::paging::PagingMode;
 use crate::mm::paging::choose::{ModeRequest, choose_mode};
+use crate::mm::paging::{Format, PagingMode};
 use crate::mm::setup::{self, KernelImage};
 use crate::mm::zone::DEFAULT_MAX_LOW_PFN;
 use crate::runtime::direct_map::{self, BootDirectMap};
@@ -25,7 +25,12 @@ use crate::runtime::{kmalloc, vmalloc};
 /// (Linux `setup_arch()`'s `e820__memblock_setup()` and reservations).
 /// Returns memblock and its window on physical memory, the boot direct map.
 #[allow(unsafe_code, reason = "creates the one BootDirectMap")]
-pub fn memblock_init(boot: &BootInfo<'_>, opts: &BootOptions) -> (Memblock, BootDirectMap) {
+pub fn memblock_init(
+    boot: &BootInfo<'_>,
+    opts: &BootOptions,
+    mode: PagingMode,
+    cpu: &CpuInfo,
+) -> (Memblock, BootDirectMap) {
     // SAFETY: the only BootDirectMap, handed to the only Memblock (created
     // below); the boot page tables stay in use until final paging.
     let mut phys = unsafe { BootDirectMap::new() };
@@ -39,12 +44,17 @@ pub fn memblock_init(boot: &BootInfo<'_>, opts: &BootOptions) -> (Memblock, Boot
     // Until the final page tables exist, memblock may only hand out memory
     // the boot direct map reaches.
     memblock.set_current_limit(PhysAddr::from_u32(BOOT_MAP_LIMIT));
-    // Two-level paging until PAE mode exists: RAM at or above 4 GiB is
-    // ignored (logged by memblock_setup).
+    // RAM at or above 4 GiB is usable under PAE only (else ignored, and
+    // logged by memblock_setup).
+    let phys_limit = match mode.format {
+        Format::TwoLevel => PhysLimit::NoPae,
+        Format::Pae if cpu.features.phys_bits > 32 => PhysLimit::Pae,
+        Format::Pae => PhysLimit::PaePhys32,
+    };
     setup::memblock_setup(
         boot,
         opts.mem_limit_bytes,
-        PhysLimit::NoPae,
+        phys_limit,
         image,
         &mut memblock,
         &mut phys,
@@ -52,8 +62,17 @@ pub fn memblock_init(boot: &BootInfo<'_>, opts: &BootOptions) -> (Memblock, Boot
     .unwrap_or_else(|e| fatal(format_args!("memblock setup: {e}")));
     if memblock.memory.total_size() == 0 {
         fatal(format_args!(
-            "no usable RAM below 4 GiB (check the memory map above and mem=)"
+            "no usable RAM below {:#x} (check the memory map above and mem=)",
+            phys_limit.end()
         ));
+    }
+    // mem_map must fit in the boot direct map: map more low memory first
+    // if it does not (RAM above 4 GiB).
+    if let Some(end) = setup::boot_map_end_needed(&memblock, DEFAULT_MAX_LOW_PFN) {
+        let from = memblock.current_limit();
+        let tables = x86::boot_map::extend(&mut memblock, &mut phys, end)
+            .unwrap_or_else(|e| fatal(format_args!("extending the boot direct map: {e}")));
+        report::boot_map_extended(from, end, tables);
     }
     setup::check_free_memory(&memblock).unwrap_or_else(|e| fatal(format_args!("{e}")));
     report::memblock(&memblock, opts);
@@ -100,7 +119,7 @@ pub fn paging_mode(cpu: &CpuInfo, opts: &BootOptions) -> PagingMode {
         return PagingMode::LEGACY;
     }
     let choice = choose_mode(&cpu.features, req);
-    report::paging_mode(&choice, req);
+    report::paging_mode(&choice, req, cpu.features.phys_bits);
     choice.mode
 }
 

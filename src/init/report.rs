@@ -3,7 +3,7 @@
 //! decide and change things; this module only reads and prints.
 
 use super::boot_data::BootChecksums;
-use crate::addr::VirtAddr;
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::arch::x86::{self, cpu, highmem, paging, paging::PagingReport, tlb};
 use crate::boot_info::{BootInfo, COMMAND_LINE_SIZE, ranges};
 use crate::cmdline::PagingRequest;
@@ -128,6 +128,12 @@ pub fn cpu(cpu: &CpuInfo, tlb: (tlb::FlushMethod, tlb::FlushReason), mode: Pagin
     }
 }
 
+/// The boot direct map was extended for `mem_map` (`x86::boot_map`).
+pub fn boot_map_extended(from: PhysAddr, to: PhysAddr, tables: u32) {
+    info!(target: "memblock",
+        "boot direct map extended from {from:#010x} to {to:#010x} for mem_map: {tables} page tables from memblock; allocations limited to [0, {to:#010x})");
+}
+
 /// The paging mode of a boot without `paging=`, `pse=`, `pge=` or `nx=`.
 pub fn paging_mode_default() {
     info!(target: "paging",
@@ -137,7 +143,7 @@ pub fn paging_mode_default() {
 
 /// The paging mode chosen for the final page directory, and what was
 /// refused on the way.
-pub fn paging_mode(choice: &ModeChoice, req: ModeRequest) {
+pub fn paging_mode(choice: &ModeChoice, req: ModeRequest, phys_bits: u8) {
     for note in &choice.notes {
         warn!(target: "paging", "{note}");
     }
@@ -146,6 +152,11 @@ pub fn paging_mode(choice: &ModeChoice, req: ModeRequest) {
         _ => "as the command line asks",
     };
     info!(target: "paging", "mode: {} ({why})", choice.mode);
+    if choice.mode.format == Format::Pae {
+        info!(target: "paging",
+            "PAE: 64-bit entries, physical addresses of {phys_bits} bits (MAXPHYADDR) reach {} GiB",
+            (1u64 << phys_bits) >> 30);
+    }
 }
 
 /// Where everything is: the image, the boot page tables, the stack.
@@ -180,7 +191,8 @@ pub fn layout() {
 /// under `memblock=debug`, the summary.
 pub fn memblock(memblock: &Memblock, opts: &BootOptions) {
     info!(target: "memblock",
-        "allocations limited to [0, {BOOT_MAP_LIMIT:#010x}) (memblock current_limit: the boot direct map), {}",
+        "allocations limited to [0, {:#010x}) (memblock current_limit: the boot direct map), {}",
+        memblock.current_limit(),
         if memblock.bottom_up() { "bottom-up" } else { "top-down" });
     if opts.memblock_debug {
         memblock.dump(|line| info!(target: "memblock", "{line}"));

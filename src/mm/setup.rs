@@ -503,6 +503,44 @@ pub fn check_free_memory(memblock: &Memblock) -> Result<(), NoFreeMemory> {
     Ok(())
 }
 
+/// Value: 4 MiB. Room the boot direct map keeps beyond `mem_map` for
+/// memblock's other early allocations (grown region arrays, the page tables
+/// that extend the map).
+pub const BOOT_MAP_SLACK: u64 = 4 << 20;
+
+/// Where the boot direct map must end for `mem_map` to fit below it:
+/// `None` when the free memory below memblock's current limit (the boot
+/// stub's 16 MiB) holds `mem_map` plus [`BOOT_MAP_SLACK`]; else the current
+/// limit plus their size, rounded up to 4 MiB (one boot page table each) and
+/// capped at the end of low RAM (`max_low_pfn`). Linux i386 maps all of low
+/// memory this early instead (`init_mem_mapping()`, with page tables from
+/// memblock); this kernel maps only what `mem_map` needs and builds the
+/// rest of the direct map after the buddy allocator exists.
+///
+/// Example: RAM up to 8 GiB: `mem_map` is 16 MiB, the 16 MiB boot map has
+/// about 12 MiB free: the map must reach 16 + 16 + 4 = 36 MiB, rounded to
+/// 36 MiB.
+pub fn boot_map_end_needed(memblock: &Memblock, max_low_pfn: Pfn) -> Option<PhysAddr> {
+    let limit = memblock.current_limit();
+    let needed =
+        mem_map_bytes(max_pfn(memblock)).next_multiple_of(u64::from(PAGE_SIZE)) + BOOT_MAP_SLACK;
+    let mut free = 0;
+    memblock.for_each_free_range(|base, end| free += end.min(limit).0.saturating_sub(base.0));
+    if free >= needed {
+        return None;
+    }
+    let low_ram_end = memblock
+        .memory
+        .regions()
+        .iter()
+        .map(|r| r.end().min(max_low_pfn.phys()))
+        .max()?;
+    let end = (limit.0 + needed)
+        .next_multiple_of(4 << 20)
+        .min(low_ram_end.0);
+    (end > limit.0).then_some(PhysAddr(end & !u64::from(PAGE_SIZE - 1)))
+}
+
 /// Memblock hands its free memory to the buddy allocator (Linux:
 /// `memblock_free_all()`): every page of `memory` becomes present in its
 /// zone, and every whole page of memory that no reservation touches is

@@ -1,13 +1,15 @@
 //! The boot direct map as memblock's window on physical memory.
 //!
 //! Until the final page tables exist, the only linear mapping is the boot
-//! stub's: physical `[0x1000, BOOT_MAP_LIMIT)` at `PAGE_OFFSET`. memblock's
-//! `current_limit` is set to `BOOT_MAP_LIMIT`, so every address it allocates
-//! (and asks to zero, or to hold a grown region array) lies in that map
-//! (Linux: `memblock_set_current_limit(max_pfn_mapped)` for the same reason).
+//! stub's: physical `[0x1000, BOOT_MAP_LIMIT)` at `PAGE_OFFSET`, extended by
+//! `arch::x86::boot_map::extend` when `mem_map` needs more (RAM above 4 GiB
+//! under PAE). memblock's `current_limit` follows the map's end, so every
+//! address it allocates (and asks to zero, or to hold a grown region array)
+//! lies in that map (Linux: `memblock_set_current_limit(max_pfn_mapped)` for
+//! the same reason).
 
 use crate::addr::{Pfn, PhysAddr};
-use crate::mm::layout::{BOOT_MAP_LIMIT, PAGE_SIZE, phys_to_virt};
+use crate::mm::layout::{PAGE_SIZE, phys_to_virt};
 use crate::mm::memblock::{INIT_MEMBLOCK_REGIONS, MemblockRegion, PhysMem};
 use crate::mm::page::Page;
 use portable_atomic::{AtomicBool, Ordering};
@@ -36,12 +38,14 @@ impl BootDirectMap {
     }
 }
 
-/// Checks that physical `[pa, pa + len)` lies in the boot direct map.
+/// Checks that physical `[pa, pa + len)` lies in the boot direct map
+/// (`BOOT_MAP_LIMIT`, or further once `boot_map::extend` mapped more).
 fn check(pa: PhysAddr, len: u64) -> u32 {
     let end = pa.0.checked_add(len);
+    let limit = crate::arch::x86::highmem::direct_map_end_pfn().phys();
     assert!(
-        pa.0 >= u64::from(PAGE_SIZE) && end.is_some_and(|e| e <= u64::from(BOOT_MAP_LIMIT)),
-        "boot direct map: [{pa:#x}, +{len:#x}) lies outside [0x1000, {BOOT_MAP_LIMIT:#x})"
+        pa.0 >= u64::from(PAGE_SIZE) && end.is_some_and(|e| e <= limit.0),
+        "boot direct map: [{pa:#x}, +{len:#x}) lies outside [0x1000, {limit:#x})"
     );
     phys_to_virt(pa).0
 }

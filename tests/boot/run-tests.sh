@@ -475,6 +475,20 @@ boot paging-mode-486-refused ok --cpu 486 --cmdline "paging=pae pse=on pge=on nx
 boot paging-mode-legacy-words ok --cpu pentium3 --cmdline "paging=2level pse=off pge=off" -- \
     '^\[INFO \] paging: mode: 2-level, 4 KiB pages \(as the command line asks\)$' \
     '^\[INFO \] paging: page tables: 1 page directory \+ 34 page tables = 140 KiB' 'KERNEL OK'
+# PAE with RAM above 4 GiB: all 8 GiB managed (HighMem about 7.1 GiB), the
+# boot direct map extended for the 18 MiB mem_map, a frame above 4 GiB
+# reached through kmap. qemu32 has PAE but 32-bit physical addresses.
+boot paging-pae-8g ok --cpu pentium3 --mem 8G --cmdline "paging=auto selftest" -- \
+    '^\[INFO \] paging: PAE: 64-bit entries, physical addresses of 36 bits \(MAXPHYADDR\) reach 64 GiB$' \
+    '^\[INFO \] memblock: boot direct map extended from 0x01000000 to 0x02800000 for mem_map: 6 page tables from memblock' \
+    '^\[INFO \] buddy: zone HighMem: managed 1867744 = present 1867744 - reserved 0' \
+    '^\[INFO \] selftest:   pfn 0x100000 \(physical 0x100000000, above 4 GiB\) kmapped at 0xff4[0-9a-f]{5}: tag 0x4abc0000 written, read back 0x4abc0000' \
+    '^\[INFO \] selftest:     the slot.s walk: va 0xff4[0-9a-f]{5}: PDPTE\[3\] = 0x[0-9a-f]{16} \(P( A)?\) -> page directory 0x[0-9a-f]{8}; PDE\[50[67]\] = 0x[0-9a-f]{16} \(P RW( A)?\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x0000000100000[0-9a-f]{3} \(P RW( A)?( D)? G\) -> pa 0x100000000$' \
+    'self-tests passed$'
+boot paging-2level-8g ok --cpu pentium3 --mem 8G --cmdline "paging=2level" -- \
+    '^\[WARN \] memmap: 5120 MiB of RAM at or above 4 GiB ignored: 32-bit paging without PAE cannot address it$' 'KERNEL OK'
+boot paging-pae-phys32-8g ok --mem 8G --cmdline "paging=auto" -- \
+    '^\[WARN \] memmap: 5120 MiB of RAM at or above 4 GiB ignored: this CPU.s physical addresses have 32 bits' 'KERNEL OK'
 boot crash-nx panic --cpu qemu32,+nx --cmdline "paging=auto crashtest=nx" -- \
     '^\[WARN \] crashtest: calling a `ret` in kmalloc.d data at 0xc' \
     '^\[ERROR\] trap:   error code means: protection-violation fetch, supervisor$' \

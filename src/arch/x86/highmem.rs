@@ -61,10 +61,10 @@ pub fn init(direct_map_end_pfn: Pfn, pgd: PhysAddr, mode: PagingMode) {
     FINAL.store(true, Ordering::Relaxed);
 }
 
-/// Records that the final direct map, up to `end` (a pfn), is live: the
-/// CR3 load of `paging::paging_init` just happened. [`init`] follows with
-/// the kmap state.
-pub fn direct_map_loaded(end: Pfn) {
+/// Records that the live direct map now ends at `end` (a pfn): after the
+/// boot map was extended (`boot_map::extend`), or after the CR3 load of
+/// `paging::paging_init` ([`init`] follows with the kmap state).
+pub fn set_direct_map_end(end: Pfn) {
     DIRECT_MAP_END_PFN.store(end.0, Ordering::Relaxed);
 }
 

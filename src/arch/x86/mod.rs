@@ -15,6 +15,7 @@
 //! those that can (loading a new CR3, a GDT) are `unsafe fn` with a
 //! `# Safety` section.
 
+pub mod boot_map;
 pub mod cpu;
 pub mod early_map;
 pub mod exit;

@@ -201,7 +201,7 @@ unsafe fn load_directory(mem: &mut KernelPtMem, mode: PagingMode, pgd: PhysAddr,
             }
             // SAFETY: the directory maps everything in use (the caller).
             unsafe { cpu::write_cr3(pgd.as_u32()) };
-            super::highmem::direct_map_loaded(end);
+            super::highmem::set_direct_map_end(end);
         }
         Format::Pae => {
             // Between `mov cr3` and `mov cr4` the CPU reads the PDPT's
@@ -221,7 +221,7 @@ unsafe fn load_directory(mem: &mut KernelPtMem, mode: PagingMode, pgd: PhysAddr,
             FORMAT.store(1, Ordering::Relaxed);
             super::early_map::copied_to_pae();
             // The PDPT's frame is in the new direct map (lowmem).
-            super::highmem::direct_map_loaded(end);
+            super::highmem::set_direct_map_end(end);
             mem.with_table(pgd, |t| t[first..].fill(0));
         }
     }

@@ -40,7 +40,7 @@ type PagingTest = fn(&mut Buddy) -> Result<(), &'static str>;
 /// Runs the paging self-tests; returns how many passed (all, or it does not
 /// return).
 pub fn run(b: &mut Buddy) -> u32 {
-    let tests: [(&str, PagingTest); 10] = [
+    let tests: [(&str, PagingTest); 11] = [
         (
             "final page directory: identity map gone, holes unmapped",
             final_directory,
@@ -69,6 +69,7 @@ pub fn run(b: &mut Buddy) -> u32 {
             map_errors,
         ),
         ("kmap and kmap_local reach every frame", kmap_test),
+        ("kmap reaches RAM above 4 GiB (PAE)", kmap_above_4g),
     ];
     for (name, test) in tests {
         match test(b) {
@@ -395,6 +396,67 @@ fn map_errors(b: &mut Buddy) -> Result<(), &'static str> {
         ) => Ok(()),
         _ => Err("an invalid request was not refused with the right error"),
     }
+}
+
+/// Under PAE with RAM above 4 GiB: takes HighMem blocks of order 10 until
+/// one lies above 4 GiB, kmaps its first frame (a 64-bit PTE), writes a tag
+/// and reads it back through kmap_local, logs the pkmap slot's walk
+/// (PDPTE, PDE, PTE), and gives every block back.
+fn kmap_above_4g(b: &mut Buddy) -> Result<(), &'static str> {
+    const FOUR_GIB_PFN: Pfn = Pfn(1 << 20);
+    const ORDER: u8 = 10;
+    if paging::current_format() != crate::mm::paging::Format::Pae || b.max_pfn() <= FOUR_GIB_PFN {
+        info!(target: "selftest", "  no RAM above 4 GiB in this mode: nothing to reach");
+        return Ok(());
+    }
+    // At most every HighMem block below 4 GiB (3.1 GiB: 800 blocks) is taken
+    // before one above it comes.
+    let mut taken = [Pfn(0); 1024];
+    let mut n = 0;
+    let mut found = None;
+    while n < taken.len() {
+        let Some(block) = b.alloc_pages(GFP_HIGHUSER, ORDER) else {
+            break;
+        };
+        let (pfn, _) = block.into_raw();
+        taken[n] = pfn;
+        n += 1;
+        if pfn >= FOUR_GIB_PFN {
+            found = Some(pfn);
+            break;
+        }
+    }
+    let result = (|| {
+        let pfn = found.ok_or("no HighMem block above 4 GiB came back")?;
+        let tag = 0x4ABC_0000 | (pfn.0 & 0xffff);
+        let va = VirtAddr(kmap(pfn).map_err(|_| "kmap failed")? as u32);
+        // SAFETY: the slot maps the frame we own, writable, until kunmap.
+        unsafe { core::ptr::write_volatile(va.as_mut_ptr::<u32>(), tag) };
+        let walk = paging::walk_current(va);
+        kunmap(pfn).map_err(|_| "kunmap failed")?;
+        // SAFETY: the frame is ours, mapped for the closure.
+        let back = kmap_local(pfn, |p| unsafe {
+            core::ptr::read_volatile(p as *const u32)
+        });
+        info!(target: "selftest", "  pfn {pfn:#x} (physical {:#x}, above 4 GiB) kmapped at {va:#010x}: tag {tag:#010x} written, read back {back:#010x} through kmap_local",
+            pfn.phys());
+        if let Some(w) = walk {
+            info!(target: "selftest", "    the slot's walk: {w}");
+            if w.pa() != Some(pfn.phys()) {
+                return Err("the pkmap slot's walk does not reach the frame");
+            }
+        }
+        if back != tag {
+            return Err("the tag did not come back");
+        }
+        Ok(())
+    })();
+    for &pfn in &taken[..n] {
+        if let Err(e) = b.free_pages_raw(pfn, ORDER) {
+            exit::fatal(format_args!("selftest: freeing block {pfn:#x}: {e}"));
+        }
+    }
+    result
 }
 
 fn kmap_test(b: &mut Buddy) -> Result<(), &'static str> {
