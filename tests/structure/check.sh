@@ -34,7 +34,7 @@ else
     echo "ok: src/main.rs has $lines lines"
 fi
 
-hw_re='asm!\(|global_asm!\(|x86::io::|PioBackend|x86::controlregs|read_cr[023]\(|write_cr3\(|set_cr0_wp\(|lgdt\(|lidt\(|load_tr\(|load_cs\(|impl PageTableMemory for|boot_early_map_table'
+hw_re='asm!\(|global_asm!\(|x86::io::|PioBackend|x86::controlregs|read_cr[023]\(|write_cr3\(|set_cr0_wp\(|lgdt\(|lidt\(|load_tr\(|load_cs\(|impl PageTableMemory for|boot_early_map_table|boot_page_directory_va'
 # Code only: line comments (// ..., //! ..., /// ...) removed.
 strip_comments() { sed -E 's#(^|[^:"])//.*$#\1#' "$1"; }
 
