@@ -280,7 +280,11 @@ mod tests {
         let cpu = CpuInfo::I386;
         assert!(!cpu.has_invlpg());
         assert!(!cpu.has_cr0_wp());
-        assert_eq!(cpu.features, CpuFeatures::default());
+        let none = CpuFeatures {
+            phys_bits: 32,
+            ..CpuFeatures::default()
+        };
+        assert_eq!(cpu.features, none);
     }
 
     #[test]
@@ -306,6 +310,9 @@ mod tests {
     fn a_p6_has_pse_pge_and_pae() {
         let cpu = CpuInfo::from_cpuid(cpuid_p6);
         assert!(cpu.features.pse && cpu.features.pge && cpu.features.pae);
+        // No leaf 0x80000008: MAXPHYADDR 36 with PSE-36, 32 without.
+        let pse36 = cpuid_p6(1, 0).edx & (1 << 17) != 0;
+        assert_eq!(cpu.features.phys_bits, if pse36 { 36 } else { 32 });
         assert!(matches!(
             cpu.class,
             CpuClass::Cpuid {

@@ -133,3 +133,40 @@ fn options_display_in_one_line() {
         "loglevel=info selftest=off tlb=auto memblock=off slub_debug=off mem=0x2000000 crashtest=null"
     );
 }
+
+#[test]
+fn paging_words_choose_the_mode_request_and_show_on_the_options_line() {
+    let (opts, warnings) = parse_collect("paging=pae pse=off pge=on nx=off");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(opts.paging_words);
+    assert_eq!(
+        (opts.paging, opts.pse, opts.pge, opts.nx),
+        (PagingRequest::Pae, Switch::Off, Switch::On, Switch::Off)
+    );
+    assert!(
+        opts.to_string()
+            .ends_with("mem=all paging=pae pse=off pge=on nx=off"),
+        "{opts}"
+    );
+    let (plain, _) = parse_collect("selftest");
+    assert!(!plain.paging_words);
+    assert!(plain.to_string().ends_with("mem=all"), "{plain}");
+    let (opts, _) = parse_collect("pge=off");
+    assert!(opts.paging_words && opts.paging == PagingRequest::Auto);
+}
+
+#[test]
+fn bad_paging_values_are_ignored_with_what_is_accepted() {
+    let (opts, warnings) = parse_collect("paging=3level pse=yes nx=on");
+    assert_eq!(
+        warnings,
+        [
+            "bad value in 'paging=3level' ignored (expected auto|2level|pae)",
+            "bad value in 'pse=yes' ignored (expected on|off)",
+        ]
+    );
+    assert_eq!(
+        (opts.paging, opts.pse, opts.nx),
+        (PagingRequest::Auto, Switch::Auto, Switch::On)
+    );
+}

@@ -480,3 +480,49 @@ fn mem_map_beyond_the_boot_window_says_the_limit_is_short_not_the_ram() {
     mb.set_current_limit(MEMBLOCK_ALLOC_ANYWHERE);
     assert_eq!(check_free_memory(&mb), Ok(()));
 }
+
+#[test]
+fn the_boot_map_grows_only_when_mem_map_does_not_fit_in_it() {
+    // 128 MiB: mem_map is 256 KiB, the 16 MiB boot map holds it.
+    let setup = |ram: &[(u64, u64, u32)]| {
+        let mbi = Mb2Builder::new().mmap(24, ram).build();
+        let info = mb2::parse(PhysAddr(0x3000), mbi.bytes()).unwrap();
+        let mut mb = memblock();
+        mb.set_current_limit(PhysAddr(16 << 20));
+        memblock_setup(
+            &info,
+            None,
+            PhysLimit::Pae,
+            IMAGE,
+            &mut mb,
+            &mut FakePhys::empty(),
+        )
+        .unwrap();
+        mb
+    };
+    let small = setup(&[(0, 0x9fc00, 1), (0x10_0000, (128 << 20) - 0x10_0000, 1)]);
+    assert_eq!(boot_map_end_needed(&small, DEFAULT_MAX_LOW_PFN), None);
+    // 8 GiB (3 GiB below 4 GiB, 5 above): 18 MiB of mem_map (pfns up to
+    // 0x24_0000) plus 4 MiB of slack from 16 MiB: 38 MiB, rounded up to
+    // 40 MiB (whole boot page tables).
+    let big = setup(&[
+        (0, 0x9fc00, 1),
+        (0x10_0000, 0xbfee_0000, 1),
+        (1 << 32, 5 << 30, 1),
+    ]);
+    assert_eq!(mem_map_bytes(max_pfn(&big)), 18 << 20);
+    assert_eq!(
+        boot_map_end_needed(&big, DEFAULT_MAX_LOW_PFN),
+        Some(PhysAddr(40 << 20))
+    );
+    // Low RAM ending at 20 MiB caps the map there.
+    let capped = setup(&[
+        (0, 0x9fc00, 1),
+        (0x10_0000, 0x130_0000, 1),
+        (1 << 32, 5 << 30, 1),
+    ]);
+    assert_eq!(
+        boot_map_end_needed(&capped, DEFAULT_MAX_LOW_PFN),
+        Some(PhysAddr(20 << 20))
+    );
+}
