@@ -533,6 +533,7 @@ pub fn boot_map_end_needed(memblock: &Memblock, max_low_pfn: Pfn) -> Option<Phys
         .memory
         .regions()
         .iter()
+        .filter(|r| r.base < max_low_pfn.phys())
         .map(|r| r.end().min(max_low_pfn.phys()))
         .max()?;
     let end = (limit.0 + needed)
