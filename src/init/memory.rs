@@ -70,9 +70,12 @@ pub fn memblock_init(
     // if it does not (RAM above 4 GiB).
     if let Some(end) = setup::boot_map_end_needed(&memblock, DEFAULT_MAX_LOW_PFN) {
         let from = memblock.current_limit();
-        let tables = x86::boot_map::extend(&mut memblock, &mut phys, end)
-            .unwrap_or_else(|e| fatal(format_args!("extending the boot direct map: {e}")));
-        report::boot_map_extended(from, end, tables);
+        // Without a page for a table the map stays as it is, and the check
+        // below says what is missing.
+        match x86::boot_map::extend(&mut memblock, &mut phys, end) {
+            Ok(tables) => report::boot_map_extended(from, end, tables),
+            Err(e) => report::boot_map_not_extended(end, e),
+        }
     }
     setup::check_free_memory(&memblock).unwrap_or_else(|e| fatal(format_args!("{e}")));
     report::memblock(&memblock, opts);

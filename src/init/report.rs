@@ -134,6 +134,11 @@ pub fn boot_map_extended(from: PhysAddr, to: PhysAddr, tables: u32) {
         "boot direct map extended from {from:#010x} to {to:#010x} for mem_map: {tables} page tables from memblock; allocations limited to [0, {to:#010x})");
 }
 
+/// The boot direct map could not be extended to `to` (no page for a table).
+pub fn boot_map_not_extended(to: PhysAddr, e: crate::mm::memblock::MemblockError) {
+    warn!(target: "memblock", "boot direct map not extended to {to:#010x} for mem_map: {e}");
+}
+
 /// The paging mode of a boot without `paging=`, `pse=`, `pge=` or `nx=`.
 pub fn paging_mode_default() {
     info!(target: "paging",

@@ -1,34 +1,41 @@
-//! Page tables: map, unmap and translate over two-level 32-bit paging, with
-//! TLB invalidation the caller cannot forget.
+//! Page tables: map, unmap and translate in every i386 paging format
+//! (32-bit two-level and PAE), with large pages, global pages and NX, and
+//! with TLB invalidation the caller cannot forget.
 //!
 //! This module is pure logic. It reaches page-table memory through
 //! [`PageTableMemory`], gets page-table frames from a [`FrameSource`] (the
 //! buddy allocator in the kernel) and invalidates translations through a
 //! [`TlbFlusher`]; the kernel implements these in `arch::x86::paging`, the
 //! host tests with the emulated machine of `crate::test_support::mmu`
-//! (physical memory in a byte vector, a TLB that only changes on
-//! invalidation). [`kernel_space`] builds the kernel's final page directory
-//! from these pieces, so the host tests walk the very directory the kernel
-//! runs on.
+//! (physical memory, an MMU of each mode with a TLB that only changes on
+//! invalidation, written from the SDM independently of this code).
+//! [`kernel_space`] builds the kernel's final page directory from these
+//! pieces, so the host tests walk the very directory the kernel runs on.
 //!
 //! ```text
-//!  CR3 ──> page directory (1024 PDEs)        page table (1024 PTEs)
-//!          PDE[va >> 22] ─────────────────>  PTE[(va >> 12) & 1023] ──> frame
-//!                                                                 + (va & 0xfff)
-//!  PDE/PTE: bits 31..12 frame address, 8 G, 7 PS (PDE) / PAT (PTE), 6 D,
-//!           5 A, 4 PCD, 3 PWT, 2 U/S, 1 R/W, 0 P
+//!  32-bit:  CR3 -> page directory (1024 x 4 B) -> page table (1024 x 4 B) -> frame
+//!                  PDE[va >> 22]                  PTE[(va >> 12) & 1023]
+//!                  (PS: a 4 MiB page)
+//!  PAE:     CR3 -> PDPT (4 x 8 B) -> page directory (512 x 8 B) -> page table (512 x 8 B)
+//!                  PDPTE[va >> 30]   PDE[(va >> 21) & 511]           PTE[(va >> 12) & 511]
+//!                                    (PS: a 2 MiB page)
 //! ```
 //!
-//! Entries use the `x86` crate's 32-bit types (`PDEntry`, `PTEntry`,
-//! `PDFlags`, `PTFlags`). Page directory entries are always made present and
-//! writable: the CPU combines the R/W bits of both levels, so the PTE alone
-//! decides (Intel SDM Vol. 3A §4.6 "Access Rights").
+//! [`entry`] has the formats ([`Format`]), the entries ([`PDEntry`],
+//! [`PTEntry`], [`Pdpte`], all 64-bit values: a 32-bit entry is the low half
+//! of the same layout) and the mode the kernel runs ([`PagingMode`]);
+//! [`mod@walk`] reads tables as the MMU does; [`choose`] picks the mode at boot.
+//! Flags are the `x86` crate's 64-bit `PTFlags`/`PDFlags`; an address space
+//! drops the ones its mode does not support (G without PGE, NX without NX),
+//! as Linux masks with `__supported_pte_mask`. Page-directory entries that
+//! point at page tables are always present and writable: the CPU combines
+//! the R/W bits of the levels, so the PTE alone decides (Intel SDM Vol. 3A
+//! §4.6 "Access Rights").
 //!
 //! Addresses in the API are [`crate::addr`]'s types: [`VirtAddr`] for what
-//! is mapped, [`PhysAddr`] for frames and tables. The crate's `PAddr` only
-//! appears where an entry is built or decoded ([`pfn_pte`], [`pte_phys`],
-//! [`pde_phys`]): a two-level entry holds a 32-bit frame address, so a
-//! [`PhysAddr`] at or above 4 GiB cannot go into one.
+//! is mapped, [`PhysAddr`] (64-bit) for frames and tables. A frame at or
+//! above the format's reach (4 GiB for 32-bit entries, 64 GiB under PAE) is
+//! refused with [`MapError::FrameOutOfRange`].
 //!
 //! # TLB invalidation
 //! Every change to a present mapping returns a [`TlbFlush`] token, marked
@@ -38,14 +45,17 @@
 //! yet. Dropping a token without either is a bug and panics: a stale TLB
 //! entry would otherwise let the CPU keep using the old frame silently.
 //! (The x86_64 crate's `MapperFlush` is the model; the panic on drop is
-//! stricter.)
+//! stricter.) With global pages a full flush is a CR4.PGE toggle, not a CR3
+//! reload ([`TlbFlusher::flush_all`]).
 //!
 //! # References
 //! - Intel SDM Vol. 3A, §4.3 "32-Bit Paging" (Tables 4-4 to 4-6, the entry
-//!   formats), §4.10.4 "Invalidation of TLBs and Paging-Structure Caches".
+//!   formats), §4.4 "PAE Paging" (Tables 4-7 to 4-11), §4.10.4
+//!   "Invalidation of TLBs and Paging-Structure Caches".
 //! - Linux: `mm/memory.c`, `arch/x86/mm/init_32.c`
 //!   (`kernel_physical_mapping_init`, `one_page_table_init`),
-//!   `arch/x86/mm/tlb.c` (`tlb_single_page_flush_ceiling`).
+//!   `arch/x86/mm/tlb.c` (`tlb_single_page_flush_ceiling`,
+//!   `__flush_tlb_global`).
 
 pub mod choose;
 pub mod entry;
@@ -106,7 +116,8 @@ pub trait TlbFlusher {
     /// Drops the translation of the page holding `va` (`invlpg`, or a full
     /// flush where the CPU has no `invlpg`).
     fn flush_page(&mut self, va: VirtAddr);
-    /// Drops every non-global translation (a CR3 reload).
+    /// Drops every translation, global ones too: a CR3 reload without
+    /// global pages, a CR4.PGE toggle with them (Linux `__flush_tlb_all`).
     fn flush_all(&mut self);
     /// Whether [`TlbFlusher::flush_page`] really flushes one page; if not,
     /// a range is flushed with one [`TlbFlusher::flush_all`].
@@ -740,7 +751,7 @@ impl AddressSpace {
         }
     }
 
-    /// Walks the page tables for `va` (see [`walk`]).
+    /// Walks the page tables for `va` (see [`fn@walk`]).
     pub fn walk(&self, mem: &mut impl PageTableMemory, va: VirtAddr) -> Walk {
         walk(mem, self.mode.format, self.pgd, va)
     }
