@@ -5,6 +5,7 @@
 #
 # Other targets: kernel (default), iso, run-bochs, debug, bench, bench-ir, lint, clean.
 # Variables: MEM=128M  CPU=<qemu -cpu model>  CMDLINE="<kernel command line>"
+#            BOCHS_CPU=<bochs cpu model, default pentium>  (make run-bochs)
 #            TIMEOUT=<seconds>  KERNEL_TOOLCHAIN=<rustup toolchain>|debian|<dir>
 # The Rust toolchain is chosen by scripts/toolchain.sh (README, Toolchain);
 # other missing tools are installed on Debian/Ubuntu (scripts/deps.sh).
@@ -13,7 +14,8 @@ MEM      ?= 128M
 CPU      ?=
 CMDLINE  ?=
 TIMEOUT  ?= 120
-export MEM CPU TIMEOUT
+BOCHS_CPU ?= pentium
+export MEM CPU TIMEOUT BOCHS_CPU
 
 BUILD      := build
 KERNEL_ELF := $(BUILD)/kernel.elf

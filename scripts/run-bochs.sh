@@ -3,7 +3,10 @@
 # prints the kernel's serial log and exits like run-qemu.sh:
 #   0 KERNEL OK, 1 PANIC:, 2 anything else (timeout, Bochs error).
 # Environment: MEM (default 128M; Bochs takes whole MiB), TIMEOUT (seconds,
-# default 120), BOCHS_OUT (directory for the logs, default build/bochs).
+# default 120), BOCHS_OUT (directory for the logs, default build/bochs),
+# BOCHS_CPU (a Bochs CPU model, default pentium; `bochs -help cpu` lists them:
+# pentium has PSE only, p3_katmai adds PAE and global pages, the 32-bit
+# core_duo_t2400_yonah adds NX).
 #
 # How it stops: the kernel writes "Shutdown" to port 0x8900 on both the
 # success and the fatal path, which ends the Bochs process. Debian's Bochs is
@@ -16,6 +19,7 @@ iso=$1
 mem=${MEM:-128M}
 timeout=${TIMEOUT:-120}
 out=${BOCHS_OUT:-build/bochs}
+cpu=${BOCHS_CPU:-pentium}
 here=$(cd "$(dirname "$0")" && pwd)
 
 case $mem in
@@ -24,8 +28,14 @@ case $mem in
 *) megs=$mem ;;
 esac
 
+# Bochs allocates at most 2048 MiB of host memory for the guest; the guest's
+# blocks beyond that live in a temporary overflow file, so MEM=3G or 8G
+# works (MEM=3G boots in ~10 s, MEM=8G in ~100 s).
+host_megs=$(( megs < 2048 ? megs : 2048 ))
+
 mkdir -p "$out"
-export BOCHS_ISO=$iso BOCHS_MEGS=$megs BOCHS_SERIAL=$out/serial.log BOCHS_LOG=$out/bochs.log
+export BOCHS_CPU_MODEL=$cpu BOCHS_MEGS=$megs BOCHS_HOST_MEGS=$host_megs
+export BOCHS_ISO=$iso BOCHS_SERIAL=$out/serial.log BOCHS_LOG=$out/bochs.log
 rm -f "$BOCHS_SERIAL" "$BOCHS_LOG"
 printf 'c\nquit\n' >"$out/debugger.rc"
 
@@ -33,7 +43,7 @@ printf 'c\nquit\n' >"$out/debugger.rc"
 touch "$BOCHS_SERIAL"
 tail -n +1 -f "$BOCHS_SERIAL" &
 tail_pid=$!
-echo "run-bochs.sh: bochs -q -f $here/bochsrc.txt (cpu pentium, $megs MiB, ISO $iso)" >&2
+echo "run-bochs.sh: bochs -q -f $here/bochsrc.txt (cpu $cpu, $megs MiB, ISO $iso)" >&2
 # The term display library refuses to start without a terminal type, and
 # script(1) provides a terminal but not TERM (unset under CI).
 export TERM=${TERM:-xterm}

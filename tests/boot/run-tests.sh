@@ -97,8 +97,8 @@ boot() {
         MEM=$mem CPU=$cpu TIMEOUT=60 scripts/run-qemu.sh --kernel "$FORGE" --initrd "$ELF" \
             --append "$cmdline" --log "$log" >/dev/null 2>"$log.err"
         rc=$? ;;
-    bochs)
-        MEM=$mem TIMEOUT=300 BOCHS_OUT=$OUT/bochs-$name scripts/run-bochs.sh "$iso" >/dev/null 2>"$log.err"
+    bochs) # --cpu: a Bochs model (`bochs -help cpu`), default pentium
+        BOCHS_CPU=$cpu MEM=$mem TIMEOUT=300 BOCHS_OUT=$OUT/bochs-$name scripts/run-bochs.sh "$iso" >/dev/null 2>"$log.err"
         rc=$?
         tr -d '\r' <"$OUT/bochs-$name/serial.log" >"$log" ;;
     esac
@@ -633,6 +633,55 @@ boot bochs-selftest ok --loader bochs --cmdline "selftest" -- \
 
 boot bochs-crash-stack-overflow panic --loader bochs --cmdline "crashtest=stack" -- \
     '^PANIC: #DF double fault at EIP 0xc0[0-9a-f]{6}: kernel stack overflow'
+
+# Paging modes in Bochs (issue 16). Bochs enforces CPUID, so a mode the model
+# lacks faults instead of silently working. Models: pentium (P54C: PSE, no
+# PGE/PAE), p3_katmai (P6: PSE, PAE, PGE, no NX), core_duo_t2400_yonah (a
+# 32-bit CPU with NX). A selftest boot takes ~40 s here, a plain boot ~5 s.
+boot bochs-paging-pse ok --loader bochs --cmdline "paging=auto selftest" -- \
+    '^\[INFO \] cpu: family 5 ' \
+    '^\[INFO \] paging: mode: 2-level, 4 MiB pages \(PSE\) \(paging=auto: the best this CPU offers\)$' \
+    '^\[INFO \] paging: direct map: 30 large pages of 4 MiB' \
+    '^\[INFO \] paging:   \[0xc0400000, 0xc7c00000\) -> \[0x00400000, 0x07c00000\)  30720 pages  P RW  \(4 MiB pages\)$' \
+    '^\[INFO \] selftest:   no global pages in this mode \(pge off\)' \
+    "${PAGING_SELFTESTS[@]}" 'self-tests passed$'
+# The global-page lesson: Bochs keeps global TLB entries across a CR3 reload
+# (SetCR3 calls TLB_flushNonGlobal when CR4.PGE is set) and drops them when
+# CR4.PGE changes (SetCR4 calls TLB_flush): the stale A survives the reload.
+boot bochs-paging-pae-pge ok --loader bochs --cpu p3_katmai --cmdline "paging=auto selftest" -- \
+    '^\[INFO \] cpu: family 6 model 7 ' 'features: invlpg yes PSE yes PGE yes PAE yes CR4 yes CR0\.WP yes NX no$' \
+    '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\) \(paging=auto: the best this CPU offers\)$' \
+    '^\[INFO \] paging: page tables: 1 PDPT \+ 1 page directories \+ [0-9]+ page tables' \
+    '^\[INFO \] paging:   \[0xc0200000, 0xc7e00000\) -> \[0x00200000, 0x07e00000\)  31744 pages  P RW G  \(2 MiB pages\)$' \
+    '^\[INFO \] selftest:     page-table walk: va 0x00101000: PDPTE\[0\] = 0x0{16} \(not present\) -> no page directory$' \
+    "^\[INFO \] selftest:   global map 0xf8800000 -> A \($HEX\): read 0xa1a1a1a1 \(A\)$" \
+    "^\[INFO \] selftest:   PTE changed to B \($HEX\), then a CR3 reload: read 0xa1a1a1a1 \(A: the global entry survived the reload\)$" \
+    '^\[INFO \] selftest:   after the CR4.PGE toggle: read 0xb2b2b2b2 \(B\)$' \
+    '^\[INFO \] selftest: global-page lesson: a CR3 reload keeps global entries, a CR4.PGE toggle drops them \.\.\. ok$' \
+    '^\[INFO \] paging: early map window \[0xff800000, 0xffc00000\) unmapped' \
+    "${KMEM_SELFTESTS[@]}" 'self-tests passed$'
+boot bochs-paging-pae-3g ok --loader bochs --cpu p3_katmai --mem 3G --cmdline "paging=auto" -- \
+    '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\) \(paging=auto' \
+    '^\[INFO \] buddy: zone HighMem pfn \[0x38000, 0xbf[0-9a-f]{3}\), [0-9]+ pages spanned$' \
+    '^\[INFO \] buddy: zone HighMem: managed [0-9]+ = present [0-9]+ - reserved 0 \(checked against memblock\)$' \
+    '^KERNEL OK$'
+boot bochs-crash-nx panic --loader bochs --cpu core_duo_t2400_yonah --cmdline "paging=auto crashtest=nx" -- \
+    '^\[INFO \] cpu: features: .* NX yes$' \
+    '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\), NX \(paging=auto: the best this CPU offers\)$' \
+    '^\[WARN \] crashtest: calling a `ret` in kmalloc.d data at 0xc' \
+    '^\[ERROR\] trap: CPU exception 14 #PF \(page fault\), error code 0x00000011$' \
+    '^\[ERROR\] trap:   error code means: protection-violation fetch, supervisor$' \
+    '^\[ERROR\] trap:   page-table walk: va 0xc[0-9a-f]{7}: PDPTE\[3\] = .* PTE\[[0-9]+\] = 0x80000000[0-9a-f]{8} \(P RW A D G NX\) -> pa ' \
+    '^PANIC: #PF page fault at EIP (0xc[0-9a-f]{7}): protection-violation fetch, supervisor access to \1 \(direct map\)$'
+boot bochs-crash-nx-none panic --loader bochs --cpu p3_katmai --cmdline "paging=auto crashtest=nx" -- \
+    '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\) \(paging=auto' \
+    '^PANIC: crashtest=nx: data at 0xc[0-9a-f]{7} executed: this paging mode has no NX'
+boot bochs-paging-refused ok --loader bochs --cmdline "paging=pae pge=on nx=on" -- \
+    '^\[WARN \] paging: paging=pae refused: this CPU has no PAE \(CPUID\.1:EDX bit 6\); using 2-level paging$' \
+    '^\[WARN \] paging: pge=on refused: this CPU has no PGE \(CPUID\.1:EDX bit 13\); no global pages$' \
+    '^\[WARN \] paging: nx=on refused: 2-level entries have no NX bit' \
+    '^\[INFO \] paging: mode: 2-level, 4 MiB pages \(PSE\) \(as the command line asks\)$' \
+    '^\[INFO \] paging: direct map: 30 large pages of 4 MiB' '^KERNEL OK$'
 
 echo
 if [ ${#failed[@]} -eq 0 ]; then
