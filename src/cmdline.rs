@@ -12,8 +12,8 @@
 //! | `loglevel=error\|warn\|info\|debug\|trace` | most verbose level printed (default `info`) |
 //! | `selftest` | run the in-kernel self-tests before `KERNEL OK` |
 //! | `tlb=auto\|invlpg\|cr3` | TLB invalidation method (default `auto`: `invlpg` on a 486 or later) |
-//! | `paging=auto\|2level\|pae` | page-table format of the final page directory (default `auto`: PAE where the CPU has it) |
-//! | `pse=on\|off`, `pge=on\|off`, `nx=on\|off` | large pages for the direct map, global kernel pages, no-execute data (default: each where the CPU has it) |
+//! | `paging=auto\|2level\|pae` | page-table format of the final page directory (`auto`: PAE where the CPU has it). Without any paging word the kernel keeps 2-level paging with 4 KiB pages and no global pages, the mode chapters 1-6 of the book show |
+//! | `pse=on\|off`, `pge=on\|off`, `nx=on\|off` | large pages for the direct map, global kernel pages, no-execute data (once a paging word is given, each defaults to on where the CPU has it) |
 //! | `memblock=debug` | print the memblock regions in Linux's format |
 //! | `slub_debug` | kmalloc debugging: allocation headers, poison, red zones (always on in self-tests) |
 //! | `mem=<size>[K\|M\|G]` | ignore RAM at and above `size` bytes (Linux's `mem=`) |
@@ -270,14 +270,15 @@ impl fmt::Display for BootOptions {
         if let Some(c) = self.crashtest {
             write!(f, " crashtest={}", c.name())?;
         }
-        // The paging words only when given, so that a plain boot's line
-        // stays short.
-        if self.paging != PagingRequest::Auto {
+        // The paging words only when one was given (a plain boot keeps the
+        // legacy mode and its short line); then `paging=` always, and each
+        // switch that is not left to the CPU.
+        if self.paging_words {
             write!(f, " paging={}", self.paging.name())?;
-        }
-        for (name, s) in [("pse", self.pse), ("pge", self.pge), ("nx", self.nx)] {
-            if s != Switch::Auto {
-                write!(f, " {name}={}", s.name())?;
+            for (name, s) in [("pse", self.pse), ("pge", self.pge), ("nx", self.nx)] {
+                if s != Switch::Auto {
+                    write!(f, " {name}={}", s.name())?;
+                }
             }
         }
         Ok(())

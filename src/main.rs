@@ -90,8 +90,9 @@ pub extern "C" fn kernel_entry(magic: u32, info_pa: u32) -> ! {
     // 6. CPU identification, the TLB policy and the paging mode the final
     // page directory will use.
     let tlb_policy = tlb::init(&cpu, opts.tlb);
+    report::cpu(&cpu);
     let paging_mode = memory::paging_mode(&cpu, &opts);
-    report::cpu(&cpu, tlb_policy, paging_mode);
+    report::tlb_policy(&cpu, tlb_policy, paging_mode);
 
     // 7. Where everything is: the image, the boot page tables, the stack.
     report::layout();

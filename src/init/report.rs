@@ -100,12 +100,16 @@ fn yes_no(b: bool) -> &'static str {
 
 /// CPU identification and the TLB policy `tlb::init` chose (`tlb`, its
 /// result).
-pub fn cpu(cpu: &CpuInfo, tlb: (tlb::FlushMethod, tlb::FlushReason), mode: PagingMode) {
+pub fn cpu(cpu: &CpuInfo) {
     info!(target: "cpu", "{cpu}");
     info!(target: "cpu", "features: invlpg {} PSE {} PGE {} PAE {} CR4 {} CR0.WP {} NX {}",
         yes_no(cpu.has_invlpg()), yes_no(cpu.features.pse), yes_no(cpu.features.pge),
         yes_no(cpu.features.pae), yes_no(cpu.features.cr4), yes_no(cpu.has_cr0_wp()),
         yes_no(cpu.features.nx));
+}
+
+/// The TLB invalidation method, and whether kernel pages are global.
+pub fn tlb_policy(cpu: &CpuInfo, tlb: (tlb::FlushMethod, tlb::FlushReason), mode: PagingMode) {
     let (method, reason) = tlb;
     let why = match reason {
         tlb::FlushReason::Auto if cpu.has_invlpg() => "tlb=auto, the CPU has invlpg",
@@ -294,8 +298,9 @@ pub fn final_paging(r: &PagingReport, opts: &BootOptions) {
             "page tables: 1 page directory + {} page tables = {} KiB from the buddy allocator (plus the boot early map table, borrowed)",
             r.nr_pt_pages, (r.nr_pt_pages + 1) * 4),
         Format::Pae => info!(target: "paging",
-            "page tables: 1 PDPT + {} page directories + {} page tables = {} KiB from the buddy allocator (the early map window copied into 2 of them)",
-            r.nr_pd_pages, r.nr_pt_pages, (1 + r.nr_pd_pages + r.nr_pt_pages) * 4),
+            "page tables: 1 PDPT + {} page {} + {} page tables = {} KiB from the buddy allocator (the early map window copied into 2 of them)",
+            r.nr_pd_pages, if r.nr_pd_pages == 1 { "directory" } else { "directories" },
+            r.nr_pt_pages, (1 + r.nr_pd_pages + r.nr_pt_pages) * 4),
     }
     if r.mode.large_pages {
         info!(target: "paging", "direct map: {} large pages of {} MiB, page tables only where permissions change or holes are",
@@ -411,7 +416,12 @@ pub fn closing_counters() {
     } else {
         "CR3 reload"
     };
-    info!(target: "tlb", "TLB flushes: {invlpg} invlpg, {cr3} CR3 reloads (method: {method})");
+    if tlb::global_pages() {
+        info!(target: "tlb", "TLB flushes: {invlpg} invlpg, {cr3} CR3 reloads, {} CR4.PGE toggles (method: {method}; a full flush toggles CR4.PGE)",
+            tlb::global_flush_count());
+    } else {
+        info!(target: "tlb", "TLB flushes: {invlpg} invlpg, {cr3} CR3 reloads (method: {method})");
+    }
     let (kmaps, kunmaps, refused, _) = highmem::stats();
     let leaks = highmem::report_leaks(
         |h| warn!(target: "kmap", "leak: pfn {:#x} still kmapped at {:#010x} ({} users)", h.pfn, h.va, h.users),

@@ -379,7 +379,7 @@ pub const KERNEL_SPACE_MAP: [RegionSpan; 8] = [
         label: "pkmap",
         start: VirtAddr(PKMAP_BASE),
         end: PKMAP_END as u64,
-        what: "kmap() of HighMem, one page table",
+        what: "kmap() of HighMem, pinned page tables (1, or 2 under PAE)",
     },
     RegionSpan {
         region: Region::EarlyMap,
@@ -393,7 +393,7 @@ pub const KERNEL_SPACE_MAP: [RegionSpan; 8] = [
         label: "fixmap",
         start: VirtAddr(FIXADDR_START),
         end: FIXADDR_TOP as u64,
-        what: "kmap_local slots, one page table",
+        what: "kmap_local slots, one pinned page table",
     },
 ];
 

@@ -495,6 +495,18 @@ boot crash-nx panic --cpu qemu32,+nx --cmdline "paging=auto crashtest=nx" -- \
     '^PANIC: #PF page fault at EIP 0xc[0-9a-f]{7}: protection-violation fetch, supervisor access to 0xc[0-9a-f]{7} \(direct map\)$'
 boot crash-nx-none panic --cpu pentium3 --cmdline "paging=auto crashtest=nx" -- \
     '^PANIC: crashtest=nx: data at 0xc[0-9a-f]{7} executed: this paging mode has no NX'
+# The fatal paths under PAE with global pages and NX (Pentium III-class
+# CPU with NX): the walks print PDPTE, PDE and PTE with 64-bit values, a
+# write to .text faults in a 4 KiB page of the split first 2 MiB, and the
+# double-fault task switches to the PDPT (its CR3 loads the PDPTEs).
+boot crash-pae-unmapped panic --cpu qemu32,+nx --cmdline "paging=auto crashtest=unmapped" -- \
+    '^\[ERROR\] trap:   page-table walk: va 0xf8800000: PDPTE\[3\] = 0x[0-9a-f]{16} \(P( A)?\) -> page directory 0x[0-9a-f]{8}; PDE\[452\] = 0x0000000000000000 \(not present\) -> no page table$' \
+    '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0xf8800000 \(vmalloc\)$'
+boot crash-pae-rodata panic --cpu qemu32,+nx --cmdline "paging=auto crashtest=rodata" -- \
+    '^\[ERROR\] trap:   page-table walk: va 0xc01[0-9a-f]{5}: PDPTE\[3\] = 0x[0-9a-f]{16} \(P( A)?\) -> page directory 0x[0-9a-f]{8}; PDE\[0\] = 0x[0-9a-f]{16} \(P RW( A)?\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{16} \(P( A)? G \(read-only\)\) -> pa 0x001[0-9a-f]{5}$' \
+    '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: protection-violation write, supervisor access to 0xc01[0-9a-f]{5}'
+boot crash-pae-stack-overflow panic --cpu qemu32,+nx --cmdline "paging=auto crashtest=stack" -- \
+    '^PANIC: #DF double fault at EIP 0xc0[0-9a-f]{6}: kernel stack overflow'
 
 # HighMem reached through kmap (pkmap slots) and kmap_local (fixmap slots).
 KMAP_SELFTESTS=(

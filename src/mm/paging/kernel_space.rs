@@ -11,18 +11,24 @@
 //! tests build it on the emulated MMU and walk it like the CPU.
 //!
 //! ```text
-//!  PDE      virtual                    what the built directory holds
+//!  PDE (2-level) virtual                    what the built directory holds
 //!  0..767   [0, PAGE_OFFSET)           nothing (the boot identity map is gone)
-//!  768..    [PAGE_OFFSET, +end)        direct map of physical [0, end): a page
-//!                                      table per 4 MiB, pinned; page 0 and the
-//!                                      stack guard frame not present; pages of
-//!                                      read-only sections P, others P RW
+//!  768..    [PAGE_OFFSET, +end)        direct map of physical [0, end): page 0
+//!                                      and the stack guard frame not present;
+//!                                      code P (RX), rodata P, the rest P RW,
+//!                                      G and NX as the mode allows; a pinned
+//!                                      page table per PDE, or with large pages
+//!                                      a 4 MiB / 2 MiB page wherever the span
+//!                                      has no hole and one set of flags
 //!  ..1020   up to PKMAP_BASE           nothing (vmalloc maps on demand)
-//!  1021     [PKMAP_BASE, +4 MiB)       pkmap table: allocated, pinned, empty
+//!  1021     [PKMAP_BASE, +4 MiB)       pkmap table(s): allocated, pinned, empty
 //!  1022     [EARLY_MAP_BASE, +4 MiB)   the boot stub's early map table, borrowed
+//!                                      (PAE: its entries copied into 2 tables)
 //!  1023     [0xFFC0_0000, 4 GiB)       fixmap table: allocated, pinned, empty
 //!
 //!  end = max(max_low_pfn, end of the image's last section)   (pfns)
+//!  PAE: the same spans in a PDPT -> page directory (PDPTE 3) -> 512-entry
+//!  tables; each 4 MiB row above is two PDEs of 2 MiB.
 //! ```
 //!
 //! The map API of the returned space manages `[PAGE_OFFSET, PKMAP_BASE)`
@@ -265,7 +271,9 @@ pub struct KernelSpace {
 /// it into CR3 flushes everything.
 ///
 /// Frames come from `frames` in this order: the page directory, one page
-/// table per 4 MiB of the direct map, the pkmap table, the fixmap table.
+/// table per page-directory entry of the direct map that is not a large
+/// page, the pkmap table(s), the fixmap table (PAE: the PDPT and the page
+/// directory first, the two early-map tables last).
 ///
 /// # Errors
 /// [`KernelSpaceError::TooLarge`] and [`KernelSpaceError::SharedPage`] for a
