@@ -454,7 +454,7 @@ boot cpu-nx ok --cpu qemu32,+nx -- \
 # on a CR3 reload (it does not model PGE), which the lesson reports.
 boot paging-mode-pae ok --cmdline "paging=auto selftest" -- \
     '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\) \(paging=auto: the best this CPU offers\)$' \
-    '^\[INFO \] paging: page tables: 1 PDPT \+ 1 page directories \+ [0-9]+ page tables' \
+    '^\[INFO \] paging: page tables: 1 PDPT \+ 1 page directory \+ [0-9]+ page tables' \
     '^\[INFO \] paging:   \[0xc0200000, 0xc7e00000\) -> \[0x00200000, 0x07e00000\)  31744 pages  P RW G  \(2 MiB pages\)$' \
     '^\[INFO \] selftest:   after the CR4.PGE toggle: read 0xb2b2b2b2 \(B\)$' \
     '^\[INFO \] paging: early map window \[0xff800000, 0xffc00000\) unmapped' 'self-tests passed$'
@@ -663,7 +663,7 @@ boot bochs-paging-pse ok --loader bochs --cmdline "paging=auto selftest" -- \
 boot bochs-paging-pae-pge ok --loader bochs --cpu p3_katmai --cmdline "paging=auto selftest" -- \
     '^\[INFO \] cpu: family 6 model 7 ' 'features: invlpg yes PSE yes PGE yes PAE yes CR4 yes CR0\.WP yes NX no$' \
     '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\) \(paging=auto: the best this CPU offers\)$' \
-    '^\[INFO \] paging: page tables: 1 PDPT \+ 1 page directories \+ [0-9]+ page tables' \
+    '^\[INFO \] paging: page tables: 1 PDPT \+ 1 page directory \+ [0-9]+ page tables' \
     '^\[INFO \] paging:   \[0xc0200000, 0xc7e00000\) -> \[0x00200000, 0x07e00000\)  31744 pages  P RW G  \(2 MiB pages\)$' \
     '^\[INFO \] selftest:     page-table walk: va 0x00101000: PDPTE\[0\] = 0x0{16} \(not present\) -> no page directory$' \
     "^\[INFO \] selftest:   global map 0xf8800000 -> A \($HEX\): read 0xa1a1a1a1 \(A\)$" \
