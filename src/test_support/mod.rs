@@ -2,7 +2,8 @@
 //! test` only:
 //! - [`Rng`], the one seeded random generator;
 //! - [`mmu`], the emulated i386 machine for page-table code (physical memory
-//!   as a byte vector, a frame source, CR3 and a TLB);
+//!   with 64-bit addresses, a frame source, and an MMU with every i386
+//!   paging mode: control registers, PDPTE registers and a TLB);
 //! - [`phys`], the fake physical memory for memblock (`PhysMem`).
 //!
 //! Random tests print nothing on success; on failure they name the seed, and

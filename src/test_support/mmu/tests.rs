@@ -621,8 +621,8 @@ fn switching_to_pae_loads_the_pdptes() {
     assert_eq!(mmu.read_u32(&mem, 0x1000), Ok(0x64));
 }
 
-/// `flush_page` is an `invlpg`; `flush_all` without PGE reloads CR3 and
-/// keeps global entries of a CPU without PGE... which has none.
+/// `flush_page` is an `invlpg`; `flush_all` without CR4.PGE reloads CR3,
+/// and a G bit without CR4.PGE makes no entry global.
 #[test]
 fn tlb_flusher_counts_each_kind() {
     let mem = mem8();
