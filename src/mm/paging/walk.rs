@@ -297,3 +297,96 @@ pub fn dump(
     }
     step(None);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::paging::{AddressSpace, PAGE_KERNEL, PagingMode};
+    use crate::test_support::mmu::{Frames, PhysMem};
+
+    const PAE_NX: PagingMode = PagingMode {
+        format: Format::Pae,
+        large_pages: true,
+        global: true,
+        nx: true,
+    };
+
+    #[test]
+    fn a_pae_walk_prints_three_levels_of_64_bit_entries() {
+        let mut mem = PhysMem::new(4 << 20);
+        mem.add_ram(5 << 30, 1 << 20);
+        let mut frames = Frames::new(mem.ram.clone(), 0x10_0000, 16);
+        let mut space = AddressSpace::new_in(
+            PAE_NX,
+            &mut mem,
+            &mut frames,
+            VirtAddr(0xC000_0000),
+            1 << 32,
+        )
+        .unwrap();
+        let va = VirtAddr(0xF880_3000);
+        space
+            .map_page(&mut mem, &mut frames, va, PhysAddr(5 << 30), PAGE_KERNEL)
+            .unwrap()
+            .ignore("not loaded");
+        let w = space.walk(&mut mem, va + 0x10);
+        assert_eq!(w.pa(), Some(PhysAddr((5 << 30) + 0x10)));
+        assert_eq!(w.leaf_flags(), Some(PAGE_KERNEL));
+        // The frame pool hands out the PDPT (0x100000), the page directory
+        // (0x101000), then the page table (0x102000).
+        assert_eq!(
+            w.to_string(),
+            "va 0xf8803010: PDPTE[3] = 0x0000000000101001 (P) -> page directory 0x00101000; \
+             PDE[452] = 0x0000000000102003 (P RW) -> page table 0x00102000; \
+             PTE[3] = 0x8000000140000103 (P RW G NX) -> pa 0x140000010"
+        );
+        // Below PAGE_OFFSET the PDPTE is not present.
+        let user = space.walk(&mut mem, VirtAddr(0x0804_8000));
+        assert_eq!(
+            user.to_string(),
+            "va 0x08048000: PDPTE[0] = 0x0000000000000000 (not present) -> no page directory"
+        );
+        assert_eq!(user.pa(), None);
+    }
+
+    #[test]
+    fn a_dump_folds_large_pages_apart_from_small_ones() {
+        let mut mem = PhysMem::new(4 << 20);
+        let mut frames = Frames::new(mem.ram.clone(), 0x10_0000, 16);
+        let mut space = AddressSpace::new_in(
+            PAE_NX,
+            &mut mem,
+            &mut frames,
+            VirtAddr(0xC000_0000),
+            1 << 32,
+        )
+        .unwrap();
+        // 8 MiB: the first 2 MiB with a hole at page 0, then three 2 MiB pages.
+        space
+            .map_linear(
+                &mut mem,
+                &mut frames,
+                VirtAddr(0xC000_0000),
+                PhysAddr(0),
+                2048,
+                true,
+                |p| (p.0 != 0).then_some(PAGE_KERNEL),
+            )
+            .unwrap()
+            .ignore("not loaded");
+        let mut out = Vec::new();
+        space.dump(&mut mem, |d| out.push(d.to_string()));
+        assert_eq!(
+            out,
+            [
+                "[0xc0001000, 0xc0200000) -> [0x00001000, 0x00200000)    511 pages  P RW G NX",
+                "[0xc0200000, 0xc0800000) -> [0x00200000, 0x00800000)   1536 pages  P RW G NX  (2 MiB pages)",
+            ]
+        );
+        assert_eq!(
+            space.nr_pt_pages(),
+            1,
+            "one table, for the span with the hole"
+        );
+    }
+}
