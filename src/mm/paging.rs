@@ -311,11 +311,18 @@ impl AddressSpace {
     /// # Errors
     /// [`MapError::NoMemory`] if no frame is available.
     pub fn new(frames: &mut impl FrameSource, start: VirtAddr, end: u64) -> Result<Self, MapError> {
-        Ok(AddressSpace {
-            mode: PagingMode::LEGACY,
-            pgd: frames
-                .alloc_table()
-                .ok_or(MapError::NoMemory { va: start })?,
+        let pgd = frames
+            .alloc_table()
+            .ok_or(MapError::NoMemory { va: start })?;
+        Ok(Self::empty(PagingMode::LEGACY, pgd, start, end))
+    }
+
+    /// A space in `mode` with its top-level table at `pgd` and nothing
+    /// else: no page directory under a PAE PDPT yet, no page table.
+    fn empty(mode: PagingMode, pgd: PhysAddr, start: VirtAddr, end: u64) -> Self {
+        AddressSpace {
+            mode,
+            pgd,
             pds: [None; 4],
             start: start.0,
             end,
@@ -323,7 +330,7 @@ impl AddressSpace {
             nr_pd_pages: 0,
             pinned: [0; PDE_BITMAP_WORDS],
             borrowed: [0; PDE_BITMAP_WORDS],
-        })
+        }
     }
 
     /// Allocates an empty address space in `mode` managing virtual
@@ -344,17 +351,7 @@ impl AddressSpace {
     ) -> Result<Self, MapError> {
         let no_memory = MapError::NoMemory { va: start };
         let pgd = frames.alloc_table().ok_or(no_memory)?;
-        let mut space = AddressSpace {
-            mode,
-            pgd,
-            pds: [None; 4],
-            start: start.0,
-            end,
-            nr_pt_pages: 0,
-            nr_pd_pages: 0,
-            pinned: [0; PDE_BITMAP_WORDS],
-            borrowed: [0; PDE_BITMAP_WORDS],
-        };
+        let mut space = Self::empty(mode, pgd, start, end);
         if mode.format == Format::Pae {
             let first = (start.0 >> 30) as usize;
             let last = ((end.max(1) - 1) >> 30).min(3) as usize;

@@ -215,11 +215,7 @@ fn tlb_lesson(b: &mut Buddy) -> Result<(), &'static str> {
     free_frame(b, a);
     free_frame(b, bb);
 
-    let name = |v: u32| match v {
-        TAG_A => "A",
-        TAG_B => "B",
-        _ => "neither",
-    };
+    let name = |v: u32| tag_name(v, TAG_A, TAG_B);
     let method = if invlpg1 > invlpg0 {
         "invlpg"
     } else if cr31 > cr30 {
@@ -238,6 +234,18 @@ fn tlb_lesson(b: &mut Buddy) -> Result<(), &'static str> {
         (TAG_A, TAG_B) => Ok(()),
         (TAG_A, _) => Err("after the flush the new frame B is not seen"),
         _ => Err("the first read did not see frame A"),
+    }
+}
+
+/// `A` or `B`: which of the two tagged frames a read of the lesson's page
+/// saw, or `neither`.
+fn tag_name(v: u32, tag_a: u32, tag_b: u32) -> &'static str {
+    if v == tag_a {
+        "A"
+    } else if v == tag_b {
+        "B"
+    } else {
+        "neither"
     }
 }
 
@@ -270,11 +278,7 @@ fn global_tlb_lesson(b: &mut Buddy) -> Result<(), &'static str> {
     flush.flush(&mut ArchTlb);
     free_frame(b, a);
     free_frame(b, bb);
-    let name = |v: u32| match v {
-        TAG_A => "A",
-        TAG_B => "B",
-        _ => "neither",
-    };
+    let name = |v: u32| tag_name(v, TAG_A, TAG_B);
     info!(target: "selftest", "  global map {TEST_VA:#010x} -> A ({a:#010x}): read {before:#010x} ({})", name(before));
     info!(target: "selftest", "  PTE changed to B ({bb:#010x}), then a CR3 reload: read {after_cr3:#010x} ({}{})",
         name(after_cr3),
