@@ -226,10 +226,6 @@ pub struct BootOptions {
     pub pge: Switch,
     /// `nx=`: no-execute data pages (PAE only).
     pub nx: Switch,
-    /// Whether any of `paging=`, `pse=`, `pge=`, `nx=` was given. Without
-    /// one, the kernel keeps the mode it always ran (2-level, 4 KiB pages,
-    /// no global pages), which the book's logs show.
-    pub paging_words: bool,
 }
 
 impl Default for BootOptions {
@@ -246,7 +242,6 @@ impl Default for BootOptions {
             pse: Switch::Auto,
             pge: Switch::Auto,
             nx: Switch::Auto,
-            paging_words: false,
         }
     }
 }
@@ -270,15 +265,11 @@ impl fmt::Display for BootOptions {
         if let Some(c) = self.crashtest {
             write!(f, " crashtest={}", c.name())?;
         }
-        // The paging words only when one was given (a plain boot keeps the
-        // legacy mode and its short line); then `paging=` always, and each
-        // switch that is not left to the CPU.
-        if self.paging_words {
-            write!(f, " paging={}", self.paging.name())?;
-            for (name, s) in [("pse", self.pse), ("pge", self.pge), ("nx", self.nx)] {
-                if s != Switch::Auto {
-                    write!(f, " {name}={}", s.name())?;
-                }
+        // `paging=` always; each switch only when it is not left to the CPU.
+        write!(f, " paging={}", self.paging.name())?;
+        for (name, s) in [("pse", self.pse), ("pge", self.pge), ("nx", self.nx)] {
+            if s != Switch::Auto {
+                write!(f, " {name}={}", s.name())?;
             }
         }
         Ok(())
@@ -393,7 +384,6 @@ pub fn parse<'a>(cmdline: &'a str, mut warn: impl FnMut(CmdlineWarning<'a>)) -> 
                 _ => warn(bad("auto|invlpg|cr3")),
             },
             ("paging" | "pse" | "pge" | "nx", Some(v)) => {
-                opts.paging_words = true;
                 parse_paging_word(&mut opts, key, v, &mut |e| warn(bad(e)));
             }
             ("memblock", Some("debug")) => opts.memblock_debug = true,

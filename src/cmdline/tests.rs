@@ -130,7 +130,7 @@ fn options_display_in_one_line() {
     let (opts, _) = parse_collect("mem=0x2000000 crashtest=null");
     assert_eq!(
         opts.to_string(),
-        "loglevel=info selftest=off tlb=auto memblock=off slub_debug=off mem=0x2000000 crashtest=null"
+        "loglevel=info selftest=off tlb=auto memblock=off slub_debug=off mem=0x2000000 crashtest=null paging=auto"
     );
 }
 
@@ -138,7 +138,6 @@ fn options_display_in_one_line() {
 fn paging_words_choose_the_mode_request_and_show_on_the_options_line() {
     let (opts, warnings) = parse_collect("paging=pae pse=off pge=on nx=off");
     assert!(warnings.is_empty(), "{warnings:?}");
-    assert!(opts.paging_words);
     assert_eq!(
         (opts.paging, opts.pse, opts.pge, opts.nx),
         (PagingRequest::Pae, Switch::Off, Switch::On, Switch::Off)
@@ -148,11 +147,16 @@ fn paging_words_choose_the_mode_request_and_show_on_the_options_line() {
             .ends_with("mem=all paging=pae pse=off pge=on nx=off"),
         "{opts}"
     );
+    // No paging word: `auto`, shown, and no switch.
     let (plain, _) = parse_collect("selftest");
-    assert!(!plain.paging_words);
-    assert!(plain.to_string().ends_with("mem=all"), "{plain}");
+    assert_eq!(plain.paging, PagingRequest::Auto);
+    assert!(
+        plain.to_string().ends_with("mem=all paging=auto"),
+        "{plain}"
+    );
     let (opts, _) = parse_collect("pge=off");
-    assert!(opts.paging_words && opts.paging == PagingRequest::Auto);
+    assert_eq!(opts.paging, PagingRequest::Auto);
+    assert!(opts.to_string().ends_with("paging=auto pge=off"), "{opts}");
 }
 
 #[test]

@@ -117,10 +117,6 @@ pub fn paging_mode(cpu: &CpuInfo, opts: &BootOptions) -> PagingMode {
         pge: opts.pge,
         nx: opts.nx,
     };
-    if !opts.paging_words {
-        report::paging_mode_default();
-        return PagingMode::LEGACY;
-    }
     let choice = choose_mode(&cpu.features, req);
     report::paging_mode(&choice, req, cpu.features.phys_bits);
     choice.mode

@@ -143,13 +143,6 @@ pub fn boot_map_not_extended(to: PhysAddr, e: crate::mm::memblock::MemblockError
     warn!(target: "memblock", "boot direct map not extended to {to:#010x} for mem_map: {e}");
 }
 
-/// The paging mode of a boot without `paging=`, `pse=`, `pge=` or `nx=`.
-pub fn paging_mode_default() {
-    info!(target: "paging",
-        "mode: {} (no paging= word: the mode the book's logs show; paging=auto takes the best this CPU offers)",
-        PagingMode::LEGACY);
-}
-
 /// The paging mode chosen for the final page directory, and what was
 /// refused on the way.
 pub fn paging_mode(choice: &ModeChoice, req: ModeRequest, phys_bits: u8) {

@@ -210,8 +210,9 @@ boot forge-mb1-elf-huge panic --loader forge --cmdline "mb1-elf-huge -- selftest
 boot grub-multiboot2 ok -- \
     '^\[INFO \] boot: booted by GRUB .* via Multiboot2; boot information at \['"$HEX"', '"$HEX"'\), [0-9]+ bytes$' \
     '^\[INFO \] boot: basic meminfo: lower 639 KiB, upper [0-9]+ KiB \(128 MiB total\)$' \
-    '^\[INFO \] cmdline: options: loglevel=info selftest=off tlb=auto memblock=off slub_debug=off mem=all$' \
+    '^\[INFO \] cmdline: options: loglevel=info selftest=off tlb=auto memblock=off slub_debug=off mem=all paging=auto$' \
     '^\[INFO \] cpu: family [0-9]+ model [0-9]+ stepping [0-9]+ \(.*\), via CPUID$' \
+    '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\) \(paging=auto: the best this CPU offers\)$' \
     '^\[INFO \] tlb: invalidation by invlpg' \
     '^\[INFO \] paging: boot map: physical \[0x00001000, ' \
     '^\[INFO \] paging: boot stack .* guard page .* unmapped' \
@@ -243,8 +244,8 @@ boot grub-selftest ok --cmdline "selftest" -- \
 boot qemu-kernel-multiboot1 ok --loader qemu-mb1 --cmdline "selftest loglevel=debug" -- \
     '^\[INFO \] boot: booted by qemu via Multiboot 1; boot information at ' \
     '^\[INFO \] cmdline: options: loglevel=debug selftest=on ' \
-    '^\[DEBUG\] paging: translate kernel_entry: va 0xc01[0-9a-f]{5}: PDE\[768\] = 0x[0-9a-f]{8} \(P RW( A)?\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{8} \(P( A)? \(read-only\)\) -> pa 0x001[0-9a-f]{5}$' \
-    '^\[DEBUG\] paging: translate null page: va 0x00000000: PDE\[0\] = 0x00000000 \(not present\) -> no page table$' \
+    '^\[DEBUG\] paging: translate kernel_entry: va 0xc01[0-9a-f]{5}: PDPTE\[3\] = 0x[0-9a-f]{16} \(P( A)?\) -> page directory 0x[0-9a-f]{8}; PDE\[0\] = 0x[0-9a-f]{16} \(P RW( A)?\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{16} \(P( A)? G \(read-only\)\) -> pa 0x001[0-9a-f]{5}$' \
+    '^\[DEBUG\] paging: translate null page: va 0x00000000: PDPTE\[0\] = 0x0000000000000000 \(not present\) -> no page directory$' \
     '!unknown option' 'self-tests passed$'
 
 boot grub-multiboot1 ok --loader grub1 --cmdline "selftest" -- \
@@ -255,7 +256,7 @@ boot cmdline-options ok --cmdline "quiet loglevel=loud mem=64M tlb=cr3 memblock=
     "^\[WARN \] cmdline: unknown option 'quiet' ignored$" \
     "^\[WARN \] cmdline: bad value in 'loglevel=loud' ignored \(expected error\|warn\|info\|debug\|trace\)$" \
     '^\[INFO \] cmdline: command line: "quiet loglevel=loud mem=64M tlb=cr3 memblock=debug"$' \
-    '^\[INFO \] cmdline: options: loglevel=info selftest=off tlb=cr3 memblock=debug slub_debug=off mem=0x4000000$' \
+    '^\[INFO \] cmdline: options: loglevel=info selftest=off tlb=cr3 memblock=debug slub_debug=off mem=0x4000000 paging=auto$' \
     '^\[INFO \] tlb: invalidation by CR3 reload \(whole TLB\) \(forced on the command line\)'
 
 boot loglevel-warn ok --cmdline "loglevel=warn nosuchoption" -- \
@@ -278,7 +279,8 @@ boot mem-3g ok --mem 3G --cmdline "selftest" -- \
 
 boot mem-4g ok --mem 4G --cmdline "selftest" -- \
     '^\[INFO \] memmap:   received: \[mem 0x0000000100000000-0x000000013fffffff\] usable$' \
-    '^\[WARN \] memmap: 1024 MiB of RAM at or above 4 GiB ignored: 32-bit paging without PAE cannot address it$' \
+    '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\) \(paging=auto: the best this CPU offers\)$' \
+    '^\[WARN \] memmap: 1024 MiB of RAM at or above 4 GiB ignored: this CPU.s physical addresses have 32 bits \(MAXPHYADDR 32: no CPUID leaf 0x80000008, no PSE-36\), so PAE entries cannot hold it either$' \
     'self-tests passed$'
 
 boot mem-limit ok --cmdline "mem=64M memblock=debug" -- \
@@ -384,8 +386,15 @@ boot zones-3g ok --mem 3G --cmdline "selftest" -- \
     '^\[INFO \] buddy: zone HighMem: present=557024 managed=557024 ' 'self-tests passed$'
 
 # ---- Final paging -----------------------------------------------------------
-# The default boot tells the final page directory's story.
-boot paging-final ok -- \
+# The final page directory's story in the classic mode that chapter 5 of
+# the book teaches (2-level, 4 KiB pages, no global pages: every i386 has
+# it), with the translate walks of loglevel=debug. A plain boot takes the
+# best mode the CPU offers (paging-mode-pae).
+LEGACY_WORDS="paging=2level pse=off pge=off"
+boot paging-final ok --cmdline "$LEGACY_WORDS loglevel=debug" -- \
+    '^\[INFO \] paging: mode: 2-level, 4 KiB pages \(as the command line asks\)$' \
+    '^\[DEBUG\] paging: translate kernel_entry: va 0xc01[0-9a-f]{5}: PDE\[768\] = 0x[0-9a-f]{8} \(P RW( A)?\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{8} \(P( A)? \(read-only\)\) -> pa 0x001[0-9a-f]{5}$' \
+    '^\[DEBUG\] paging: translate null page: va 0x00000000: PDE\[0\] = 0x00000000 \(not present\) -> no page table$' \
     '^\[INFO \] paging: final page directory at physical '"$HEX"' \(from the buddy allocator\) loaded into CR3; the boot page directory and its identity map of \[0x1000, 0x1000000\) are gone$' \
     '^\[INFO \] paging: direct map: physical \[0x00000000, 0x07fe0000\) at \[0xc0000000, 0xc7fe0000\): 32734 pages mapped, [0-9]+ of them read-only \(\.boot \.text \.rodata\); page 0 and the boot stack guard left unmapped$' \
     '^\[INFO \] paging: CR0\.WP set: kernel writes to read-only pages fault$' \
@@ -403,12 +412,21 @@ boot paging-final ok -- \
     '^KERNEL OK$'
 
 # The paging self-tests on each CPU model with each flush method: on a 486
-# and a Pentium (no PGE) and the default CPU, with invlpg and with CR3
-# reloads. The TLB lesson must see frame B after the flush; what the read
-# before the flush saw is logged.
+# and a Pentium (no PGE: 2-level with PSE), the default CPU (PAE with
+# global pages: a full flush toggles CR4.PGE) and the default CPU in the
+# classic mode chapter 5 quotes, with invlpg and with CR3 reloads. The TLB
+# lesson must see frame B after the flush; what the read before the flush
+# saw is logged. The walks show the format of the mode.
+WALKS_2LEVEL=(
+    '^\[INFO \] selftest:     page-table walk: va 0x00101000: PDE\[0\] = 0x00000000 \(not present\) -> no page table$'
+    '^\[INFO \] selftest:     page-table walk: va 0xc01[0-9a-f]{5}: PDE\[768\] = 0x[0-9a-f]{8} \(P RW A\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{8} \(P A \(read-only\)\) -> pa 0x001[0-9a-f]{5}$'
+)
+WALKS_PAE=(
+    '^\[INFO \] selftest:     page-table walk: va 0x00101000: PDPTE\[0\] = 0x0000000000000000 \(not present\) -> no page directory$'
+    '^\[INFO \] selftest:     page-table walk: va 0xc01[0-9a-f]{5}: PDPTE\[3\] = 0x[0-9a-f]{16} \(P( A)?\) -> page directory 0x[0-9a-f]{8}; PDE\[0\] = 0x[0-9a-f]{16} \(P RW A\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{16} \(P A G \(read-only\)\) -> pa 0x001[0-9a-f]{5}$'
+)
 PAGING_SELFTESTS=(
     '^\[INFO \] selftest: final page directory: identity map gone, holes unmapped \.\.\. ok$'
-    '^\[INFO \] selftest:     page-table walk: va 0x00101000: PDE\[0\] = 0x00000000 \(not present\) -> no page table$'
     '^\[INFO \] selftest: write through a new mapping, read through the direct map \.\.\. ok$'
     '^\[INFO \] selftest: remap to another frame and read it \.\.\. ok$'
     '^\[INFO \] selftest:   PTE changed to B \('"$HEX"'\) without a flush: read 0x(aaaaaaaa \(A: the TLB still holds the old translation|bbbbbbbb \(B: this CPU/emulator refetched the PTE)\)$'
@@ -416,7 +434,6 @@ PAGING_SELFTESTS=(
     '^\[INFO \] selftest:   read after unmap: #PF at 0xf8800000: not-present read, supervisor access \(vmalloc: '
     '^\[INFO \] selftest: unmapped page faults \(not present\) \.\.\. ok$'
     '^\[INFO \] selftest:   \.text: #PF at 0xc01[0-9a-f]{5}: protection-violation write, supervisor access \(\.text: '
-    '^\[INFO \] selftest:     page-table walk: va 0xc01[0-9a-f]{5}: PDE\[768\] = 0x[0-9a-f]{8} \(P RW A\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{8} \(P A \(read-only\)\) -> pa 0x001[0-9a-f]{5}$'
     '^\[INFO \] selftest: kernel text and rodata are read-only \.\.\. ok$'
     '^\[INFO \] selftest:   page tables: ([0-9]+) before, [0-9]+ after mapping 0xf9000000, [0-9]+ with a second page there, [0-9]+ after unmapping both$'
     '^\[INFO \] selftest: page tables allocated on demand and freed when empty \.\.\. ok$'
@@ -424,19 +441,24 @@ PAGING_SELFTESTS=(
     '^\[INFO \] selftest: kmap and kmap_local reach every frame \.\.\. ok$'
     'self-tests passed$' '^KERNEL OK$'
 )
-for cpu in default 486 pentium; do
-    cpu_opt=()
-    [ "$cpu" = default ] || cpu_opt=(--cpu "$cpu")
-    boot "paging-$cpu-invlpg" ok "${cpu_opt[@]}" --cmdline "selftest tlb=invlpg" -- \
+for cpu in default 486 pentium 2level; do
+    cpu_opt=() words="" walks=("${WALKS_2LEVEL[@]}") full='CR3 reload' pge=''
+    case $cpu in
+        default) walks=("${WALKS_PAE[@]}") full='CR4\.PGE toggle'
+            pge=', [0-9]+ CR4\.PGE toggles' ;;
+        2level) words="$LEGACY_WORDS " ;;
+        *) cpu_opt=(--cpu "$cpu") ;;
+    esac
+    boot "paging-$cpu-invlpg" ok "${cpu_opt[@]}" --cmdline "${words}selftest tlb=invlpg" -- \
         '^\[INFO \] tlb: invalidation by invlpg \(one page\) \(forced on the command line\)' \
         '^\[INFO \] selftest:   after the flush \(invlpg\): read 0xbbbbbbbb \(B\)$' \
-        '^\[INFO \] tlb: TLB flushes: [0-9]+ invlpg, [0-9]+ CR3 reloads \(method: invlpg\)$' \
-        "${PAGING_SELFTESTS[@]}"
-    boot "paging-$cpu-cr3" ok "${cpu_opt[@]}" --cmdline "selftest tlb=cr3" -- \
+        "^\[INFO \] tlb: TLB flushes: [0-9]+ invlpg, [0-9]+ CR3 reloads$pge \(method: invlpg" \
+        "${walks[@]}" "${PAGING_SELFTESTS[@]}"
+    boot "paging-$cpu-cr3" ok "${cpu_opt[@]}" --cmdline "${words}selftest tlb=cr3" -- \
         '^\[INFO \] tlb: invalidation by CR3 reload \(whole TLB\) \(forced on the command line\)' \
-        '^\[INFO \] selftest:   after the flush \(CR3 reload\): read 0xbbbbbbbb \(B\)$' \
-        '^\[INFO \] tlb: TLB flushes: [0-9]+ invlpg, [0-9]+ CR3 reloads \(method: CR3 reload\)$' \
-        "${PAGING_SELFTESTS[@]}"
+        "^\[INFO \] selftest:   after the flush \($full\): read 0xbbbbbbbb \(B\)$" \
+        "^\[INFO \] tlb: TLB flushes: [0-9]+ invlpg, [0-9]+ CR3 reloads$pge \(method: CR3 reload" \
+        "${walks[@]}" "${PAGING_SELFTESTS[@]}"
 done
 boot paging-486-family ok --cpu 486 --cmdline "selftest" -- \
     '^\[INFO \] cpu: family 4 ' 'features: invlpg yes .*PGE no PAE no' 'self-tests passed$'
@@ -448,20 +470,20 @@ boot cpu-nx ok --cpu qemu32,+nx -- \
     '^\[INFO \] cpu: features: .* NX yes$' 'KERNEL OK'
 
 # Issue 16: the paging modes, chosen at boot by paging=/pse=/pge=/nx= (a
-# boot without one of them keeps the 2-level, 4 KiB, non-global mode the
-# cases above check). Each mode that a CPU model allows, with the
-# self-tests (the global-page lesson among them); QEMU drops global entries
-# on a CR3 reload (it does not model PGE), which the lesson reports.
-boot paging-mode-pae ok --cmdline "paging=auto selftest" -- \
+# boot without one of them is paging=auto: grub-multiboot2 checks that).
+# Each mode that a CPU model allows, with the self-tests (the global-page
+# lesson among them); QEMU drops global entries on a CR3 reload (it does
+# not model PGE), which the lesson reports.
+boot paging-mode-pae ok --cmdline "selftest" -- \
     '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\) \(paging=auto: the best this CPU offers\)$' \
     '^\[INFO \] paging: page tables: 1 PDPT \+ 1 page directory \+ [0-9]+ page tables' \
     '^\[INFO \] paging:   \[0xc0200000, 0xc7e00000\) -> \[0x00200000, 0x07e00000\)  31744 pages  P RW G  \(2 MiB pages\)$' \
     '^\[INFO \] selftest:   after the CR4.PGE toggle: read 0xb2b2b2b2 \(B\)$' \
     '^\[INFO \] paging: early map window \[0xff800000, 0xffc00000\) unmapped' 'self-tests passed$'
-boot paging-mode-pae-nx ok --cpu qemu32,+nx --cmdline "paging=auto selftest tlb=cr3" -- \
+boot paging-mode-pae-nx ok --cpu qemu32,+nx --cmdline "selftest tlb=cr3" -- \
     '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\), NX ' \
     'P RW G NX  \(2 MiB pages\)$' ' P G \(read-only\)$' 'self-tests passed$'
-boot paging-mode-pse ok --cpu pentium --cmdline "paging=auto selftest" -- \
+boot paging-mode-pse ok --cpu pentium --cmdline "selftest" -- \
     '^\[INFO \] paging: mode: 2-level, 4 MiB pages \(PSE\) \(paging=auto' \
     '^\[INFO \] paging: direct map: 30 large pages of 4 MiB' \
     '^\[INFO \] paging:   \[0xc0400000, 0xc7c00000\) -> \[0x00400000, 0x07c00000\)  30720 pages  P RW  \(4 MiB pages\)$' \
@@ -478,7 +500,7 @@ boot paging-mode-legacy-words ok --cpu pentium3 --cmdline "paging=2level pse=off
 # PAE with RAM above 4 GiB: all 8 GiB managed (HighMem about 7.1 GiB), the
 # boot direct map extended for the 18 MiB mem_map, a frame above 4 GiB
 # reached through kmap. qemu32 has PAE but 32-bit physical addresses.
-boot paging-pae-8g ok --cpu pentium3 --mem 8G --cmdline "paging=auto selftest" -- \
+boot paging-pae-8g ok --cpu pentium3 --mem 8G --cmdline "selftest" -- \
     '^\[INFO \] paging: PAE: 64-bit entries, physical addresses of 36 bits \(MAXPHYADDR\) reach 64 GiB$' \
     '^\[INFO \] memblock: boot direct map extended from 0x01000000 to 0x02800000 for mem_map: 6 page tables from memblock' \
     '^\[INFO \] buddy: zone HighMem: managed 1867744 = present 1867744 - reserved 0' \
@@ -487,25 +509,25 @@ boot paging-pae-8g ok --cpu pentium3 --mem 8G --cmdline "paging=auto selftest" -
     'self-tests passed$'
 boot paging-2level-8g ok --cpu pentium3 --mem 8G --cmdline "paging=2level" -- \
     '^\[WARN \] memmap: 5120 MiB of RAM at or above 4 GiB ignored: 32-bit paging without PAE cannot address it$' 'KERNEL OK'
-boot paging-pae-phys32-8g ok --mem 8G --cmdline "paging=auto" -- \
+boot paging-pae-phys32-8g ok --mem 8G -- \
     '^\[WARN \] memmap: 5120 MiB of RAM at or above 4 GiB ignored: this CPU.s physical addresses have 32 bits' 'KERNEL OK'
-boot crash-nx panic --cpu qemu32,+nx --cmdline "paging=auto crashtest=nx" -- \
+boot crash-nx panic --cpu qemu32,+nx --cmdline "crashtest=nx" -- \
     '^\[WARN \] crashtest: calling a `ret` in kmalloc.d data at 0xc' \
     '^\[ERROR\] trap:   error code means: protection-violation fetch, supervisor$' \
     '^PANIC: #PF page fault at EIP 0xc[0-9a-f]{7}: protection-violation fetch, supervisor access to 0xc[0-9a-f]{7} \(direct map\)$'
-boot crash-nx-none panic --cpu pentium3 --cmdline "paging=auto crashtest=nx" -- \
+boot crash-nx-none panic --cpu pentium3 --cmdline "crashtest=nx" -- \
     '^PANIC: crashtest=nx: data at 0xc[0-9a-f]{7} executed: this paging mode has no NX'
 # The fatal paths under PAE with global pages and NX (Pentium III-class
 # CPU with NX): the walks print PDPTE, PDE and PTE with 64-bit values, a
 # write to .text faults in a 4 KiB page of the split first 2 MiB, and the
 # double-fault task switches to the PDPT (its CR3 loads the PDPTEs).
-boot crash-pae-unmapped panic --cpu qemu32,+nx --cmdline "paging=auto crashtest=unmapped" -- \
+boot crash-pae-unmapped panic --cpu qemu32,+nx --cmdline "crashtest=unmapped" -- \
     '^\[ERROR\] trap:   page-table walk: va 0xf8800000: PDPTE\[3\] = 0x[0-9a-f]{16} \(P( A)?\) -> page directory 0x[0-9a-f]{8}; PDE\[452\] = 0x0000000000000000 \(not present\) -> no page table$' \
     '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0xf8800000 \(vmalloc\)$'
-boot crash-pae-rodata panic --cpu qemu32,+nx --cmdline "paging=auto crashtest=rodata" -- \
+boot crash-pae-rodata panic --cpu qemu32,+nx --cmdline "crashtest=rodata" -- \
     '^\[ERROR\] trap:   page-table walk: va 0xc01[0-9a-f]{5}: PDPTE\[3\] = 0x[0-9a-f]{16} \(P( A)?\) -> page directory 0x[0-9a-f]{8}; PDE\[0\] = 0x[0-9a-f]{16} \(P RW( A)?\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{16} \(P( A)? G \(read-only\)\) -> pa 0x001[0-9a-f]{5}$' \
     '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: protection-violation write, supervisor access to 0xc01[0-9a-f]{5}'
-boot crash-pae-stack-overflow panic --cpu qemu32,+nx --cmdline "paging=auto crashtest=stack" -- \
+boot crash-pae-stack-overflow panic --cpu qemu32,+nx --cmdline "crashtest=stack" -- \
     '^PANIC: #DF double fault at EIP 0xc0[0-9a-f]{6}: kernel stack overflow'
 
 # HighMem reached through kmap (pkmap slots) and kmap_local (fixmap slots).
@@ -516,7 +538,9 @@ KMAP_SELFTESTS=(
     '^\[INFO \] kmap: 10 kmaps, 10 kunmaps, 1 refused kunmaps, 0 mappings still held$'
     'self-tests passed$' '^KERNEL OK$'
 )
-boot kmap-1g ok --mem 1G --cmdline "selftest" -- \
+# 1 GiB in the classic mode: 226 page tables for the direct map (chapters
+# 5 and 7 quote it).
+boot kmap-1g ok --mem 1G --cmdline "$LEGACY_WORDS selftest" -- \
     '^\[INFO \] paging: direct map: physical \[0x00000000, 0x38000000\) at \[0xc0000000, 0xf8000000\): 229374 pages mapped' \
     '^\[INFO \] paging: page tables: 1 page directory \+ 226 page tables = 908 KiB' \
     "${KMAP_SELFTESTS[@]}"
@@ -580,11 +604,13 @@ boot kmalloc-3g-highmem ok --mem 3G --cmdline "selftest slub_debug" -- \
 boot kmalloc-3m ok --loader qemu-mb1 --mem 3M --cmdline "selftest" -- "${KMEM_SELFTESTS[@]}"
 
 # ---- Deliberate failures: a decoded PANIC: line and status 35 --------------
+# A plain boot runs the best mode of the CPU (PAE on the default model);
+# the walks are PAE's. The same three in the classic mode follow.
 boot crash-null panic --cmdline "crashtest=null" -- \
     '^\[ERROR\] trap: CPU exception 14 #PF \(page fault\), error code 0x00000000$' \
     '^\[ERROR\] trap:   error code means: not-present read, supervisor$' \
     '^\[ERROR\] trap:   CR2 0x00000000 lies in null page: a null pointer dereference$' \
-    '^\[ERROR\] trap:   page-table walk: va 0x00000000: PDE\[0\] = 0x00000000 \(not present\) -> no page table$' \
+    '^\[ERROR\] trap:   page-table walk: va 0x00000000: PDPTE\[0\] = 0x0000000000000000 \(not present\) -> no page directory$' \
     "^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0x00000000 \(null page\)$"
 
 boot crash-null-486 panic --cpu 486 --cmdline "crashtest=null" -- \
@@ -593,7 +619,7 @@ boot crash-null-486 panic --cpu 486 --cmdline "crashtest=null" -- \
 boot crash-unmapped panic --cmdline "crashtest=unmapped" -- \
     '^\[WARN \] crashtest: page 0xf8800000 mapped, unmapped and flushed; now reading it$' \
     '^\[ERROR\] trap:   CR2 0xf8800000 lies in vmalloc: virtually contiguous kernel mappings$' \
-    '^\[ERROR\] trap:   page-table walk: va 0xf8800000: PDE\[994\] = 0x00000000 \(not present\) -> no page table$' \
+    '^\[ERROR\] trap:   page-table walk: va 0xf8800000: PDPTE\[3\] = 0x[0-9a-f]{16} \(P( A)?\) -> page directory 0x[0-9a-f]{8}; PDE\[452\] = 0x0000000000000000 \(not present\) -> no page table$' \
     '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0xf8800000 \(vmalloc\)$'
 
 boot crash-unmapped-cr3 panic --cmdline "crashtest=unmapped tlb=cr3" -- \
@@ -602,6 +628,17 @@ boot crash-unmapped-cr3 panic --cmdline "crashtest=unmapped tlb=cr3" -- \
 boot crash-rodata panic --cmdline "crashtest=rodata" -- \
     '^\[ERROR\] trap:   error code means: protection-violation write, supervisor$' \
     '^\[ERROR\] trap:   CR2 0xc01[0-9a-f]{5} lies in \.text: kernel code or constants, read-only$' \
+    '^\[ERROR\] trap:   page-table walk: va 0xc01[0-9a-f]{5}: PDPTE\[3\] = 0x[0-9a-f]{16} \(P( A)?\) -> page directory 0x[0-9a-f]{8}; PDE\[0\] = 0x[0-9a-f]{16} \(P RW A\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{16} \(P A G \(read-only\)\) -> pa 0x001[0-9a-f]{5}$' \
+    '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: protection-violation write, supervisor access to 0xc01[0-9a-f]{5} \(\.text\)$'
+
+# The classic mode (2-level, 4 KiB pages) that chapter 5 quotes.
+boot crash-2level-null panic --cmdline "$LEGACY_WORDS crashtest=null" -- \
+    '^\[ERROR\] trap:   page-table walk: va 0x00000000: PDE\[0\] = 0x00000000 \(not present\) -> no page table$' \
+    "^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0x00000000 \(null page\)$"
+boot crash-2level-unmapped panic --cmdline "$LEGACY_WORDS crashtest=unmapped" -- \
+    '^\[ERROR\] trap:   page-table walk: va 0xf8800000: PDE\[994\] = 0x00000000 \(not present\) -> no page table$' \
+    '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: not-present read, supervisor access to 0xf8800000 \(vmalloc\)$'
+boot crash-2level-rodata panic --cmdline "$LEGACY_WORDS crashtest=rodata" -- \
     '^\[ERROR\] trap:   page-table walk: va 0xc01[0-9a-f]{5}: PDE\[768\] = 0x[0-9a-f]{8} \(P RW A\) -> page table 0x[0-9a-f]{8}; PTE\[[0-9]+\] = 0x[0-9a-f]{8} \(P A \(read-only\)\) -> pa 0x001[0-9a-f]{5}$' \
     '^PANIC: #PF page fault at EIP 0xc0[0-9a-f]{6}: protection-violation write, supervisor access to 0xc01[0-9a-f]{5} \(\.text\)$'
 
@@ -650,7 +687,7 @@ boot bochs-crash-stack-overflow panic --loader bochs --cmdline "crashtest=stack"
 # lacks faults instead of silently working. Models: pentium (P54C: PSE, no
 # PGE/PAE), p3_katmai (P6: PSE, PAE, PGE, no NX), core_duo_t2400_yonah (a
 # 32-bit CPU with NX). A selftest boot takes ~40 s here, a plain boot ~5 s.
-boot bochs-paging-pse ok --loader bochs --cmdline "paging=auto selftest" -- \
+boot bochs-paging-pse ok --loader bochs --cmdline "selftest" -- \
     '^\[INFO \] cpu: family 5 ' \
     '^\[INFO \] paging: mode: 2-level, 4 MiB pages \(PSE\) \(paging=auto: the best this CPU offers\)$' \
     '^\[INFO \] paging: direct map: 30 large pages of 4 MiB' \
@@ -660,7 +697,7 @@ boot bochs-paging-pse ok --loader bochs --cmdline "paging=auto selftest" -- \
 # The global-page lesson: Bochs keeps global TLB entries across a CR3 reload
 # (SetCR3 calls TLB_flushNonGlobal when CR4.PGE is set) and drops them when
 # CR4.PGE changes (SetCR4 calls TLB_flush): the stale A survives the reload.
-boot bochs-paging-pae-pge ok --loader bochs --cpu p3_katmai --cmdline "paging=auto selftest" -- \
+boot bochs-paging-pae-pge ok --loader bochs --cpu p3_katmai --cmdline "selftest" -- \
     '^\[INFO \] cpu: family 6 model 7 ' 'features: invlpg yes PSE yes PGE yes PAE yes CR4 yes CR0\.WP yes NX no$' \
     '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\) \(paging=auto: the best this CPU offers\)$' \
     '^\[INFO \] paging: page tables: 1 PDPT \+ 1 page directory \+ [0-9]+ page tables' \
@@ -672,7 +709,7 @@ boot bochs-paging-pae-pge ok --loader bochs --cpu p3_katmai --cmdline "paging=au
     '^\[INFO \] selftest: global-page lesson: a CR3 reload keeps global entries, a CR4.PGE toggle drops them \.\.\. ok$' \
     '^\[INFO \] paging: early map window \[0xff800000, 0xffc00000\) unmapped' \
     "${KMEM_SELFTESTS[@]}" 'self-tests passed$'
-boot bochs-paging-pae-3g ok --loader bochs --cpu p3_katmai --mem 3G --cmdline "paging=auto" -- \
+boot bochs-paging-pae-3g ok --loader bochs --cpu p3_katmai --mem 3G -- \
     '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\) \(paging=auto' \
     '^\[INFO \] buddy: zone HighMem pfn \[0x38000, 0xbf[0-9a-f]{3}\), [0-9]+ pages spanned$' \
     '^\[INFO \] buddy: zone HighMem: managed [0-9]+ = present [0-9]+ - reserved 0 \(checked against memblock\)$' \
@@ -680,13 +717,13 @@ boot bochs-paging-pae-3g ok --loader bochs --cpu p3_katmai --mem 3G --cmdline "p
 # 8 GiB under PAE in an emulator that enforces reserved bits (about 85 s):
 # the boot map extended for mem_map, a frame above 4 GiB kmapped; Bochs,
 # unlike QEMU, leaves the PDPTE's bit 5 (reserved) clear.
-boot bochs-paging-pae-8g ok --loader bochs --cpu p3_katmai --mem 8G --cmdline "paging=auto selftest" -- \
+boot bochs-paging-pae-8g ok --loader bochs --cpu p3_katmai --mem 8G --cmdline "selftest" -- \
     '^\[INFO \] paging: PAE: 64-bit entries, physical addresses of 36 bits \(MAXPHYADDR\) reach 64 GiB$' \
     '^\[INFO \] memblock: boot direct map extended from 0x01000000 to 0x0[0-9a-f]{7} for mem_map' \
     '^\[INFO \] selftest:   pfn 0x100000 \(physical 0x100000000, above 4 GiB\) kmapped at 0xff4[0-9a-f]{5}: tag 0x4abc0000 written, read back 0x4abc0000' \
     '^\[INFO \] selftest:     the slot.s walk: va 0xff4[0-9a-f]{5}: PDPTE\[3\] = 0x00000000[0-9a-f]{5}001 \(P\) -> ' \
     'self-tests passed$'
-boot bochs-crash-nx panic --loader bochs --cpu core_duo_t2400_yonah --cmdline "paging=auto crashtest=nx" -- \
+boot bochs-crash-nx panic --loader bochs --cpu core_duo_t2400_yonah --cmdline "crashtest=nx" -- \
     '^\[INFO \] cpu: features: .* NX yes$' \
     '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\), NX \(paging=auto: the best this CPU offers\)$' \
     '^\[WARN \] crashtest: calling a `ret` in kmalloc.d data at 0xc' \
@@ -694,7 +731,7 @@ boot bochs-crash-nx panic --loader bochs --cpu core_duo_t2400_yonah --cmdline "p
     '^\[ERROR\] trap:   error code means: protection-violation fetch, supervisor$' \
     '^\[ERROR\] trap:   page-table walk: va 0xc[0-9a-f]{7}: PDPTE\[3\] = .* PTE\[[0-9]+\] = 0x80000000[0-9a-f]{8} \(P RW A D G NX\) -> pa ' \
     '^PANIC: #PF page fault at EIP (0xc[0-9a-f]{7}): protection-violation fetch, supervisor access to \1 \(direct map\)$'
-boot bochs-crash-nx-none panic --loader bochs --cpu p3_katmai --cmdline "paging=auto crashtest=nx" -- \
+boot bochs-crash-nx-none panic --loader bochs --cpu p3_katmai --cmdline "crashtest=nx" -- \
     '^\[INFO \] paging: mode: PAE, 2 MiB pages, global \(PGE\) \(paging=auto' \
     '^PANIC: crashtest=nx: data at 0xc[0-9a-f]{7} executed: this paging mode has no NX'
 boot bochs-paging-refused ok --loader bochs --cmdline "paging=pae pge=on nx=on" -- \

@@ -185,7 +185,8 @@ pub struct PagingMode {
 
 impl PagingMode {
     /// Value: 32-bit paging, 4 KiB pages only, no global pages, no NX: what
-    /// a 386 runs, and what this kernel ran before it chose modes.
+    /// a 386 runs, and the classic mode of the book's chapter 5
+    /// (`paging=2level pse=off pge=off`).
     pub const LEGACY: PagingMode = PagingMode {
         format: Format::TwoLevel,
         large_pages: false,
