@@ -10,14 +10,17 @@
 #
 # Usage: tests/boot/run-tests.sh [NAME-FILTER]   (run from the repository root
 # after `make kernel`; `make test` does both). Logs: build/test/<case>.log.
+# A full run starts from an empty build/test; a filtered run replaces only
+# the logs of the cases it runs, so the docs test can be rerun after it.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 ELF=build/kernel.elf
 OUT=build/test
 FILTER=${1:-}
-rm -rf "$OUT"
+[ -n "$FILTER" ] || rm -rf "$OUT"
 mkdir -p "$OUT"
+rm -f "$OUT"/iso-*.iso # ISOs hold a copy of the kernel: never reuse an old one
 [ -f "$ELF" ] || { echo "run-tests.sh: $ELF missing: run 'make kernel' first" >&2; exit 2; }
 
 have_bochs=0
