@@ -230,6 +230,12 @@ pub enum BadPageReason {
     DoubleFree,
     /// The page is on a per-cpu list: freed already.
     OnPcpList,
+    /// The page is still mapped into user space: its map count is not 0
+    /// (Linux `bad_page()` "nonzero mapcount"); unmap it first.
+    Mapped {
+        /// The map count found ([`Page::mapcount`]).
+        mapcount: u32,
+    },
     /// The block was allocated with another order.
     WrongOrder {
         /// The order it was allocated with.
@@ -269,6 +275,9 @@ impl fmt::Display for BadPageReason {
             BadPageReason::DoubleFree => f.write_str("double free (page is already free)"),
             BadPageReason::OnPcpList => {
                 f.write_str("double free (page is already on a per-cpu list)")
+            }
+            BadPageReason::Mapped { mapcount } => {
+                write!(f, "nonzero mapcount ({mapcount} user mappings)")
             }
             BadPageReason::WrongOrder { expected } => {
                 write!(f, "wrong order (block was allocated as order {expected})")
@@ -765,8 +774,9 @@ impl<'a> BuddyAllocator<'a> {
     /// (`OutOfRange`); `order > MAX_PAGE_ORDER` (`OrderTooLarge`); `pfn` is
     /// not a multiple of `1 << order` (`Misaligned`); the page is reserved
     /// (`Reserved`), free already (`DoubleFree`, `OnPcpList`), not the head of
-    /// an allocated block (`NotAllocated`), or was allocated with another
-    /// order (`WrongOrder`).
+    /// an allocated block (`NotAllocated`), still marked by the slab
+    /// allocator (`InUse`), still mapped into user space (`Mapped`: its map
+    /// count is not 0), or was allocated with another order (`WrongOrder`).
     ///
     /// The fast path, inlined into the caller: an order-0 page whose
     /// descriptor is exactly an allocated order-0 head (the whole free check
@@ -857,6 +867,11 @@ impl<'a> BuddyAllocator<'a> {
         if page.page_use() != PageUse::None {
             return Err(bad(BadPageReason::InUse {
                 page_use: page.page_use(),
+            }));
+        }
+        if page.mapcount() != 0 {
+            return Err(bad(BadPageReason::Mapped {
+                mapcount: page.mapcount(),
             }));
         }
         if page.order() != order {
@@ -1120,6 +1135,38 @@ impl<'a> BuddyAllocator<'a> {
     /// The descriptor of `pfn`, if below `max_pfn`.
     pub fn page(&self, pfn: Pfn) -> Option<Page> {
         self.mem_map.get(pfn.0 as usize).copied()
+    }
+
+    /// The user map count of the allocated page at `pfn` (Linux
+    /// `page_mapcount()`, see [`Page::mapcount`]); 0 for any other page.
+    ///
+    /// # Panics
+    /// If `pfn` is beyond `mem_map`.
+    pub fn page_mapcount(&self, pfn: Pfn) -> u32 {
+        self.mem_map[pfn.0 as usize].mapcount()
+    }
+
+    /// Counts one more user page-table entry mapping the allocated page at
+    /// `pfn` (a fault mapping it, or `fork()` sharing it copy-on-write) and
+    /// returns the new count (Linux `page_add_anon_rmap()`/`page_dup_rmap()`).
+    ///
+    /// # Panics
+    /// If `pfn` is beyond `mem_map`, is not an allocated head without a
+    /// slab or kmalloc mark, or its count is at [`super::page::MAX_MAPCOUNT`].
+    pub fn page_mapcount_inc(&mut self, pfn: Pfn) -> u32 {
+        self.mem_map[pfn.0 as usize].inc_mapcount()
+    }
+
+    /// Counts one user page-table entry fewer for the page at `pfn` and
+    /// returns the new count (Linux `page_remove_rmap()`); at 0 the caller
+    /// frees the page, which the free path refuses before
+    /// ([`BadPageReason::Mapped`]).
+    ///
+    /// # Panics
+    /// As [`page_mapcount_inc`](Self::page_mapcount_inc), and if the count
+    /// is 0 already.
+    pub fn page_mapcount_dec(&mut self, pfn: Pfn) -> u32 {
+        self.mem_map[pfn.0 as usize].dec_mapcount()
     }
 
     /// One zone.

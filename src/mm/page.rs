@@ -13,7 +13,12 @@
 //! page cannot corrupt the allocator.
 //!
 //! Main invariant: a descriptor that is not on a list has both links
-//! [`NIL_PFN`]; [`PageList`] is the only code that sets links.
+//! [`NIL_PFN`]; [`PageList`] is the only code that sets links. One exception,
+//! a union as in Linux's `struct page`: an allocated head
+//! ([`PageFlags::HEAD`]) is on no list, so its *next* field holds its user
+//! map count instead ([`Page::mapcount`], Linux `_mapcount`), stored as
+//! `mapcount - 1` in 24 bits so that 0 reads as [`NIL_PFN`] (all ones,
+//! Linux's `-1`). Its *prev* field stays [`NIL_PFN`].
 //!
 //! # References
 //! - Linux: `include/linux/mm_types.h` (`struct page`), `include/linux/list.h`.
@@ -36,6 +41,13 @@ pub const PFN_LINK_BITS: u32 = 24;
 /// this same number, so the largest pfn a descriptor can link is
 /// `0xFF_FFFE` (the frame at `0xf_ffff_e000`).
 pub const NIL_PFN: u32 = (1 << PFN_LINK_BITS) - 1;
+
+/// Value: 0xFF_FFFF (16 777 215). The largest user map count an allocated
+/// page holds ([`Page::mapcount`]): its next-link field stores `mapcount -
+/// 1`, and the all-ones value [`NIL_PFN`] means 0. A page is mapped once per
+/// page table that maps it (per process after `fork()`), so the limit is far
+/// above any process limit.
+pub const MAX_MAPCOUNT: u32 = NIL_PFN;
 
 /// Value: 0xFF_FFFF (16 Mi - 1 pages: 64 GiB - 4 KiB). Pfns are below this;
 /// `mem_map` never has more entries. Under PAE (36-bit physical addresses,
@@ -142,6 +154,7 @@ pub enum PageUse {
 ///   flags: bit 54 BUDDY, 55 RESERVED, 56 HEAD, 57 PCP   (PageFlags << 54)
 ///   zone:  0 DMA, 1 Normal, 2 HighMem (3 is never stored)
 ///   links: NIL_PFN = 0xFF_FFFF when not on a list
+///   next of an allocated HEAD: mapcount - 1 (24 bits; NIL = mapcount 0)
 /// ```
 ///
 /// 24-bit links name every frame below 64 GiB but the last (PAE's reach:
@@ -292,14 +305,88 @@ impl Page {
         Page(Page::new(zone, flags).0 | (order as u64 & ORDER_MASK) << ORDER_SHIFT)
     }
 
-    /// Whether the state bits are exactly `flags` and the order is `order`,
-    /// whatever the zone and links: one masked compare.
+    /// Whether the state bits are exactly `flags`, the order is `order`,
+    /// there is no use mark and the next field is [`NIL_PFN`] (for an
+    /// allocated head: map count 0), whatever the zone and the prev link:
+    /// one masked compare.
     #[inline]
     pub(crate) const fn is(self, flags: PageFlags, order: u8) -> bool {
-        // The use bits are compared too (with 0): a marked page is not plain.
-        const MASK: u64 =
-            USE_MASK << USE_SHIFT | FLAGS_MASK << FLAGS_SHIFT | ORDER_MASK << ORDER_SHIFT;
-        self.0 & MASK == ((flags.bits() as u64) << FLAGS_SHIFT | (order as u64) << ORDER_SHIFT)
+        // The use bits are compared too (with 0): a marked page is not plain;
+        // so is the next field: a mapped page is not plain either.
+        const MASK: u64 = USE_MASK << USE_SHIFT
+            | FLAGS_MASK << FLAGS_SHIFT
+            | ORDER_MASK << ORDER_SHIFT
+            | LINK_MASK << NEXT_SHIFT;
+        self.0 & MASK
+            == ((flags.bits() as u64) << FLAGS_SHIFT
+                | (order as u64) << ORDER_SHIFT
+                | LINK_MASK << NEXT_SHIFT)
+    }
+
+    /// How many user page-table entries map this page (Linux
+    /// `page_mapcount()`): 0 for a page that is not an allocated head
+    /// ([`PageFlags::HEAD`]), whose next field is a list link or unused.
+    ///
+    /// Stored in the next-link field of the allocated head as `mapcount -
+    /// 1` modulo 2^24 (Linux keeps `_mapcount` at `-1` for an unmapped page,
+    /// in a union with the list links): 0 is the all-ones [`NIL_PFN`], so a
+    /// freshly allocated page (both links NIL) has map count 0 with no
+    /// extra store. Limit: [`MAX_MAPCOUNT`].
+    #[inline]
+    pub const fn mapcount(self) -> u32 {
+        if !self.flags().contains(PageFlags::HEAD) {
+            return 0;
+        }
+        (self.next_raw().wrapping_add(1)) & NIL_PFN
+    }
+
+    /// Stores the user map count of an allocated head (see
+    /// [`mapcount`](Self::mapcount)).
+    ///
+    /// # Panics
+    /// If the page is not exactly an allocated head ([`PageFlags::HEAD`])
+    /// without a slab or kmalloc mark (Linux: `_mapcount` shares its word with
+    /// the slab's page type), or `mapcount` is above [`MAX_MAPCOUNT`].
+    #[inline]
+    pub fn set_mapcount(&mut self, mapcount: u32) {
+        assert!(
+            self.flags() == PageFlags::HEAD && matches!(self.page_use(), PageUse::None),
+            "set_mapcount: {self:?} is not an allocated user page"
+        );
+        assert!(
+            mapcount <= MAX_MAPCOUNT,
+            "set_mapcount: map count {mapcount} above {MAX_MAPCOUNT}"
+        );
+        self.0 = (self.0 & !(LINK_MASK << NEXT_SHIFT))
+            | u64::from(mapcount.wrapping_sub(1) & NIL_PFN) << NEXT_SHIFT;
+    }
+
+    /// Adds one user mapping (Linux `page_add_anon_rmap()`/`page_dup_rmap()`
+    /// on `_mapcount`) and returns the new count.
+    ///
+    /// # Panics
+    /// As [`set_mapcount`](Self::set_mapcount), and at [`MAX_MAPCOUNT`]
+    /// already.
+    #[inline]
+    pub fn inc_mapcount(&mut self) -> u32 {
+        let n = self.mapcount();
+        assert!(n < MAX_MAPCOUNT, "inc_mapcount: map count overflow");
+        self.set_mapcount(n + 1);
+        n + 1
+    }
+
+    /// Drops one user mapping (Linux `page_remove_rmap()`) and returns the
+    /// new count; the caller frees the page when it reaches 0.
+    ///
+    /// # Panics
+    /// As [`set_mapcount`](Self::set_mapcount), and at 0 already (Linux
+    /// `VM_BUG_ON_PAGE(page_mapcount(page) < 0)`).
+    #[inline]
+    pub fn dec_mapcount(&mut self) -> u32 {
+        let n = self.mapcount();
+        assert!(n > 0, "dec_mapcount: map count already 0");
+        self.set_mapcount(n - 1);
+        n - 1
     }
 
     /// Whether this heads a free block of `order` in `zone` (state exactly
@@ -359,12 +446,12 @@ impl Page {
     }
 
     #[cfg(test)]
-    fn set_next(&mut self, pfn: Option<Pfn>) {
+    pub(crate) fn set_next(&mut self, pfn: Option<Pfn>) {
         self.set_next_raw(pfn.map_or(NIL_PFN, |p| p.0));
     }
 
     #[cfg(test)]
-    fn set_prev(&mut self, pfn: Option<Pfn>) {
+    pub(crate) fn set_prev(&mut self, pfn: Option<Pfn>) {
         self.set_prev_raw(pfn.map_or(NIL_PFN, |p| p.0));
     }
 }
@@ -382,13 +469,19 @@ impl fmt::Debug for Page {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Page({:#018x}: {} order {} [{}] next ",
+            "Page({:#018x}: {} order {} [{}] ",
             self.0,
             self.zone().name(),
             self.order(),
             self.flags()
         )?;
-        fmt_link(f, self.next())?;
+        if self.flags() == PageFlags::HEAD && self.next().is_some() {
+            // The next field of an allocated head is its map count.
+            write!(f, "mapcount {}", self.mapcount())?;
+        } else {
+            f.write_str("next ")?;
+            fmt_link(f, self.next())?;
+        }
         f.write_str(" prev ")?;
         fmt_link(f, self.prev())?;
         match self.page_use() {
@@ -698,6 +791,62 @@ mod tests {
     #[should_panic(expected = "cache index 32")]
     fn a_slab_cache_index_of_32_does_not_fit() {
         Page::reserved(ZoneType::Dma).set_page_use(PageUse::Slab { cache: 32 });
+    }
+
+    #[test]
+    fn mapcount_lives_in_the_next_field_of_an_allocated_head() {
+        let fresh = Page::new(ZoneType::Normal, PageFlags::HEAD);
+        assert_eq!(fresh.mapcount(), 0);
+        let mut p = fresh;
+        assert_eq!(p.inc_mapcount(), 1);
+        // Stored as mapcount - 1: 1 is a next field of 0, prev untouched.
+        assert_eq!(p.raw(), fresh.raw() & !LINK_MASK);
+        assert_eq!(p.prev(), None);
+        assert!(!p.is(PageFlags::HEAD, 0), "a mapped page is not plain");
+        assert_eq!(p.inc_mapcount(), 2);
+        assert_eq!(
+            format!("{p:?}"),
+            "Page(0x0110ffffff000001: Normal order 0 [head] mapcount 2 prev -)"
+        );
+        assert_eq!(p.dec_mapcount(), 1);
+        assert_eq!(p.dec_mapcount(), 0);
+        assert_eq!(p, fresh);
+        assert!(p.is(PageFlags::HEAD, 0));
+        p.set_mapcount(MAX_MAPCOUNT);
+        assert_eq!(p.mapcount(), MAX_MAPCOUNT);
+        assert_eq!(p.next().map(|n| n.0), Some(NIL_PFN - 1));
+        // Other states read 0 whatever their links hold.
+        let mut free = Page::new(ZoneType::Normal, PageFlags::BUDDY);
+        free.set_next(Some(Pfn(7)));
+        assert_eq!(free.mapcount(), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "map count overflow")]
+    fn mapcount_stops_at_its_limit() {
+        let mut p = Page::new(ZoneType::Normal, PageFlags::HEAD);
+        p.set_mapcount(MAX_MAPCOUNT);
+        p.inc_mapcount();
+    }
+
+    #[test]
+    #[should_panic(expected = "already 0")]
+    fn mapcount_does_not_go_below_zero() {
+        Page::new(ZoneType::Normal, PageFlags::HEAD).dec_mapcount();
+    }
+
+    #[test]
+    #[should_panic(expected = "not an allocated user page")]
+    fn a_free_page_has_no_mapcount_to_set() {
+        Page::new(ZoneType::Normal, PageFlags::BUDDY).set_mapcount(1);
+    }
+
+    #[test]
+    #[should_panic(expected = "not an allocated user page")]
+    fn a_slab_page_has_no_mapcount() {
+        let mut p = Page::new(ZoneType::Normal, PageFlags::HEAD);
+        p.set_page_use(PageUse::Slab { cache: 3 });
+        p.set_mapcount(1);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use super::BuddyAllocator;
 use crate::addr::Pfn;
-use crate::mm::page::{Page, PageFlags, PageList};
+use crate::mm::page::{Page, PageFlags, PageList, PageUse};
 use crate::mm::zone::{
     MAX_PAGE_ORDER, NR_PAGE_ORDERS, PCP_BATCH_MAX, PCP_HIGH_MAX, Zone, ZoneType,
 };
@@ -42,8 +42,8 @@ pub enum CheckError {
         zone: ZoneType,
     },
     /// An impossible descriptor: several state flags, an order above
-    /// `MAX_PAGE_ORDER`, an order or links on a reserved page, links on an
-    /// allocated head.
+    /// `MAX_PAGE_ORDER`, an order or links on a reserved page, a prev link on
+    /// an allocated head, a map count on a slab or kmalloc page.
     BadDescriptor {
         /// The page.
         pfn: Pfn,
@@ -239,7 +239,9 @@ impl BuddyAllocator<'_> {
     /// - every page of the span has the zone's zone bits, and exactly one
     ///   state: reserved, free block head, allocated block head, per-cpu, or
     ///   inside a free or allocated block (then with no state, no order and
-    ///   no links); blocks are naturally aligned and end inside the zone, so
+    ///   no links); an allocated head has no prev link and a next field
+    ///   that is NIL or, on a page without a slab or kmalloc mark, its map
+    ///   count ([`Page::mapcount`]); blocks are naturally aligned and end inside the zone, so
     ///   none overlap or cross a zone boundary;
     /// - each `free_area[order]` list has consistent `prev`/`next` links and
     ///   tail, holds only `PG_buddy` heads of that order from this zone, has
@@ -348,7 +350,11 @@ impl BuddyAllocator<'_> {
             if flags.is_empty() {
                 return Err(CheckError::Orphan { pfn: Pfn(pfn) });
             }
-            let linked = page.next().is_some() || page.prev().is_some();
+            // An allocated head is on no list: prev is NIL, and next is NIL
+            // too unless it holds a map count (`Page::mapcount`), which only
+            // a page without a slab or kmalloc mark can have.
+            let mapped = page.mapcount() != 0;
+            let linked = page.prev().is_some() || mapped && page.page_use() != PageUse::None;
             if !free && (flags != PageFlags::HEAD || linked) || page.order() > MAX_PAGE_ORDER {
                 return Err(bad);
             }

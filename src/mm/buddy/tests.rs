@@ -349,6 +349,65 @@ fn free_out_of_range_is_refused() {
 }
 
 #[test]
+fn free_of_a_mapped_page_is_refused_on_both_paths() {
+    let mut b = bad_free_fixture();
+    assert_eq!(b.page_mapcount_inc(Pfn(12)), 1);
+    assert_eq!(b.page_mapcount_inc(Pfn(12)), 2);
+    assert_eq!(b.page_mapcount(Pfn(12)), 2);
+    b.check().unwrap(); // a map count on an allocated page is no stray link
+    assert_bad_free(&mut b, 12, 0, BadPageReason::Mapped { mapcount: 2 });
+    // The per-cpu fast path must not take it either.
+    b.set_pcp_enabled(true);
+    b.setup_watermarks();
+    assert_bad_free(&mut b, 12, 0, BadPageReason::Mapped { mapcount: 2 });
+    let err = b.free_pages_raw(Pfn(12), 0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "BUG: Bad page state: pfn:0000c order:0 flags:0x100ffffff000001(head) \
+         reason: nonzero mapcount (2 user mappings)"
+    );
+    assert_eq!(b.page_mapcount_dec(Pfn(12)), 1);
+    assert_eq!(b.page_mapcount_dec(Pfn(12)), 0);
+    b.free_pages_raw(Pfn(12), 0).unwrap();
+    b.check().unwrap();
+    // A map count on a head of a higher order is counted the same way.
+    b.page_mapcount_inc(Pfn(8));
+    assert_bad_free(&mut b, 8, 2, BadPageReason::Mapped { mapcount: 1 });
+}
+
+#[test]
+fn check_accepts_a_mapcount_but_not_stray_links() {
+    let mut b = bad_free_fixture();
+    b.page_mapcount_inc(Pfn(12));
+    b.check().unwrap();
+    // A prev link on an allocated head is still a stray link.
+    let good = b.mem_map[12];
+    let mut bad = good;
+    bad.set_prev(Some(Pfn(3)));
+    b.mem_map[12] = bad;
+    assert_eq!(
+        b.check(),
+        Err(CheckError::BadDescriptor {
+            pfn: Pfn(12),
+            raw: bad.raw()
+        })
+    );
+    // A next field on a slab page is no map count: Linux keeps the slab's
+    // page type in the same word.
+    b.mem_map[12] = good;
+    b.mem_map[12].set_page_use(PageUse::Slab { cache: 2 });
+    let raw = b.mem_map[12].raw();
+    assert_eq!(
+        b.check(),
+        Err(CheckError::BadDescriptor { pfn: Pfn(12), raw })
+    );
+    // Inside an allocated block, any link is stray.
+    b.mem_map[12] = good;
+    b.mem_map[9].set_next(Some(Pfn(1)));
+    assert!(b.check().is_err());
+}
+
+#[test]
 fn bad_page_prints_like_linux_bad_page() {
     let mut b = bad_free_fixture();
     b.free_pages_raw(Pfn(8), 2).unwrap();
