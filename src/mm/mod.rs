@@ -38,10 +38,12 @@
 
 pub mod buddy;
 pub mod early_map;
+pub mod errno;
 pub mod gfp;
 pub mod highmem;
 pub mod layout;
 pub mod memblock;
+pub mod mmap;
 pub mod page;
 pub mod paging;
 pub mod setup;
