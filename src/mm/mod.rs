@@ -43,6 +43,7 @@ pub mod gfp;
 pub mod highmem;
 pub mod layout;
 pub mod memblock;
+pub mod memory;
 pub mod mmap;
 pub mod page;
 pub mod paging;
