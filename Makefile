@@ -144,12 +144,15 @@ bench-ir:
 	$(HOST_CARGO) bench --bench buddy -- --ir-only
 	$(HOST_CARGO) bench --bench kmalloc -- --ir-only
 
-# Formatting and clippy on both targets (needs rustfmt and clippy).
+# Formatting and clippy on both targets and on the user programs (needs
+# rustfmt and clippy).
 lint:
 	@scripts/deps.sh lint
 	$(HOST_CARGO) fmt --all -- --check
+	$(HOST_CARGO) fmt --manifest-path user/Cargo.toml --all -- --check
 	$(HOST_CARGO) clippy --all-targets -- -D warnings
 	scripts/kcargo clippy $(KERNEL_CARGO_FLAGS) -- -D warnings
+	scripts/kcargo clippy $(USER_CARGO_FLAGS) -- -D warnings
 
 clean:
 	rm -rf $(BUILD) target

@@ -23,7 +23,11 @@ pub struct Writer {
 impl Writer {
     /// An empty buffer for `fd`.
     pub const fn new(fd: u32) -> Writer {
-        Writer { fd, buf: [0; BUF], len: 0 }
+        Writer {
+            fd,
+            buf: [0; BUF],
+            len: 0,
+        }
     }
 
     /// Writes what is buffered. Errors are dropped: a program has nowhere

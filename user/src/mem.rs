@@ -36,9 +36,15 @@ impl<const N: usize> Pages<N> {
     }
 
     fn byte_ptr(&self, page: usize, offset: usize) -> *mut u8 {
-        assert!(page < N && offset < PAGE_SIZE, "Pages access out of bounds: page {page}, offset {offset}");
+        assert!(
+            page < N && offset < PAGE_SIZE,
+            "Pages access out of bounds: page {page}, offset {offset}"
+        );
         // In bounds: checked above.
-        self.0.get().cast::<u8>().wrapping_add(page * PAGE_SIZE + offset)
+        self.0
+            .get()
+            .cast::<u8>()
+            .wrapping_add(page * PAGE_SIZE + offset)
     }
 
     /// Reads byte `offset` of page `page`.

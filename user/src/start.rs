@@ -64,7 +64,10 @@ pub fn run(sp: usize, name: &'static str, main: fn() -> i32) -> ! {
 
 /// The name given to [`entry!`](crate::entry), `"?"` before `main` runs.
 pub fn program_name() -> &'static str {
-    let (ptr, len) = (NAME.load(Ordering::Relaxed), NAME_LEN.load(Ordering::Relaxed));
+    let (ptr, len) = (
+        NAME.load(Ordering::Relaxed),
+        NAME_LEN.load(Ordering::Relaxed),
+    );
     if ptr == 0 {
         return "?";
     }

@@ -322,9 +322,7 @@ pub const SIGSEGV: u8 = 11;
 pub fn waitpid(pid: i32) -> Result<(u32, WaitStatus), Errno> {
     let mut status: u32 = 0;
     // SAFETY: `status` is writable for 4 bytes.
-    let ret = unsafe {
-        syscall3(nr::WAITPID, pid as u32, (&raw mut status) as u32, 0)
-    };
+    let ret = unsafe { syscall3(nr::WAITPID, pid as u32, (&raw mut status) as u32, 0) };
     check(ret).map(|pid| (pid, WaitStatus::from_raw(status)))
 }
 
@@ -375,7 +373,15 @@ pub fn mmap2(
     // SAFETY: without MAP_FIXED a new mapping never replaces memory that
     // the program uses; with it, the caller has picked the address.
     let ret = unsafe {
-        syscall6(nr::MMAP2, addr as u32, len as u32, prot, flags, fd as u32, pgoff)
+        syscall6(
+            nr::MMAP2,
+            addr as u32,
+            len as u32,
+            prot,
+            flags,
+            fd as u32,
+            pgoff,
+        )
     };
     check(ret).map(|a| a as usize)
 }
@@ -428,7 +434,12 @@ pub fn execve(path: &CStr, argv: &[&CStr]) -> Errno {
     // SAFETY: `path` and every `argv` string are NUL-terminated; both
     // pointer arrays end with a null and live across the call.
     let ret = unsafe {
-        syscall3(nr::EXECVE, path.as_ptr() as u32, ptrs.as_ptr() as u32, envp.as_ptr() as u32)
+        syscall3(
+            nr::EXECVE,
+            path.as_ptr() as u32,
+            ptrs.as_ptr() as u32,
+            envp.as_ptr() as u32,
+        )
     };
     match check(ret) {
         Err(e) => e,

@@ -13,8 +13,8 @@
 #![no_std]
 #![no_main]
 
-use rt::sys::{self, Errno};
 use rt::println;
+use rt::sys::{self, Errno};
 
 rt::entry!("badptr", main);
 
@@ -33,9 +33,13 @@ fn main() -> i32 {
         ("a range running into kernel space", KERNEL_ADDR - 8),
     ] {
         match sys::write_raw(1, addr, 16) {
-            Err(Errno::EFAULT) => println!("badptr: ok: write(1, {addr:#010x}, 16), {what}, returned -EFAULT"),
+            Err(Errno::EFAULT) => {
+                println!("badptr: ok: write(1, {addr:#010x}, 16), {what}, returned -EFAULT")
+            }
             other => {
-                println!("badptr: FAIL: write(1, {addr:#010x}, 16), {what}, returned {other:?}, expected -EFAULT");
+                println!(
+                    "badptr: FAIL: write(1, {addr:#010x}, 16), {what}, returned {other:?}, expected -EFAULT"
+                );
                 failed = true;
             }
         }

@@ -72,23 +72,41 @@ fn write(addr: usize, value: u8) {
 fn test_brk() -> Result<(), Fail> {
     // SAFETY: brk(0) only asks for the break.
     let start = unsafe { sys::brk(0) };
-    check!(start != 0 && start < 0xC000_0000, "brk(0) = {start:#010x}, the initial break");
+    check!(
+        start != 0 && start < 0xC000_0000,
+        "brk(0) = {start:#010x}, the initial break"
+    );
     // SAFETY: raising the break unmaps nothing.
     let grown = unsafe { sys::brk(start + GROW) };
-    check!(grown == start + GROW, "brk({:#010x}) = {grown:#010x}, raised by {} KiB", start + GROW, GROW >> 10);
+    check!(
+        grown == start + GROW,
+        "brk({:#010x}) = {grown:#010x}, raised by {} KiB",
+        start + GROW,
+        GROW >> 10
+    );
     let mut zero = true;
     for addr in (start..start + GROW).step_by(PAGE_SIZE) {
         zero &= read(addr) == 0;
         write(addr, 0xa5);
         zero &= read(addr) == 0xa5;
     }
-    check!(zero, "the {} new heap pages read zero and take writes", GROW / PAGE_SIZE);
+    check!(
+        zero,
+        "the {} new heap pages read zero and take writes",
+        GROW / PAGE_SIZE
+    );
     // SAFETY: nothing points above `start + PAGE_SIZE` any more.
     let lowered = unsafe { sys::brk(start + PAGE_SIZE) };
-    check!(lowered == start + PAGE_SIZE, "brk lowered to {lowered:#010x}");
+    check!(
+        lowered == start + PAGE_SIZE,
+        "brk lowered to {lowered:#010x}"
+    );
     // SAFETY: a failing brk changes nothing.
     let refused = unsafe { sys::brk(0xC000_0000) };
-    check!(refused == lowered, "brk(0xc0000000) refused, returned the old break {refused:#010x}");
+    check!(
+        refused == lowered,
+        "brk(0xc0000000) refused, returned the old break {refused:#010x}"
+    );
     // SAFETY: back to the initial break; nothing points above it.
     let back = unsafe { sys::brk(start) };
     check!(back == start, "brk back to {start:#010x}");
@@ -104,7 +122,10 @@ fn test_mmap() -> Result<(), Fail> {
             return Err(Fail);
         }
     };
-    check!(base % PAGE_SIZE == 0 && base + len <= 0xC000_0000, "mmap of 3 pages at {base:#010x}");
+    check!(
+        base % PAGE_SIZE == 0 && base + len <= 0xC000_0000,
+        "mmap of 3 pages at {base:#010x}"
+    );
     let mut zero = true;
     for page in 0..3 {
         let a = base + page * PAGE_SIZE;
@@ -114,21 +135,36 @@ fn test_mmap() -> Result<(), Fail> {
     }
     check!(zero, "the mapping reads zero and takes writes");
     let r = sys::mmap_anon(0, PROT_READ);
-    check!(r == Err(Errno::EINVAL), "mmap of length 0: {r:?} (EINVAL expected)");
+    check!(
+        r == Err(Errno::EINVAL),
+        "mmap of length 0: {r:?} (EINVAL expected)"
+    );
     let r = sys::mmap_anon(0xC000_0000, PROT_READ);
-    check!(r == Err(Errno::ENOMEM), "mmap of 3 GiB: {r:?} (ENOMEM expected)");
+    check!(
+        r == Err(Errno::ENOMEM),
+        "mmap of 3 GiB: {r:?} (ENOMEM expected)"
+    );
 
     let middle = base + PAGE_SIZE;
     // SAFETY: nothing points into the middle page.
     let r = unsafe { sys::munmap(middle, PAGE_SIZE) };
     check!(r.is_ok(), "munmap of the middle page: {r:?}");
-    check!(read(base) == 1 && read(base + 2 * PAGE_SIZE) == 3, "the pages on both sides keep their data");
+    check!(
+        read(base) == 1 && read(base + 2 * PAGE_SIZE) == 3,
+        "the pages on both sides keep their data"
+    );
     // SAFETY: an unaligned munmap is refused before it unmaps anything.
     let r = unsafe { sys::munmap(base + 1, PAGE_SIZE) };
-    check!(r == Err(Errno::EINVAL), "munmap of an unaligned address: {r:?} (EINVAL expected)");
+    check!(
+        r == Err(Errno::EINVAL),
+        "munmap of an unaligned address: {r:?} (EINVAL expected)"
+    );
     // SAFETY: the middle page is already unmapped.
     let r = unsafe { sys::munmap(middle, PAGE_SIZE) };
-    check!(r.is_ok(), "munmap of a range with nothing mapped: {r:?} (Ok expected)");
+    check!(
+        r.is_ok(),
+        "munmap of a range with nothing mapped: {r:?} (Ok expected)"
+    );
 
     // SAFETY: the first page is only read from here on.
     let r = unsafe { sys::mprotect(base, PAGE_SIZE, PROT_READ) };
@@ -136,19 +172,34 @@ fn test_mmap() -> Result<(), Fail> {
     check!(read(base) == 1, "the read-only page still reads its data");
     // SAFETY: refused before it changes anything.
     let r = unsafe { sys::mprotect(base + 1, PAGE_SIZE, PROT_READ) };
-    check!(r == Err(Errno::EINVAL), "mprotect of an unaligned address: {r:?} (EINVAL expected)");
+    check!(
+        r == Err(Errno::EINVAL),
+        "mprotect of an unaligned address: {r:?} (EINVAL expected)"
+    );
     // SAFETY: refused (part of the range is unmapped); PROT_READ takes away
     // nothing this program uses in any case.
     let r = unsafe { sys::mprotect(base, len, PROT_READ) };
-    check!(r == Err(Errno::ENOMEM), "mprotect over the unmapped middle page: {r:?} (ENOMEM expected)");
+    check!(
+        r == Err(Errno::ENOMEM),
+        "mprotect over the unmapped middle page: {r:?} (ENOMEM expected)"
+    );
 
     let status = in_child(|| write(base, 0x77));
-    check!(status == Ok(WaitStatus::Signaled(sys::SIGSEGV)), "a child writing to the read-only page: {status:?} (killed by SIGSEGV expected)");
-    check!(read(base) == 1, "the child's killed write left the parent's page alone");
+    check!(
+        status == Ok(WaitStatus::Signaled(sys::SIGSEGV)),
+        "a child writing to the read-only page: {status:?} (killed by SIGSEGV expected)"
+    );
+    check!(
+        read(base) == 1,
+        "the child's killed write left the parent's page alone"
+    );
     let status = in_child(|| {
         read(middle);
     });
-    check!(status == Ok(WaitStatus::Signaled(sys::SIGSEGV)), "a child reading the unmapped page: {status:?} (killed by SIGSEGV expected)");
+    check!(
+        status == Ok(WaitStatus::Signaled(sys::SIGSEGV)),
+        "a child reading the unmapped page: {status:?} (killed by SIGSEGV expected)"
+    );
 
     // SAFETY: nothing points into the mapping any more.
     let r = unsafe { sys::munmap(base, len) };

@@ -26,7 +26,10 @@ static BIG: Pages<PAGES> = Pages::zeroed();
 
 fn main() -> i32 {
     let touched = PAGES / STRIDE;
-    println!("bss: {PAGES} pages of .bss at {:#010x}, touching every {STRIDE}th", BIG.addr());
+    println!(
+        "bss: {PAGES} pages of .bss at {:#010x}, touching every {STRIDE}th",
+        BIG.addr()
+    );
     for page in (0..PAGES).step_by(STRIDE) {
         BIG.write(page, 0, (page / STRIDE) as u8 | 1);
     }
@@ -39,11 +42,15 @@ fn main() -> i32 {
         for off in [1, PAGE_SIZE / 2, PAGE_SIZE - 1] {
             let got = BIG.read(page, off);
             if got != 0 {
-                println!("bss: FAIL: page {page} byte {off} is {got:#04x}, not zero: .bss not demand-zero");
+                println!(
+                    "bss: FAIL: page {page} byte {off} is {got:#04x}, not zero: .bss not demand-zero"
+                );
                 return 1;
             }
         }
     }
-    println!("bss: ok: touched {touched} of {PAGES} pages of a 4 MiB bss ({touched} demand faults expected)");
+    println!(
+        "bss: ok: touched {touched} of {PAGES} pages of a 4 MiB bss ({touched} demand faults expected)"
+    );
     0
 }

@@ -85,7 +85,9 @@ fn main() -> i32 {
             return 1;
         }
     }
-    println!("cow: ok: parent writes after the child exited ({PAGES} pages reused, none copied, expected)");
+    println!(
+        "cow: ok: parent writes after the child exited ({PAGES} pages reused, none copied, expected)"
+    );
     0
 }
 
@@ -101,7 +103,10 @@ fn child() -> i32 {
         for off in OFFSETS {
             let got = BUF.read(page, off);
             if got != child_byte(page, off) {
-                println!("cow: FAIL: child page {page} byte {off} reads {got:#04x} after writing {:#04x}", child_byte(page, off));
+                println!(
+                    "cow: FAIL: child page {page} byte {off} reads {got:#04x} after writing {:#04x}",
+                    child_byte(page, off)
+                );
                 return 1;
             }
         }

@@ -27,9 +27,16 @@ fn recurse(depth: u32) -> (u32, usize) {
     }
     let frame = black_box(frame);
     let here = black_box(&frame).as_ptr() as usize;
-    let (below, lowest) = if depth == 0 { (0, here) } else { recurse(depth - 1) };
+    let (below, lowest) = if depth == 0 {
+        (0, here)
+    } else {
+        recurse(depth - 1)
+    };
     // The frame must be intact after the deeper levels ran.
-    let ok = frame.iter().enumerate().all(|(i, &b)| b == (depth as usize + i) as u8);
+    let ok = frame
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == (depth as usize + i) as u8);
     (below + u32::from(ok), lowest.min(here))
 }
 
@@ -39,7 +46,10 @@ fn main() -> i32 {
     let (intact, lowest) = recurse(DEPTH - 1);
     let used = top.saturating_sub(lowest);
     if intact != DEPTH {
-        println!("stack: FAIL: {} of {DEPTH} frames were overwritten", DEPTH - intact);
+        println!(
+            "stack: FAIL: {} of {DEPTH} frames were overwritten",
+            DEPTH - intact
+        );
         return 1;
     }
     println!(
