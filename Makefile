@@ -3,7 +3,7 @@
 #   make run          build, boot in QEMU (serial on stdout), exit 0 on KERNEL OK
 #   make test         host unit tests + boot tests in QEMU and Bochs
 #
-# Other targets: kernel (default), iso, run-bochs, debug, bench, bench-ir, lint, clean.
+# Other targets: kernel (default), user, iso, run-bochs, debug, bench, bench-ir, lint, clean.
 # Variables: MEM=128M  CPU=<qemu -cpu model>  CMDLINE="<kernel command line>"
 #            BOCHS_CPU=<bochs cpu model, default pentium>  (make run-bochs)
 #            TIMEOUT=<seconds>  KERNEL_TOOLCHAIN=<rustup toolchain>|debian|<dir>
@@ -33,8 +33,17 @@ KERNEL_CARGO_FLAGS := --release --features kernel --target $(TARGET).json \
 	-Ztrim-paths --config 'profile.release.trim-paths="macro"'
 # Host cargo: the same toolchain choice, without the library source.
 HOST_CARGO := scripts/kcargo --host
+# User programs (user/, a cargo package of its own): the kernel's target
+# spec and toolchain, core only (no alloc), linked by user/linker.ld at
+# 0x08048000; one build/user/<name>.elf per user/src/bin/<name>.rs.
+USER_PROGRAMS := $(sort $(basename $(notdir $(wildcard user/src/bin/*.rs))))
+USER_CARGO_FLAGS := --release --manifest-path user/Cargo.toml --target $(TARGET).json \
+	--target-dir target/user \
+	-Zbuild-std=core,compiler_builtins \
+	-Zbuild-std-features=compiler-builtins-mem \
+	-Ztrim-paths --config 'profile.release.trim-paths="macro"'
 
-.PHONY: all kernel iso run run-bochs debug test test-toolchain test-structure test-host test-boot \
+.PHONY: all kernel user iso run run-bochs debug test test-toolchain test-structure test-host test-boot \
 	test-docs test-repro fuzz bench bench-ir lint clean
 
 all: kernel
@@ -44,6 +53,14 @@ kernel:
 	scripts/kcargo build $(KERNEL_CARGO_FLAGS)
 	@mkdir -p $(BUILD)
 	cp target/$(TARGET)/release/kernel $(KERNEL_ELF)
+
+# Static ELF32 user programs, build/user/<name>.elf (not yet loaded by
+# `make iso`: pass them with MKISO_MODULES).
+user:
+	@scripts/deps.sh kernel
+	scripts/kcargo build $(USER_CARGO_FLAGS)
+	@mkdir -p $(BUILD)/user
+	for p in $(USER_PROGRAMS); do cp target/user/$(TARGET)/release/$$p $(BUILD)/user/$$p.elf; done
 
 iso: kernel
 	@scripts/deps.sh iso
@@ -127,12 +144,15 @@ bench-ir:
 	$(HOST_CARGO) bench --bench buddy -- --ir-only
 	$(HOST_CARGO) bench --bench kmalloc -- --ir-only
 
-# Formatting and clippy on both targets (needs rustfmt and clippy).
+# Formatting and clippy on both targets and on the user programs (needs
+# rustfmt and clippy).
 lint:
 	@scripts/deps.sh lint
 	$(HOST_CARGO) fmt --all -- --check
+	$(HOST_CARGO) fmt --manifest-path user/Cargo.toml --all -- --check
 	$(HOST_CARGO) clippy --all-targets -- -D warnings
 	scripts/kcargo clippy $(KERNEL_CARGO_FLAGS) -- -D warnings
+	scripts/kcargo clippy $(USER_CARGO_FLAGS) -- -D warnings
 
 clean:
 	rm -rf $(BUILD) target

@@ -4,7 +4,7 @@
 //! and the boot assembly (those are in `src/main.rs` and `boot/`). Where a
 //! file goes:
 //! - pure logic ([`boot_info`], [`cmdline`], [`cpu_info`], [`klog`], [`mm`],
-//!   [`trap`], [`addr`]): builds on the host (`std` in tests) and is
+//!   [`process`], [`trap`], [`addr`]): builds on the host (`std` in tests) and is
 //!   unit-tested there with `cargo test`;
 //! - `arch`: the only code that executes instructions, port I/O, control
 //!   registers or writes the live page tables;
@@ -42,6 +42,7 @@ pub mod cmdline;
 pub mod cpu_info;
 pub mod klog;
 pub mod mm;
+pub mod process;
 pub mod trap;
 
 #[cfg(test)]
