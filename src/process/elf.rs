@@ -30,7 +30,8 @@
 
 #![forbid(unsafe_code)]
 
-use crate::mm::layout::{PAGE_OFFSET, PAGE_SIZE};
+use crate::mm::layout::PAGE_SIZE;
+use crate::mm::mmap::MMAP_MIN_ADDR;
 use bitflags::bitflags;
 use core::fmt;
 use elf::ElfBytes;
@@ -38,11 +39,10 @@ use elf::abi;
 use elf::endian::LittleEndian;
 
 /// Lowest user address a segment may use: the null page stays unmapped so
-/// that a null dereference faults (Linux's `mmap_min_addr` idea).
-pub const USER_START: u32 = PAGE_SIZE;
-/// End of the user range, exclusive (Linux `TASK_SIZE` = `PAGE_OFFSET`:
-/// the kernel's quarter starts here).
-pub const TASK_SIZE: u32 = PAGE_OFFSET;
+/// that a null dereference faults (Linux's `mmap_min_addr`, the same bound
+/// the area list keeps).
+pub const USER_START: u32 = MMAP_MIN_ADDR;
+pub use crate::mm::mmap::TASK_SIZE;
 /// Most program headers a file may have (Linux `load_elf_phdrs`: the table
 /// must fit in 4 KiB, 128 entries of 32 bytes).
 pub const MAX_PHDRS: usize = 4096 / 32;
